@@ -1,0 +1,67 @@
+"""Shared test set-up: offline, headless, a throwaway MONDRIAN_HOME, and a tiny real model.
+
+The environment is set at import, before anything imports transformers, huggingface_hub or Qt:
+they read these variables at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# The checkout root, so `app` and `training` import without an editable install.
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+# Never touch the real user folders, even if the developer has MONDRIAN_HOME set.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mondrian-tests-"))
+os.environ["MONDRIAN_HOME"] = str(_SESSION_HOME)
+
+import pytest  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mondrian_home() -> Path:
+    """The session's MONDRIAN_HOME (shared by all tests; use tmp_path for per-test isolation)."""
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random qwen3_vl model folder, built once per session (well under a second)."""
+    from app.engine.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen3-vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir: Path):
+    """``(model, processor)`` from the real ``mlx_vlm.load``, loaded once.
+
+    MLX streams belong to the thread that made them: generate with it on the pytest main
+    thread only. Tests that run a model thread must load their own model there.
+    """
+    import mlx_vlm
+
+    return mlx_vlm.load(str(tiny_model_dir))
+
+
+@pytest.fixture
+def tiny_image():
+    """A small RGB gradient photo (PIL), different on each axis so orientation shows."""
+    from PIL import Image
+
+    img = Image.new("RGB", (96, 64))
+    img.putdata([(x * 255 // 95, y * 255 // 63, 128) for y in range(64) for x in range(96)])
+    return img
