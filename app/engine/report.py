@@ -161,11 +161,20 @@ def _json_candidates(text: str) -> list[str]:
     return out
 
 
+def _looks_like_report(obj: dict[str, Any]) -> bool:
+    return "dimensional_analysis" in obj or any(k in obj for k in DIMENSIONS)
+
+
+def _looks_truncated(text: str) -> bool:
+    return text.count("{") > text.count("}")
+
+
 def extract_json(text: str) -> dict[str, Any]:
     """The first JSON object found in model output; :class:`ReportParseError` if none."""
     if not isinstance(text, str) or not text.strip():
         raise ReportParseError(["the model output is empty"], raw_text=text if isinstance(text, str) else "")
     decoder = json.JSONDecoder()
+    fallback: dict[str, Any] | None = None
     for candidate in _json_candidates(text):
         candidate = candidate.strip()
         for i, ch in enumerate(candidate):
@@ -176,8 +185,12 @@ def extract_json(text: str) -> dict[str, Any]:
             except (json.JSONDecodeError, RecursionError):
                 continue
             if isinstance(obj, dict):
-                return obj
-            break
+                if _looks_like_report(obj):
+                    return obj
+                fallback = fallback or obj
+    # A stray object that is not a report, found while the real one is cut off, is not the answer.
+    if fallback is not None and not _looks_truncated(text):
+        return fallback
     if "{" in text:
         raise ReportParseError(["the JSON in the model output is incomplete or malformed"], raw_text=text)
     raise ReportParseError(["the model output contains no JSON object"], raw_text=text)

@@ -1,0 +1,62 @@
+"""Command line: ``python -m app COMMAND ...``; no command opens the GUI; bare photo paths critique them.
+
+Commands live in ``app/commands/``, one module each with ``register(subparsers)``; the offline
+switches are set here, before anything imports transformers or huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+from app import __version__
+from app.engine.model_source import configure_offline
+
+COMMAND_MODULES = ("critique", "models", "advisors")
+ONLINE_COMMANDS = {"download"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mondrian", description="Private, offline photo critique.")
+    parser.add_argument("--version", action="version", version=f"Mondrian {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        import_module(f"app.commands.{name}").register(sub)
+    return parser
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configure_offline(online=bool(argv) and argv[0] in ONLINE_COMMANDS or None)
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
+    if not argv:
+        if _has_display():
+            from app.ui.main import run_gui
+
+            return run_gui([])
+        from app.engine.resources import resource_path
+
+        print("No display: critiquing the bundled sample photo (pass photos to critique your own).")
+        argv = ["critique", str(resource_path("samples", "sample.jpg"))]
+    elif argv[0] not in commands and not argv[0].startswith("-"):
+        argv = ["critique", *argv]  # `python -m app photo.jpg`
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)

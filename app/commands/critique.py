@@ -1,0 +1,70 @@
+"""``critique PHOTO [PHOTO ...]``: a report per photo; a bad photo is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("critique", help="critique one or more photos")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--advisor", default=None, help="advisor id (see `advisors`); default from settings")
+    p.add_argument("--mode", default=None, help="auto, baseline, rag, lora or technical (no model)")
+    p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
+    p.add_argument("--json", action="store_true", help="print JSON lines, one per photo")
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--no-constrain", action="store_true", help="let the model write freely (no JSON schema)")
+    p.add_argument("--no-grounding", action="store_true", help="do not put measured facts into the prompt")
+    p.add_argument("--stream", action="store_true", help="print tokens as they are generated (stderr)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.engine.advisors import AdvisorError
+    from app.engine.export import to_text
+    from app.engine.images import ImageLoadError
+    from app.engine.model_source import ModelNotAvailableError
+    from app.engine.service import MondrianService
+    from app.engine.settings import load_settings
+    from app.engine.strategies.context import UnknownModeError
+
+    settings = load_settings()
+    if args.max_tokens:
+        settings.max_tokens = args.max_tokens
+    if args.no_constrain:
+        settings.constrained_decoding = False
+    if args.no_grounding:
+        settings.grounding = False
+    service = MondrianService(settings, model_ref=args.model)
+    advisor = args.advisor or settings.default_advisor
+    mode = args.mode or settings.default_mode
+    on_token = (lambda _rid, text: (sys.stderr.write(text), sys.stderr.flush())) if args.stream else None
+    failures = 0
+    notice_shown = False
+    try:
+        for photo in args.photos:
+            try:
+                result = service.critique(photo, advisor, mode, on_token=on_token)
+            except (ImageLoadError, FileNotFoundError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            except (AdvisorError, UnknownModeError, ModelNotAvailableError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            if args.stream:
+                sys.stderr.write("\n")
+            if result.notice and not notice_shown:
+                print(f"note: {result.notice}", file=sys.stderr)
+                notice_shown = True
+            if not result.ok:
+                failures += 1
+            if args.json:
+                print(json.dumps(result.to_dict(), ensure_ascii=False))
+            else:
+                print(to_text(result) + "\n")
+    finally:
+        service.close()
+    return 1 if failures else 0

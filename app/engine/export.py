@@ -1,0 +1,77 @@
+"""Readable renderings of a critique: plain text for the terminal, Markdown for export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .report import DIMENSION_LABELS, DIMENSIONS
+
+
+def _bar(score: float | None, width: int = 10) -> str:
+    if score is None:
+        return "·" * width
+    filled = int(round(score / 10 * width))
+    return "█" * filled + "░" * (width - filled)
+
+
+def _footer(result: Any) -> list[str]:
+    lines = [f"Mode: {result.effective_mode}" + (f" (asked for {result.requested_mode}: {result.fallback_reason})"
+                                                 if result.fallback_reason else "")]
+    if result.model_id:
+        lines.append(f"Model: {result.model_id}" + (f", adapter {result.adapter_version}" if result.adapter_version else ""))
+    if result.stats:
+        s = result.stats
+        lines.append(f"Tokens: {s.prompt_tokens} prompt, {s.generation_tokens} generated; first token "
+                     f"{s.time_to_first_token_s:.2f}s, {s.generation_tps:.1f} tok/s, total {s.total_s:.2f}s, "
+                     f"peak memory {s.peak_memory_gb:.2f} GB")
+    return lines
+
+
+def to_text(result: Any) -> str:
+    """Terminal rendering of a CritiqueResult."""
+    out = [f"{result.photo} — {result.advisor_id}"]
+    if result.notice:
+        out.append(f"Note: {result.notice}")
+    report = result.report
+    if report is None:
+        out.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))
+        out.append("Raw output:\n" + (result.raw_text or "(empty)"))
+    else:
+        out.append(f"Overall grade: {report.overall_grade}"
+                   + (f"  (mean score {report.overall_score:g})" if report.overall_score is not None else ""))
+        for key in DIMENSIONS:
+            dim = report.dimensions.get(key)
+            if dim is None:
+                continue
+            score = f"{dim.score:4.1f}" if dim.score is not None else "  — "
+            out.append(f"  {DIMENSION_LABELS[key]:<20} {_bar(dim.score)} {score}  {dim.comment}")
+            if dim.recommendation:
+                out.append(f"  {'':<20} {'':10}       → {dim.recommendation}")
+        if report.summary:
+            out.append(f"Summary: {report.summary}")
+    out.extend(_footer(result))
+    return "\n".join(out)
+
+
+def to_markdown(result: Any) -> str:
+    """Markdown export of a CritiqueResult."""
+    report = result.report
+    out = [f"# Critique of {result.photo}", "", f"Advisor: **{result.advisor_id}**", ""]
+    if result.notice:
+        out += [f"> {result.notice}", ""]
+    if report is None:
+        out += ["The model's answer could not be read as a report: " + "; ".join(result.parse_problems), "",
+                "```", result.raw_text, "```"]
+    else:
+        out += [f"**Overall grade: {report.overall_grade}**", "", "| Dimension | Score | Comment | Recommendation |",
+                "|---|---|---|---|"]
+        for key in DIMENSIONS:
+            dim = report.dimensions.get(key)
+            if dim is None:
+                continue
+            score = f"{dim.score:g}" if dim.score is not None else "—"
+            cells = [DIMENSION_LABELS[key], score, dim.comment, dim.recommendation]
+            out.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        out += ["", f"**Summary.** {report.summary}"]
+    out += [""] + [f"- {line}" for line in _footer(result)]
+    return "\n".join(out) + "\n"

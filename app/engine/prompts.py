@@ -1,0 +1,109 @@
+"""The one prompt builder, shared by inference and training.
+
+A LoRA adapter only transfers if the model sees, at inference, exactly the prompt it was trained
+on. So both paths build their chat turns here: inference renders :meth:`Prompt.messages` with the
+generation prompt (see ``model_host.render_prompt``), and training appends the target report as
+the assistant turn with :meth:`Prompt.training_messages`; mlx-vlm's trainer renders the same
+turns, so the trained completion prefix equals the inference prompt token for token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .advisors import Advisor
+from .report import DIMENSION_LABELS, DIMENSIONS, GRADES
+
+SYSTEM_TEXT = (
+    "You are Mondrian, a photography critic. You study one photograph and write a critique "
+    "as a single JSON object and nothing else."
+)
+
+_FORMAT_TEXT = (
+    "Score each of the eight dimensions from 0 (poor) to 10 (masterful) as an integer, with a "
+    "one- or two-sentence comment on what you see and one concrete recommendation. Then give an "
+    f"overall letter grade ({', '.join(GRADES)}) and a short summary.\n"
+    "Dimensions: " + "; ".join(f"{k} ({DIMENSION_LABELS[k]})" for k in DIMENSIONS) + ".\n"
+    'Answer with JSON only, in this shape: {"dimensional_analysis": {"composition": {"score": 7, '
+    '"comment": "...", "recommendation": "..."}, ...}, "overall_grade": "B+", "summary": "..."}'
+)
+
+_PROFILE_TEXT = (
+    "Profile this photograph neutrally, as a reference for later comparison. Describe what is "
+    "there, not what you would change."
+)
+
+
+@dataclass(frozen=True)
+class ReferenceContext:
+    """A similar reference photo (RAG) summarised for the prompt."""
+
+    name: str
+    scores: dict[str, float]
+    note: str = ""
+
+    def describe(self) -> str:
+        scores = ", ".join(f"{k} {self.scores[k]:g}" for k in DIMENSIONS if k in self.scores)
+        return f"- {self.name}: {scores}" + (f". {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """System and user text for one request; the photo goes with the user turn."""
+
+    system: str
+    user: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Chat turns for inference (mlx-vlm inserts the image token into the user turn)."""
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
+
+    def training_messages(self, answer: dict[str, Any] | str) -> list[dict[str, Any]]:
+        """The inference turns plus the target report as the assistant turn."""
+        text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+        return [*self.messages(), {"role": "assistant", "content": text}]
+
+
+def _persona_text(advisor: Advisor) -> str:
+    lines = [f"Write this critique in the voice of {advisor.name}."]
+    if advisor.bio:
+        lines.append(f"About {advisor.name}: {advisor.bio}")
+    if advisor.prompt:
+        lines.append(advisor.prompt)
+    if advisor.looks_for:
+        lines.append("What this critic looks for: " + "; ".join(advisor.looks_for) + ".")
+    return "\n".join(lines)
+
+
+def _facts_text(facts: Sequence[str]) -> str:
+    if not facts:
+        return ""
+    return ("Measured facts about this photo (trust them; your comments must agree with them):\n"
+            + "\n".join(f"- {f}" for f in facts))
+
+
+def _references_text(references: Sequence[ReferenceContext]) -> str:
+    if not references:
+        return ""
+    return ("Reference photos this critic admires that resemble this one, with their scores; use them as "
+            "a yardstick:\n" + "\n".join(r.describe() for r in references))
+
+
+def critique_prompt(
+    advisor: Advisor,
+    *,
+    facts: Sequence[str] = (),
+    references: Sequence[ReferenceContext] = (),
+) -> Prompt:
+    """The critique prompt for ``advisor``: persona, optional measured facts and RAG references, format."""
+    parts = [_persona_text(advisor), _facts_text(facts), _references_text(references), _FORMAT_TEXT]
+    return Prompt(system=SYSTEM_TEXT, user="\n\n".join(p for p in parts if p))
+
+
+def profile_prompt(*, facts: Sequence[str] = ()) -> Prompt:
+    """Pass 1 of RAG and draft training targets: a neutral eight-dimension profile, no persona."""
+    parts = [_PROFILE_TEXT, _facts_text(facts), _FORMAT_TEXT]
+    return Prompt(system=SYSTEM_TEXT, user="\n\n".join(p for p in parts if p))

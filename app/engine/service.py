@@ -1,0 +1,153 @@
+"""The engine facade: one object the CLI, the HTTP API and the GUI all call.
+
+``critique`` is blocking and thread-safe: the model work itself is queued to the model host's
+thread; the GUI calls it from a worker thread and receives tokens through ``on_token``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from . import model_source
+from .advisors import Advisor, get_advisor, load_advisors
+from .cancel import CancelScope
+from .images import load_photo
+from .model_host import GenerationStats, ModelHost, TokenCallback
+from .report import Report
+from .settings import Settings, load_settings
+from .strategies.base import AnalysisInput, AnalysisStrategy
+from .strategies.baseline import BaselineStrategy
+from .strategies.context import StrategyContext, UnknownModeError
+from .technical import analyze_photo, grounding_facts, technical_report
+
+log = logging.getLogger(__name__)
+
+TECHNICAL_MODE = "technical"
+
+
+@dataclass
+class CritiqueResult:
+    """Everything about one critique, for display, storage and export."""
+
+    photo: str
+    advisor_id: str
+    requested_mode: str
+    effective_mode: str
+    report: Report | None
+    raw_text: str = ""
+    fallback_reason: str | None = None
+    parse_problems: list[str] = field(default_factory=list)
+    stats: GenerationStats | None = None
+    model_id: str = ""
+    adapter_version: str | None = None
+    references: list[dict[str, Any]] = field(default_factory=list)
+    technical: dict[str, Any] | None = None
+    notice: str | None = None  # something the user should be told (e.g. "no model installed")
+    job_id: str | None = None
+    model_used: str = "base"
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "photo": self.photo,
+            "advisor_id": self.advisor_id,
+            "requested_mode": self.requested_mode,
+            "effective_mode": self.effective_mode,
+            "fallback_reason": self.fallback_reason,
+            "model_id": self.model_id,
+            "model_used": self.model_used,
+            "adapter_version": self.adapter_version,
+            "report": self.report.to_dict() if self.report else None,
+            "overall_score": self.report.overall_score if self.report else None,
+            "parse_problems": self.parse_problems,
+            "raw_text": self.raw_text,
+            "stats": self.stats.to_dict() if self.stats else None,
+            "references": self.references,
+            "technical": self.technical,
+            "notice": self.notice,
+            "job_id": self.job_id,
+        }
+
+
+class MondrianService:
+    """Owns the settings, the model host and the strategies."""
+
+    def __init__(self, settings: Settings | None = None, *, model_ref: str | None = None,
+                 host: ModelHost | None = None):
+        self.settings = settings or load_settings()
+        if model_ref:
+            self.settings.model = model_ref
+        self.host = host or ModelHost(self.settings.model)
+        self._lock = threading.Lock()
+        self.context = StrategyContext(self._build_strategies(), head="baseline")
+
+    def _build_strategies(self) -> list[AnalysisStrategy]:
+        return [BaselineStrategy(self.host, self.settings)]
+
+    # ---- queries -------------------------------------------------------------------------------
+    def advisors(self) -> dict[str, Advisor]:
+        return load_advisors()
+
+    @property
+    def modes(self) -> list[str]:
+        return [*self.context.modes, TECHNICAL_MODE]
+
+    def model_available(self) -> bool:
+        return model_source.is_model_available(self.settings.model)
+
+    # ---- critique ------------------------------------------------------------------------------
+    def load_image(self, photo: str | Path) -> Image.Image:
+        return load_photo(photo, max_edge=self.settings.max_image_edge)
+
+    def critique(self, photo: str | Path, advisor_id: str, mode: str = "auto", *,
+                 on_token: TokenCallback | None = None, scope: CancelScope | None = None,
+                 request_id: str | None = None) -> CritiqueResult:
+        """Critique the photo file. Raises ImageLoadError / AdvisorError / UnknownModeError on bad input."""
+        advisor = get_advisor(advisor_id)
+        image = self.load_image(photo)
+        return self.critique_image(image, str(photo), advisor, mode, on_token=on_token, scope=scope,
+                                   request_id=request_id)
+
+    def critique_image(self, image: Image.Image, name: str, advisor: Advisor, mode: str = "auto", *,
+                       on_token: TokenCallback | None = None, scope: CancelScope | None = None,
+                       request_id: str | None = None) -> CritiqueResult:
+        if mode != TECHNICAL_MODE and (mode or "auto").strip().lower() not in self.context.modes:
+            raise UnknownModeError(f"unknown mode {mode!r}; choose one of: {', '.join(self.modes)}")
+        analysis = analyze_photo(image)
+        if mode == TECHNICAL_MODE or not self.model_available():
+            return self._technical_result(name, advisor, mode, analysis)
+        resolution = self.context.resolve(mode, advisor)
+        facts = grounding_facts(analysis) if self.settings.grounding else []
+        inp = AnalysisInput(image=image, advisor=advisor, facts=facts, on_token=on_token,
+                            scope=scope or CancelScope(), request_id=request_id)
+        outcome = resolution.strategy.analyze(inp)
+        return CritiqueResult(
+            photo=name, advisor_id=advisor.id, requested_mode=resolution.requested,
+            effective_mode=outcome.mode, fallback_reason=resolution.fallback_reason, report=outcome.report,
+            raw_text=outcome.raw_text, parse_problems=outcome.parse_problems, stats=outcome.stats,
+            model_id=outcome.model_id, adapter_version=outcome.adapter_version, references=outcome.references,
+            technical=analysis.to_dict(), model_used="fine_tuned" if outcome.adapter_version else "base",
+        )
+
+    def _technical_result(self, name: str, advisor: Advisor, mode: str, analysis: Any) -> CritiqueResult:
+        notice = None
+        if mode != TECHNICAL_MODE:
+            notice = ("No vision-language model is installed, so this is a measurement-only report. "
+                      + model_source.missing_model_message(self.settings.model))
+        return CritiqueResult(
+            photo=name, advisor_id=advisor.id, requested_mode=mode, effective_mode=TECHNICAL_MODE,
+            report=technical_report(analysis), technical=analysis.to_dict(), notice=notice,
+            model_id="", model_used="none",
+        )
+
+    def close(self) -> None:
+        self.host.shutdown()

@@ -1,0 +1,1 @@
+"""Analysis strategies (modes): how a critique is produced from a photo and an advisor."""

@@ -1,0 +1,45 @@
+"""Baseline mode: one pass, photo + critique prompt -> report."""
+
+from __future__ import annotations
+
+from ..advisors import Advisor
+from ..model_host import GenerationRequest, ModelHost, new_request_id
+from ..prompts import critique_prompt
+from ..report import ReportParseError, parse_report, report_json_schema
+from ..settings import Settings
+from .base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
+
+
+def run_report_generation(host: ModelHost, settings: Settings, inp: AnalysisInput, prompt,
+                          mode: str) -> AnalysisOutcome:
+    """Generate one report with ``prompt`` and parse it; shared by every mode's final pass."""
+    schema = report_json_schema(settings.max_text_chars) if settings.constrained_decoding else None
+    request = GenerationRequest(prompt=prompt, image=inp.image, max_tokens=settings.max_tokens,
+                                temperature=settings.temperature, schema=schema, on_token=inp.on_token,
+                                request_id=inp.request_id or new_request_id(mode))
+    output = inp.scope.wait(host.generate(request))
+    problems: list[str] = []
+    try:
+        report = parse_report(output.text)
+    except ReportParseError as exc:
+        report, problems = None, exc.problems
+        if output.finish_reason == "length":
+            problems.append(f"generation stopped at the {settings.max_tokens}-token limit")
+    return AnalysisOutcome(report=report, raw_text=output.text, stats=output.stats, model_id=output.model_id,
+                           mode=mode, parse_problems=problems)
+
+
+class BaselineStrategy(AnalysisStrategy):
+    name = "baseline"
+    fallback = None
+
+    def __init__(self, host: ModelHost, settings: Settings):
+        self.host = host
+        self.settings = settings
+
+    def is_available(self, advisor: Advisor) -> tuple[bool, str]:
+        return True, ""
+
+    def analyze(self, inp: AnalysisInput) -> AnalysisOutcome:
+        prompt = critique_prompt(inp.advisor, facts=inp.facts)
+        return run_report_generation(self.host, self.settings, inp, prompt, self.name)
