@@ -29,9 +29,7 @@ def _footer(result: Any) -> list[str]:
 
 def to_text(result: Any) -> str:
     """Terminal rendering of a CritiqueResult."""
-    out = [f"{result.photo} — {result.advisor_id}"]
-    if result.notice:
-        out.append(f"Note: {result.notice}")
+    out = [f"{result.photo} — {result.advisor_id}"]  # the CLI prints result.notice once, on stderr
     report = result.report
     if report is None:
         out.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))

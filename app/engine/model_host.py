@@ -9,11 +9,13 @@ into a Qt signal, the CLI prints it. Cancellation is checked at every token.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -113,6 +115,23 @@ def render_prompt(processor: Any, config: Any, prompt: Prompt, num_images: int =
 
 
 _STOP = object()
+_HOSTS: weakref.WeakSet[ModelHost] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all_hosts() -> None:
+    """Stop every model thread and free the main thread's streams before the interpreter goes."""
+    for host in list(_HOSTS):
+        host.shutdown(timeout=30)
+    _clear_thread_streams()
+
+
+def _clear_thread_streams() -> None:
+    """Free this thread's MLX streams: mlx >= 0.32 aborts at exit if a thread's streams outlive it."""
+    import sys
+
+    if "mlx.core" in sys.modules:
+        sys.modules["mlx.core"].clear_streams()
 
 
 class ModelHost:
@@ -128,6 +147,7 @@ class ModelHost:
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
         self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None
+        _HOSTS.add(self)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -173,10 +193,16 @@ class ModelHost:
 
     # ---- worker ------------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._loaded = None
+            _clear_thread_streams()
+
+    def _serve(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
-                self._loaded = None
                 return
             handle, fn = item
             if handle.cancel_requested or not handle.set_running_or_notify_cancel():
