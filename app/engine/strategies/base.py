@@ -51,3 +51,8 @@ class AnalysisStrategy(ABC):
 
     @abstractmethod
     def analyze(self, inp: AnalysisInput) -> AnalysisOutcome: ...
+
+    def check_explicit(self, advisor: Advisor, reason: str) -> None:
+        """Called when this mode was asked for by name and is unavailable (``reason``): raise to make
+        that an error instead of a fallback. Default: fall back (e.g. lora without any adapter)."""
+        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..advisors import Advisor
 from ..model_host import GenerationRequest, ModelHost, new_request_id
 from ..prompts import critique_prompt
@@ -11,12 +13,14 @@ from .base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
 
 
 def run_report_generation(host: ModelHost, settings: Settings, inp: AnalysisInput, prompt,
-                          mode: str) -> AnalysisOutcome:
-    """Generate one report with ``prompt`` and parse it; shared by every mode's final pass."""
+                          mode: str, *, adapter: Any = None) -> AnalysisOutcome:
+    """Generate one report with ``prompt`` and parse it; shared by every mode's final pass.
+
+    ``adapter`` (a folder or AdapterVersion; None = the base) is applied by the host's adapter hook."""
     schema = report_json_schema(settings.max_text_chars) if settings.constrained_decoding else None
     request = GenerationRequest(prompt=prompt, image=inp.image, max_tokens=settings.max_tokens,
                                 temperature=settings.temperature, schema=schema, on_token=inp.on_token,
-                                request_id=inp.request_id or new_request_id(mode))
+                                request_id=inp.request_id or new_request_id(mode), adapter=adapter)
     output = inp.scope.wait(host.generate(request))
     problems: list[str] = []
     try:

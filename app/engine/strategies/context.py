@@ -50,6 +50,8 @@ class StrategyContext:
                 if requested == AUTO and reasons:
                     reason = "auto: " + "; ".join(reasons)
                 return Resolution(requested=requested, strategy=strategy, fallback_reason=reason)
+            if name == requested:
+                strategy.check_explicit(advisor, why)  # e.g. a broken adapter asked for by name: an error
             reasons.append(f"{name} unavailable ({why})")
             name = strategy.fallback
         raise RuntimeError(f"no analysis mode is available for advisor {advisor.id!r}: {'; '.join(reasons)}")
