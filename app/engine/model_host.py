@@ -147,6 +147,9 @@ class ModelHost:
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
         self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None
+        # Called in the caller's thread as a generation is queued, to adjust the request (the
+        # service's model strategy pins the adapter of every pass of a routed request).
+        self.request_hook: Callable[[GenerationRequest], None] | None = None
         _HOSTS.add(self)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -186,6 +189,8 @@ class ModelHost:
 
     def generate(self, request: GenerationRequest) -> Handle:
         """Queue a generation; the handle's result is a :class:`GenerationOutput`."""
+        if self.request_hook is not None:
+            self.request_hook(request)
         handle = Handle(request.request_id)
         self._ensure_thread()
         self._queue.put((handle, lambda loaded: self._generate(loaded, request, handle)))
