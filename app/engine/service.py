@@ -18,7 +18,9 @@ from . import model_source
 from .advisors import Advisor, get_advisor, load_advisors
 from .cancel import CancelScope
 from .images import load_photo
+from .jobs import DEFAULT_STORE, JobRecorder
 from .model_host import GenerationStats, ModelHost, TokenCallback
+from .model_strategy import ModelRoute, ModelStrategy, pin_request, use_route
 from .report import Report
 from .settings import Settings, load_settings
 from .strategies.base import AnalysisInput, AnalysisStrategy
@@ -82,13 +84,20 @@ class MondrianService:
     """Owns the settings, the model host and the strategies."""
 
     def __init__(self, settings: Settings | None = None, *, model_ref: str | None = None,
-                 host: ModelHost | None = None):
+                 host: ModelHost | None = None, store: Any = DEFAULT_STORE,
+                 model_strategy: ModelStrategy | None = None):
+        """``store``: where jobs are recorded (default: the data folder's database, opened when
+        first needed; None: not recorded). ``model_strategy``: the service's base / fine_tuned /
+        ab_test routing (None: the analysis mode decides the adapter)."""
         self.settings = settings or load_settings()
         if model_ref:
             self.settings.model = model_ref
         self.host = host or ModelHost(self.settings.model)
+        self.host.request_hook = pin_request  # a no-op unless a request runs under a model route
         self._lock = threading.Lock()
         self.context = StrategyContext(self._build_strategies(), head="baseline")
+        self.recorder = JobRecorder(store)
+        self.model_strategy = model_strategy
 
     def _build_strategies(self) -> list[AnalysisStrategy]:
         return [BaselineStrategy(self.host, self.settings)]
@@ -115,28 +124,55 @@ class MondrianService:
         advisor = get_advisor(advisor_id)
         image = self.load_image(photo)
         return self.critique_image(image, str(photo), advisor, mode, on_token=on_token, scope=scope,
-                                   request_id=request_id)
+                                   request_id=request_id, photo_file=Path(photo))
+
+    @property
+    def store(self) -> Any:
+        """The job store (None when recording is off)."""
+        return self.recorder.store
 
     def critique_image(self, image: Image.Image, name: str, advisor: Advisor, mode: str = "auto", *,
                        on_token: TokenCallback | None = None, scope: CancelScope | None = None,
-                       request_id: str | None = None) -> CritiqueResult:
+                       request_id: str | None = None, photo_file: Path | None = None,
+                       photo_hash: str | None = None) -> CritiqueResult:
+        """Critique a loaded image and record it as a job (``photo_file``/``photo_hash`` identify it)."""
         if mode != TECHNICAL_MODE and (mode or "auto").strip().lower() not in self.context.modes:
             raise UnknownModeError(f"unknown mode {mode!r}; choose one of: {', '.join(self.modes)}")
+        route = self.model_strategy.route() if self.model_strategy else None
+        job_id = self.recorder.begin(name, advisor.id, mode or "auto", image=image, photo_file=photo_file,
+                                     photo_hash=photo_hash, model_id=self.settings.model, route=route)
+        try:
+            with use_route(route):
+                result = self._critique(image, name, advisor, mode, on_token, scope, request_id, route)
+        except BaseException as exc:
+            self.recorder.fail(job_id, exc)
+            raise
+        result.job_id = job_id
+        self.recorder.complete(job_id, result)
+        return result
+
+    def _critique(self, image: Image.Image, name: str, advisor: Advisor, mode: str,
+                  on_token: TokenCallback | None, scope: CancelScope | None, request_id: str | None,
+                  route: ModelRoute | None) -> CritiqueResult:
         analysis = analyze_photo(image)
         if mode == TECHNICAL_MODE or not self.model_available():
             return self._technical_result(name, advisor, mode, analysis)
-        resolution = self.context.resolve(mode, advisor)
+        if route is not None and self.model_strategy is not None:
+            resolution = self.model_strategy.resolve(self.context, mode, advisor, route)
+        else:
+            resolution = self.context.resolve(mode, advisor)
         facts = grounding_facts(analysis) if self.settings.grounding else []
         inp = AnalysisInput(image=image, advisor=advisor, facts=facts, on_token=on_token,
                             scope=scope or CancelScope(), request_id=request_id)
         outcome = resolution.strategy.analyze(inp)
-        return CritiqueResult(
+        result = CritiqueResult(
             photo=name, advisor_id=advisor.id, requested_mode=resolution.requested,
             effective_mode=outcome.mode, fallback_reason=resolution.fallback_reason, report=outcome.report,
             raw_text=outcome.raw_text, parse_problems=outcome.parse_problems, stats=outcome.stats,
             model_id=outcome.model_id, adapter_version=outcome.adapter_version, references=outcome.references,
             technical=analysis.to_dict(), model_used="fine_tuned" if outcome.adapter_version else "base",
         )
+        return ModelStrategy.label_result(result, route) if route is not None else result
 
     def _technical_result(self, name: str, advisor: Advisor, mode: str, analysis: Any) -> CritiqueResult:
         notice = None
@@ -151,3 +187,4 @@ class MondrianService:
 
     def close(self) -> None:
         self.host.shutdown()
+        self.recorder.close()

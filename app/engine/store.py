@@ -449,6 +449,9 @@ class Store:
                 values["started_at"] = job.created_at
             return self._update_job(job_id, **values)
 
+    def set_thumbnail(self, job_id: str, thumbnail_path: str | os.PathLike[str] | None) -> JobRow:
+        return self._update_job(job_id, thumbnail_path=str(thumbnail_path) if thumbnail_path else None)
+
     def fail_job(self, job_id: str, error: str | BaseException) -> JobRow:
         text = str(error) if not isinstance(error, BaseException) else (str(error) or type(error).__name__)
         return self._update_job(job_id, status="failed", error=text, completed_at=now_iso())
