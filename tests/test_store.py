@@ -410,3 +410,17 @@ def test_closed_store_says_so(tmp_path: Path):
     s.close()
     with pytest.raises(StoreError, match="closed"):
         s.list_jobs()
+
+
+def test_resolve_job_id_by_prefix(store: Store):
+    a = store.create_job("/a.jpg", "ansel", "auto", job_id="abc-111")
+    store.create_job("/b.jpg", "ansel", "auto", job_id="abc-222")
+    store.create_job("/c.jpg", "ansel", "auto", job_id="x_y")
+    assert store.resolve_job_id("abc-1") == a.id
+    assert store.resolve_job_id("abc-111") == a.id
+    assert store.resolve_job_id("x_") == "x_y"
+    with pytest.raises(JobNotFoundError, match="ambiguous"):
+        store.resolve_job_id("abc")
+    for missing in ("zzz", "%", "_"):
+        with pytest.raises(JobNotFoundError, match="no job"):
+            store.resolve_job_id(missing)

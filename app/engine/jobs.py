@@ -94,6 +94,8 @@ class JobRecorder:
         try:
             if photo_hash is None and photo_file is not None:
                 photo_hash = file_sha256(photo_file)
+            if photo_file is not None:
+                photo = str(photo_file.resolve())  # history needs to find it from anywhere
             job = store.create_job(photo, advisor_id, mode, photo_hash=photo_hash, base_model=model_id,
                                    model_used=route.model_used if route else None,
                                    adapter_version=route.adapter_version if route else None)

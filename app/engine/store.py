@@ -465,6 +465,21 @@ class Store:
             raise JobNotFoundError(f"no job {job_id!r}")
         return _row_to_job(rows[0])
 
+    def resolve_job_id(self, prefix: str) -> str:
+        """The full id of the job whose id is or starts with ``prefix`` (``history`` shows 8 characters)."""
+        text = (prefix or "").strip()
+        if not text:
+            raise JobNotFoundError("no job id given")
+        if self._query("SELECT 1 FROM jobs WHERE id = ?", (text,)):
+            return text
+        pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query("SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (pattern,))
+        if not rows:
+            raise JobNotFoundError(f"no job {prefix!r}")
+        if len(rows) > 1:
+            raise JobNotFoundError(f"job id {prefix!r} is ambiguous; give more characters")
+        return rows[0]["id"]
+
     def find_job(self, job_id: str) -> JobRow | None:
         try:
             return self.get_job(job_id)
