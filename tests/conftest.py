@@ -65,3 +65,22 @@ def tiny_image():
     img = Image.new("RGB", (96, 64))
     img.putdata([(x * 255 // 95, y * 255 // 63, 128) for y in range(64) for x in range(96)])
     return img
+
+
+@pytest.fixture(scope="session")
+def tiny_adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real adapters for the tiny model, a few steps of mlx-vlm's own trainer each (~2 s in all).
+
+    ``a`` and ``b``: same layout (LoRA rank 4 on every text Linear), different weights.
+    ``r2``: rank 2 on q_proj/v_proj only (another layout). ``dora``: a DoRA adapter.
+    Trained on the main thread; treat the folders as read-only (copy one to damage it).
+    """
+    from app.engine.tiny_adapter import train_tiny_adapter
+
+    root = tmp_path_factory.mktemp("adapters")
+    return {
+        "a": train_tiny_adapter(tiny_model_dir, root / "a", seed=1, iters=6, learning_rate=0.1),
+        "b": train_tiny_adapter(tiny_model_dir, root / "b", seed=2, iters=6, learning_rate=0.1),
+        "r2": train_tiny_adapter(tiny_model_dir, root / "r2", seed=3, rank=2, target_modules=["q_proj", "v_proj"]),
+        "dora": train_tiny_adapter(tiny_model_dir, root / "dora", seed=4, train_type="dora"),
+    }
