@@ -33,6 +33,7 @@ class Settings:
     default_mode: str = "auto"
     ab_test_enabled: bool = False
     ab_test_split: float = field(default=0.5, metadata={"help": "share of blind A/B runs on fine-tuned"})
+    max_upload_mb: int = field(default=50, metadata={"help": "largest photo the local HTTP API accepts"})
     version: int = SETTINGS_VERSION
 
     def to_dict(self) -> dict[str, Any]:
