@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from . import model_source
+from .adapters import AdapterManager
 from .advisors import Advisor, get_advisor, load_advisors
 from .cancel import CancelScope
 from .images import load_photo
@@ -26,6 +27,8 @@ from .settings import Settings, load_settings
 from .strategies.base import AnalysisInput, AnalysisStrategy
 from .strategies.baseline import BaselineStrategy
 from .strategies.context import StrategyContext, UnknownModeError
+from .strategies.lora import LoRAStrategy
+from .strategies.rag import RAGStrategy
 from .technical import analyze_photo, grounding_facts, technical_report
 
 log = logging.getLogger(__name__)
@@ -94,13 +97,17 @@ class MondrianService:
             self.settings.model = model_ref
         self.host = host or ModelHost(self.settings.model)
         self.host.request_hook = pin_request  # a no-op unless a request runs under a model route
+        self.adapters = AdapterManager(self.host)  # applies each request's adapter to the one resident model
         self._lock = threading.Lock()
-        self.context = StrategyContext(self._build_strategies(), head="baseline")
+        self.context = StrategyContext(self._build_strategies(), head="lora")
         self.recorder = JobRecorder(store)
         self.model_strategy = model_strategy
 
     def _build_strategies(self) -> list[AnalysisStrategy]:
-        return [BaselineStrategy(self.host, self.settings)]
+        # RAG reads profiles from the job store when there is one (else it opens the default database)
+        return [LoRAStrategy(self.host, self.settings, self.adapters),
+                RAGStrategy(self.host, self.settings, lambda: self.store),
+                BaselineStrategy(self.host, self.settings)]
 
     # ---- queries -------------------------------------------------------------------------------
     def advisors(self) -> dict[str, Advisor]:
