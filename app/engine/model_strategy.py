@@ -129,26 +129,26 @@ class ModelStrategy(ABC):
 
     # ---- how a route shapes a critique --------------------------------------------------------
     def resolve(self, context: StrategyContext, mode: str, advisor: Advisor, route: ModelRoute) -> Resolution:
-        """Resolve the analysis mode under ``route``: on the base model, ``lora`` is not available."""
+        """Resolve the analysis mode under ``route``: on the base model ``lora`` is not available, so
+        the chain starts at its fallback (the advisor's adapter is not even looked at)."""
         from .strategies.context import AUTO, Resolution
 
-        resolution = context.resolve(mode, advisor)
-        if route.fine_tuned or resolution.strategy.name != LORA_MODE:
-            return resolution
-        why = (f"{LORA_MODE} unavailable (the A/B test routed this request to the base model)"
-               if route.model_used == "ab_test_base" else
-               f"{LORA_MODE} unavailable (the service runs with --model_mode {self.name}: no adapter)")
-        name = resolution.strategy.fallback
-        reasons = [why]
+        requested = (mode or AUTO).strip().lower()
+        first = context.head if requested == AUTO else requested
+        if route.fine_tuned or first != LORA_MODE or LORA_MODE not in context.strategies:
+            return context.resolve(mode, advisor)
+        reasons = [f"{LORA_MODE} unavailable (the A/B test routed this request to the base model)"
+                   if route.model_used == "ab_test_base" else
+                   f"{LORA_MODE} unavailable (the service runs with --model_mode {self.name}: no adapter)"]
+        name = context.strategies[LORA_MODE].fallback
         while name is not None:
             strategy = context.strategies[name]
-            ok, reason = strategy.is_available(advisor)
+            ok, why = strategy.is_available(advisor)
             if ok:
                 text = "; ".join(reasons)
-                requested = resolution.requested
                 return Resolution(requested=requested, strategy=strategy,
                                   fallback_reason=f"auto: {text}" if requested == AUTO else text)
-            reasons.append(f"{name} unavailable ({reason})")
+            reasons.append(f"{name} unavailable ({why})")
             name = strategy.fallback
         raise RuntimeError(f"no analysis mode is available for advisor {advisor.id!r}: {'; '.join(reasons)}")
 
