@@ -22,6 +22,7 @@ from .images import load_photo
 from .jobs import DEFAULT_STORE, JobRecorder
 from .model_host import GenerationStats, ModelHost, TokenCallback
 from .model_strategy import ModelRoute, ModelStrategy, pin_request, use_route
+from .photo_input import PreparedPhoto, prepare_image, prepare_photo
 from .report import Report
 from .settings import Settings, load_settings
 from .strategies.base import AnalysisInput, AnalysisStrategy
@@ -29,7 +30,7 @@ from .strategies.baseline import BaselineStrategy
 from .strategies.context import StrategyContext, UnknownModeError
 from .strategies.lora import LoRAStrategy
 from .strategies.rag import RAGStrategy
-from .technical import analyze_photo, grounding_facts, technical_report
+from .technical import technical_report
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,8 @@ class MondrianService:
                  request_id: str | None = None) -> CritiqueResult:
         """Critique the photo file. Raises ImageLoadError / AdvisorError / UnknownModeError on bad input."""
         advisor = get_advisor(advisor_id)
-        image = self.load_image(photo)
-        return self.critique_image(image, str(photo), advisor, mode, on_token=on_token, scope=scope,
+        prepared = prepare_photo(photo, self.settings)
+        return self.critique_image(prepared, str(photo), advisor, mode, on_token=on_token, scope=scope,
                                    request_id=request_id, photo_file=Path(photo))
 
     @property
@@ -138,11 +139,13 @@ class MondrianService:
         """The job store (None when recording is off)."""
         return self.recorder.store
 
-    def critique_image(self, image: Image.Image, name: str, advisor: Advisor, mode: str = "auto", *,
+    def critique_image(self, image: Image.Image | PreparedPhoto, name: str, advisor: Advisor, mode: str = "auto", *,
                        on_token: TokenCallback | None = None, scope: CancelScope | None = None,
                        request_id: str | None = None, photo_file: Path | None = None,
                        photo_hash: str | None = None) -> CritiqueResult:
         """Critique a loaded image and record it as a job (``photo_file``/``photo_hash`` identify it)."""
+        prepared = image if isinstance(image, PreparedPhoto) else prepare_image(image, self.settings)
+        image = prepared.image
         if mode != TECHNICAL_MODE and (mode or "auto").strip().lower() not in self.context.modes:
             raise UnknownModeError(f"unknown mode {mode!r}; choose one of: {', '.join(self.modes)}")
         route = self.model_strategy.route() if self.model_strategy else None
@@ -150,7 +153,7 @@ class MondrianService:
                                      photo_hash=photo_hash, model_id=self.settings.model, route=route)
         try:
             with use_route(route):
-                result = self._critique(image, name, advisor, mode, on_token, scope, request_id, route)
+                result = self._critique(prepared, name, advisor, mode, on_token, scope, request_id, route)
         except BaseException as exc:
             self.recorder.fail(job_id, exc)
             raise
@@ -158,18 +161,17 @@ class MondrianService:
         self.recorder.complete(job_id, result)
         return result
 
-    def _critique(self, image: Image.Image, name: str, advisor: Advisor, mode: str,
+    def _critique(self, prepared: PreparedPhoto, name: str, advisor: Advisor, mode: str,
                   on_token: TokenCallback | None, scope: CancelScope | None, request_id: str | None,
                   route: ModelRoute | None) -> CritiqueResult:
-        analysis = analyze_photo(image)
+        analysis = prepared.analysis
         if mode == TECHNICAL_MODE or not self.model_available():
             return self._technical_result(name, advisor, mode, analysis)
         if route is not None and self.model_strategy is not None:
             resolution = self.model_strategy.resolve(self.context, mode, advisor, route)
         else:
             resolution = self.context.resolve(mode, advisor)
-        facts = grounding_facts(analysis) if self.settings.grounding else []
-        inp = AnalysisInput(image=image, advisor=advisor, facts=facts, on_token=on_token,
+        inp = AnalysisInput(image=prepared.image, advisor=advisor, facts=prepared.facts, on_token=on_token,
                             scope=scope or CancelScope(), request_id=request_id)
         outcome = resolution.strategy.analyze(inp)
         result = CritiqueResult(
