@@ -271,6 +271,21 @@ def test_crash_recovery_marks_dead_processes_jobs_failed(tmp_path: Path):
         assert s.recovered == 0
 
 
+def test_crash_recovery_when_the_restarted_app_got_the_same_pid(tmp_path: Path):
+    """In a container the app is often pid 1 on every start: the token tells the runs apart."""
+    path = tmp_path / "pid1.db"
+    with Store(path) as s:
+        earlier = s.create_job("/a.jpg", "ansel", "auto")
+        s.start_job(earlier.id)
+        s._update_job(earlier.id, worker_token="token-of-the-run-that-crashed")  # same pid, earlier run
+        current = s.create_job("/b.jpg", "ansel", "auto")
+        s.start_job(current.id)
+    with Store(path) as s:
+        assert s.recovered == 1
+        assert s.get_job(earlier.id).error == INTERRUPTED
+        assert s.get_job(current.id).status == "running"
+
+
 def test_ratings_and_validation(store: Store):
     job = store.create_job("/a.jpg", "ansel", "auto", adapter_version="v3")
     row = store.rate_job(job.id, 4, comment="nice")

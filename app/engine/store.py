@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 INTERRUPTED = "interrupted: the app stopped during this critique"
+PROCESS_TOKEN = uuid.uuid4().hex  # this run of this process
 MISSING_SCORE = 5.0  # mid-scale, used by profile_vector for a dimension without a score
 
 
@@ -68,8 +69,6 @@ class JobNotFoundError(KeyError):
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,6 +78,14 @@ def _pid_alive(pid: int | None) -> bool:
     except OSError:
         return False
     return True
+
+
+def _worker_alive(pid: int | None, token: str | None) -> bool:
+    """Is the process that owns a job still running? Our own pid with another token is an earlier
+    run of the app that crashed and whose pid came round again (pid 1 in a container, say)."""
+    if pid == os.getpid():
+        return token == PROCESS_TOKEN
+    return _pid_alive(pid)
 
 
 # --------------------------------------------------------------------------------------- rows
@@ -116,6 +123,7 @@ class JobRow:
     user_rating: int | None = None
     details_json: str | None = None
     worker_pid: int | None = None
+    worker_token: str | None = None  # which run of the process (a restarted app may get the same pid)
 
     @property
     def report(self) -> Report | None:
@@ -152,6 +160,7 @@ class JobRow:
         out = {k: getattr(self, k) for k in _JOB_COLUMNS}
         out.pop("details_json")
         out.pop("worker_pid")
+        out.pop("worker_token")
         out["report"] = json.loads(self.report_json) if self.report_json else None
         out.pop("report_json")
         out["details"] = self.details
@@ -382,8 +391,8 @@ class Store:
     # ---- jobs ----------------------------------------------------------------------------------
     def recover_interrupted(self) -> int:
         """Mark jobs left queued/running by a process that no longer exists as failed; returns how many."""
-        rows = self._query("SELECT id, worker_pid FROM jobs WHERE status IN ('queued', 'running')")
-        dead = [r["id"] for r in rows if not _pid_alive(r["worker_pid"])]
+        rows = self._query("SELECT id, worker_pid, worker_token FROM jobs WHERE status IN ('queued', 'running')")
+        dead = [r["id"] for r in rows if not _worker_alive(r["worker_pid"], r["worker_token"])]
         if not dead:
             return 0
         stamp = now_iso()
@@ -407,7 +416,7 @@ class Store:
                      photo_path=str(photo_path), advisor_id=advisor_id, requested_mode=requested_mode,
                      photo_hash=photo_hash, thumbnail_path=str(thumbnail_path) if thumbnail_path else None,
                      model_used=model_used, base_model=base_model, adapter_version=adapter_version,
-                     worker_pid=os.getpid())
+                     worker_pid=os.getpid(), worker_token=PROCESS_TOKEN)
         values = {k: getattr(job, k) for k in _JOB_COLUMNS}
         with self._tx() as conn:
             conn.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
@@ -415,7 +424,8 @@ class Store:
         return job
 
     def start_job(self, job_id: str) -> JobRow:
-        return self._update_job(job_id, status="running", started_at=now_iso(), worker_pid=os.getpid())
+        return self._update_job(job_id, status="running", started_at=now_iso(), worker_pid=os.getpid(),
+                                worker_token=PROCESS_TOKEN)
 
     def complete_job(self, job_id: str, result: CritiqueResult) -> JobRow:
         """Store a finished critique. A result whose report did not parse is recorded as failed,

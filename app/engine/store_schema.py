@@ -98,7 +98,8 @@ CREATE TABLE {name} (
     error TEXT,
     user_rating INTEGER CHECK (user_rating IS NULL OR user_rating BETWEEN 1 AND 5),
     details_json TEXT,
-    worker_pid INTEGER
+    worker_pid INTEGER,
+    worker_token TEXT
 )"""
 
 
