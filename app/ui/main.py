@@ -1,17 +1,79 @@
-"""GUI entry point (the full window arrives with the desktop-app issue)."""
+"""GUI entry point: ``run_gui(argv)`` (app/cli.py calls it when there are no arguments).
+
+Start-up stays light: nothing here imports MLX or mlx-vlm (they load on the model thread, on the
+first critique or a background preload after the window is shown).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+
+log = logging.getLogger(__name__)
+
+
+class _FileOpenFilter(QObject):
+    """macOS delivers "Open With" / drops on the Dock icon as QFileOpenEvent on the application."""
+
+    def __init__(self, window: Any):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen:
+            path = event.file()  # type: ignore[attr-defined]
+            if path:
+                self.window.open_photos([path])
+                return True
+        return False
+
+
+def photo_args(argv: Sequence[str]) -> list[str]:
+    """The photo paths among the arguments (macOS adds ``-psn_...``; options are skipped)."""
+    return [a for a in argv if a and not a.startswith("-")]
+
+
+def create_window(*, preload: bool = True, tray: bool = True, service: Any = None, store: Any = None) -> Any:
+    """The main window over a fresh service and store (both owned by the window: it closes them)."""
+    from app.engine.service import MondrianService
+    from app.engine.settings import load_settings
+    from app.engine.store import open_default_store
+
+    from .window import MainWindow
+
+    if store is None:
+        try:
+            store = open_default_store()
+        except Exception as exc:  # noqa: BLE001 - the app still critiques without history
+            log.error("history is unavailable: %s", exc)
+    problems: list[str] = []
+    service = service or MondrianService(load_settings(problems), store=store)
+    for problem in problems:
+        log.warning("%s", problem)
+    return MainWindow(service, store, preload=preload, tray=tray)
 
 
 def run_gui(argv: Sequence[str]) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel
-
     from app import __version__
 
-    app = QApplication.instance() or QApplication(list(argv) or ["mondrian"])
-    label = QLabel(f"Mondrian {__version__}: drop a photo (the critique window is coming)")
-    label.resize(480, 120)
-    label.show()
+    app = QApplication.instance() or QApplication(["mondrian"])
+    app.setApplicationName("Mondrian")
+    app.setApplicationDisplayName("Mondrian")
+    app.setOrganizationName("Mondrian")
+    app.setApplicationVersion(__version__)
+    window = create_window()
+    app.setWindowIcon(window.windowIcon())
+    if window.tray is not None and window.tray.icon is not None:
+        app.setQuitOnLastWindowClosed(False)  # the menubar icon keeps the app reachable
+    app.installEventFilter(_FileOpenFilter(window))
+    app.aboutToQuit.connect(window.shutdown)
+    window.show()
+    photos = photo_args(argv)
+    if photos:
+        window.open_photos([str(Path(p).expanduser()) for p in photos])
     return app.exec()

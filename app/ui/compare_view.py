@@ -1,0 +1,105 @@
+"""Base and fine-tuned reports side by side, with the per-dimension deltas and both radars overlaid."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.engine.report import DIMENSION_LABELS, DIMENSIONS
+
+from . import theme
+from .operations import Comparison
+from .pixmaps import fit
+from .radar import RadarChart, Series
+from .report_view import ReportView
+
+
+class CompareView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.comparison: Comparison | None = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+        outer.setSpacing(10)
+        self.title = QLabel()
+        self.title.setFont(theme.title_font(13))
+        outer.addWidget(self.title)
+
+        top = QHBoxLayout()
+        self.photo = QLabel()
+        self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        top.addWidget(self.photo, 2)
+        self.radar = RadarChart(diameter=220)
+        top.addWidget(self.radar, 3)
+        table = QFrame()
+        table.setObjectName("card")
+        self.table = QGridLayout(table)
+        self.table.setContentsMargins(12, 10, 12, 10)
+        self.table.setHorizontalSpacing(14)
+        top.addWidget(table, 3)
+        outer.addLayout(top)
+
+        sides = QHBoxLayout()
+        sides.setSpacing(12)
+        self.base_view = ReportView(compact=True)
+        self.tuned_view = ReportView(compact=True)
+        sides.addWidget(self.base_view, 1)
+        sides.addWidget(self.tuned_view, 1)
+        outer.addLayout(sides)
+
+    def set_comparison(self, comparison: Comparison, photo: QImage | None = None) -> None:
+        self.comparison = comparison
+        base, tuned = comparison.base, comparison.tuned
+        name = str(base.photo).replace("\\", "/").split("/")[-1]
+        self.title.setText(f"{name} — {base.advisor_id}: base vs fine-tuned "
+                           f"({tuned.adapter_version or 'no adapter'})")
+        if photo is not None:
+            self.photo.setPixmap(fit(photo, 260, 220))
+        deltas = comparison.deltas()
+        self.base_view.set_result(base, title=f"Base model · grade {_grade(base)}")
+        self.tuned_view.set_result(tuned, deltas=deltas,
+                                   title=f"Fine-tuned {tuned.adapter_version or ''} · grade {_grade(tuned)}")
+        self.radar.set_series(
+            Series(base.report.scores if base.report else {}, QColor(theme.MUTED), "base"),
+            Series(tuned.report.scores if tuned.report else {}, QColor(theme.RED), "fine-tuned"),
+        )
+        self._fill_table(comparison, deltas)
+
+    def _fill_table(self, comparison: Comparison, deltas: dict[str, float | None]) -> None:
+        while self.table.count():
+            item = self.table.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        for col, text in enumerate(("Dimension", "Base", "Tuned", "Δ")):
+            head = QLabel(text)
+            head.setFont(theme.title_font(10))
+            self.table.addWidget(head, 0, col)
+        for row, key in enumerate(DIMENSIONS, start=1):
+            b = comparison.base.report.dimensions.get(key) if comparison.base.report else None
+            t = comparison.tuned.report.dimensions.get(key) if comparison.tuned.report else None
+            self.table.addWidget(QLabel(DIMENSION_LABELS[key]), row, 0)
+            self.table.addWidget(QLabel(_score(b.score if b else None)), row, 1)
+            self.table.addWidget(QLabel(_score(t.score if t else None)), row, 2)
+            delta = deltas.get(key)
+            label = QLabel("—" if delta is None else f"{'+' if delta > 0 else ''}{delta:g}")
+            if delta is not None:
+                label.setStyleSheet(f"color: {theme.delta_color(delta)}; font-weight: bold;")
+            self.table.addWidget(label, row, 3)
+
+    def delta_labels(self) -> dict[str, str]:
+        """The Δ column as shown (for tests and accessibility)."""
+        out = {}
+        for row, key in enumerate(DIMENSIONS, start=1):
+            item = self.table.itemAtPosition(row, 3)
+            out[key] = item.widget().text() if item and item.widget() else ""
+        return out
+
+
+def _score(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def _grade(result) -> str:
+    return result.report.overall_grade if result.report else "?"

@@ -1,0 +1,124 @@
+"""Export what is on screen: Markdown and JSON through the engine's renderers, PDF through Qt.
+
+Files are written atomically (temp + rename), so an interrupted export never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMarginsF, QSizeF, QUrl
+from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from app.engine import atomic
+from app.engine.export import to_markdown
+from app.engine.report import DIMENSION_LABELS, DIMENSIONS
+
+from .operations import BlindResult, Comparison
+
+FORMATS = {"Markdown (*.md)": ".md", "JSON (*.json)": ".json", "PDF (*.pdf)": ".pdf"}
+
+
+def _results(item: Any) -> list[tuple[str, Any]]:
+    if isinstance(item, Comparison):
+        return [("Base model", item.base), (f"Fine-tuned {item.tuned.adapter_version or ''}".strip(), item.tuned)]
+    if isinstance(item, BlindResult):
+        return [("", item.result)]
+    return [("", item)]
+
+
+def markdown_text(item: Any) -> str:
+    parts = []
+    for heading, result in _results(item):
+        text = to_markdown(result)
+        parts.append(f"## {heading}\n\n{text}" if heading else text)
+    return "\n\n".join(parts)
+
+
+def json_data(item: Any) -> dict[str, Any]:
+    if isinstance(item, Comparison):
+        return {"base": item.base.to_dict(), "fine_tuned": item.tuned.to_dict(), "deltas": item.deltas()}
+    if isinstance(item, BlindResult):
+        return {**item.result.to_dict(), "blind_arm": item.arm, "blind_adapter_version": item.adapter_version}
+    return item.to_dict()
+
+
+def report_html(item: Any, photo: QImage | None = None) -> str:
+    """A printable page per result: photo, grade, summary, a score table with comments."""
+    out = ["<html><body style='font-family: sans-serif;'>"]
+    for heading, r in _results(item):
+        name = html.escape(str(r.photo).replace("\\", "/").split("/")[-1])
+        out.append(f"<h1>{name}</h1><p style='color:#666'>Advisor: <b>{html.escape(r.advisor_id)}</b>"
+                   + (f" · {html.escape(heading)}" if heading else "") + "</p>")
+        if photo is not None and not photo.isNull():
+            out.append("<p><img src='mondrian://photo' width='360'></p>")
+        if r.notice:
+            out.append(f"<p><i>{html.escape(r.notice)}</i></p>")
+        rep = r.report
+        if rep is None:
+            out.append("<p>The model's answer could not be read as a report: "
+                       + html.escape("; ".join(r.parse_problems)) + "</p>")
+            out.append(f"<pre>{html.escape(r.raw_text)}</pre>")
+            continue
+        mean = f" (mean {rep.overall_score:g}/10)" if rep.overall_score is not None else ""
+        out.append(f"<h2>Grade {html.escape(rep.overall_grade)}{mean}</h2><p>{html.escape(rep.summary)}</p>")
+        out.append("<table border='1' cellspacing='0' cellpadding='4' width='100%'>"
+                   "<tr><th>Dimension</th><th>Score</th><th>Comment</th><th>Recommendation</th></tr>")
+        for key in DIMENSIONS:
+            d = rep.dimensions.get(key)
+            if d is None:
+                continue
+            score = "—" if d.score is None else f"{d.score:g}"
+            out.append(f"<tr><td>{DIMENSION_LABELS[key]}</td><td align='center'>{score}</td>"
+                       f"<td>{html.escape(d.comment)}</td><td>{html.escape(d.recommendation)}</td></tr>")
+        out.append("</table>")
+        foot = f"Mode {r.effective_mode}" + (f" · adapter {r.adapter_version}" if r.adapter_version else "")
+        if r.model_id:
+            foot = f"Model {html.escape(r.model_id)} · " + foot
+        out.append(f"<p style='color:#666; font-size:small'>{html.escape(foot)}</p>")
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def write_pdf(item: Any, path: str | os.PathLike[str], photo: QImage | None = None) -> Path:
+    target = Path(path)
+    doc = QTextDocument()
+    if photo is not None and not photo.isNull():
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl("mondrian://photo"), photo)
+    doc.setHtml(report_html(item, photo))
+    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".pdf", dir=target.parent)
+    os.close(fd)
+    try:
+        writer = QPdfWriter(tmp)
+        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                                         QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
+        writer.setResolution(150)
+        writer.setTitle(f"Mondrian critique of {target.stem}")
+        doc.setPageSize(QSizeF(writer.width(), writer.height()))
+        doc.print_(writer)
+        del writer  # flushes and closes the file
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def export(item: Any, path: str | os.PathLike[str], photo: QImage | None = None) -> Path:
+    """Write ``item`` (a result, comparison or blind result) in the format its suffix names."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".md":
+        atomic.write_text(target, markdown_text(item))
+    elif suffix == ".json":
+        atomic.write_text(target, json.dumps(json_data(item), ensure_ascii=False, indent=2, default=str) + "\n")
+    elif suffix == ".pdf":
+        write_pdf(item, target, photo)
+    else:
+        raise ValueError(f"{target}: unknown export format {suffix!r}; use .md, .json or .pdf")
+    return target

@@ -1,0 +1,232 @@
+"""The report: eight dimension cards, a radar chart, the grade, the summary, the photo, a footer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.engine.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore
+
+from . import theme
+from .pixmaps import fit
+from .radar import RadarChart
+
+
+class ScoreBar(QWidget):
+    """A 0-10 bar, coloured by score."""
+
+    def __init__(self, score: float | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.score = score
+        self.setFixedHeight(8)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_score(self, score: float | None) -> None:
+        self.score = score
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        rect = QRectF(0, 0, self.width(), self.height())
+        p.setBrush(QColor("#eeebe4"))
+        p.drawRoundedRect(rect, 4, 4)
+        if self.score is not None:
+            p.setBrush(theme.score_color(self.score))
+            p.drawRoundedRect(QRectF(0, 0, self.width() * max(0.0, min(10.0, self.score)) / 10, self.height()), 4, 4)
+        p.end()
+
+
+class DimensionCard(QFrame):
+    """One dimension: name, score, bar, comment, recommendation."""
+
+    def __init__(self, key: str, dim: DimensionScore | None, parent: QWidget | None = None, *,
+                 delta: float | None = None):
+        super().__init__(parent)
+        self.key = key
+        self.setObjectName("card")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.setSpacing(5)
+        head = QHBoxLayout()
+        title = QLabel(DIMENSION_LABELS[key])
+        title.setFont(theme.title_font(11))
+        head.addWidget(title)
+        head.addStretch(1)
+        if delta is not None:
+            sign = "+" if delta > 0 else ""
+            d = QLabel(f"{sign}{delta:g}")
+            d.setStyleSheet(f"color: {theme.delta_color(delta)}; font-weight: bold;")
+            head.addWidget(d)
+        score = dim.score if dim else None
+        self.score_label = QLabel(f"{score:g}/10" if score is not None else "—")
+        self.score_label.setFont(theme.title_font(11))
+        head.addWidget(self.score_label)
+        layout.addLayout(head)
+        self.bar = ScoreBar(score)
+        layout.addWidget(self.bar)
+        self.comment = QLabel(dim.comment if dim and dim.comment else "No comment.")
+        self.comment.setWordWrap(True)
+        self.comment.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.comment)
+        self.recommendation = QLabel(f"→ {dim.recommendation}" if dim and dim.recommendation else "")
+        self.recommendation.setWordWrap(True)
+        self.recommendation.setObjectName("muted")
+        self.recommendation.setVisible(bool(dim and dim.recommendation))
+        layout.addWidget(self.recommendation)
+        layout.addStretch(1)
+
+    @property
+    def score(self) -> float | None:
+        return self.bar.score
+
+
+def footer_text(result: Any, *, hidden: bool = False) -> str:
+    """Model, effective mode, adapter version and timings (``hidden``: blind A/B, arm not shown)."""
+    parts: list[str] = []
+    if result.model_id:
+        parts.append(f"Model {result.model_id.rstrip('/').split('/')[-1]}")
+    if hidden:
+        parts.append("Mode hidden (blind A/B) until you rate")
+    else:
+        mode = f"Mode {result.effective_mode}"
+        if result.requested_mode and result.requested_mode != result.effective_mode:
+            mode += f" (asked {result.requested_mode})"
+        parts.append(mode)
+        parts.append(f"Adapter {result.adapter_version}" if result.adapter_version else "No adapter")
+    s = result.stats
+    if s is not None:
+        parts.append(f"first token {s.time_to_first_token_s:.2f}s · {s.generation_tokens} tokens · "
+                     f"{s.generation_tps:.0f} tok/s · total {s.total_s:.2f}s")
+        if s.peak_memory_gb:
+            parts.append(f"peak {s.peak_memory_gb:.2f} GB")
+    return "   ·   ".join(parts)
+
+
+class ReportView(QWidget):
+    """Shows one CritiqueResult. ``compact`` drops the photo (used side by side in comparisons)."""
+
+    def __init__(self, parent: QWidget | None = None, *, compact: bool = False, columns: int | None = None):
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.compact = compact
+        self.columns = columns or (1 if compact else 2)
+        self.result: Any = None
+        self.cards: list[DimensionCard] = []
+        self._hidden = False
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+        outer.setSpacing(12)
+
+        self.title = QLabel()
+        self.title.setFont(theme.title_font(13))
+        self.title.setWordWrap(True)
+        outer.addWidget(self.title)
+
+        header = QHBoxLayout()
+        header.setSpacing(16)
+        self.photo = QLabel()
+        self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.photo.setMinimumSize(QSize(10, 10))
+        self.photo.setVisible(not compact)
+        header.addWidget(self.photo, 3)
+        self.radar = RadarChart(diameter=200 if compact else 240)
+        header.addWidget(self.radar, 3)
+        grade_box = QVBoxLayout()
+        self.grade = QLabel("—")
+        self.grade.setObjectName("grade")
+        self.grade.setFont(theme.title_font(40 if not compact else 30))
+        self.grade.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        grade_box.addWidget(self.grade)
+        self.mean = QLabel()
+        self.mean.setObjectName("muted")
+        grade_box.addWidget(self.mean)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setMinimumWidth(180)
+        grade_box.addWidget(self.summary)
+        grade_box.addStretch(1)
+        header.addLayout(grade_box, 3)
+        if compact:  # side by side: chart over grade, so two reports fit
+            header.setDirection(QHBoxLayout.Direction.TopToBottom)
+        outer.addLayout(header)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        self.grid = QGridLayout()
+        self.grid.setSpacing(10)
+        outer.addLayout(self.grid)
+
+        self.footer = QLabel()
+        self.footer.setObjectName("muted")
+        self.footer.setWordWrap(True)
+        outer.addWidget(self.footer)
+        outer.addStretch(1)
+
+    def set_result(self, result: Any, *, photo: QImage | None = None, hidden: bool = False,
+                   deltas: dict[str, float | None] | None = None, title: str | None = None) -> None:
+        self.result = result
+        self._hidden = hidden
+        report = result.report
+        self.title.setText(title if title is not None else _title(result))
+        if photo is not None and not self.compact:
+            self.photo.setPixmap(fit(photo, 320, 260))
+        for card in self.cards:
+            self.grid.removeWidget(card)
+            card.deleteLater()
+        self.cards = []
+        notes = []
+        if result.notice:
+            notes.append(result.notice)
+        if result.fallback_reason and not hidden:
+            notes.append(f"Ran {result.effective_mode} instead of {result.requested_mode}: {result.fallback_reason}")
+        if report is None:
+            notes.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))
+        self.banner.setText("\n".join(notes))
+        self.banner.setVisible(bool(notes))
+        if report is None:
+            self.grade.setText("?")
+            self.mean.setText("")
+            self.summary.setText((result.raw_text or "(no output)")[:600])
+            self.radar.set_scores({})
+        else:
+            self.grade.setText(report.overall_grade or "—")
+            mean = report.overall_score
+            self.mean.setText(f"mean score {mean:g} / 10" if mean is not None else "")
+            self.summary.setText(report.summary)
+            self.radar.set_scores(report.scores, theme.RED if not self.compact else theme.BLUE)
+            for i, key in enumerate(DIMENSIONS):
+                card = DimensionCard(key, report.dimensions.get(key), delta=(deltas or {}).get(key))
+                self.grid.addWidget(card, i // self.columns, i % self.columns)
+                self.cards.append(card)
+        self.footer.setText(footer_text(result, hidden=hidden))
+
+    def reveal(self, title: str | None = None) -> None:
+        """End a blind test: show the mode/adapter that produced the report."""
+        if self.result is not None:
+            self._hidden = False
+            self.footer.setText(footer_text(self.result))
+            if title:
+                self.title.setText(title)
+
+
+def _title(result: Any) -> str:
+    name = str(result.photo).replace("\\", "/").split("/")[-1]
+    return f"{name} — {result.advisor_id}"

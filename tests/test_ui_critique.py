@@ -1,0 +1,107 @@
+"""The Critique tab on the real tiny model: drops, streaming, cancel, bad photos, history, export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ui_support import LONG, drop_files, make_window, sample_photo
+
+from app.engine.report import DIMENSIONS
+from app.ui.bridge import CANCELLED
+from app.ui.critique_panel import PAGE_DROP, PAGE_REPORT
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def window(qtbot, tiny_model_dir, home):
+    w = make_window(qtbot, tiny_model_dir, home)
+    yield w
+    w.shutdown()
+
+
+def test_drop_with_file_urls_streams_a_report_with_eight_cards(qtbot, window, tmp_path):
+    panel = window.critique
+    photo = sample_photo(tmp_path)
+    tokens: list[str] = []
+    window.bridge.token.connect(lambda rid, text: tokens.append(text))
+    with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
+        assert drop_files(panel.dropzone, [photo])
+    result = finished.args[0]
+    assert result.report is not None and result.effective_mode == "baseline"
+    assert panel.stack.currentIndex() == PAGE_REPORT
+    cards = panel.report_view.cards
+    assert [c.key for c in cards] == list(DIMENSIONS)
+    assert all(c.score is not None and 0 <= c.score <= 10 for c in cards)
+    assert panel.report_view.grade.text() == result.report.overall_grade
+    # The text streamed in before the report: what was shown is what the model wrote.
+    assert "".join(tokens) == result.raw_text == panel.stream.toPlainText()
+    footer = panel.report_view.footer.text()
+    assert "baseline" in footer and "tok/s" in footer and "No adapter" in footer
+    assert photo.read_bytes() == sample_photo(tmp_path / "..", "again.jpg").read_bytes()  # photo untouched
+
+
+def test_drop_on_the_window_and_history_reopen_and_delete(qtbot, window, tmp_path):
+    photo = sample_photo(tmp_path, "street.jpg")
+    with qtbot.waitSignal(window.critique.critiqueFinished, timeout=LONG) as finished:
+        assert drop_files(window, [photo])
+    first = finished.args[0]
+    qtbot.waitUntil(lambda: len(window.history.jobs()) == 1, timeout=LONG)
+    job = window.history.jobs()[0]
+    assert job.id == first.job_id and job.grade == first.report.overall_grade
+    assert job.thumbnail_path and job.advisor_id == "ansel"
+
+    window.critique.report_view.set_result(first)  # scribble over the view, then reopen from history
+    window.critique.stack.setCurrentIndex(PAGE_DROP)
+    window.history.select_job(job.id)
+    window.history.reopen_selected()
+    view = window.critique.report_view
+    assert window.critique.stack.currentIndex() == PAGE_REPORT
+    assert len(view.cards) == 8 and view.grade.text() == first.report.overall_grade
+    assert [c.score for c in view.cards] == [first.report.dimensions[k].score for k in DIMENSIONS]
+
+    window.history.set_filter("fan_ho")
+    assert window.history.jobs() == []
+    window.history.set_filter(None)
+    window.history.select_job(job.id)
+    window.history.delete_selected(confirm=False)
+    assert window.history.jobs() == [] and window.store.find_job(job.id) is None
+
+
+def test_bad_photo_gives_a_clear_message_and_the_app_keeps_working(qtbot, window, tmp_path):
+    panel = window.critique
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with qtbot.waitSignal(window.bridge.failed, timeout=LONG) as failed:
+        assert drop_files(panel.dropzone, [bad])
+    assert failed.args[1] != CANCELLED
+    assert panel.error_label.isVisible() or not panel.isVisible()
+    assert "broken.jpg" in panel.error_label.text()
+    assert panel.stack.currentIndex() == PAGE_DROP
+    assert bad.read_bytes().startswith(b"\xff\xd8\xff\xe0 this")
+
+    with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
+        assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
+    assert not panel.error_label.isVisible()
+    assert len(panel.report_view.cards) == 8
+
+
+def test_export_markdown_json_pdf(qtbot, window, tmp_path):
+    from app.ui import exporting
+
+    with qtbot.waitSignal(window.critique.critiqueFinished, timeout=LONG) as finished:
+        window.open_photos([str(sample_photo(tmp_path))])
+    result = finished.args[0]
+    md = exporting.export(result, tmp_path / "out.md")
+    assert md.read_text().startswith("# Critique of") and "Composition" in md.read_text()
+    data = json.loads(exporting.export(result, tmp_path / "out.json").read_text())
+    assert set(data["report"]["dimensional_analysis"]) == set(DIMENSIONS)
+    pdf = exporting.export(result, tmp_path / "out.pdf", window.critique.preview)
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 2000
+    with pytest.raises(ValueError, match="unknown export format"):
+        exporting.export(result, tmp_path / "out.docx")

@@ -1,0 +1,59 @@
+"""Helpers for the GUI tests: a window on the tiny model with its own data folder, real drops."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from app.engine.resources import resource_path
+from app.engine.service import MondrianService
+from app.engine.settings import Settings
+from app.engine.store import Store
+
+LONG = 180_000  # ms: generous bounds for a loaded CI machine
+
+
+def tiny_settings(model_dir: Path, **overrides) -> Settings:
+    settings = Settings(model=str(model_dir), max_text_chars=24, max_tokens=2000)
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return settings
+
+
+def make_window(qtbot, model_dir: Path, home: Path, **overrides):
+    """A MainWindow over a real service on the tiny model and a store in ``home``."""
+    from app.ui.window import MainWindow
+
+    store = Store(home / "mondrian.db")
+    service = MondrianService(tiny_settings(model_dir, **overrides), store=store)
+    window = MainWindow(service, store, tray=True)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def sample_photo(folder: Path, name: str = "sample.jpg") -> Path:
+    target = folder / name
+    shutil.copyfile(resource_path("samples", "sample.jpg"), target)
+    return target
+
+
+def drop_files(widget: QWidget, paths: list[Path]) -> bool:
+    """Send a real drag-enter + drop with file URLs, as the window system does. True if accepted."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    center = widget.rect().center()
+    enter = QDragEnterEvent(QPoint(center), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(QPointF(center), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
