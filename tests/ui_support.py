@@ -57,3 +57,14 @@ def drop_files(widget: QWidget, paths: list[Path]) -> bool:
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, drop)
     return drop.isAccepted()
+
+
+def publish_adapter(advisor_id: str, adapter_dir: Path, base_model: Path):
+    """Publish a trained adapter folder as the advisor's next (active) version in MONDRIAN_HOME."""
+    from app.engine import adapter_store
+    from app.engine.adapter_store import AdapterManifest
+
+    staged = adapter_store.staging_dir(advisor_id)
+    for name in ("adapter_config.json", "adapters.safetensors"):
+        shutil.copy(adapter_dir / name, staged / name)
+    return adapter_store.publish(advisor_id, staged, AdapterManifest(advisor_id, "", base_model=str(base_model)))

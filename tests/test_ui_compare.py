@@ -1,0 +1,121 @@
+"""Cancel mid-stream, base vs fine-tuned side by side, and the blind A/B test, on the tiny model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
+
+from app.engine.report import DIMENSIONS
+from app.ui.ab_stats import stats_rows
+from app.ui.bridge import CANCELLED, TaskContext
+from app.ui.critique_panel import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT
+from app.ui.operations import BlindResult, Comparison
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_path, monkeypatch):
+    # The tiny model writes a report in a fraction of a second; pace its tokens like a real model's
+    # (on the model thread) so the cancel lands mid-stream.
+    real_on_token = TaskContext.on_token
+
+    def paced(self, request_id, text):
+        time.sleep(0.01)
+        real_on_token(self, request_id, text)
+
+    monkeypatch.setattr(TaskContext, "on_token", paced)
+    window = make_window(qtbot, tiny_model_dir, home)
+    try:
+        panel, bridge = window.critique, window.bridge
+        seen: list[tuple[str, str]] = []
+        bridge.token.connect(lambda rid, text: seen.append(("token", rid)))
+        bridge.result.connect(lambda rid, value: seen.append(("result", rid)))
+        with qtbot.waitSignal(bridge.token, timeout=LONG):
+            window.open_photos([str(sample_photo(tmp_path))])
+        rid = panel.current_id
+        ends: list[tuple] = []
+        bridge.failed.connect(lambda *args: ends.append(("failed", *args)))
+        bridge.finished.connect(lambda *args: ends.append(("finished", *args)))
+        panel.cancel()  # the bridge ends the request at once, before the worker has even noticed
+        assert ends == [("failed", rid, CANCELLED), ("finished", rid)]
+        assert panel.current_id is None and not panel.cancel_button.isEnabled()
+        assert panel.stack.currentIndex() == PAGE_DROP and panel.status_label.text() == "Cancelled."
+        cut = len(seen)
+
+        # The app keeps working: the next request runs (after the host noticed the cancel at a token).
+        monkeypatch.setattr(TaskContext, "on_token", real_on_token)
+        with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
+            window.open_photos([str(sample_photo(tmp_path, "next.jpg"))])
+        assert not [kind for kind, r in seen[cut:] if r == rid], "late output of the cancelled request leaked"
+        assert ("result", rid) not in seen
+        jobs = window.store.list_jobs()
+        assert sorted(j.status for j in jobs) == ["cancelled", "completed"]
+    finally:
+        window.shutdown()
+
+
+def test_comparison_shows_base_and_fine_tuned_side_by_side(qtbot, tiny_model_dir, tiny_adapters, home, tmp_path):
+    version = publish_adapter("ansel", tiny_adapters["a"], tiny_model_dir)
+    window = make_window(qtbot, tiny_model_dir, home)
+    try:
+        panel = window.critique
+        qtbot.waitUntil(lambda: "lora" in panel.effective_label.text(), timeout=LONG)
+        assert version.version in panel.advisor_info.text() and "active" in panel.advisor_info.text()
+        panel.compare_check.setChecked(True)
+        with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
+            assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
+        comparison = finished.args[0]
+        assert isinstance(comparison, Comparison)
+        assert comparison.base.effective_mode == "baseline" and comparison.base.adapter_version is None
+        assert comparison.tuned.effective_mode == "lora" and comparison.tuned.adapter_version == version.version
+        assert panel.stack.currentIndex() == PAGE_COMPARE
+        view = panel.compare_view
+        assert len(view.base_view.cards) == 8 and len(view.tuned_view.cards) == 8
+        deltas = comparison.deltas()
+        assert set(deltas) == set(DIMENSIONS)
+        for key, text in view.delta_labels().items():
+            d = deltas[key]
+            assert text == ("—" if d is None else f"{'+' if d > 0 else ''}{d:g}")
+        assert [s.label for s in view.radar.series] == ["base", "fine-tuned"]
+        used = sorted(j.model_used for j in window.store.list_jobs())
+        assert used == ["base", "fine_tuned"]
+    finally:
+        window.shutdown()
+
+
+@pytest.mark.parametrize(("split", "arm"), [(1.0, "fine_tuned"), (0.0, "base")])
+def test_blind_ab_hides_the_arm_until_rated_and_records_the_rating(qtbot, tiny_model_dir, tiny_adapters, home,
+                                                                   tmp_path, split, arm):
+    version = publish_adapter("ansel", tiny_adapters["a"], tiny_model_dir)
+    window = make_window(qtbot, tiny_model_dir, home, ab_test_enabled=True, ab_test_split=split)
+    try:
+        panel = window.critique
+        with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
+            assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
+        blind = finished.args[0]
+        assert isinstance(blind, BlindResult) and blind.arm == arm and blind.adapter_version == version.version
+        assert panel.stack.currentIndex() == PAGE_REPORT and panel.rating_bar.isVisible()
+        footer = panel.report_view.footer.text()
+        assert "hidden" in footer and "lora" not in footer and "baseline" not in footer
+        assert "fine-tuned" not in panel.report_view.banner.text() and "A/B" not in panel.report_view.banner.text()
+
+        panel.rate(4)
+        job = window.store.get_job(blind.result.job_id)
+        assert job.model_used == f"ab_test_{arm}" and job.user_rating == 4
+        assert [r.rating for r in window.store.list_ratings(job.id)] == [4]
+        assert ("fine-tuned model" if arm == "fine_tuned" else "base model") in panel.rating_prompt.text()
+        assert "hidden" not in panel.report_view.footer.text()
+        assert not any(b.isEnabled() for b in panel.rating_buttons)
+        rates = {w.adapter_version: w for w in window.store.ab_win_rates()}
+        mine = rates[version.version]
+        assert (mine.rated_fine_tuned, mine.rated_base) == ((1, 0) if arm == "fine_tuned" else (0, 1))
+        rows = stats_rows(window.store)
+        assert rows[0][0] == version.version and "4.00 (1)" in rows[0]
+    finally:
+        window.shutdown()
