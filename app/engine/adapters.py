@@ -556,6 +556,7 @@ class AdapterManager:
 
     def _apply(self, loaded: LoadedModel, state: _ModelState, info: AdapterInfo) -> None:
         """Another layout (or the first adapter): restore the original layers, then apply mlx-vlm's LoRA."""
+        import mlx.core as mx
         from mlx_vlm.trainer.peft import apply_lora_layers
 
         self._load_weights(info)  # proves the data reads before anything changes
@@ -569,6 +570,7 @@ class AdapterManager:
             raise AdapterError(info.path, f"could not be applied ({exc}); the model is back to the base",
                                "apply_failed") from exc
         wrappers = self._find_wrappers(loaded)
+        mx.eval([w.parameters() for w in wrappers.values()])  # read the weights now, not in the first request
         state.wrappers = wrappers
         state.scales = {name: float(w.scale) for name, w in wrappers.items()}
         state.applied, state.enabled, state.attached = info, True, True
