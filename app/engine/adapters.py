@@ -433,7 +433,10 @@ class AdapterManager:
         return info
 
     def validate(self, adapter: AdapterRef, timeout: float | None = None) -> AdapterInfo:
-        """Full validation, including shapes against the model (loads the model if it is not yet)."""
+        """Full validation, including shapes against the model (loads the model if it is not yet).
+
+        Call it from any thread but the model thread (it may queue work there); on the model thread
+        :meth:`use` validates anyway."""
         info = read_adapter(adapter)
         check_fits(info, self.signature(timeout))
         return info

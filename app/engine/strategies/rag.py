@@ -9,6 +9,7 @@ without references, and ``extra_stats['profile_problems']`` says so.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -49,15 +50,17 @@ class RAGStrategy(AnalysisStrategy):
         self._source = store
         self._store: Store | None = store if isinstance(store, Store) else None
         self._owned = False
+        self._lock = threading.Lock()
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            found = self._source() if callable(self._source) else None
-            if found is None:
-                found, self._owned = open_default_store(), True
-            self._store = found
-        return self._store
+        with self._lock:
+            if self._store is None:
+                found = self._source() if callable(self._source) else None
+                if found is None:
+                    found, self._owned = open_default_store(), True
+                self._store = found
+            return self._store
 
     def close(self) -> None:
         """Close the store if this strategy opened it."""
