@@ -301,3 +301,18 @@ def test_fine_tuned_pins_its_adapter_over_the_advisors(home: Path, tiny_model_di
     finally:
         fine.close()
         plain.close()
+
+
+def test_route_does_not_override_deliberate_base_requests(tiny_image):
+    """RAG profiles stay on the base model under a fine-tuned route (comparable with the index)."""
+    from app.engine.model_host import GenerationRequest
+    from app.engine.model_strategy import ModelRoute, pin_request, use_route
+    from app.engine.prompts import profile_prompt
+
+    route = ModelRoute(model_used="fine_tuned", adapter="/some/adapter", adapter_version="v1")
+    profile = GenerationRequest(prompt=profile_prompt(), image=tiny_image, adapter=None, keep_adapter=True)
+    critique = GenerationRequest(prompt=profile_prompt(), image=tiny_image, adapter=None)
+    with use_route(route):
+        pin_request(profile)
+        pin_request(critique)
+    assert profile.adapter is None and critique.adapter == "/some/adapter"

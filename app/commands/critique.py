@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.engine.adapters import AdapterError
     from app.engine.advisors import AdvisorError
     from app.engine.export import to_text
     from app.engine.images import ImageLoadError
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 failures += 1
                 continue
-            except (AdvisorError, UnknownModeError, ModelNotAvailableError) as exc:
+            except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             if args.stream:

@@ -32,10 +32,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .adapters import AdapterError
 from .advisors import AdvisorError, UnknownAdvisorError, get_advisor
 from .images import ImageLoadError, photo_from_bytes
 from .jobs import image_sha256
 from .model_host import CancelledError
+from .photo_input import ANALYSIS_EDGE
 from .service import MondrianService
 from .strategies.context import UnknownModeError
 
@@ -212,7 +214,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE) 
         name = Path(image.filename or "upload").name or "upload"
         data = image.file.read()
         try:
-            photo = photo_from_bytes(data, name, max_edge=service.settings.max_image_edge)
+            photo = photo_from_bytes(data, name, max_edge=max(ANALYSIS_EDGE, service.settings.max_image_edge))
         except ImageLoadError as exc:
             return error(400, str(exc))
         if not slots.acquire(blocking=False):
@@ -225,6 +227,8 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE) 
                                             photo_hash=image_sha256(data))
         except UnknownModeError as exc:
             return error(400, str(exc))
+        except AdapterError as exc:  # the fine-tuned model was asked for explicitly and cannot be used
+            return error(409, str(exc))
         except CancelledError:
             return error(503, "the critique was cancelled (the service is shutting down)")
         except Exception as exc:  # noqa: BLE001 - one failed critique must not take the server down

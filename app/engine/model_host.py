@@ -66,6 +66,9 @@ class GenerationRequest:
     on_token: TokenCallback | None = None
     request_id: str = field(default_factory=new_request_id)
     adapter: Any = None  # which adapter to apply; None = the base model (see ``ModelHost.adapter_hook``)
+    # True when ``adapter`` is deliberate and a service-wide model route must not replace it (RAG
+    # profiles are always made on the base model, so they compare with the reference index).
+    keep_adapter: bool = False
 
 
 @dataclass

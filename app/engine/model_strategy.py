@@ -86,7 +86,7 @@ def pin_request(request: GenerationRequest) -> None:
     """Host request hook (caller's thread): under a route, the route's adapter replaces whatever the
     analysis strategy asked for."""
     route = _current.get()
-    if route is not None:
+    if route is not None and not request.keep_adapter:
         request.adapter = route.adapter
 
 

@@ -68,7 +68,8 @@ def profile_photo(host: ModelHost, settings: Settings, image: Image.Image, *, fa
     schema = report_json_schema(settings.max_text_chars) if settings.constrained_decoding else None
     request = GenerationRequest(prompt=profile_prompt(facts=facts), image=image, max_tokens=settings.max_tokens,
                                 temperature=settings.temperature, schema=schema,
-                                request_id=request_id or new_request_id("profile"), adapter=None)
+                                request_id=request_id or new_request_id("profile"), adapter=None,
+                                keep_adapter=True)
     output = (scope or CancelScope()).wait(host.generate(request))
     try:
         return ProfileResult(parse_report(output.text), output)
