@@ -26,9 +26,10 @@ def tiny_settings(model_dir: Path, **overrides) -> Settings:
 
 def make_window(qtbot, model_dir: Path, home: Path, **overrides):
     """A MainWindow over a real service on the tiny model and a store in ``home``."""
+    from app.engine import paths
     from app.ui.window import MainWindow
 
-    store = Store(home / "mondrian.db")
+    store = Store(paths.db_path())  # the training subprocesses open the same database
     service = MondrianService(tiny_settings(model_dir, **overrides), store=store)
     window = MainWindow(service, store, tray=True)
     qtbot.addWidget(window)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.engine import adapter_store, paths
 from app.engine.advisors import get_advisor
-from app.engine.images import open_photo_info
+from app.engine.images import ImageLoadError, file_sha256, find_photos, open_photo_info, save_thumbnail
 from app.engine.model_host import GenerationStats
 from app.engine.model_strategy import ABTestStrategy
 from app.engine.report import DIMENSIONS
@@ -184,3 +184,127 @@ def pasted_photo_path(data: bytes) -> Path:
     folder = paths.data_dir() / "pasted"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{digest}.png"
+
+
+# ---- training tab -------------------------------------------------------------------------------
+
+
+@dataclass
+class PortfolioPhoto:
+    path: Path
+    thumbnail: Path | None = None
+    problem: str | None = None
+
+
+def _thumb_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
+
+
+def scan_task(folder: str | Path, edge: int = 160) -> TaskFn:
+    """List the portfolio's photos and make their thumbnails (cached; the photos are only read)."""
+
+    def run(ctx: TaskContext) -> list[PortfolioPhoto]:
+        photos = find_photos(folder)
+        out: list[PortfolioPhoto] = []
+        for i, path in enumerate(photos):
+            ctx.check()
+            ctx.progress(f"Reading {path.name} ({i + 1} of {len(photos)})…", i / max(1, len(photos)))
+            item = PortfolioPhoto(path)
+            try:
+                thumb = paths.thumbnails_dir() / f"portfolio-{_thumb_key(path)}.jpg"
+                item.thumbnail = thumb if thumb.is_file() else save_thumbnail(path, thumb, edge)
+            except (ImageLoadError, OSError) as exc:
+                item.problem = str(exc)
+            out.append(item)
+        return out
+
+    return run
+
+
+@dataclass
+class DraftSummary:
+    drafted: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    kept: int = 0  # photos that already had a profile
+
+
+def draft_task(service: MondrianService, store: Any, advisor_id: str, photos: list[Path], *,
+               redo: bool = False) -> TaskFn:
+    """Draft a profile per photo with the resident base model (no adapter), as pass 1 of RAG does:
+    the neutral profile prompt with the photo's measured facts; saved to the store for review.
+    The user's edits (source ``user``) are never overwritten."""
+
+    def run(ctx: TaskContext) -> DraftSummary:
+        from app.engine.photo_input import prepare_photo as prepare_for_model
+        from app.engine.prompts import profile_prompt
+        from app.engine.strategies.base import AnalysisInput
+        from app.engine.strategies.baseline import run_report_generation
+
+        advisor = get_advisor(advisor_id)
+        summary = DraftSummary()
+        ensure_model(service, ctx)
+        for i, path in enumerate(photos):
+            ctx.check()
+            existing = store.get_profile(advisor_id, str(path.resolve()))
+            if existing is not None and (existing.edited or existing.source == "user" or not redo):
+                summary.kept += 1
+                continue
+            ctx.progress(f"Drafting {path.name} ({i + 1} of {len(photos)})…", i / max(1, len(photos)))
+            try:
+                prepared = prepare_for_model(path, service.settings)
+                inp = AnalysisInput(image=prepared.image, advisor=advisor, facts=prepared.facts, scope=ctx.scope,
+                                    request_id=f"{ctx.request_id}-{i}")
+                outcome = run_report_generation(service.host, service.settings, inp,
+                                                profile_prompt(facts=prepared.facts), "draft")
+            except (ImageLoadError, OSError) as exc:
+                summary.skipped.append((path.name, str(exc)))
+                continue
+            if outcome.report is None:
+                summary.skipped.append((path.name, "; ".join(outcome.parse_problems)))
+                continue
+            store.upsert_profile(advisor_id, str(path.resolve()), file_sha256(path), outcome.report,
+                                 source="model", edited=False)
+            summary.drafted.append(path.name)
+            ctx.progress(f"Drafted {path.name}", (i + 1) / max(1, len(photos)))
+        return summary
+
+    return run
+
+
+@dataclass
+class MemoryInfo:
+    total_gb: float
+    budget_gb: float | None
+    fits: bool
+    detail: str
+
+
+def memory_task(service: MondrianService, *, rank: int, batch_size: int, grad_checkpoint: bool,
+                sequence_tokens: int = 1500) -> TaskFn:
+    """Training's memory estimate (``training.memory``) for the resident model, on the model thread."""
+
+    def run(ctx: TaskContext) -> MemoryInfo:
+        from app.engine.adapters import base_signature
+        from training.memory import available_memory_bytes, estimate
+
+        ensure_model(service, ctx)
+
+        def compute(loaded: Any) -> MemoryInfo:
+            layers = base_signature(loaded).layers.values()
+            lora = sum(rank * (layer.in_dims + layer.out_dims) for layer in layers if layer.kind == "linear")
+            proc = getattr(loaded.processor, "image_processor", None)
+            max_pixels = getattr(proc, "max_pixels", None) or service.settings.max_image_edge ** 2
+            image_tokens = int(min(max_pixels, service.settings.max_image_edge ** 2) / (28 * 28))
+            est = estimate(loaded.model, sequence_tokens=sequence_tokens + image_tokens, image_tokens=image_tokens,
+                           batch_size=batch_size, grad_checkpoint=grad_checkpoint, lora_parameters=lora,
+                           budget_bytes=available_memory_bytes())
+            detail = (f"weights {est.weights_gb:.2f} GB, activations {est.activations_gb:.2f} GB, "
+                      f"adapter+optimizer {est.adapter_gb:.3f} GB")
+            if not est.fits:
+                detail += "; " + est.advice()
+            return MemoryInfo(est.total_gb, est.budget_gb, est.fits, detail)
+
+        return ctx.scope.wait(service.host.call(compute))
+
+    return run

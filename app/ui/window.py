@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
     def _add_training_tab(self) -> None:
         from .training_tab import TrainingTab
 
-        self.training = TrainingTab(self.service, self.bridge, self.store)
+        self.training = TrainingTab(self.service, self.bridge, self.store, queries=self.queries)
         self.training.advisorsChanged.connect(self._advisors_changed)
         self.training.trainingFinished.connect(self._training_finished)
         self.tabs.addTab(self.training, "Training")
