@@ -16,7 +16,7 @@ from importlib import import_module
 from app import __version__
 from app.engine.model_source import configure_offline
 
-COMMAND_MODULES = ("critique", "models", "advisors", "history", "index", "serve")
+COMMAND_MODULES = ("critique", "models", "advisors", "history", "index", "serve", "gui")
 ONLINE_COMMANDS = {"download"}
 
 
