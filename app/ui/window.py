@@ -199,9 +199,12 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from .settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.service, self)
+        busy = self.bridge.busy
+        dialog = SettingsDialog(self.service, self, busy=busy)
         if dialog.exec():
             self.critique.reload_advisors()
+            if busy and dialog.values()["model"] != self.service.host.model_ref:
+                self.statusBar().showMessage("The new model is used after Mondrian restarts.", 10000)
 
     def open_ab_stats(self) -> None:
         from .ab_stats import ABStatsDialog
