@@ -1,1 +1,7 @@
-"""PySide6 desktop app. Only this package imports Qt."""
+"""PySide6 desktop app. Only this package imports Qt.
+
+``qt_compat`` is imported first: it detects and neutralises the Qt binding's reference-count
+bugs before any signal is connected.
+"""
+
+from . import qt_compat  # noqa: F401

@@ -1,10 +1,20 @@
-"""Work-arounds for the Qt binding in use, each detected at run time (no version sniffing).
+"""Work-arounds for reference-count bugs of the Qt binding in use, each detected at run time.
 
-PySide6 6.12.0 on CPython 3.11: ``SignalInstance.emit()`` returns ``True`` without taking a
-reference to it, so every emit from Python drops one reference to ``True``; after a few hundred
-emits the interpreter aborts with "bool_dealloc: deallocating True or False" (found while
-streaming tokens). :func:`emit` gives the reference back when, and only when, a probe emit at
-import time shows the leak. Every Python-side emit in ``app.ui`` goes through it.
+PySide6 6.12.0 on CPython 3.11 drops references it does not own:
+
+1. ``SignalInstance.emit()`` returns ``True`` without a new reference: every emit from Python
+   takes one reference from ``True``.
+2. Every call of a Python callable from a signal emitted in C++ (a QTimer firing, a button's
+   ``clicked``, QProcess output, ``objectNameChanged`` ...) takes one reference from ``None``.
+
+After a few thousand such calls the count reaches zero and the interpreter aborts with
+"bool_dealloc: deallocating True or False" or "none_dealloc: deallocating None" (seen first while
+streaming tokens, then in the GUI benchmark's 2 ms timer). Both objects are static singletons
+that are never really freed; CPython 3.12 makes them *immortal* (PEP 683) for exactly this kind of
+reason. When a probe at import shows either leak, :func:`_immortalize` does what 3.12 does: it
+raises the reference counts of ``None``, ``True`` and ``False`` so far (2**40) that no session can
+exhaust them. :func:`emit` additionally gives back the reference each emit takes, so ``True``
+does not even drift. Nothing happens on a binding without the bugs.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 _incref = ctypes.pythonapi.Py_IncRef
 _incref.argtypes = [ctypes.py_object]
 _incref.restype = None
+_BOOST = 1 << 40
 
 
 class _Probe(QObject):
@@ -35,7 +46,31 @@ def _emit_leaks_bool() -> bool:
     return leaked >= 4
 
 
+def _slot_call_leaks_none() -> bool:
+    probe = QObject()
+    calls: list[int] = []
+    probe.objectNameChanged.connect(lambda _name: calls.append(1))  # emitted by C++
+    before = sys.getrefcount(None)
+    for i in range(8):
+        probe.setObjectName(f"probe-{i}")
+    leaked = before - sys.getrefcount(None)
+    for _ in range(max(0, leaked)):
+        _incref(None)
+    return len(calls) == 8 and leaked >= 8
+
+
+def _immortalize(*objects: Any) -> None:
+    """Make static singletons unreachable by reference leaks (ob_refcnt is the first field)."""
+    if sys.version_info >= (3, 12):
+        return  # already immortal
+    for obj in objects:
+        ctypes.c_ssize_t.from_address(id(obj)).value += _BOOST
+
+
 EMIT_LEAKS_BOOL = _emit_leaks_bool()
+SLOT_CALL_LEAKS_NONE = _slot_call_leaks_none()
+if EMIT_LEAKS_BOOL or SLOT_CALL_LEAKS_NONE:
+    _immortalize(None, True, False)
 
 
 def emit(signal: Any, *args: Any) -> None:
