@@ -19,6 +19,7 @@ class CompareView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.comparison: Comparison | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
@@ -31,8 +32,14 @@ class CompareView(QWidget):
         self.photo = QLabel()
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         top.addWidget(self.photo, 2)
+        radar_box = QVBoxLayout()
         self.radar = RadarChart(diameter=220)
-        top.addWidget(self.radar, 3)
+        radar_box.addWidget(self.radar, 1)
+        legend = QLabel(f"<span style='color:{theme.MUTED}'>■</span> base model &nbsp;&nbsp; "
+                        f"<span style='color:{theme.RED}'>■</span> fine-tuned")
+        legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        radar_box.addWidget(legend)
+        top.addLayout(radar_box, 3)
         table = QFrame()
         table.setObjectName("card")
         self.table = QGridLayout(table)
@@ -49,18 +56,18 @@ class CompareView(QWidget):
         sides.addWidget(self.tuned_view, 1)
         outer.addLayout(sides)
 
-    def set_comparison(self, comparison: Comparison, photo: QImage | None = None) -> None:
+    def set_comparison(self, comparison: Comparison, photo: QImage | None = None, *,
+                       advisor_name: str | None = None) -> None:
         self.comparison = comparison
         base, tuned = comparison.base, comparison.tuned
         name = str(base.photo).replace("\\", "/").split("/")[-1]
-        self.title.setText(f"{name} — {base.advisor_id}: base vs fine-tuned "
-                           f"({tuned.adapter_version or 'no adapter'})")
+        self.title.setText(f"{name} — {advisor_name or base.advisor_id}: base model vs fine-tuned "
+                           f"{tuned.adapter_version or '(no adapter)'}")
         if photo is not None:
             self.photo.setPixmap(fit(photo, 260, 220))
         deltas = comparison.deltas()
-        self.base_view.set_result(base, title=f"Base model · grade {_grade(base)}")
-        self.tuned_view.set_result(tuned, deltas=deltas,
-                                   title=f"Fine-tuned {tuned.adapter_version or ''} · grade {_grade(tuned)}")
+        self.base_view.set_result(base, title="Base model")
+        self.tuned_view.set_result(tuned, deltas=deltas, title=f"Fine-tuned {tuned.adapter_version or ''}".strip())
         self.radar.set_series(
             Series(base.report.scores if base.report else {}, QColor(theme.MUTED), "base"),
             Series(tuned.report.scores if tuned.report else {}, QColor(theme.RED), "fine-tuned"),

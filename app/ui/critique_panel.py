@@ -7,6 +7,7 @@ anything about another id (an earlier request the user replaced or cancelled) is
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ class CritiquePanel(QWidget):
                  queries: InferenceBridge | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.service = service
         self.bridge = bridge
         self.queries = queries  # a second lane for quick questions (effective mode) while a critique runs
@@ -312,11 +314,8 @@ class CritiquePanel(QWidget):
         if not value.model_available:
             self.effective_label.setText("No model installed: measurement-only reports (see Settings)")
             return
-        text = f"Runs as: {value.effective}"
-        if value.reason:
-            text += f" — {value.reason}"
-        self.effective_label.setText(text)
-        self.effective_label.setToolTip(text)
+        self.effective_label.setText(effective_text(value))
+        self.effective_label.setToolTip(f"Runs as {value.effective}" + (f": {value.reason}" if value.reason else ""))
 
     def _on_query_failed(self, rid: str, message: str) -> None:
         if rid == self._resolve_id:
@@ -437,11 +436,11 @@ class CritiquePanel(QWidget):
         self.current_item = item
         self.export_button.setEnabled(True)
         if isinstance(item, Comparison):
-            self.compare_view.set_comparison(item, photo)
+            self.compare_view.set_comparison(item, photo, advisor_name=self.advisor_name(item.base.advisor_id))
             self.stack.setCurrentIndex(PAGE_COMPARE)
             self._set_status(f"Compared base and {item.tuned.adapter_version or 'fine-tuned'}.")
         elif isinstance(item, BlindResult):
-            self.report_view.set_result(item.result, photo=photo, hidden=True)
+            self.report_view.set_result(item.result, photo=photo, hidden=True, title=self._title(item.result))
             self.rating_prompt.setText("Blind test: which model wrote this is hidden. How useful is this critique?")
             for button in self.rating_buttons:
                 button.setEnabled(True)
@@ -449,11 +448,18 @@ class CritiquePanel(QWidget):
             self.stack.setCurrentIndex(PAGE_REPORT)
             self._set_status("Rate the critique to see which model wrote it.")
         else:
-            self.report_view.set_result(item, photo=photo)
+            self.report_view.set_result(item, photo=photo, title=self._title(item))
             self.stack.setCurrentIndex(PAGE_REPORT)
             grade = item.report.overall_grade if item.report else "no report"
             self._set_status(f"Done: {grade}.")
         self.preview = photo
+
+    def advisor_name(self, advisor_id: str) -> str:
+        advisor = self._advisors.get(advisor_id)
+        return advisor.name if advisor else advisor_id
+
+    def _title(self, result: Any) -> str:
+        return f"{Path(str(result.photo)).name} — {self.advisor_name(result.advisor_id)}"
 
     def rate(self, value: int) -> None:
         """Record the blind rating and reveal which arm ran."""
@@ -507,6 +513,15 @@ class CritiquePanel(QWidget):
             QMessageBox.warning(self, "Export failed", f"{path}: {exc}")
             return
         self._set_status(f"Exported {path}")
+
+
+def effective_text(info: ModeInfo) -> str:
+    """One short line: the mode that will run, and which modes fell through (details in the tooltip)."""
+    text = f"Runs as {info.effective}"
+    if info.reason:
+        skipped = re.findall(r"(\w+) unavailable", info.reason)
+        text += f" ({', '.join(skipped)} unavailable: hover for why)" if skipped else f" ({info.reason})"
+    return text
 
 
 def _persona(advisor: Advisor) -> str:

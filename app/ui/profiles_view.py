@@ -96,7 +96,7 @@ class ProfilesView(QWidget):
             edit = QLineEdit()
             edit.setPlaceholderText("comment")
             self.comment_edits[key] = edit
-            form.addRow(DIMENSION_LABELS[key], edit)
+            form.addRow(DIMENSION_LABELS[key].replace("&", "&&"), edit)
         self.summary_edit = QLineEdit()
         form.addRow("Summary", self.summary_edit)
         self.save_button = QPushButton("Save comments")
@@ -252,7 +252,9 @@ class ProfilesView(QWidget):
                                      SOURCE_TEXT.get(profile.source, profile.source)))
         for key, edit in self.comment_edits.items():
             edit.setText(profile.comments.get(key, "") if profile else "")
+            edit.setCursorPosition(0)
         self.summary_edit.setText(profile.summary or "" if profile else "")
+        self.summary_edit.setCursorPosition(0)
         self._set_detail_enabled(True)
         if self.grid.currentRow() != row:
             self.grid.setCurrentRow(row)

@@ -65,7 +65,7 @@ class DimensionCard(QFrame):
         title.setFont(theme.title_font(11))
         head.addWidget(title)
         head.addStretch(1)
-        if delta is not None:
+        if delta:  # a change against the base model (nothing shown when equal)
             sign = "+" if delta > 0 else ""
             d = QLabel(f"{sign}{delta:g}")
             d.setStyleSheet(f"color: {theme.delta_color(delta)}; font-weight: bold;")
@@ -116,11 +116,13 @@ def footer_text(result: Any, *, hidden: bool = False) -> str:
 
 
 class ReportView(QWidget):
-    """Shows one CritiqueResult. ``compact`` drops the photo (used side by side in comparisons)."""
+    """Shows one CritiqueResult. ``compact`` (side by side in comparisons) drops the photo and the
+    radar, which the comparison draws once for both."""
 
     def __init__(self, parent: QWidget | None = None, *, compact: bool = False, columns: int | None = None):
         super().__init__(parent)
         self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.compact = compact
         self.columns = columns or (1 if compact else 2)
         self.result: Any = None
@@ -142,12 +144,13 @@ class ReportView(QWidget):
         self.photo.setMinimumSize(QSize(10, 10))
         self.photo.setVisible(not compact)
         header.addWidget(self.photo, 3)
-        self.radar = RadarChart(diameter=200 if compact else 240)
+        self.radar = RadarChart(diameter=240)
+        self.radar.setVisible(not compact)
         header.addWidget(self.radar, 3)
         grade_box = QVBoxLayout()
         self.grade = QLabel("—")
         self.grade.setObjectName("grade")
-        self.grade.setFont(theme.title_font(40 if not compact else 30))
+        self.grade.setFont(theme.title_font(40 if not compact else 26))
         self.grade.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
         grade_box.addWidget(self.grade)
         self.mean = QLabel()
@@ -160,8 +163,6 @@ class ReportView(QWidget):
         grade_box.addWidget(self.summary)
         grade_box.addStretch(1)
         header.addLayout(grade_box, 3)
-        if compact:  # side by side: chart over grade, so two reports fit
-            header.setDirection(QHBoxLayout.Direction.TopToBottom)
         outer.addLayout(header)
 
         self.banner = QLabel()

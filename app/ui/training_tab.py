@@ -68,6 +68,7 @@ class TrainingTab(QWidget):
                  queries: InferenceBridge | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.service = service
         self.bridge = bridge
         self.queries = queries or bridge
@@ -366,7 +367,7 @@ class TrainingTab(QWidget):
             self.status.setText(text + " Review and correct them in the table.")
         elif rid == self._memory_id and isinstance(value, MemoryInfo):
             self._memory_id = None
-            budget = f" of {value.budget_gb:.1f} GB available" if value.budget_gb else ""
+            budget = f" of {value.budget_gb:.0f} GB" if value.budget_gb else ""
             mark = "fits" if value.fits else "does NOT fit"
             self.memory_label.setText(f"Memory ≈ {value.total_gb:.2f} GB{budget}: {mark}")
             self.memory_label.setToolTip(value.detail)
@@ -431,7 +432,7 @@ class TrainingTab(QWidget):
         self.loss_plot.clear()
         self.log.clear()
         self.progress.setValue(0)
-        self.run_title.setText(f"Training {self.advisor_combo.currentText().strip()}")
+        self.run_title.setText(f"Training {self.advisor_combo.currentText().replace('(personal)', '').strip()}")
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.tabs.setCurrentIndex(1)
@@ -488,7 +489,10 @@ class TrainingTab(QWidget):
             self.status.setText(f"Evaluating: photo {index + 1} of {total} ({e.get('model')})")
         elif kind == "memory_estimate":
             fits = "fits" if e.get("fits") else "does NOT fit"
-            self.memory_label.setText(f"Memory ≈ {_f(e.get('total_gb'))} GB (training's own estimate): {fits}")
+            budget = e.get("budget_gb")
+            self.memory_label.setText(f"Memory ≈ {float(e.get('total_gb') or 0):.2f} GB"
+                                      + (f" of {float(budget):.0f} GB" if budget else "") + f": {fits}")
+            self.memory_label.setToolTip("training's own estimate, from the loaded model and the longest example")
             self.log.appendPlainText(f"memory estimate {_f(e.get('total_gb'))} GB, budget {_f(e.get('budget_gb'))} GB")
         elif kind in ("drafted", "skipped", "saved", "note", "early_stop", "model_loaded", "start", "done",
                       "stopped", "error", "refused"):
@@ -561,4 +565,11 @@ def _describe(e: dict) -> str:
         return f"dataset saved: {counts.get('train', '?')} training rows, {counts.get('validation', '?')} held out"
     if kind == "done":
         return "evaluation written to " + str(e.get("path"))
+    if kind == "start":
+        return (f"training {e.get('advisor_id')}: {e.get('train_rows')} training rows, {e.get('val_rows')} held out, "
+                f"{e.get('epochs')} epoch(s) × {e.get('steps_per_epoch')} steps")
+    if kind == "model_loaded":
+        return f"model loaded in {float(e.get('seconds') or 0):.1f} s" + (" (4-bit: QLoRA)" if e.get("quantized") else "")
+    if kind in ("error", "refused", "note", "early_stop", "stopped"):
+        return f"{kind}: {e.get('message') or e.get('reason') or ''}".rstrip(": ")
     return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("event", "time", "step_label"))
