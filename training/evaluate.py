@@ -1,0 +1,238 @@
+"""``python -m training.evaluate``: base model vs fine-tuned adapter on the held-out photos.
+
+    python -m training.evaluate --advisor ID [--version vN] [--model M] [--max-tokens N]
+        [--limit N] [--json | --jsonl]
+
+Each held-out example is critiqued twice through the engine's own inference path (``ModelHost`` +
+``AdapterManager`` + ``run_report_generation``, the code the app runs): once on the base model and
+once with the adapter applied, with the example's stored prompt, greedy, and *without* constrained
+decoding, so format compliance measures the model and not the grammar. Reported per model: format
+compliance (share of outputs that parse as a complete report), per-dimension and overall MAE/MSE
+against the targets (see :mod:`training.metrics` for how invalid outputs count), and latency;
+then the improvement in % and the adapter's latency overhead in %. ``eval.json`` and a readable
+``eval.md`` are written into the version folder, and the summary into its manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from app.engine import adapter_store, atomic
+from app.engine.adapter_store import MANIFEST, AdapterStoreError, AdapterVersion
+from app.engine.advisors import AdvisorError, get_advisor
+from app.engine.prompts import Prompt
+from app.engine.report import DIMENSIONS, parse_report
+
+from .common import EXIT_OK, CommandError, JsonLines, run_main, setup
+from .dataset import VALIDATION, DatasetError, load_dataset
+from .metrics import Sample, compare, summarize
+
+BASE, TUNED = "base", "fine_tuned"
+
+
+def resolve_version(advisor_id: str, version: str | None) -> AdapterVersion:
+    """The named version, else the active one, else the newest."""
+    try:
+        if version:
+            return adapter_store.get_version(advisor_id, version)
+        active = adapter_store.active_version(advisor_id)
+        if active is not None:
+            return active
+        versions = adapter_store.list_versions(advisor_id)
+    except (AdapterStoreError, AdvisorError) as exc:
+        raise CommandError(str(exc)) from None
+    if not versions:
+        raise CommandError(f"advisor {advisor_id!r} has no adapter versions; train one with python -m "
+                           f"training.train_lora --advisor {advisor_id}")
+    return versions[-1]
+
+
+def _prompt(messages: Sequence[dict[str, str]]) -> Prompt:
+    roles = [m["role"] for m in messages]
+    if roles != ["system", "user"]:
+        raise CommandError(f"a held-out example has turns {roles}, expected system + user + assistant; "
+                           "prepare the dataset again")
+    return Prompt(system=messages[0]["content"], user=messages[1]["content"])
+
+
+def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_tokens: int, limit: int | None,
+             emit: Any) -> dict[str, Any]:
+    """Run both models over the held-out split; returns the eval.json content."""
+    from app.engine.adapters import AdapterError, AdapterManager
+    from app.engine.model_host import GenerationRequest, ModelHost
+    from app.engine.settings import load_settings
+    from app.engine.strategies.base import AnalysisInput
+    from app.engine.strategies.baseline import run_report_generation
+
+    try:
+        data = load_dataset(advisor_id)
+        advisor = get_advisor(advisor_id)
+    except (DatasetError, AdvisorError) as exc:
+        raise CommandError(str(exc)) from None
+    held_out = data.splits.get(VALIDATION)
+    if held_out is None or len(held_out) == 0:
+        raise CommandError("the dataset has no held-out photos; prepare it with --val-fraction above 0")
+    rows = [held_out[i] for i in range(len(held_out) if limit is None else min(limit, len(held_out)))]
+    settings = replace(load_settings(), model=model_ref, constrained_decoding=False, max_tokens=max_tokens,
+                       temperature=0.0)
+    host = ModelHost(model_ref)
+    manager = AdapterManager(host)
+    try:
+        try:
+            manager.validate(version)
+        except AdapterError as exc:
+            raise CommandError(str(exc)) from None
+        first = rows[0]
+        for adapter in (None, version):  # warm-up: compile and cache, outside the timings
+            host.generate(GenerationRequest(prompt=_prompt(first["messages"][:-1]), image=first["images"][0],
+                                            max_tokens=4, adapter=adapter)).result()
+        results: dict[str, list[Sample]] = {BASE: [], TUNED: []}
+        records: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            prompt = _prompt(row["messages"][:-1])
+            target_report = parse_report(row["messages"][-1]["content"])
+            record: dict[str, Any] = {"photo": row.get("photo", str(i)), "target": target_report.scores}
+            for name, adapter in ((BASE, None), (TUNED, version)):
+                inp = AnalysisInput(image=row["images"][0], advisor=advisor, facts=[])
+                outcome = run_report_generation(host, settings, inp, prompt, name, adapter=adapter)
+                sample = Sample(target=target_report.scores, report=outcome.report,
+                                seconds=outcome.stats.total_s, tokens=outcome.stats.generation_tokens,
+                                problems=outcome.parse_problems, text=outcome.raw_text,
+                                generation_tps=outcome.stats.generation_tps, prompt_tokens=outcome.stats.prompt_tokens,
+                                prompt_tps=outcome.stats.prompt_tps)
+                results[name].append(sample)
+                record[name] = {"valid": sample.report is not None,
+                                "scores": sample.report.scores if sample.report else None,
+                                "problems": sample.problems, "seconds": sample.seconds, "tokens": sample.tokens,
+                                "text": sample.text[:4000]}
+                emit("sample", index=i, total=len(rows), model=name, photo=record["photo"],
+                     valid=sample.report is not None, seconds=sample.seconds)
+            records.append(record)
+    finally:
+        host.shutdown()
+    base, tuned = summarize(results[BASE]), summarize(results[TUNED])
+    return {
+        "advisor_id": advisor_id, "version": version.version, "base_model": model_ref,
+        "dataset_hash": data.hash, "split": VALIDATION, "samples": len(rows), "created": time.time(),
+        "decoding": {"constrained": False, "temperature": 0.0, "max_tokens": max_tokens},
+        BASE: base, TUNED: tuned, "comparison": compare(base, tuned), "per_sample": records,
+    }
+
+
+def _fmt(value: Any, pct: bool = False, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if pct:
+        return f"{value * 100:.0f} %" if abs(value) <= 1.0 else f"{value:.0f} %"
+    return f"{value:.{digits}f}"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    b, t, c = result[BASE], result[TUNED], result["comparison"]
+    lines = [
+        f"# Evaluation of {result['advisor_id']} {result['version']}",
+        "",
+        f"Held-out photos: {result['samples']} (dataset {result['dataset_hash'][:12]}); base model "
+        f"`{result['base_model']}`; greedy, unconstrained decoding, at most {result['decoding']['max_tokens']} tokens.",
+        "",
+        "| | base | fine-tuned | change |",
+        "|---|---|---|---|",
+        f"| format compliance | {_fmt(b['format_compliance'], True)} | {_fmt(t['format_compliance'], True)} | "
+        f"{_fmt(c['format_compliance_change'], True)} |",
+        f"| score MSE | {_fmt(b['mse'])} | {_fmt(t['mse'])} | {_fmt(c['mse_improvement_pct'], digits=1)} % better |",
+        f"| score MAE | {_fmt(b['mae'])} | {_fmt(t['mae'])} | {_fmt(c['mae_improvement_pct'], digits=1)} % better |",
+        f"| mean latency per report | {_fmt(b['mean_latency_s'])} s | {_fmt(t['mean_latency_s'])} s | "
+        f"{_fmt(c['report_latency_overhead_pct'], digits=1)} % |",
+        f"| decoding, per token | {_fmt(b['ms_per_token'])} ms | {_fmt(t['ms_per_token'])} ms | "
+        f"{_fmt(c['latency_overhead_pct'], digits=1)} % overhead |",
+        f"| prompt processing, per token | {_fmt(b['prompt_ms_per_token'], digits=3)} ms | "
+        f"{_fmt(t['prompt_ms_per_token'], digits=3)} ms | {_fmt(c['prompt_latency_overhead_pct'], digits=1)} % overhead |",
+        "",
+        "## Per dimension (MAE / MSE)",
+        "",
+        "| dimension | base MAE | fine-tuned MAE | base MSE | fine-tuned MSE |",
+        "|---|---|---|---|---|",
+    ]
+    for d in DIMENSIONS:
+        bd, td = b["per_dimension"][d], t["per_dimension"][d]
+        lines.append(f"| {d} | {_fmt(bd['mae'])} | {_fmt(td['mae'])} | {_fmt(bd['mse'])} | {_fmt(td['mse'])} |")
+    lines += ["", "An output that is not a valid report counts as 5/10 on every dimension (no information).", "",
+              "## Samples", ""]
+    for rec in result["per_sample"]:
+        lines.append(f"- **{rec['photo']}**: base {'valid' if rec[BASE]['valid'] else 'invalid'}, "
+                     f"fine-tuned {'valid' if rec[TUNED]['valid'] else 'invalid'}"
+                     + (f" ({'; '.join(rec[TUNED]['problems'][:2])})" if rec[TUNED]["problems"] else ""))
+    return "\n".join(lines) + "\n"
+
+
+def write_results(version: AdapterVersion, result: dict[str, Any]) -> None:
+    """eval.json + eval.md into the version folder; the summary into its manifest."""
+    atomic.write_json(version.path / "eval.json", result)
+    atomic.write_text(version.path / "eval.md", render_markdown(result))
+    manifest_file = version.path / MANIFEST
+    if manifest_file.is_file():
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        b, t, c = result[BASE], result[TUNED], result["comparison"]
+        manifest.setdefault("metrics", {})["eval"] = {
+            "samples": result["samples"], "format_compliance_base": b["format_compliance"],
+            "format_compliance_fine_tuned": t["format_compliance"], "mse_base": b["mse"], "mse_fine_tuned": t["mse"],
+            "mse_improvement_pct": c["mse_improvement_pct"], "latency_overhead_pct": c["latency_overhead_pct"]}
+        atomic.write_json(manifest_file, manifest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate",
+                                description="Compare the base model and an adapter on the held-out photos.")
+    p.add_argument("--advisor", required=True)
+    p.add_argument("--version", help="adapter version (default: the active one, else the newest)")
+    p.add_argument("--model", help="base model (default: the one the adapter was trained on)")
+    p.add_argument("--max-tokens", type=int, help="generation limit per report (default: settings)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N held-out examples")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print eval.json instead of the table")
+    out.add_argument("--jsonl", action="store_true", help="print progress events as JSON lines")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup(args.verbose)
+    from app.engine.settings import load_settings
+
+    version = resolve_version(args.advisor, args.version)
+    manifest = version.manifest()
+    settings = load_settings()
+    model_ref = args.model or (manifest.base_model if manifest else None) or settings.model
+    max_tokens = args.max_tokens or settings.max_tokens
+    if max_tokens < 1 or (args.limit is not None and args.limit < 1):
+        raise CommandError("--max-tokens and --limit must be at least 1")
+    lines = JsonLines(sys.stdout)
+    emit = lines.emit if args.jsonl else (lambda *a, **k: None)
+    result = evaluate(args.advisor, version, model_ref=model_ref, max_tokens=max_tokens, limit=args.limit, emit=emit)
+    write_results(version, result)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    elif args.jsonl:
+        lines.emit("done", path=str(Path(version.path) / "eval.json"), base=_brief(result[BASE]),
+                   fine_tuned=_brief(result[TUNED]), comparison=result["comparison"])
+    else:
+        print(render_markdown(result), end="")
+        print(f"\nWritten: {version.path / 'eval.json'} and eval.md")
+    return EXIT_OK
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary[k] for k in ("format_compliance", "mse", "mae", "mean_latency_s", "ms_per_token",
+                                    "prompt_ms_per_token")}
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
