@@ -102,3 +102,13 @@ def test_photo_args_and_empty_clipboard(qtbot, window):
     QGuiApplication.clipboard().clear()
     window.paste()
     assert "clipboard holds no image" in window.critique.last_error
+
+
+def test_background_preload_shows_model_loading_then_ready(qtbot, window):
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(lambda text: messages.append(text))
+    with qtbot.waitSignal(window.bridge.finished, timeout=LONG):
+        rid = window.preload_model()
+        assert rid is not None
+    assert any(m.startswith("Loading the model") for m in messages)
+    assert window.statusBar().currentMessage().endswith("ready.") and window.service.host.loaded is not None

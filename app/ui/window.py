@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._shown_once = False
         self._preload = preload
+        self._preload_id: str | None = None
         self.setWindowTitle("Mondrian")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -73,6 +74,9 @@ class MainWindow(QMainWindow):
         self.critique.historyChanged.connect(self.history.refresh)
         self.critique.critiqueFinished.connect(self._critique_finished)
         self.critique.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.bridge.progress.connect(self._preload_progress)
+        self.bridge.result.connect(self._preload_result)
+        self.bridge.failed.connect(self._preload_failed)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -238,7 +242,25 @@ class MainWindow(QMainWindow):
         """Load the model in the background so the first critique starts at once."""
         if self._closed or self.bridge.busy:
             return None
-        return self.bridge.submit("load", load_task(self.service))
+        self._preload_id = self.bridge.submit("load", load_task(self.service))
+        return self._preload_id
+
+    def _preload_progress(self, rid: str, message: str, _fraction: float) -> None:
+        if rid == self._preload_id:
+            self.statusBar().showMessage(message)
+
+    def _preload_result(self, rid: str, model_id: object) -> None:
+        if rid == self._preload_id:
+            self._preload_id = None
+            name = str(model_id).rstrip("/").split("/")[-1]
+            ready = self.service.host.loaded is not None
+            self.statusBar().showMessage(f"Model {name} ready." if ready else
+                                         "No model installed: open Settings to choose or download one.", 8000)
+
+    def _preload_failed(self, rid: str, message: str) -> None:
+        if rid == self._preload_id:
+            self._preload_id = None
+            self.statusBar().showMessage(f"The model could not be loaded: {message}", 15000)
 
     def shutdown(self) -> None:
         """Stop everything in order: training process, worker, model thread, store (aboutToQuit)."""
