@@ -174,3 +174,41 @@ def test_bad_hyperparameters_are_refused_before_loading(home: Path, tiny_model_d
     proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(tiny_model_dir),
                       "--batch-size", "9", home=home, check=False)
     assert proc.returncode == 2 and "larger than the 3 training rows" in events(proc.stdout)[-1]["message"]
+
+
+def test_grad_checkpoint_small_images_and_no_validation(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """--grad-checkpoint and --max-image-edge train and publish; without a held-out split there is no
+    validation loss and the last epoch is published."""
+    home = tmp_path / "home"
+    folder = tmp_path / "portfolio"
+    names = make_portfolio(folder, n=3, broken=False)
+    run_module("training.prepare_dataset", "--advisor", ADVISOR, "--advisor-name", "Stop", "--portfolio", str(folder),
+               "--targets", str(write_targets(tmp_path / "t.json", names)), "--val-fraction", "0", home=home)
+    proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(tiny_model_dir), "--epochs", "2",
+                      "--grad-checkpoint", "--max-image-edge", "64", *FAST, home=home)
+    evs = events(proc.stdout)
+    start = evs[0]
+    assert start["val_rows"] == 0 and start["hyperparameters"]["grad_checkpoint"]
+    estimate = next(e for e in evs if e["event"] == "memory_estimate")
+    assert estimate["grad_checkpoint"] is True
+    epochs = [e for e in evs if e["event"] == "epoch"]
+    assert [e["val_loss"] for e in epochs] == [None, None]
+    published = evs[-1]
+    assert published["event"] == "published" and published["metrics"]["best_val_loss"] is None
+    assert published["metrics"]["best_epoch"] == 2 and published["active"] is True
+
+
+@pytest.mark.slow
+def test_early_stopping_publishes_the_best_epoch(home: Path, tiny_model_dir: Path) -> None:
+    """At a learning rate this high the validation loss soon stops improving: training stops after
+    --patience epochs without improvement and publishes the best epoch, not the last."""
+    proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(tiny_model_dir), "--epochs", "8",
+                      "--rank", "4", "--lr", "3", "--dropout", "0", "--patience", "1", home=home)
+    evs = events(proc.stdout)
+    epochs = [e for e in evs if e["event"] == "epoch"]
+    stop = next(e for e in evs if e["event"] == "early_stop")
+    assert stop["epoch"] == epochs[-1]["epoch"] < 8 and not epochs[-1]["improved"]
+    best = min(epochs, key=lambda e: e["val_loss"])
+    published = evs[-1]
+    assert published["metrics"]["best_epoch"] == best["epoch"] == stop["best_epoch"] < stop["epoch"]
+    assert published["metrics"]["early_stopped"] is True

@@ -515,12 +515,15 @@ class Training:
         final = self.checkpoints / _epoch_name(epoch)
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
-        metric = val_loss if val_loss is not None else train_loss
-        improved = state.best_val_loss is None or metric < state.best_val_loss - hyper.min_delta
-        if improved:
-            state.best_epoch, state.best_val_loss, state.bad_epochs = epoch, metric, 0
+        if val_loss is None:  # nothing held out: no early stopping, the last epoch is the result
+            improved = True
+            state.best_epoch, state.bad_epochs = epoch, 0
         else:
-            state.bad_epochs += 1
+            improved = state.best_val_loss is None or val_loss < state.best_val_loss - hyper.min_delta
+            if improved:
+                state.best_epoch, state.best_val_loss, state.bad_epochs = epoch, val_loss, 0
+            else:
+                state.bad_epochs += 1
         state.completed_epochs = epoch
         state.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds,
                               "steps": len(callback.losses),
@@ -548,8 +551,7 @@ class Training:
         history = state.history
         steps = sum(h["steps"] for h in history)
         return {
-            "best_epoch": state.best_epoch, "best_val_loss": state.best_val_loss if any(
-                h["val_loss"] is not None for h in history) else None,
+            "best_epoch": state.best_epoch, "best_val_loss": state.best_val_loss,
             "final_train_loss": history[-1]["train_loss"] if history else None,
             "epochs_completed": state.completed_epochs, "early_stopped": state.early_stopped, "steps": steps,
             "train_seconds": sum(h["seconds"] for h in history),
