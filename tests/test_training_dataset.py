@@ -276,3 +276,17 @@ def test_export_jsonl_reads_back_with_mlx_vlm(home: Path, portfolio: tuple[Path,
     assert (out / row["images"][0]).is_file() and row["messages"][-1]["role"] == "assistant"
     assert json.loads(row["messages"][-1]["content"])["dimensional_analysis"]["color_harmony"]["score"] == \
         TARGET_SCORES["color_harmony"]
+
+
+def test_exported_jsonl_trains_with_mlx_vlm_train(home: Path, portfolio: tuple[Path, list[str]], tmp_path: Path,
+                                                  tiny_model_dir: Path) -> None:
+    from tests.training_helpers import run_module
+
+    folder, names = portfolio
+    prepare(_opts(folder, write_targets(tmp_path / "t.json", names), val_fraction=0.25))
+    out = export_jsonl(ADVISOR, tmp_path / "export")
+    adapter = tmp_path / "adapter"
+    run_module("mlx_vlm.train", "--model", str(tiny_model_dir), "--data", str(out), "--iters", "2",
+               "--train-on-completions", "--steps-per-eval", "2", "--val-batches", "1", "--output-path",
+               str(adapter), home=home)
+    assert (adapter / "adapters.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
