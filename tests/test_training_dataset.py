@@ -290,3 +290,17 @@ def test_exported_jsonl_trains_with_mlx_vlm_train(home: Path, portfolio: tuple[P
                "--train-on-completions", "--steps-per-eval", "2", "--val-batches", "1", "--output-path",
                str(adapter), home=home)
     assert (adapter / "adapters.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
+
+
+def test_prompt_drift_is_detected(home: Path, portfolio: tuple[Path, list[str]], tmp_path: Path) -> None:
+    from app.engine.advisors import get_advisor
+    from training.evaluate import prompt_drift
+
+    folder, names = portfolio
+    prepare(_opts(folder, write_targets(tmp_path / "t.json", names), val_fraction=0.25))
+    rows = list(load_dataset(ADVISOR).split(VALIDATION))
+    advisor = get_advisor(ADVISOR)
+    assert prompt_drift(advisor, rows, grounding=True) == ""
+    assert "2 of 2 held-out prompts differ" in prompt_drift(advisor, rows, grounding=False)
+    advisor.bio = "Now loves harsh noon light."
+    assert "train again" in prompt_drift(advisor, rows, grounding=True)

@@ -212,3 +212,13 @@ def test_early_stopping_publishes_the_best_epoch(home: Path, tiny_model_dir: Pat
     published = evs[-1]
     assert published["metrics"]["best_epoch"] == best["epoch"] == stop["best_epoch"] < stop["epoch"]
     assert published["metrics"]["early_stopped"] is True
+
+
+def test_one_run_per_advisor_at_a_time(home: Path, tiny_model_dir: Path) -> None:
+    from training.train_lora import advisor_lock
+
+    with advisor_lock(ADVISOR):
+        proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(tiny_model_dir), home=home,
+                          check=False)
+    assert proc.returncode == 2
+    assert "another training run for advisor 'stopper' is in progress" in events(proc.stdout)[-1]["message"]

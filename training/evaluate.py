@@ -82,6 +82,9 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
     rows = [held_out[i] for i in range(len(held_out) if limit is None else min(limit, len(held_out)))]
     settings = replace(load_settings(), model=model_ref, constrained_decoding=False, max_tokens=max_tokens,
                        temperature=0.0)
+    drift = prompt_drift(advisor, rows, grounding=settings.grounding)
+    if drift:
+        emit("warning", message=drift)
     host = ModelHost(model_ref)
     manager = AdapterManager(host)
     try:
@@ -122,8 +125,30 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
         "advisor_id": advisor_id, "version": version.version, "base_model": model_ref,
         "dataset_hash": data.hash, "split": VALIDATION, "samples": len(rows), "created": time.time(),
         "decoding": {"constrained": False, "temperature": 0.0, "max_tokens": max_tokens},
-        BASE: base, TUNED: tuned, "comparison": compare(base, tuned), "per_sample": records,
+        BASE: base, TUNED: tuned, "comparison": compare(base, tuned), "prompt_drift": drift or None,
+        "per_sample": records,
     }
+
+
+def prompt_drift(advisor: Any, rows: Sequence[dict[str, Any]], *, grounding: bool) -> str:
+    """Why inference would no longer send the prompts the adapter was trained on ("" if it would).
+
+    The adapter only transfers to the exact training prompt; editing the advisor, switching
+    grounding or a new prompt builder all change it, and the fix is to prepare and train again.
+    """
+    from app.engine.prompts import critique_prompt
+    from app.engine.technical import analyze_photo, grounding_facts
+
+    changed = 0
+    for row in rows:
+        facts = grounding_facts(analyze_photo(row["images"][0])) if grounding else []
+        if critique_prompt(advisor, facts=facts).messages() != list(row["messages"][:-1]):
+            changed += 1
+    if not changed:
+        return ""
+    return (f"{changed} of {len(rows)} held-out prompts differ from what inference builds now (advisor, grounding "
+            "setting or prompt builder changed since the dataset was prepared): the adapter was trained on the "
+            "old prompts; prepare the dataset and train again")
 
 
 def _fmt(value: Any, pct: bool = False, digits: int = 2) -> str:
@@ -163,8 +188,10 @@ def render_markdown(result: dict[str, Any]) -> str:
     for d in DIMENSIONS:
         bd, td = b["per_dimension"][d], t["per_dimension"][d]
         lines.append(f"| {d} | {_fmt(bd['mae'])} | {_fmt(td['mae'])} | {_fmt(bd['mse'])} | {_fmt(td['mse'])} |")
-    lines += ["", "An output that is not a valid report counts as 5/10 on every dimension (no information).", "",
-              "## Samples", ""]
+    lines += ["", "An output that is not a valid report counts as 5/10 on every dimension (no information).", ""]
+    if result.get("prompt_drift"):
+        lines += [f"**Warning:** {result['prompt_drift']}.", ""]
+    lines += ["## Samples", ""]
     for rec in result["per_sample"]:
         lines.append(f"- **{rec['photo']}**: base {'valid' if rec[BASE]['valid'] else 'invalid'}, "
                      f"fine-tuned {'valid' if rec[TUNED]['valid'] else 'invalid'}"

@@ -147,6 +147,34 @@ class RunState:
                 from None
 
 
+@contextlib.contextmanager
+def advisor_lock(advisor_id: str) -> Iterator[None]:
+    """One training run per advisor at a time (an OS file lock: it dies with the process)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = paths.data_dir() / "training" / f".{validate_advisor_id(advisor_id)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="ascii") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise CommandError(f"another training run for advisor {advisor_id!r} is in progress (pid {holder})") \
+                from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class StopRequested(Exception):
     """Raised from the progress callback at the first step after SIGINT/SIGTERM."""
 
@@ -363,7 +391,8 @@ class Training:
         self._log: IO[str] | None = None
         with self.signals.installed():
             try:
-                return self._run()
+                with advisor_lock(self.advisor_id):
+                    return self._run()
             except CommandError as exc:
                 self.out.emit("error", message=str(exc), code=exc.code)
                 raise
