@@ -304,3 +304,12 @@ def test_prompt_drift_is_detected(home: Path, portfolio: tuple[Path, list[str]],
     assert "2 of 2 held-out prompts differ" in prompt_drift(advisor, rows, grounding=False)
     advisor.bio = "Now loves harsh noon light."
     assert "train again" in prompt_drift(advisor, rows, grounding=True)
+
+
+def test_draft_without_a_model_is_one_clear_error(home: Path, portfolio: tuple[Path, list[str]],
+                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = portfolio
+    save_settings(Settings(model=str(tmp_path / "no-model-here")))
+    code = run_main(main, ["--advisor", ADVISOR, "--portfolio", str(folder), "--draft"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--draft needs the base model" in err and "no-model-here" in err

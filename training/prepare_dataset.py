@@ -206,6 +206,10 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
     """Pass 1 with the base model for photos without a target; saved to the database for review."""
     if not photos:
         return []
+    from app.engine import model_source
+
+    if not model_source.is_model_available(settings.model):
+        raise CommandError("--draft needs the base model: " + model_source.missing_model_message(settings.model))
     from app.engine.model_host import ModelHost
     from app.engine.prompts import profile_prompt
     from app.engine.store import open_default_store
