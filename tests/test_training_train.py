@@ -222,3 +222,19 @@ def test_one_run_per_advisor_at_a_time(home: Path, tiny_model_dir: Path) -> None
                           check=False)
     assert proc.returncode == 2
     assert "another training run for advisor 'stopper' is in progress" in events(proc.stdout)[-1]["message"]
+
+
+def test_qlora_on_a_quantized_base(home: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The default base is 4-bit: training attaches LoRA to the quantized layers (QLoRA) and the
+    published adapter records the base quantization."""
+    from tests.training_helpers import quantized_copy
+
+    base = quantized_copy(tiny_model_dir, tmp_path / "tiny-4bit")
+    proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(base), "--epochs", "1", *FAST,
+                      home=home)
+    evs = events(proc.stdout)
+    assert next(e for e in evs if e["event"] == "model_loaded")["quantized"] is True
+    published = evs[-1]
+    assert published["event"] == "published"
+    config = json.loads((Path(published["path"]) / "adapter_config.json").read_text())
+    assert config["base_quantization"]  # mlx-vlm restores the 4-bit layers before applying the adapter

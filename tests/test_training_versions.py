@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from app.engine import adapter_store
 from app.engine.adapter_store import AdapterManifest
 from app.engine.tiny_adapter import train_tiny_adapter
+from tests.training_helpers import quantized_copy
 from training.__main__ import main as training_main
 from training.common import run_main
 from training.versions import main
@@ -79,26 +79,6 @@ def test_python_m_training_dispatches(home: Path, capsys: pytest.CaptureFixture[
     assert training_main(["bogus"]) == 2
 
 
-def _quantized_copy(model_dir: Path, dest: Path) -> Path:
-    """The tiny model with its language-model Linear layers quantized to 4 bits (like the default base)."""
-    import mlx.nn as nn
-    import mlx_vlm
-    from mlx_vlm.utils import save_weights
-
-    model, _ = mlx_vlm.load(str(model_dir))
-    nn.quantize(model.language_model, group_size=64, bits=4,
-                class_predicate=lambda _p, m: isinstance(m, nn.Linear) and m.weight.shape[-1] % 64 == 0)
-    dest.mkdir(parents=True)
-    for item in model_dir.iterdir():
-        if item.is_file() and not item.name.endswith(".safetensors") and item.name != "model.safetensors.index.json":
-            shutil.copy2(item, dest / item.name)
-    config = json.loads((model_dir / "config.json").read_text())
-    config["quantization"] = {"group_size": 64, "bits": 4}
-    (dest / "config.json").write_text(json.dumps(config))
-    save_weights(dest, model)
-    return dest
-
-
 def _greedy(model_dir: Path, adapter: Path | None, tiny_image) -> str:
     import mlx_vlm
     from mlx_vlm.trainer import apply_lora_layers
@@ -121,7 +101,7 @@ def test_fuse_refuses_a_quantized_base_or_dequantizes_faithfully(home: Path, tin
     import mlx.nn as nn
     import mlx_vlm
 
-    quantized = _quantized_copy(tiny_model_dir, tmp_path / "tiny-4bit")
+    quantized = quantized_copy(tiny_model_dir, tmp_path / "tiny-4bit")
     loaded, _ = mlx_vlm.load(str(quantized))
     assert any(isinstance(m, nn.QuantizedLinear) for _, m in loaded.named_modules())
     version = _publish(quantized, seed=4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,23 @@ def run_module(module: str, *args: str, home: Path, timeout: float = 900, check:
 def events(stdout: str) -> list[dict[str, Any]]:
     """The JSON-lines events of a training command (every stdout line must be one)."""
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def quantized_copy(model_dir: Path, dest: Path) -> Path:
+    """The tiny model with its language-model Linear layers quantized to 4 bits (like the default base)."""
+    import mlx.nn as nn
+    import mlx_vlm
+    from mlx_vlm.utils import save_weights
+
+    model, _ = mlx_vlm.load(str(model_dir))
+    nn.quantize(model.language_model, group_size=64, bits=4,
+                class_predicate=lambda _p, m: isinstance(m, nn.Linear) and m.weight.shape[-1] % 64 == 0)
+    dest.mkdir(parents=True)
+    for item in model_dir.iterdir():
+        if item.is_file() and not item.name.endswith(".safetensors") and item.name != "model.safetensors.index.json":
+            shutil.copy2(item, dest / item.name)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["quantization"] = {"group_size": 64, "bits": 4}
+    (dest / "config.json").write_text(json.dumps(config))
+    save_weights(dest, model)
+    return dest
