@@ -41,6 +41,7 @@ from app.engine.adapter_store import ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterMan
 from app.engine.advisors import AdvisorError, validate_advisor_id
 
 from .common import (
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_SIGINT,
@@ -395,6 +396,9 @@ class Training:
                     return self._run()
             except CommandError as exc:
                 self.out.emit("error", message=str(exc), code=exc.code)
+                raise
+            except Exception as exc:  # a bug or a library crash: tell the GUI, traceback to stderr
+                self.out.emit("error", message=f"{type(exc).__name__}: {exc}", code=EXIT_ERROR)
                 raise
             finally:
                 if self._log is not None:
