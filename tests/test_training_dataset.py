@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from app.engine.advisors import Advisor, save_user_advisor
-from app.engine.images import load_photo
 from app.engine.prompts import critique_prompt
 from app.engine.report import DIMENSIONS
 from app.engine.settings import Settings, load_settings, save_settings
@@ -93,7 +92,8 @@ def test_same_seed_same_dataset(home: Path, portfolio: tuple[Path, list[str]], t
 
 def test_user_turn_is_the_inference_prompt_for_that_image(home: Path, portfolio: tuple[Path, list[str]],
                                                           tmp_path: Path) -> None:
-    from app.engine.technical import analyze_photo, grounding_facts
+    from app.engine.photo_input import prepare_photo
+    from app.engine.prompts import facts_in_prompt
 
     folder, names = portfolio
     prepare(_opts(folder, write_targets(tmp_path / "t.json", names), augment=1, val_fraction=0.25))
@@ -103,11 +103,13 @@ def test_user_turn_is_the_inference_prompt_for_that_image(home: Path, portfolio:
     data = load_dataset(ADVISOR)
     for row in list(data.split(TRAIN)) + list(data.split(VALIDATION)):
         image = row["images"][0]
-        facts = grounding_facts(analyze_photo(image))
+        facts = facts_in_prompt(row["messages"][1]["content"])
         assert facts, "grounding is on: the facts must be in the prompt"
         assert row["messages"][:2] == critique_prompt(advisor, facts=facts).messages()
-        if row["augmentation"] == "original":  # the pixels inference would see for that file
-            assert image.tobytes() == load_photo(folder / row["photo"], max_edge=settings.max_image_edge).tobytes()
+        if row["augmentation"] == "original":  # exactly the prompt and pixels inference makes from that file
+            inference = prepare_photo(folder / row["photo"], settings)
+            assert facts == inference.facts
+            assert image.tobytes() == inference.image.tobytes()
     settings.grounding = False
     save_settings(settings)
     prepare(_opts(folder, write_targets(tmp_path / "t.json", names), val_fraction=0.25))
@@ -125,7 +127,7 @@ def test_trainer_completion_prefix_is_the_inference_prompt(home: Path, portfolio
 
     from app.engine.advisors import get_advisor
     from app.engine.model_host import render_prompt
-    from app.engine.technical import analyze_photo, grounding_facts
+    from app.engine.photo_input import prepare_photo
 
     model, processor = tiny_model
     folder, names = portfolio
@@ -135,9 +137,8 @@ def test_trainer_completion_prefix_is_the_inference_prompt(home: Path, portfolio
     vd = VisionDataset(rows, model.config, processor, config={"train_on_completions": True})
     advisor = get_advisor(ADVISOR)
     for i, row in enumerate(rows):
-        photo = load_photo(folder / row["photo"], max_edge=load_settings().max_image_edge)
-        inference = render_prompt(processor, model.config,
-                                  critique_prompt(advisor, facts=grounding_facts(analyze_photo(photo))))
+        prepared = prepare_photo(folder / row["photo"], load_settings())
+        inference = render_prompt(processor, model.config, critique_prompt(advisor, facts=prepared.facts))
         conversation = vd._conversation(row)
         prefix = vd._apply_chat_template(processor, vd.config, conversation[:-1], add_generation_prompt=True,
                                          num_images=1)
@@ -146,7 +147,7 @@ def test_trainer_completion_prefix_is_the_inference_prompt(home: Path, portfolio
         ids = np.asarray(sample["input_ids"])
         mask = np.asarray(sample["completion_mask"])
         n_prompt = int((mask == 0).sum())
-        expected = prepare_inputs(processor, images=[photo], prompts=[inference], add_special_tokens=False,
+        expected = prepare_inputs(processor, images=[prepared.image], prompts=[inference], add_special_tokens=False,
                                   image_token_index=model.config.image_token_id)["input_ids"]
         expected = np.asarray(expected).reshape(-1)
         assert n_prompt == len(expected) and np.array_equal(ids[:n_prompt], expected)

@@ -136,12 +136,14 @@ def prompt_drift(advisor: Any, rows: Sequence[dict[str, Any]], *, grounding: boo
     The adapter only transfers to the exact training prompt; editing the advisor, switching
     grounding or a new prompt builder all change it, and the fix is to prepare and train again.
     """
-    from app.engine.prompts import critique_prompt
-    from app.engine.technical import analyze_photo, grounding_facts
+    from app.engine.prompts import critique_prompt, facts_in_prompt
 
     changed = 0
     for row in rows:
-        facts = grounding_facts(analyze_photo(row["images"][0])) if grounding else []
+        # The facts were measured on the full-size photo, which the dataset does not keep: reuse them.
+        stored = row["messages"][:-1]
+        user = next((m["content"] for m in stored if m.get("role") == "user"), "")
+        facts = facts_in_prompt(user) if grounding else []
         if critique_prompt(advisor, facts=facts).messages() != list(row["messages"][:-1]):
             changed += 1
     if not changed:

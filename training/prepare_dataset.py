@@ -29,6 +29,7 @@ from PIL import Image
 
 from app.engine.advisors import Advisor, AdvisorError, get_advisor, save_user_advisor
 from app.engine.images import ImageLoadError, file_sha256, find_photos, load_photo
+from app.engine.photo_input import ANALYSIS_EDGE, PreparedPhoto, prepare_image
 from app.engine.prompts import critique_prompt
 from app.engine.settings import Settings, load_settings
 
@@ -115,7 +116,8 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
     for path in files:
         relative = path.relative_to(folder).as_posix()
         try:
-            image = load_photo(path, max_edge=max_edge)
+            # Measured at the analysis size, as inference does; _prepare makes the model's copy.
+            image = load_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge))
             sha = file_sha256(path)
         except ImageLoadError as exc:
             skipped.append({"file": relative, "reason": exc.reason})
@@ -192,13 +194,9 @@ def resolve_targets(photos: list[Photo], advisor_id: str, targets: TargetsFile |
     return missing
 
 
-def _facts(image: Image.Image, settings: Settings) -> list[str]:
-    """The grounding facts inference would put in the prompt for this exact image."""
-    if not settings.grounding:
-        return []
-    from app.engine.technical import analyze_photo, grounding_facts
-
-    return list(grounding_facts(analyze_photo(image)))
+def _prepare(image: Image.Image, settings: Settings) -> PreparedPhoto:
+    """The model image and grounding facts inference would make from this photo (engine.photo_input)."""
+    return prepare_image(image, settings)
 
 
 def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, emit: Emit = _nothing,
@@ -222,10 +220,10 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
         with open_default_store() as store:
             for photo in photos:
                 try:
-                    facts = _facts(photo.image, settings)
-                    outcome = run_report_generation(host, settings, AnalysisInput(image=photo.image, advisor=advisor,
-                                                                                 facts=facts),
-                                                    profile_prompt(facts=facts), "draft")
+                    prepared = _prepare(photo.image, settings)
+                    outcome = run_report_generation(host, settings, AnalysisInput(image=prepared.image, advisor=advisor,
+                                                                                 facts=prepared.facts),
+                                                    profile_prompt(facts=prepared.facts), "draft")
                 except (ValueError, RuntimeError) as exc:
                     skipped.append({"file": photo.relative, "reason": f"draft failed: {exc}"})
                     emit("skipped", file=photo.relative, reason=f"draft failed: {exc}")
@@ -269,8 +267,9 @@ def build_rows(photos: list[Photo], advisor: Advisor, settings: Settings, opts: 
         rows = []
         try:
             for image, how in variants:
-                prompt = critique_prompt(advisor, facts=_facts(image, settings))
-                rows.append(Row(messages=prompt.training_messages(photo.target.report), image=image,
+                prepared = _prepare(image, settings)
+                prompt = critique_prompt(advisor, facts=prepared.facts)
+                rows.append(Row(messages=prompt.training_messages(photo.target.report), image=prepared.image,
                                 photo=photo.relative, photo_sha256=photo.sha256, augmentation=how,
                                 target_source=photo.target.source,
                                 rating=photo.rating.stars if photo.rating else 0))

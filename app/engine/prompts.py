@@ -78,11 +78,22 @@ def _persona_text(advisor: Advisor) -> str:
     return "\n".join(lines)
 
 
+_FACTS_HEADER = "Measured facts about this photo (trust them; your comments must agree with them):"
+
+
 def _facts_text(facts: Sequence[str]) -> str:
     if not facts:
         return ""
-    return ("Measured facts about this photo (trust them; your comments must agree with them):\n"
-            + "\n".join(f"- {f}" for f in facts))
+    return _FACTS_HEADER + "\n" + "\n".join(f"- {f}" for f in facts)
+
+
+def facts_in_prompt(user_text: str) -> list[str]:
+    """The measured facts a built prompt carries (the inverse of the facts section), for checks
+    that must rebuild a stored prompt without the full-size photo it was measured on."""
+    if _FACTS_HEADER not in user_text:
+        return []
+    section = user_text.split(_FACTS_HEADER + "\n", 1)[1].split("\n\n", 1)[0]
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
 
 
 def _references_text(references: Sequence[ReferenceContext]) -> str:
