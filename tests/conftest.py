@@ -84,3 +84,20 @@ def tiny_adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         "r2": train_tiny_adapter(tiny_model_dir, root / "r2", seed=3, rank=2, target_modules=["q_proj", "v_proj"]),
         "dora": train_tiny_adapter(tiny_model_dir, root / "dora", seed=4, train_type="dora"),
     }
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh MONDRIAN_HOME per test (an empty database and data folder)."""
+    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def window(qtbot, tiny_model_dir: Path, home: Path):
+    """The main window on the tiny model, shut down cleanly after the test."""
+    from ui_support import make_window
+
+    w = make_window(qtbot, tiny_model_dir, home)
+    yield w
+    w.shutdown()

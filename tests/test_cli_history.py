@@ -13,13 +13,6 @@ from app.engine.settings import Settings
 from app.engine.store import Store
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh MONDRIAN_HOME per test: an empty database."""
-    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_service_records_each_critique(home: Path, tiny_model_dir: Path, tiny_image, tmp_path: Path):
     from app.engine.images import file_sha256
     from app.engine.service import MondrianService

@@ -19,13 +19,6 @@ from training.versions import main
 ADVISOR = "versioned"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("MONDRIAN_HOME", str(home))
-    return home
-
-
 def _publish(model_dir: Path, seed: int, *, activate: bool = True) -> str:
     staged = adapter_store.staging_dir(ADVISOR)
     train_tiny_adapter(model_dir, staged, seed=seed)

@@ -14,12 +14,6 @@ from app.ui.critique_panel import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT
 from app.ui.operations import BlindResult, Comparison
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_path, monkeypatch):
     # The tiny model writes a report in a fraction of a second; pace its tokens like a real model's
     # (on the model thread) so the cancel lands mid-stream.

@@ -5,24 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from ui_support import LONG, drop_files, make_window, sample_photo
+from ui_support import LONG, drop_files, sample_photo
 
 from app.engine.report import DIMENSIONS
 from app.ui.bridge import CANCELLED
 from app.ui.critique_panel import PAGE_DROP, PAGE_REPORT
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def window(qtbot, tiny_model_dir, home):
-    w = make_window(qtbot, tiny_model_dir, home)
-    yield w
-    w.shutdown()
 
 
 def test_drop_with_file_urls_streams_a_report_with_eight_cards(qtbot, window, tmp_path):

@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from ui_support import LONG, make_window, sample_photo
+from ui_support import LONG, sample_photo
 
 from app.engine.settings import SETTINGS_VERSION, load_settings, settings_path
 from app.ui.settings_dialog import SettingsDialog, switch_model
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def window(qtbot, tiny_model_dir, home):
-    w = make_window(qtbot, tiny_model_dir, home)
-    yield w
-    w.shutdown()
 
 
 def test_settings_are_saved_and_applied_in_place(qtbot, window):
