@@ -45,7 +45,8 @@ PACKAGES = ("app", "training", "mlx", "mlx_vlm", "transformers", "tokenizers", "
             "fastapi", "uvicorn")
 QT_PLUGINS = ("platforms/libqcocoa.dylib", "imageformats", "styles", "iconengines", "platforminputcontexts")
 EXCLUDES = ("tkinter", "PyQt5", "PyQt6", "PySide2", "pytest", "pytestqt", "hypothesis", "IPython", "matplotlib",
-            "torch", "tensorflow", "jax")
+            "torch", "tensorflow", "jax",
+            "app.testing")  # the tiny test models are not part of the product
 
 
 def icon_file() -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from app import __version__
-from app.engine.model_source import configure_offline
+from app.engine.model.source import configure_offline
 
 COMMAND_MODULES = ("critique", "models", "advisors", "history", "index", "serve", "gui")
 ONLINE_COMMANDS = {"download"}

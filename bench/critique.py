@@ -44,14 +44,14 @@ def main() -> int:
     args = parser.parse_args()
 
     from app.engine.advisors import get_advisor
-    from app.engine.model_host import ModelHost, render_prompt
-    from app.engine.prompts import critique_prompt
-    from app.engine.report import report_json_schema
+    from app.engine.critique.prompts import critique_prompt
+    from app.engine.critique.report import report_json_schema
+    from app.engine.model.host import ModelHost, render_prompt
+    from app.engine.model.structured import json_schema_logits_processor
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
-    from app.engine.structured import json_schema_logits_processor
     from app.engine.technical import analyze_photo, grounding_facts
-    from app.engine.tiny_model import build_tiny_model
+    from app.testing.tiny_model import build_tiny_model
 
     model_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
     photo = ROOT / "resources" / "samples" / "sample.jpg"
@@ -86,8 +86,8 @@ def main() -> int:
 
     def engine_generation():
         # The engine's generation path alone: queue to the model thread, token callbacks, parse.
-        from app.engine.model_host import GenerationRequest
-        from app.engine.report import parse_report
+        from app.engine.critique.report import parse_report
+        from app.engine.model.host import GenerationRequest
 
         req = GenerationRequest(prompt=prompt, image=image, max_tokens=n_tokens, schema=schema,
                                 on_token=lambda _rid, _t: None)

@@ -48,7 +48,7 @@ def child_launch(model: str) -> int:
 
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
-    from app.engine.store import open_default_store
+    from app.engine.store.database import open_default_store
     from app.ui.window import MainWindow
 
     app = QApplication(["mondrian-bench"])
@@ -156,7 +156,7 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
     from app.engine.resources import resource_path
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
-    from app.engine.store import open_default_store
+    from app.engine.store.database import open_default_store
     from app.ui.training_process import Step
     from app.ui.window import MainWindow
 
@@ -240,7 +240,7 @@ def main() -> int:
     model = args.model
     if model is None:  # built in another process: this one must not have imported MLX before the load phase
         model = str(Path(tempfile.mkdtemp(prefix="mondrian-bench-model-")) / "tiny")
-        subprocess.run([sys.executable, "-m", "app.engine.tiny_model", model], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "-m", "app.testing.tiny_model", model], cwd=ROOT, check=True,
                        capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
     launch = measure_launch(model, args.launch_runs)

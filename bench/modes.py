@@ -61,14 +61,14 @@ def main() -> int:
     import mlx.core as mx
     import mlx_vlm
 
-    from app.engine.adapters import AdapterManager
-    from app.engine.model_host import ModelHost
-    from app.engine.rag_index import ReferenceIndex
+    from app.engine.adapters.manager import AdapterManager
+    from app.engine.model.host import ModelHost
+    from app.engine.rag.index import ReferenceIndex
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
-    from app.engine.store import Store
-    from app.engine.tiny_adapter import train_tiny_adapter
-    from app.engine.tiny_model import build_tiny_model
+    from app.engine.store.database import Store
+    from app.testing.tiny_adapter import train_tiny_adapter
+    from app.testing.tiny_model import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="mondrian-bench-modes-"))
     model_dir = build_tiny_model(work / "tiny")
@@ -148,13 +148,13 @@ def main() -> int:
     t_plain, r_plain = timed(critique("baseline"), args.repeats)  # no adapter layers on the model yet
     import shutil
 
-    from app.engine import adapter_store
-    from app.engine.adapter_store import AdapterManifest
+    from app.engine.adapters import versions as adapter_versions
+    from app.engine.adapters.versions import AdapterManifest
 
-    staged = adapter_store.staging_dir("ansel")
+    staged = adapter_versions.staging_dir("ansel")
     for name in ("adapter_config.json", "adapters.safetensors"):
         shutil.copy(a / name, staged / name)
-    adapter_store.publish("ansel", staged, AdapterManifest("ansel", "", base_model=str(model_dir)))
+    adapter_versions.publish("ansel", staged, AdapterManifest("ansel", "", base_model=str(model_dir)))
     for mode in ("rag", "lora"):
         critique(mode)()  # warm-up
     t_base, r_base = timed(critique("baseline"), args.repeats)  # adapter layers present, scale 0

@@ -133,7 +133,7 @@ def main() -> int:
         home = work / "home"
         model = args.model
         if model is None:
-            from app.engine.tiny_model import build_tiny_model
+            from app.testing.tiny_model import build_tiny_model
 
             model = str(build_tiny_model(work / "tiny-model"))
         prepare(home, work)

@@ -109,8 +109,8 @@ def to_jpeg(source: Path, dest: Path) -> Path:
 
 def example_result(photo: Path, advisor: str, report: dict, *, mode: str = "baseline", version: str | None = None,
                    model: str = "mlx-community/Qwen3-VL-4B-Instruct-4bit", seconds: float = 11.8):
-    from app.engine.model_host import GenerationStats
-    from app.engine.report import Report
+    from app.engine.critique.report import Report
+    from app.engine.model.host import GenerationStats
     from app.engine.service import CritiqueResult
 
     stats = GenerationStats(prompt_tokens=1412, generation_tokens=611, time_to_first_token_s=1.21,
@@ -122,7 +122,7 @@ def example_result(photo: Path, advisor: str, report: dict, *, mode: str = "base
 
 def record(store, result, photo: Path) -> None:
     from app.engine import paths
-    from app.engine.images import file_sha256, save_thumbnail
+    from app.engine.photos.decode import file_sha256, save_thumbnail
 
     job = store.create_job(photo, result.advisor_id, result.requested_mode, photo_hash=file_sha256(photo))
     store.start_job(job.id)
@@ -134,19 +134,19 @@ def record(store, result, photo: Path) -> None:
 
 def publish_tiny_adapters(model: Path, work: Path, advisor: str, count: int) -> None:
     """Real adapters for the tiny model (a few steps of mlx-vlm's trainer), published as v1..vN."""
-    from app.engine import adapter_store
-    from app.engine.adapter_store import AdapterManifest
+    from app.engine.adapters import versions as adapter_versions
+    from app.engine.adapters.versions import AdapterManifest
 
     for i in range(count):
         folder = work / f"adapter-{i}"
-        subprocess.run([sys.executable, "-c", "import sys; from app.engine.tiny_adapter import train_tiny_adapter; "
+        subprocess.run([sys.executable, "-c", "import sys; from app.testing.tiny_adapter import train_tiny_adapter; "
                         "train_tiny_adapter(sys.argv[1], sys.argv[2], seed=int(sys.argv[3]))",
                         str(model), str(folder), str(i + 1)], cwd=ROOT, check=True, capture_output=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
-        staged = adapter_store.staging_dir(advisor)
+        staged = adapter_versions.staging_dir(advisor)
         for name in ("adapter_config.json", "adapters.safetensors"):
             shutil.copy(folder / name, staged / name)
-        adapter_store.publish(advisor, staged, AdapterManifest(advisor, "", base_model=str(model)))
+        adapter_versions.publish(advisor, staged, AdapterManifest(advisor, "", base_model=str(model)))
 
 
 def settle(app, ms: int = 300) -> None:
@@ -173,7 +173,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mondrian-shots-"))
     model = work / "tiny-model"
-    subprocess.run([sys.executable, "-m", "app.engine.tiny_model", str(model)], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "app.testing.tiny_model", str(model)], cwd=ROOT, check=True,
                    capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
     from PySide6.QtGui import QFont
@@ -184,7 +184,7 @@ def main() -> int:
     from app.engine.resources import resource_path
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
-    from app.engine.store import open_default_store
+    from app.engine.store.database import open_default_store
     from app.ui.operations import Comparison
     from app.ui.pixmaps import load_preview
     from app.ui.window import MainWindow

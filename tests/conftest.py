@@ -40,7 +40,7 @@ def mondrian_home() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random qwen3_vl model folder, built once per session (well under a second)."""
-    from app.engine.tiny_model import build_tiny_model
+    from app.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen3-vl")
 
@@ -75,7 +75,7 @@ def tiny_adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     ``r2``: rank 2 on q_proj/v_proj only (another layout). ``dora``: a DoRA adapter.
     Trained on the main thread; treat the folders as read-only (copy one to damage it).
     """
-    from app.engine.tiny_adapter import train_tiny_adapter
+    from app.testing.tiny_adapter import train_tiny_adapter
 
     root = tmp_path_factory.mktemp("adapters")
     return {

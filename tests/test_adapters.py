@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.engine import adapter_store
-from app.engine.adapter_store import AdapterManifest
-from app.engine.adapters import AdapterError, AdapterManager, base_signature, read_adapter
-from app.engine.model_host import GenerationRequest, ModelHost, render_prompt
-from app.engine.prompts import Prompt
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.manager import AdapterError, AdapterManager, base_signature, read_adapter
+from app.engine.adapters.versions import AdapterManifest
+from app.engine.critique.prompts import Prompt
+from app.engine.model.host import GenerationRequest, ModelHost, render_prompt
 
 PROMPT = Prompt(system="You are a critic.", user="Critique this photo.")
 STEPS = 8
@@ -173,10 +173,10 @@ def test_generation_requests_carry_the_adapter(hosted, tiny_model_dir, tiny_adap
 
 
 def test_an_adapter_version_from_the_store_applies(hosted, tiny_adapters, tiny_model_dir, fresh, image):
-    staged = adapter_store.staging_dir("adapters-test")
+    staged = adapter_versions.staging_dir("adapters-test")
     for name in ("adapter_config.json", "adapters.safetensors"):
         shutil.copy(tiny_adapters["b"] / name, staged / name)
-    version = adapter_store.publish("adapters-test", staged,
+    version = adapter_versions.publish("adapters-test", staged,
                                     AdapterManifest("adapters-test", "", base_model=str(tiny_model_dir)))
     info = hosted[1].validate(version)
     assert info.label == version.version and info.base_model == str(tiny_model_dir)
@@ -285,10 +285,10 @@ def test_bad_or_unsupported_config(tiny_adapters, tmp_path):
 
 def test_made_for_another_base_model(hosted, tiny_adapters):
     host, manager = hosted
-    staged = adapter_store.staging_dir("adapters-test")
+    staged = adapter_versions.staging_dir("adapters-test")
     for name in ("adapter_config.json", "adapters.safetensors"):
         shutil.copy(tiny_adapters["a"] / name, staged / name)
-    version = adapter_store.publish("adapters-test", staged, AdapterManifest(
+    version = adapter_versions.publish("adapters-test", staged, AdapterManifest(
         "adapters-test", "", base_model="mlx-community/Qwen2-VL-2B-Instruct-bf16"), activate=False)
     for check in (manager.inspect, lambda v: manager.validate(v, 60)):
         with pytest.raises(AdapterError) as err:

@@ -17,8 +17,8 @@ from app.engine.advisors import (
     slugify,
     validate_advisor_id,
 )
-from app.engine.prompts import ReferenceContext, critique_prompt, profile_prompt
-from app.engine.report import DIMENSIONS
+from app.engine.critique.prompts import ReferenceContext, critique_prompt, profile_prompt
+from app.engine.critique.report import DIMENSIONS
 
 
 def test_builtins_ship_at_least_five():

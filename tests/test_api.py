@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app.engine.api import BackgroundServer, build_asgi, is_loopback
-from app.engine.report import DIMENSIONS
+from app.api.app import BackgroundServer, build_asgi, is_loopback
+from app.engine.critique.report import DIMENSIONS
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
-from app.engine.store import Store
+from app.engine.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.engine.report import DIMENSIONS, GRADES, parse_report
+from app.engine.critique.report import DIMENSIONS, GRADES, parse_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

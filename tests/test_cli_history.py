@@ -10,11 +10,11 @@ import pytest
 from app.cli import main
 from app.engine import paths
 from app.engine.settings import Settings
-from app.engine.store import Store
+from app.engine.store.database import Store
 
 
 def test_service_records_each_critique(home: Path, tiny_model_dir: Path, tiny_image, tmp_path: Path):
-    from app.engine.images import file_sha256
+    from app.engine.photos.decode import file_sha256
     from app.engine.service import MondrianService
 
     photo = tmp_path / "photo.jpg"

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from app.engine import images
-from app.engine.images import (
+from app.engine.photos import decode as images
+from app.engine.photos.decode import (
     DEFAULT_MAX_EDGE,
     MAX_PIXELS,
     PHOTO_SUFFIXES,

@@ -44,7 +44,7 @@ def test_document_types_cover_the_photo_formats(setup_module):
     assert {"public.jpeg", "public.png", "public.heic", "public.tiff"} <= utis
     assert all(t["CFBundleTypeRole"] == "Viewer" for t in types)
     exts = {e for t in types for e in t["CFBundleTypeExtensions"]}
-    from app.engine.images import PHOTO_SUFFIXES
+    from app.engine.photos.decode import PHOTO_SUFFIXES
 
     assert {s.lstrip(".") for s in PHOTO_SUFFIXES} <= exts  # Finder offers what the loader reads
 
@@ -52,6 +52,7 @@ def test_document_types_cover_the_photo_formats(setup_module):
 def test_py2app_options(setup_module):
     opts = setup_module.py2app_options()
     assert opts["argv_emulation"] is False  # Qt receives file-open events itself
+    assert "app.testing" in opts["excludes"]  # test models stay out of the bundle
     icon = Path(opts["iconfile"])
     assert icon.is_file() and icon.read_bytes()[:4] == b"icns"
     assert opts["resources"] == [str(resources.resources_root())]

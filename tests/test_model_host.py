@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from app.engine.advisors import get_advisor
-from app.engine.model_host import CancelledError, GenerationRequest, ModelHost
-from app.engine.model_source import ModelNotAvailableError, missing_model_message, resolve_model
-from app.engine.prompts import critique_prompt
-from app.engine.report import parse_report, report_json_schema
+from app.engine.critique.prompts import critique_prompt
+from app.engine.critique.report import parse_report, report_json_schema
+from app.engine.model.host import CancelledError, GenerationRequest, ModelHost
+from app.engine.model.source import ModelNotAvailableError, missing_model_message, resolve_model
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from app.cli import main
-from app.engine import adapter_store
-from app.engine.adapter_store import AdapterManifest, AdapterVersion
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.versions import AdapterManifest, AdapterVersion
 from app.engine.model_strategy import (
     ABTestStrategy,
     BaseModelStrategy,
@@ -26,7 +26,7 @@ from app.engine.model_strategy import (
 )
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
-from app.engine.store import Store
+from app.engine.store.database import Store
 
 ADVISOR = "ansel"
 
@@ -46,10 +46,10 @@ def make_service(model_dir: Path, strategy=None, store=None) -> MondrianService:
 
 
 def publish(adapter: Path, base_model: str) -> AdapterVersion:
-    staged = adapter_store.staging_dir(ADVISOR)
+    staged = adapter_versions.staging_dir(ADVISOR)
     for name in ("adapter_config.json", "adapters.safetensors"):
         shutil.copy(adapter / name, staged / name)
-    return adapter_store.publish(ADVISOR, staged, AdapterManifest(ADVISOR, "", base_model=base_model))
+    return adapter_versions.publish(ADVISOR, staged, AdapterManifest(ADVISOR, "", base_model=base_model))
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -299,9 +299,9 @@ def test_fine_tuned_pins_its_adapter_over_the_advisors(home: Path, tiny_model_di
 
 def test_route_does_not_override_deliberate_base_requests(tiny_image):
     """RAG profiles stay on the base model under a fine-tuned route (comparable with the index)."""
-    from app.engine.model_host import GenerationRequest
+    from app.engine.critique.prompts import profile_prompt
+    from app.engine.model.host import GenerationRequest
     from app.engine.model_strategy import ModelRoute, pin_request, use_route
-    from app.engine.prompts import profile_prompt
 
     route = ModelRoute(model_used="fine_tuned", adapter="/some/adapter", adapter_version="v1")
     profile = GenerationRequest(prompt=profile_prompt(), image=tiny_image, adapter=None, keep_adapter=True)

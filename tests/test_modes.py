@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.engine import adapter_store
-from app.engine.adapter_store import AdapterManifest
-from app.engine.adapters import AdapterError
-from app.engine.rag_index import ReferenceIndex
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.manager import AdapterError
+from app.engine.adapters.versions import AdapterManifest
+from app.engine.rag.index import ReferenceIndex
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
-from app.engine.store import Store
+from app.engine.store.database import Store
 
 ADVISOR = "ansel"
 
@@ -44,11 +44,11 @@ def photo(tmp_path) -> Path:
     return make_photo(tmp_path / "user" / "photo.jpg", (40, 90, 160))
 
 
-def publish(adapter: Path, base_model: str, advisor: str = ADVISOR) -> adapter_store.AdapterVersion:
-    staged = adapter_store.staging_dir(advisor)
+def publish(adapter: Path, base_model: str, advisor: str = ADVISOR) -> adapter_versions.AdapterVersion:
+    staged = adapter_versions.staging_dir(advisor)
     for name in ("adapter_config.json", "adapters.safetensors"):
         shutil.copy(adapter / name, staged / name)
-    return adapter_store.publish(advisor, staged, AdapterManifest(advisor, "", base_model=base_model))
+    return adapter_versions.publish(advisor, staged, AdapterManifest(advisor, "", base_model=base_model))
 
 
 def index_references(service: MondrianService, tmp_path: Path, n: int = 4) -> None:

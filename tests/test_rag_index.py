@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.engine import rag_index
-from app.engine.model_host import ModelHost
-from app.engine.rag_index import ReferenceIndex, import_subfolder, nearest_profiles, references_root
-from app.engine.report import DIMENSIONS, DimensionScore, Report
+from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
+from app.engine.model.host import ModelHost
+from app.engine.rag import index as rag_index
+from app.engine.rag.index import ReferenceIndex, import_subfolder, nearest_profiles, references_root
 from app.engine.settings import Settings, save_settings
-from app.engine.store import ProfileRow, Store
+from app.engine.store.database import ProfileRow, Store
 
 ADVISOR = "ansel"
 
@@ -161,7 +161,7 @@ def test_copies_when_a_hard_link_is_impossible(env, tmp_path, monkeypatch):
 
 
 def test_a_missing_folder_is_a_clear_error(env, tmp_path):
-    from app.engine.images import ImageLoadError
+    from app.engine.photos.decode import ImageLoadError
 
     with pytest.raises(ImageLoadError, match="folder not found"):
         env.update(ADVISOR, tmp_path / "nope")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.engine.report import (
+from app.engine.critique.report import (
     DIMENSIONS,
     Report,
     ReportParseError,

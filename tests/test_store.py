@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.model_host import GenerationStats
-from app.engine.report import DIMENSIONS, DimensionScore, Report
+from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
+from app.engine.model.host import GenerationStats
 from app.engine.service import CritiqueResult
-from app.engine.store import (
+from app.engine.store.database import (
     INTERRUPTED,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -173,7 +173,7 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path):
 def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "half.db"
     build_v1(path)
-    import app.engine.store_schema as store_mod
+    import app.engine.store.schema as store_mod
 
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE jobs")

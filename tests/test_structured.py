@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from app.engine.report import DIMENSIONS, GRADES, ReportParseError, parse_report, report_json_schema
-from app.engine.structured import apply_token_bitmask, json_schema_logits_processor, metal_available
+from app.engine.critique.report import DIMENSIONS, GRADES, ReportParseError, parse_report, report_json_schema
+from app.engine.model.structured import apply_token_bitmask, json_schema_logits_processor, metal_available
 
 MAX_CHARS = 24
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from app.engine.images import load_photo
+from app.engine.photos.decode import load_photo
 from app.engine.technical import Measurement, TechnicalAnalysis, analyze_photo
 from app.engine.technical.measure import FOCUS_GRID
 from app.engine.technical.readings import region_name

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from app.engine.report import DIMENSIONS, Report, grade_for_score
+from app.engine.critique.report import DIMENSIONS, Report, grade_for_score
 from app.engine.technical import analyze_photo, grounding_facts, technical_report
 from app.engine.technical.readings import pct
 from app.engine.technical.technical_report import NOT_MEASURABLE, TECHNICAL_ONLY_NOTE, palette_scheme

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.tiny_model import CHAT_TEMPLATE, TOKEN_ID, VOCAB_SIZE, build_tiny_model, main
+from app.testing.tiny_model import CHAT_TEMPLATE, TOKEN_ID, VOCAB_SIZE, build_tiny_model, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,6 +124,6 @@ def test_main_builds_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_importing_does_not_import_mlx_vlm() -> None:
-    code = "import sys, app.engine.tiny_model, app.engine.structured; print('mlx_vlm' in sys.modules)"
+    code = "import sys, app.testing.tiny_model, app.engine.model.structured; print('mlx_vlm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

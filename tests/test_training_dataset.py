@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from app.engine.advisors import Advisor, save_user_advisor
-from app.engine.prompts import critique_prompt
-from app.engine.report import DIMENSIONS
+from app.engine.critique.prompts import critique_prompt
+from app.engine.critique.report import DIMENSIONS
 from app.engine.settings import Settings, load_settings, save_settings
 from tests.training_helpers import TARGET, TARGET_SCORES, make_portfolio, write_targets
 from training.augment import AugmentOptions
@@ -92,8 +92,8 @@ def test_same_seed_same_dataset(home: Path, portfolio: tuple[Path, list[str]], t
 
 def test_user_turn_is_the_inference_prompt_for_that_image(home: Path, portfolio: tuple[Path, list[str]],
                                                           tmp_path: Path) -> None:
-    from app.engine.photo_input import prepare_photo
-    from app.engine.prompts import facts_in_prompt
+    from app.engine.critique.prompts import facts_in_prompt
+    from app.engine.photos.prepare import prepare_photo
 
     folder, names = portfolio
     prepare(_opts(folder, write_targets(tmp_path / "t.json", names), augment=1, val_fraction=0.25))
@@ -126,8 +126,8 @@ def test_trainer_completion_prefix_is_the_inference_prompt(home: Path, portfolio
     from mlx_vlm.utils import prepare_inputs
 
     from app.engine.advisors import get_advisor
-    from app.engine.model_host import render_prompt
-    from app.engine.photo_input import prepare_photo
+    from app.engine.model.host import render_prompt
+    from app.engine.photos.prepare import prepare_photo
 
     model, processor = tiny_model
     folder, names = portfolio
@@ -156,8 +156,8 @@ def test_trainer_completion_prefix_is_the_inference_prompt(home: Path, portfolio
 
 
 def test_targets_precedence_edited_file_draft(home: Path, portfolio: tuple[Path, list[str]], tmp_path: Path) -> None:
-    from app.engine.images import file_sha256
-    from app.engine.store import open_default_store
+    from app.engine.photos.decode import file_sha256
+    from app.engine.store.database import open_default_store
 
     folder, names = portfolio
     low = {d: 3 for d in DIMENSIONS}
@@ -210,7 +210,7 @@ def test_exclude_rejected(home: Path, portfolio: tuple[Path, list[str]], tmp_pat
 
 
 def test_drafts_from_the_base_model_are_saved_for_review(home: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
-    from app.engine.store import open_default_store
+    from app.engine.store.database import open_default_store
 
     folder = tmp_path / "few"
     names = make_portfolio(folder, n=2, broken=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from app.engine.report import parse_report
+from app.engine.critique.report import parse_report
 from tests.training_helpers import TARGET_SCORES, events, make_portfolio, run_module, write_targets
 
 pytestmark = pytest.mark.slow
@@ -95,11 +95,11 @@ def test_training_progress_is_json_lines(run: dict[str, Any]) -> None:
 
 
 def test_published_version_layout(run: dict[str, Any]) -> None:
-    from app.engine import adapter_store
+    from app.engine.adapters import versions as adapter_versions
 
-    versions = adapter_store.list_versions(ADVISOR)
+    versions = adapter_versions.list_versions(ADVISOR)
     assert [v.version for v in versions] == ["v1"]
-    assert adapter_store.active_version(ADVISOR).version == "v1"  # type: ignore[union-attr]
+    assert adapter_versions.active_version(ADVISOR).version == "v1"  # type: ignore[union-attr]
     folder = versions[0].path
     for name in ("adapter_config.json", "adapters.safetensors", "training_args.json", "training_log.jsonl",
                  "manifest.json"):
@@ -139,8 +139,8 @@ def test_fused_model_gives_the_adapter_output(run: dict[str, Any], tmp_path: Pat
     import mlx_vlm
     from mlx_vlm.trainer import apply_lora_layers
 
-    from app.engine.model_host import render_prompt
-    from app.engine.prompts import Prompt
+    from app.engine.critique.prompts import Prompt
+    from app.engine.model.host import render_prompt
 
     out = tmp_path / "fused"
     proc = run_module("training.versions", "fuse", "--advisor", ADVISOR, "v1", "--output", str(out),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.report import DIMENSIONS, parse_report
+from app.engine.critique.report import DIMENSIONS, parse_report
 from training.targets import (
     DRAFT,
     TARGETS,

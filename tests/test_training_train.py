@@ -54,9 +54,9 @@ def _finish(proc: subprocess.Popen[str], seen: list[dict[str, Any]]) -> int:
 
 
 def _versions() -> list[str]:
-    from app.engine import adapter_store
+    from app.engine.adapters import versions as adapter_versions
 
-    return [v.version for v in adapter_store.list_versions(ADVISOR)]
+    return [v.version for v in adapter_versions.list_versions(ADVISOR)]
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_sigint_keeps_the_last_checkpoint_and_resume_finishes(home: Path, tiny_m
 
 @pytest.mark.slow
 def test_sigterm_before_a_checkpoint_and_kill_leave_no_version(home: Path, tiny_model_dir: Path) -> None:
-    from app.engine import adapter_store
+    from app.engine.adapters import versions as adapter_versions
     from training.train_lora import run_dir
 
     seen: list[dict[str, Any]] = []
@@ -119,16 +119,16 @@ def test_sigterm_before_a_checkpoint_and_kill_leave_no_version(home: Path, tiny_
     assert nothing.returncode == 2 and "no unfinished training run" in events(nothing.stdout)[-1]["message"]
 
     # A killed run (no chance to clean up) leaves no version, and what it left is cleaned next time.
-    stale = adapter_store.staging_dir(ADVISOR)  # as if a publish had been killed half-way
+    stale = adapter_versions.staging_dir(ADVISOR)  # as if a publish had been killed half-way
     (stale / "adapters.safetensors").write_bytes(b"half")
     seen = []
     proc = _start(home, "--model", str(tiny_model_dir), "--epochs", "2", *FAST)
     _read_until(proc, seen, lambda e: e["event"] == "step")
     proc.kill()
     proc.wait(timeout=60)
-    assert _versions() == [] and adapter_store.active_version(ADVISOR) is None
+    assert _versions() == [] and adapter_versions.active_version(ADVISOR) is None
     assert not stale.exists()  # the second run's start removed the stale staging folder
-    assert not any(p.name.startswith("v") for p in adapter_store.advisor_root(ADVISOR).iterdir())
+    assert not any(p.name.startswith("v") for p in adapter_versions.advisor_root(ADVISOR).iterdir())
     assert not list((run_dir(ADVISOR) / "checkpoints").glob("epoch-*"))
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import adapter_store
-from app.engine.adapter_store import AdapterManifest
-from app.engine.tiny_adapter import train_tiny_adapter
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.versions import AdapterManifest
+from app.testing.tiny_adapter import train_tiny_adapter
 from tests.training_helpers import quantized_copy
 from training.__main__ import main as training_main
 from training.common import run_main
@@ -20,11 +20,11 @@ ADVISOR = "versioned"
 
 
 def _publish(model_dir: Path, seed: int, *, activate: bool = True) -> str:
-    staged = adapter_store.staging_dir(ADVISOR)
+    staged = adapter_versions.staging_dir(ADVISOR)
     train_tiny_adapter(model_dir, staged, seed=seed)
     manifest = AdapterManifest(advisor_id=ADVISOR, version="", base_model=str(model_dir), dataset_hash=f"h{seed}",
                                hyperparameters={"rank": 4}, metrics={"best_val_loss": 0.5 + seed})
-    return adapter_store.publish(ADVISOR, staged, manifest, activate=activate).version
+    return adapter_versions.publish(ADVISOR, staged, manifest, activate=activate).version
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -47,7 +47,7 @@ def test_list_activate_rollback_delete(home: Path, tiny_model_dir: Path, capsys:
     assert [e["version"] for e in listed if e["active"]] == ["v3"] and listed[0]["dataset_hash"] == "h1"
 
     assert _cli(capsys, "activate", "--advisor", ADVISOR, "v1")[0] == 0
-    assert adapter_store.active_version(ADVISOR).version == "v1"  # type: ignore[union-attr]
+    assert adapter_versions.active_version(ADVISOR).version == "v1"  # type: ignore[union-attr]
     code, _, err = _cli(capsys, "activate", "--advisor", ADVISOR, "v9")
     assert code == 2 and "has no adapter v9" in err and "v1, v2, v3" in err
 
@@ -56,10 +56,10 @@ def test_list_activate_rollback_delete(home: Path, tiny_model_dir: Path, capsys:
     assert code == 0 and "v2 is active" in out
     code, out, _ = _cli(capsys, "delete", "--advisor", ADVISOR, "v2")
     assert code == 0 and "active: v3" in out  # deleting the active version activates the newest left
-    assert [v.version for v in adapter_store.list_versions(ADVISOR)] == ["v1", "v3"]
+    assert [v.version for v in adapter_versions.list_versions(ADVISOR)] == ["v1", "v3"]
     assert _cli(capsys, "activate", "--advisor", ADVISOR, "v1")[0] == 0
     code, out, _ = _cli(capsys, "rollback", "--advisor", ADVISOR)
-    assert code == 0 and "base model" in out and adapter_store.active_version(ADVISOR) is None
+    assert code == 0 and "base model" in out and adapter_versions.active_version(ADVISOR) is None
     code, _, err = _cli(capsys, "rollback", "--advisor", ADVISOR)
     assert code == 2 and "no active adapter" in err
     code, _, err = _cli(capsys, "list", "--advisor", "Bad/Id")
@@ -77,8 +77,8 @@ def _greedy(model_dir: Path, adapter: Path | None, tiny_image) -> str:
     from mlx_vlm.trainer import apply_lora_layers
 
     from app.engine.advisors import get_advisor
-    from app.engine.model_host import render_prompt
-    from app.engine.prompts import critique_prompt
+    from app.engine.critique.prompts import critique_prompt
+    from app.engine.model.host import render_prompt
 
     model, processor = mlx_vlm.load(str(model_dir))
     if adapter is not None:
@@ -107,7 +107,7 @@ def test_fuse_refuses_a_quantized_base_or_dequantizes_faithfully(home: Path, tin
     code, stdout, _ = _cli(capsys, "fuse", "--advisor", ADVISOR, version, "--output", str(out), "--dequantize")
     assert code == 0 and out.is_dir()
     assert "quantization" not in json.loads((out / "config.json").read_text())
-    adapter = adapter_store.get_version(ADVISOR, version).path
+    adapter = adapter_versions.get_version(ADVISOR, version).path
     expected = _greedy(quantized, adapter, tiny_image)
     assert expected != _greedy(quantized, None, tiny_image)  # the adapter changes the output
     assert _greedy(out, None, tiny_image) == expected

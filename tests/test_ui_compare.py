@@ -7,7 +7,7 @@ import time
 import pytest
 from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
 
-from app.engine.report import DIMENSIONS
+from app.engine.critique.report import DIMENSIONS
 from app.ui.ab_stats import stats_rows
 from app.ui.bridge import CANCELLED, TaskContext
 from app.ui.critique_panel import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT

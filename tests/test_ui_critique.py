@@ -7,7 +7,7 @@ import json
 import pytest
 from ui_support import LONG, drop_files, sample_photo
 
-from app.engine.report import DIMENSIONS
+from app.engine.critique.report import DIMENSIONS
 from app.ui.bridge import CANCELLED
 from app.ui.critique_panel import PAGE_DROP, PAGE_REPORT
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from ui_support import LONG, make_window
 
-from app.engine import adapter_store
+from app.engine.adapters import versions as adapter_versions
 from app.ui.training_tab import TRAIN
 
 
@@ -99,16 +99,16 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         assert "saved" in events and "published" in events and "done" in events
 
         # Versions: evaluation shown; roll back and activate.
-        active = adapter_store.active_version("test_street")
+        active = adapter_versions.active_version("test_street")
         assert active is not None and active.version == "v1"
         assert tab.versions.selected_version() == "v1"
         assert "MAE" in tab.versions.eval_summary.text() and "base" in tab.versions.eval_view.toPlainText()
         tab.versions.rollback()
-        assert adapter_store.active_version("test_street") is None
+        assert adapter_versions.active_version("test_street") is None
         assert "none" in tab.versions.status.text()
         tab.versions.select("v1")
         tab.versions.activate_selected()
-        assert adapter_store.active_version("test_street").version == "v1"
+        assert adapter_versions.active_version("test_street").version == "v1"
         assert "v1 active" in window.critique.advisor_info.text() or "v1" in window.critique.advisor_info.text()
     finally:
         window.shutdown()

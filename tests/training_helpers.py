@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.engine.report import DIMENSIONS
+from app.engine.critique.report import DIMENSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fixed scores far from the 5/10 midpoint, so an adapter that learned them is easy to tell apart.

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from app.engine.resources import resource_path
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
-from app.engine.store import Store
+from app.engine.store.database import Store
 
 LONG = 180_000  # ms: generous bounds for a loaded CI machine
 
@@ -62,10 +62,10 @@ def drop_files(widget: QWidget, paths: list[Path]) -> bool:
 
 def publish_adapter(advisor_id: str, adapter_dir: Path, base_model: Path):
     """Publish a trained adapter folder as the advisor's next (active) version in MONDRIAN_HOME."""
-    from app.engine import adapter_store
-    from app.engine.adapter_store import AdapterManifest
+    from app.engine.adapters import versions as adapter_versions
+    from app.engine.adapters.versions import AdapterManifest
 
-    staged = adapter_store.staging_dir(advisor_id)
+    staged = adapter_versions.staging_dir(advisor_id)
     for name in ("adapter_config.json", "adapters.safetensors"):
         shutil.copy(adapter_dir / name, staged / name)
-    return adapter_store.publish(advisor_id, staged, AdapterManifest(advisor_id, "", base_model=str(base_model)))
+    return adapter_versions.publish(advisor_id, staged, AdapterManifest(advisor_id, "", base_model=str(base_model)))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from app.engine.model_source import configure_offline
+from app.engine.model.source import configure_offline
 
 # Exit codes every training command uses (documented in training/PROGRESS.md).
 EXIT_OK = 0

@@ -24,11 +24,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from app.engine import adapter_store, atomic
-from app.engine.adapter_store import MANIFEST, AdapterStoreError, AdapterVersion
+from app.engine import atomic
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.versions import MANIFEST, AdapterStoreError, AdapterVersion
 from app.engine.advisors import AdvisorError, get_advisor
-from app.engine.prompts import Prompt
-from app.engine.report import DIMENSIONS, parse_report
+from app.engine.critique.prompts import Prompt
+from app.engine.critique.report import DIMENSIONS, parse_report
 
 from .common import EXIT_OK, CommandError, JsonLines, run_main, setup
 from .dataset import VALIDATION, DatasetError, load_dataset
@@ -41,11 +42,11 @@ def resolve_version(advisor_id: str, version: str | None) -> AdapterVersion:
     """The named version, else the active one, else the newest."""
     try:
         if version:
-            return adapter_store.get_version(advisor_id, version)
-        active = adapter_store.active_version(advisor_id)
+            return adapter_versions.get_version(advisor_id, version)
+        active = adapter_versions.active_version(advisor_id)
         if active is not None:
             return active
-        versions = adapter_store.list_versions(advisor_id)
+        versions = adapter_versions.list_versions(advisor_id)
     except (AdapterStoreError, AdvisorError) as exc:
         raise CommandError(str(exc)) from None
     if not versions:
@@ -65,8 +66,8 @@ def _prompt(messages: Sequence[dict[str, str]]) -> Prompt:
 def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_tokens: int, limit: int | None,
              emit: Any) -> dict[str, Any]:
     """Run both models over the held-out split; returns the eval.json content."""
-    from app.engine.adapters import AdapterError, AdapterManager
-    from app.engine.model_host import GenerationRequest, ModelHost
+    from app.engine.adapters.manager import AdapterError, AdapterManager
+    from app.engine.model.host import GenerationRequest, ModelHost
     from app.engine.settings import load_settings
     from app.engine.strategies.base import AnalysisInput
     from app.engine.strategies.baseline import run_report_generation
@@ -136,7 +137,7 @@ def prompt_drift(advisor: Any, rows: Sequence[dict[str, Any]], *, grounding: boo
     The adapter only transfers to the exact training prompt; editing the advisor, switching
     grounding or a new prompt builder all change it, and the fix is to prepare and train again.
     """
-    from app.engine.prompts import critique_prompt, facts_in_prompt
+    from app.engine.critique.prompts import critique_prompt, facts_in_prompt
 
     changed = 0
     for row in rows:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.report import DIMENSIONS, Report
+from app.engine.critique.report import DIMENSIONS, Report
 
 IMPUTED_SCORE = 5.0
 

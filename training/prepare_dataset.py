@@ -28,9 +28,9 @@ from typing import Any
 from PIL import Image
 
 from app.engine.advisors import Advisor, AdvisorError, get_advisor, save_user_advisor
-from app.engine.images import ImageLoadError, file_sha256, find_photos, load_photo
-from app.engine.photo_input import ANALYSIS_EDGE, PreparedPhoto, prepare_image
-from app.engine.prompts import critique_prompt
+from app.engine.critique.prompts import critique_prompt
+from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, load_photo
+from app.engine.photos.prepare import ANALYSIS_EDGE, PreparedPhoto, prepare_image
 from app.engine.settings import Settings, load_settings
 
 from .augment import AugmentOptions, augment, copy_rng
@@ -136,7 +136,7 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
 
 def _db_profiles(advisor_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The advisor's stored profiles by absolute image path and by content hash."""
-    from app.engine.store import open_default_store
+    from app.engine.store.database import open_default_store
 
     with open_default_store() as store:
         profiles = store.list_profiles(advisor_id)
@@ -204,13 +204,13 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
     """Pass 1 with the base model for photos without a target; saved to the database for review."""
     if not photos:
         return []
-    from app.engine import model_source
+    from app.engine.model import source as model_source
 
     if not model_source.is_model_available(settings.model):
         raise CommandError("--draft needs the base model: " + model_source.missing_model_message(settings.model))
-    from app.engine.model_host import ModelHost
-    from app.engine.prompts import profile_prompt
-    from app.engine.store import open_default_store
+    from app.engine.critique.prompts import profile_prompt
+    from app.engine.model.host import ModelHost
+    from app.engine.store.database import open_default_store
     from app.engine.strategies.base import AnalysisInput
     from app.engine.strategies.baseline import run_report_generation
 

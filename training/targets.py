@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.engine.report import DIMENSION_LABELS, DIMENSIONS, GRADES, Report, grade_for_score
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, GRADES, Report, grade_for_score
 
 EDITED, TARGETS, DRAFT = "edited", "targets", "draft"
 SOURCES = (EDITED, TARGETS, DRAFT)

@@ -15,7 +15,7 @@ Each epoch ends with the validation loss and a checkpoint (adapter + optimizer s
 checkpoint is complete or absent. Training stops early after ``--patience`` epochs without a
 better validation loss; the best epoch is published. SIGINT/SIGTERM stop at the next step: the
 unfinished epoch is dropped, the last checkpoint stays, and ``--resume`` continues from it (same
-dataset, same settings). The version is published with ``adapter_store.publish``: staged in a
+dataset, same settings). The version is published with ``adapter_versions.publish``: staged in a
 hidden folder, then renamed into ``<data>/adapters/<advisor>/vN``, so a killed run never leaves a
 new version behind.
 """
@@ -36,8 +36,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
-from app.engine import adapter_store, atomic, paths
-from app.engine.adapter_store import ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterManifest
+from app.engine import atomic, paths
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.versions import ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterManifest
 from app.engine.advisors import AdvisorError, validate_advisor_id
 
 from .common import (
@@ -414,7 +415,7 @@ class Training:
         return self.signals.exit_code
 
     def _run(self) -> int:
-        adapter_store.clean_stale_staging(self.advisor_id)
+        adapter_versions.clean_stale_staging(self.advisor_id)
         try:
             data = load_dataset(self.advisor_id)
         except DatasetError as exc:
@@ -455,7 +456,7 @@ class Training:
         import mlx_vlm
         from mlx_vlm.trainer import prepare_model_for_training
 
-        from app.engine.model_source import ModelNotAvailableError, resolve_model
+        from app.engine.model.source import ModelNotAvailableError, resolve_model
 
         try:
             path = resolve_model(self.model_ref)
@@ -607,7 +608,7 @@ class Training:
         metrics = self._metrics(state, data)
         hyper = asdict(self.hyper) | {"optimizer": "adam", "train_on_completions": True,
                                       "lora_scale": (self.hyper.alpha or 0) / self.hyper.rank}
-        staged = adapter_store.staging_dir(self.advisor_id)
+        staged = adapter_versions.staging_dir(self.advisor_id)
         try:
             for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
                 shutil.copyfile(best / name, staged / name)
@@ -629,7 +630,7 @@ class Training:
                 (staged / LOG_FILE).touch()
             manifest = AdapterManifest(advisor_id=self.advisor_id, version="", base_model=self.model_ref,
                                        dataset_hash=data.hash, hyperparameters=hyper, metrics=metrics)
-            version = adapter_store.publish(self.advisor_id, staged, manifest, activate=self.activate)
+            version = adapter_versions.publish(self.advisor_id, staged, manifest, activate=self.activate)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise

@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.engine import adapter_store, atomic, paths
-from app.engine.adapter_store import AdapterStoreError, AdapterVersion
+from app.engine import atomic, paths
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.versions import AdapterStoreError, AdapterVersion
 from app.engine.advisors import AdvisorError
 
 from .common import EXIT_OK, EXIT_REFUSED, CommandError, run_main, setup
@@ -46,9 +47,9 @@ def _call(fn: Any, *args: Any) -> Any:
 
 def describe(advisor_id: str) -> list[dict[str, Any]]:
     """The advisor's versions, oldest first, with their manifest and evaluation summary."""
-    active = _call(adapter_store.active_version, advisor_id)
+    active = _call(adapter_versions.active_version, advisor_id)
     out = []
-    for v in _call(adapter_store.list_versions, advisor_id):
+    for v in _call(adapter_versions.list_versions, advisor_id):
         entry: dict[str, Any] = {"version": v.version, "path": str(v.path),
                                  "active": active is not None and active.version == v.version}
         try:
@@ -112,7 +113,7 @@ def fuse(advisor_id: str, version: AdapterVersion, *, output: Path | None, model
     from mlx_vlm.trainer.peft.utils import dequantize as dequantize_model
     from mlx_vlm.utils import save_weights
 
-    from app.engine.model_source import ModelNotAvailableError, resolve_model
+    from app.engine.model.source import ModelNotAvailableError, resolve_model
     from app.engine.settings import load_settings
 
     manifest = _call(version.manifest)
@@ -204,18 +205,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _print_list(advisor, entries)
     elif args.action == "activate":
-        _call(adapter_store.set_active, advisor, args.version)
+        _call(adapter_versions.set_active, advisor, args.version)
         print(f"{advisor}: {args.version} is active")
     elif args.action == "rollback":
-        before = _call(adapter_store.rollback, advisor)
+        before = _call(adapter_versions.rollback, advisor)
         print(f"{advisor}: {before.version} is active" if before else
               f"{advisor}: no earlier version; the advisor now runs on the base model")
     elif args.action == "delete":
-        _call(adapter_store.delete_version, advisor, args.version)
-        active = _call(adapter_store.active_version, advisor)
+        _call(adapter_versions.delete_version, advisor, args.version)
+        active = _call(adapter_versions.active_version, advisor)
         print(f"{advisor}: deleted {args.version}; active: {active.version if active else 'none (base model)'}")
     elif args.action == "fuse":
-        version = _call(adapter_store.get_version, advisor, args.version)
+        version = _call(adapter_versions.get_version, advisor, args.version)
         target = fuse(advisor, version, output=args.output, model_ref=args.model, dequantize=args.dequantize,
                       force=args.force)
         print(f"fused {advisor} {args.version} into {target}")

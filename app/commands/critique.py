@@ -22,11 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.engine.adapters import AdapterError
+    from app.engine.adapters.manager import AdapterError
     from app.engine.advisors import AdvisorError
-    from app.engine.export import to_text
-    from app.engine.images import ImageLoadError
-    from app.engine.model_source import ModelNotAvailableError
+    from app.engine.critique.export import to_text
+    from app.engine.model.source import ModelNotAvailableError
+    from app.engine.photos.decode import ImageLoadError
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
     from app.engine.strategies.context import UnknownModeError

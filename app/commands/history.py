@@ -37,7 +37,7 @@ def _positive(text: str) -> int:
 
 
 def _open_store() -> Any:
-    from app.engine.store import StoreError, open_default_store
+    from app.engine.store.database import StoreError, open_default_store
 
     try:
         return open_default_store()
@@ -70,7 +70,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from app.engine.store import JobNotFoundError
+    from app.engine.store.database import JobNotFoundError
 
     store = _open_store()
     if store is None:

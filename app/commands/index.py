@@ -26,12 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.engine.advisors import AdvisorError, get_advisor
-    from app.engine.images import ImageLoadError
-    from app.engine.model_host import ModelHost
-    from app.engine.model_source import ModelNotAvailableError
-    from app.engine.rag_index import ReferenceIndex, references_root
+    from app.engine.model.host import ModelHost
+    from app.engine.model.source import ModelNotAvailableError
+    from app.engine.photos.decode import ImageLoadError
+    from app.engine.rag.index import ReferenceIndex, references_root
     from app.engine.settings import load_settings
-    from app.engine.store import StoreError, open_default_store
+    from app.engine.store.database import StoreError, open_default_store
 
     settings = load_settings()
     if args.model:

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from app.engine.model_source import ModelNotAvailableError, download_model
+    from app.engine.model.source import ModelNotAvailableError, download_model
 
     def progress(done: int, total: int) -> None:
         sys.stderr.write(f"\r{done / 1e6:8.1f} / {total / 1e6:.1f} MB")
@@ -31,7 +31,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from app.engine.model_source import ModelNotAvailableError, resolve_model
+    from app.engine.model.source import ModelNotAvailableError, resolve_model
     from app.engine.settings import load_settings
 
     ref = args.model or load_settings().model

@@ -60,7 +60,7 @@ def _fail(message: str) -> int:
 
 def prepare_service(args: argparse.Namespace) -> MondrianService | str:
     """Build the service and check its model strategy can run; returns the service or an error text."""
-    from app.engine.model_source import ModelNotAvailableError, missing_model_message
+    from app.engine.model.source import ModelNotAvailableError, missing_model_message
     from app.engine.model_strategy import ModelStrategyError, build_model_strategy
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
@@ -102,7 +102,7 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.engine.api import build_asgi, is_loopback
+    from app.api.app import build_asgi, is_loopback
 
     if not 0 <= args.port <= 65535:
         return _fail(f"--port must be from 0 to 65535, not {args.port}")

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from . import atomic, paths
-from .images import file_sha256, save_thumbnail
-from .model_host import CancelledError
+from app.engine import atomic, paths
+from app.engine.model.host import CancelledError
+from app.engine.photos.decode import file_sha256, save_thumbnail
 
 if TYPE_CHECKING:
-    from .model_strategy import ModelRoute
-    from .service import CritiqueResult
-    from .store import Store
+    from app.engine.model_strategy import ModelRoute
+    from app.engine.service import CritiqueResult
+    from app.engine.store.database import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class JobRecorder:
         if not self._opened:
             with self._lock:
                 if not self._opened:
-                    from .store import open_default_store
+                    from app.engine.store.database import open_default_store
 
                     try:
                         self._store = open_default_store()

@@ -14,7 +14,7 @@ advisor's active adapter. A strategy produces a :class:`ModelRoute` per request;
 the request under it (:func:`use_route`) and the model host pins every generation request made
 in that thread to the route's adapter (:func:`pin_request`, installed as the host's request hook),
 so RAG's two passes and LoRA's one all run on the routed model. The adapter itself is applied on
-the model thread by :class:`~app.engine.adapters.AdapterManager`: one resident base model.
+the model thread by :class:`~app.engine.adapters.manager.AdapterManager`: one resident base model.
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths
-from .adapter_store import AdapterVersion
+from app.engine import paths
+from app.engine.adapters.versions import AdapterVersion
 
 if TYPE_CHECKING:
-    from .adapters import AdapterInfo, AdapterManager
-    from .advisors import Advisor
-    from .model_host import GenerationRequest, ModelHost
-    from .service import CritiqueResult
-    from .strategies.context import Resolution, StrategyContext
+    from app.engine.adapters.manager import AdapterInfo, AdapterManager
+    from app.engine.advisors import Advisor
+    from app.engine.model.host import GenerationRequest, ModelHost
+    from app.engine.service import CritiqueResult
+    from app.engine.strategies.context import Resolution, StrategyContext
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class ModelStrategy(ABC):
     def resolve(self, context: StrategyContext, mode: str, advisor: Advisor, route: ModelRoute) -> Resolution:
         """Resolve the analysis mode under ``route``: on the base model ``lora`` is not available, so
         the chain starts at its fallback (the advisor's adapter is not even looked at)."""
-        from .strategies.context import AUTO, Resolution
+        from app.engine.strategies.context import AUTO, Resolution
 
         requested = (mode or AUTO).strip().lower()
         first = context.head if requested == AUTO else requested
@@ -186,7 +186,7 @@ class _AdapterStrategy(ModelStrategy):
     def prepare(self, host: ModelHost, manager: AdapterManager | None = None,
                 timeout: float | None = None) -> None:
         """Validate the adapter against the loaded model and apply it once (then back to base)."""
-        from .adapters import AdapterError, AdapterManager
+        from app.engine.adapters.manager import AdapterError, AdapterManager
 
         if manager is None:
             hook = host.adapter_hook

@@ -14,23 +14,23 @@ from typing import Any
 
 from PIL import Image
 
-from . import model_source
-from .adapters import AdapterManager
-from .advisors import Advisor, get_advisor, load_advisors
-from .cancel import CancelScope
-from .images import load_photo
-from .jobs import DEFAULT_STORE, JobRecorder
-from .model_host import GenerationStats, ModelHost, TokenCallback
-from .model_strategy import ModelRoute, ModelStrategy, pin_request, use_route
-from .photo_input import PreparedPhoto, prepare_image, prepare_photo
-from .report import Report
-from .settings import Settings, load_settings
-from .strategies.base import AnalysisInput, AnalysisStrategy
-from .strategies.baseline import BaselineStrategy
-from .strategies.context import StrategyContext, UnknownModeError
-from .strategies.lora import LoRAStrategy
-from .strategies.rag import RAGStrategy
-from .technical import technical_report
+from app.engine.adapters.manager import AdapterManager
+from app.engine.advisors import Advisor, get_advisor, load_advisors
+from app.engine.critique.report import Report
+from app.engine.jobs import DEFAULT_STORE, JobRecorder
+from app.engine.model import source as model_source
+from app.engine.model.cancel import CancelScope
+from app.engine.model.host import GenerationStats, ModelHost, TokenCallback
+from app.engine.model_strategy import ModelRoute, ModelStrategy, pin_request, use_route
+from app.engine.photos.decode import load_photo
+from app.engine.photos.prepare import PreparedPhoto, prepare_image, prepare_photo
+from app.engine.settings import Settings, load_settings
+from app.engine.strategies.base import AnalysisInput, AnalysisStrategy
+from app.engine.strategies.baseline import BaselineStrategy
+from app.engine.strategies.context import StrategyContext, UnknownModeError
+from app.engine.strategies.lora import LoRAStrategy
+from app.engine.strategies.rag import RAGStrategy
+from app.engine.technical import technical_report
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import atomic, paths
+from app.engine import atomic, paths
 
 log = logging.getLogger(__name__)
 

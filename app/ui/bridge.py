@@ -27,8 +27,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 
-from app.engine.cancel import CancelScope
-from app.engine.model_host import CancelledError
+from app.engine.model.cancel import CancelScope
+from app.engine.model.host import CancelledError
 
 from .qt_compat import emit
 

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.engine.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
 from . import theme
 from .operations import Comparison

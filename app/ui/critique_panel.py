@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine import adapter_store
+from app.engine.adapters import versions as adapter_versions
 from app.engine.advisors import Advisor
-from app.engine.report import DIMENSIONS
+from app.engine.critique.report import DIMENSIONS
 from app.engine.service import CritiqueResult
 
 from . import exporting
@@ -285,9 +285,9 @@ class CritiquePanel(QWidget):
                 bits.append(f"{n} reference profile{'s' if n != 1 else ''}" if n else "no reference profiles")
             except Exception:  # noqa: BLE001 - an info line must not break the window
                 log.exception("counting profiles failed")
-        versions = adapter_store.list_versions(advisor.id)
+        versions = adapter_versions.list_versions(advisor.id)
         if versions:
-            active = adapter_store.active_version(advisor.id)
+            active = adapter_versions.active_version(advisor.id)
             bits.append("adapters " + ", ".join(v.version for v in versions)
                         + (f" ({active.version} active)" if active else " (none active)"))
         else:
@@ -352,7 +352,7 @@ class CritiquePanel(QWidget):
         self.stream_photo.setPixmap(fit(self.preview, 360, 420) if self.preview else fit(None, 1, 1))
         if self.compare_check.isChecked():
             kind, fn, self._passes = "compare", compare_task(self.service, photo, advisor), 2
-        elif self.service.settings.ab_test_enabled and adapter_store.active_version(advisor) is not None:
+        elif self.service.settings.ab_test_enabled and adapter_versions.active_version(advisor) is not None:
             kind, fn, self._passes = "blind", blind_task(self.service, photo, advisor,
                                                          self.service.settings.ab_test_split, self.ab_seed), 1
         else:

@@ -16,8 +16,8 @@ from PySide6.QtCore import QMarginsF, QSizeF, QUrl
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from app.engine import atomic
-from app.engine.export import to_markdown
-from app.engine.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.export import to_markdown
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
 from .operations import BlindResult, Comparison
 

@@ -10,7 +10,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.engine.model_source import configure_offline
+    from app.engine.model.source import configure_offline
 
     configure_offline()  # before anything imports transformers / huggingface_hub
     from app.ui.main import photo_args, run_gui

@@ -42,7 +42,7 @@ def create_window(*, preload: bool = True, tray: bool = True, service: Any = Non
     """The main window over a fresh service and store (both owned by the window: it closes them)."""
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
-    from app.engine.store import open_default_store
+    from app.engine.store.database import open_default_store
 
     from .window import MainWindow
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.engine import adapter_store, paths
+from app.engine import paths
+from app.engine.adapters import versions as adapter_versions
 from app.engine.advisors import get_advisor
-from app.engine.images import ImageLoadError, file_sha256, find_photos, open_photo_info, save_thumbnail
-from app.engine.model_host import GenerationStats
+from app.engine.critique.report import DIMENSIONS
+from app.engine.model.host import GenerationStats
 from app.engine.model_strategy import ABTestStrategy
-from app.engine.report import DIMENSIONS
+from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, open_photo_info, save_thumbnail
 from app.engine.service import TECHNICAL_MODE, CritiqueResult, MondrianService
 
 from .bridge import TaskContext, TaskFn
@@ -86,7 +87,7 @@ def compare_task(service: MondrianService, photo: str | Path, advisor_id: str) -
         if TUNED_MODE not in service.modes:
             raise RuntimeError("this build has no LoRA mode, so there is nothing to compare against")
         open_photo_info(photo)
-        if adapter_store.active_version(advisor_id) is None:
+        if adapter_versions.active_version(advisor_id) is None:
             raise RuntimeError(f"advisor {advisor_id!r} has no fine-tuned adapter yet: train one in the "
                                "Training tab (or activate a version) to compare")
         ensure_model(service, ctx)
@@ -109,7 +110,7 @@ def blind_task(service: MondrianService, photo: str | Path, advisor_id: str, spl
     the UI hides which until the user has rated it."""
 
     def run(ctx: TaskContext) -> BlindResult:
-        active = adapter_store.active_version(advisor_id)
+        active = adapter_versions.active_version(advisor_id)
         if active is None or TUNED_MODE not in service.modes:
             raise RuntimeError(f"blind A/B needs a fine-tuned adapter for advisor {advisor_id!r}; "
                                "train or activate one first (or switch A/B off in Settings)")
@@ -236,8 +237,8 @@ def draft_task(service: MondrianService, store: Any, advisor_id: str, photos: li
     The user's edits (source ``user``) are never overwritten."""
 
     def run(ctx: TaskContext) -> DraftSummary:
-        from app.engine.photo_input import prepare_photo as prepare_for_model
-        from app.engine.prompts import profile_prompt
+        from app.engine.critique.prompts import profile_prompt
+        from app.engine.photos.prepare import prepare_photo as prepare_for_model
         from app.engine.strategies.base import AnalysisInput
         from app.engine.strategies.baseline import run_report_generation
 
@@ -285,7 +286,7 @@ def memory_task(service: MondrianService, *, rank: int, batch_size: int, grad_ch
     """Training's memory estimate (``training.memory``) for the resident model, on the model thread."""
 
     def run(ctx: TaskContext) -> MemoryInfo:
-        from app.engine.adapters import base_signature
+        from app.engine.adapters.manager import base_signature
         from training.memory import available_memory_bytes, estimate
 
         ensure_model(service, ctx)

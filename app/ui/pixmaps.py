@@ -8,7 +8,7 @@ from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
-from app.engine.images import ImageLoadError, load_photo
+from app.engine.photos.decode import ImageLoadError, load_photo
 
 
 def pil_to_qimage(image: Image.Image) -> QImage:

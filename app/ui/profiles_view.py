@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.images import file_sha256
-from app.engine.report import DIMENSION_LABELS, DIMENSIONS, GRADES, DimensionScore, Report
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, GRADES, DimensionScore, Report
+from app.engine.photos.decode import file_sha256
 
 from . import theme
 from .operations import PortfolioPhoto

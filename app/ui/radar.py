@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.engine.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
 from . import theme
 

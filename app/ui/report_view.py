@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore
 
 from . import theme
 from .pixmaps import fit

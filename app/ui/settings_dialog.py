@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine import model_source, paths
+from app.engine import paths
+from app.engine.model import source as model_source
 from app.engine.settings import Settings, save_settings
 
 from .training_process import child_environment

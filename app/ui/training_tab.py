@@ -515,9 +515,9 @@ class TrainingTab(QWidget):
         summary = ""
         if self.new_version:
             try:
-                from app.engine import adapter_store
+                from app.engine.adapters import versions as adapter_versions
 
-                data = read_eval(adapter_store.get_version(advisor, self.new_version))
+                data = read_eval(adapter_versions.get_version(advisor, self.new_version))
                 summary = eval_summary(data) if data else ""
             except Exception:  # noqa: BLE001 - the versions tab says what is missing
                 summary = ""

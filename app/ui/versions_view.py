@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine import adapter_store
-from app.engine.adapter_store import AdapterStoreError
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.versions import AdapterStoreError
 
 from . import theme
 from .qt_compat import emit
@@ -119,14 +119,14 @@ class VersionsView(QWidget):
         if not self.advisor_id:
             return []
         try:
-            return adapter_store.list_versions(self.advisor_id)
+            return adapter_versions.list_versions(self.advisor_id)
         except (AdapterStoreError, ValueError) as exc:
             emit(self.problem, str(exc))
             return []
 
     def refresh(self, select: str | None = None) -> None:
         versions = self.versions()
-        active = adapter_store.active_version(self.advisor_id) if self.advisor_id else None
+        active = adapter_versions.active_version(self.advisor_id) if self.advisor_id else None
         selected = select or self.selected_version()
         self.table.setRowCount(len(versions))
         for row, v in enumerate(versions):
@@ -173,12 +173,12 @@ class VersionsView(QWidget):
     def activate_selected(self) -> None:
         version = self.selected_version()
         if version and self.advisor_id:
-            self._do(lambda: adapter_store.set_active(self.advisor_id, version), f"{version} is active")
+            self._do(lambda: adapter_versions.set_active(self.advisor_id, version), f"{version} is active")
 
     def rollback(self) -> None:
         if self.advisor_id:
             def go() -> None:
-                before = adapter_store.rollback(self.advisor_id)
+                before = adapter_versions.rollback(self.advisor_id)
                 self._rolled = before.version if before else None
             self._do(go, "rolled back")
 
@@ -190,7 +190,7 @@ class VersionsView(QWidget):
                                             f"{self.advisor_id}? This cannot be undone.") != \
                 QMessageBox.StandardButton.Yes:
             return
-        self._do(lambda: adapter_store.delete_version(self.advisor_id, version), f"deleted {version}")
+        self._do(lambda: adapter_versions.delete_version(self.advisor_id, version), f"deleted {version}")
 
     def _do(self, fn: Any, done: str) -> None:
         try:
@@ -215,7 +215,7 @@ class VersionsView(QWidget):
             self.eval_view.clear()
             return
         try:
-            v = adapter_store.get_version(self.advisor_id, version)
+            v = adapter_versions.get_version(self.advisor_id, version)
         except AdapterStoreError:
             return
         data = read_eval(v)

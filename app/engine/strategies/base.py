@@ -8,10 +8,10 @@ from typing import Any
 
 from PIL import Image
 
-from ..advisors import Advisor
-from ..cancel import CancelScope
-from ..model_host import GenerationStats, TokenCallback
-from ..report import Report
+from app.engine.advisors import Advisor
+from app.engine.critique.report import Report
+from app.engine.model.cancel import CancelScope
+from app.engine.model.host import GenerationStats, TokenCallback
 
 
 @dataclass

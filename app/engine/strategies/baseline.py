@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..advisors import Advisor
-from ..model_host import GenerationRequest, ModelHost, new_request_id
-from ..prompts import critique_prompt
-from ..report import ReportParseError, parse_report, report_json_schema
-from ..settings import Settings
-from .base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
+from app.engine.advisors import Advisor
+from app.engine.critique.prompts import critique_prompt
+from app.engine.critique.report import ReportParseError, parse_report, report_json_schema
+from app.engine.model.host import GenerationRequest, ModelHost, new_request_id
+from app.engine.settings import Settings
+from app.engine.strategies.base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
 
 
 def run_report_generation(host: ModelHost, settings: Settings, inp: AnalysisInput, prompt,

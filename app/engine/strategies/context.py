@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..advisors import Advisor
-from .base import AnalysisStrategy
+from app.engine.advisors import Advisor
+from app.engine.strategies.base import AnalysisStrategy
 
 AUTO = "auto"
 

@@ -3,7 +3,7 @@
 Available when the advisor has an active adapter version that validates against the loaded
 model (files, manifest base model, shapes); falls back to RAG otherwise, with the reason. When
 the user asks for ``lora`` by name and the advisor's adapter is broken, that is an error
-(:class:`~app.engine.adapters.AdapterError`), not a silent fallback; with no adapter at all,
+(:class:`~app.engine.adapters.manager.AdapterError`), not a silent fallback; with no adapter at all,
 it falls back like ``auto`` does.
 """
 
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import adapter_store
-from ..adapter_store import AdapterStoreError, AdapterVersion
-from ..adapters import AdapterError, AdapterManager
-from ..advisors import Advisor
-from ..model_host import ModelHost
-from ..prompts import critique_prompt
-from ..settings import Settings
-from .base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
-from .baseline import run_report_generation
+from app.engine.adapters import versions as adapter_versions
+from app.engine.adapters.manager import AdapterError, AdapterManager
+from app.engine.adapters.versions import AdapterStoreError, AdapterVersion
+from app.engine.advisors import Advisor
+from app.engine.critique.prompts import critique_prompt
+from app.engine.model.host import ModelHost
+from app.engine.settings import Settings
+from app.engine.strategies.base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
+from app.engine.strategies.baseline import run_report_generation
 
 
 class LoRAStrategy(AnalysisStrategy):
@@ -33,7 +33,7 @@ class LoRAStrategy(AnalysisStrategy):
 
     def active_adapter(self, advisor: Advisor) -> AdapterVersion | None:
         try:
-            return adapter_store.active_version(advisor.id)
+            return adapter_versions.active_version(advisor.id)
         except AdapterStoreError:
             return None
 
@@ -56,7 +56,7 @@ class LoRAStrategy(AnalysisStrategy):
     def analyze(self, inp: AnalysisInput) -> AnalysisOutcome:
         version = self.active_adapter(inp.advisor)
         if version is None:
-            raise AdapterError(adapter_store.advisor_root(inp.advisor.id), "no active adapter", "missing")
+            raise AdapterError(adapter_versions.advisor_root(inp.advisor.id), "no active adapter", "missing")
         info = self.adapters.validate(version)
         prompt = critique_prompt(inp.advisor, facts=inp.facts)
         outcome = run_report_generation(self.host, self.settings, inp, prompt, self.name, adapter=version)

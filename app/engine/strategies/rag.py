@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..advisors import Advisor
-from ..model_host import GenerationStats, ModelHost, new_request_id
-from ..prompts import critique_prompt
-from ..rag_index import DEFAULT_K, nearest_profiles, profile_photo
-from ..settings import Settings
-from ..store import Store, open_default_store
-from .base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
-from .baseline import run_report_generation
+from app.engine.advisors import Advisor
+from app.engine.critique.prompts import critique_prompt
+from app.engine.model.host import GenerationStats, ModelHost, new_request_id
+from app.engine.rag.index import DEFAULT_K, nearest_profiles, profile_photo
+from app.engine.settings import Settings
+from app.engine.store.database import Store, open_default_store
+from app.engine.strategies.base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
+from app.engine.strategies.baseline import run_report_generation
 
 
 def combine_stats(first: GenerationStats, second: GenerationStats) -> GenerationStats:

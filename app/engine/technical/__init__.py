@@ -5,9 +5,9 @@ the prompt, ``technical_report`` makes a measurement-only critique report for wh
 vision-language model is installed.
 """
 
-from .analysis import analyze_photo
-from .facts import grounding_facts
-from .results import Measurement, TechnicalAnalysis
-from .technical_report import technical_report
+from app.engine.technical.analysis import analyze_photo
+from app.engine.technical.facts import grounding_facts
+from app.engine.technical.results import Measurement, TechnicalAnalysis
+from app.engine.technical.technical_report import technical_report
 
 __all__ = ["Measurement", "TechnicalAnalysis", "analyze_photo", "grounding_facts", "technical_report"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from .geometry import measure_horizon, measure_placement
-from .measure import (
+from app.engine.technical.geometry import measure_horizon, measure_placement
+from app.engine.technical.measure import (
     measure_clipping,
     measure_colour,
     measure_dynamic_range,
@@ -15,7 +15,7 @@ from .measure import (
     measure_sharpness,
     prepare,
 )
-from .results import TechnicalAnalysis
+from app.engine.technical.results import TechnicalAnalysis
 
 
 def analyze_photo(image: Image.Image) -> TechnicalAnalysis:

@@ -7,8 +7,8 @@ Each is one line without a final full stop (the prompt builder bullets them).
 
 from __future__ import annotations
 
-from . import readings as rd
-from .results import TechnicalAnalysis
+from app.engine.technical import readings as rd
+from app.engine.technical.results import TechnicalAnalysis
 
 
 def grounding_facts(analysis: TechnicalAnalysis) -> list[str]:

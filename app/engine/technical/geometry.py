@@ -26,9 +26,9 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-from . import readings as rd
-from .measure import Prepared, laplacian
-from .results import Horizon, Measurement, Placement
+from app.engine.technical import readings as rd
+from app.engine.technical.measure import Prepared, laplacian
+from app.engine.technical.results import Horizon, Measurement, Placement
 
 MAX_TILT = 20.0  # degrees
 ANGLE_TOLERANCE = 5.0  # an edge pixel votes for angles this close to its own orientation

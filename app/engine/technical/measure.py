@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from . import readings as rd
-from .results import (
+from app.engine.technical import readings as rd
+from app.engine.technical.results import (
     Clipping,
     Colour,
     DynamicRange,

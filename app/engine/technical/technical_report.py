@@ -27,7 +27,7 @@ composition (partly: subject placement and horizon only)
 subject_isolation, depth_perspective, emotional_impact
     Not measurable: ``score=None`` with a comment saying a vision model is needed.
 
-The overall grade is :func:`~app.engine.report.grade_for_score` of the mean of the scored
+The overall grade is :func:`~app.engine.critique.report.grade_for_score` of the mean of the scored
 dimensions; ``Report.notes`` carries ``"technical-only"``.
 """
 
@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import math
 
-from ..report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, Report, grade_for_score
-from . import readings as rd
-from .results import TechnicalAnalysis
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, Report, grade_for_score
+from app.engine.technical import readings as rd
+from app.engine.technical.results import TechnicalAnalysis
 
 TECHNICAL_ONLY_NOTE = "technical-only"
 

@@ -32,14 +32,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .adapters import AdapterError
-from .advisors import AdvisorError, UnknownAdvisorError, get_advisor
-from .images import ImageLoadError, photo_from_bytes
-from .jobs import image_sha256
-from .model_host import CancelledError
-from .photo_input import ANALYSIS_EDGE
-from .service import MondrianService
-from .strategies.context import UnknownModeError
+from app.engine.adapters.manager import AdapterError
+from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
+from app.engine.jobs import image_sha256
+from app.engine.model.host import CancelledError
+from app.engine.photos.decode import ImageLoadError, photo_from_bytes
+from app.engine.photos.prepare import ANALYSIS_EDGE
+from app.engine.service import MondrianService
+from app.engine.strategies.context import UnknownModeError
 
 log = logging.getLogger(__name__)
 

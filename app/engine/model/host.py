@@ -24,8 +24,8 @@ from typing import Any
 
 from PIL import Image
 
-from .model_source import resolve_model
-from .prompts import Prompt
+from app.engine.critique.prompts import Prompt
+from app.engine.model.source import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class ModelHost:
         return self._loaded
 
     def _logits_processor(self, loaded: LoadedModel, schema: dict[str, Any]) -> Any:
-        from .structured import json_schema_logits_processor
+        from app.engine.model.structured import json_schema_logits_processor
 
         tokenizer = getattr(loaded.processor, "tokenizer", loaded.processor)
         return json_schema_logits_processor(tokenizer, schema)

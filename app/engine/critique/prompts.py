@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .advisors import Advisor
-from .report import DIMENSION_LABELS, DIMENSIONS, GRADES
+from app.engine.advisors import Advisor
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, GRADES
 
 SYSTEM_TEXT = (
     "You are Mondrian, a photography critic. You study one photograph and write a critique "

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .report import DIMENSIONS, ReportParseError, parse_report
+from app.engine.critique.report import DIMENSIONS, ReportParseError, parse_report
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .settings import DEFAULT_MODEL
+from app.engine.settings import DEFAULT_MODEL
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 ONLINE_ENV = "MONDRIAN_ONLINE"

@@ -26,15 +26,15 @@ from typing import Any
 
 from PIL import Image
 
-from . import paths
-from .advisors import slugify, validate_advisor_id
-from .cancel import CancelScope
-from .images import ImageLoadError, file_sha256, find_photos, load_photo
-from .model_host import GenerationOutput, GenerationRequest, ModelHost, new_request_id
-from .prompts import ReferenceContext, profile_prompt
-from .report import DIMENSIONS, Report, ReportParseError, parse_report, report_json_schema
-from .settings import Settings
-from .store import ProfileRow, Store, profile_vector
+from app.engine import paths
+from app.engine.advisors import slugify, validate_advisor_id
+from app.engine.critique.prompts import ReferenceContext, profile_prompt
+from app.engine.critique.report import DIMENSIONS, Report, ReportParseError, parse_report, report_json_schema
+from app.engine.model.cancel import CancelScope
+from app.engine.model.host import GenerationOutput, GenerationRequest, ModelHost, new_request_id
+from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, load_photo
+from app.engine.settings import Settings
+from app.engine.store.database import ProfileRow, Store, profile_vector
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def photo_facts(image: Image.Image, settings: Settings) -> list[str]:
     """Measured facts for the prompt when grounding is on (the same for references and user photos)."""
     if not settings.grounding:
         return []
-    from .technical import analyze_photo, grounding_facts
+    from app.engine.technical import analyze_photo, grounding_facts
 
     return grounding_facts(analyze_photo(image))
 

@@ -6,7 +6,7 @@ history while the GUI or the HTTP service writes), foreign keys on, and a schema
 the older schema of the seed's Flask service (jobs without ``model_used`` and without timings,
 profiles without content hashes); migration 2 turns it into the current one, keeping the data.
 
-The schema and its migrations live in :mod:`app.engine.store_schema`. A :class:`Store` is safe
+The schema and its migrations live in :mod:`app.engine.store.schema`. A :class:`Store` is safe
 to share between threads: it holds one connection and a lock (the statements are short; the
 model, not the database, is the bottleneck). Several processes may open the same file: SQLite's
 locking plus a busy timeout handle that.
@@ -30,9 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths
-from .report import DIMENSIONS, DimensionScore, Report, ReportParseError
-from .store_schema import (
+from app.engine import paths
+from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, ReportParseError
+from app.engine.store.schema import (
     JOB_STATUSES,
     MIGRATIONS,
     MODEL_USED,
@@ -45,7 +45,7 @@ from .store_schema import (
 )
 
 if TYPE_CHECKING:  # service imports the store; the store only needs the result's shape
-    from .service import CritiqueResult
+    from app.engine.service import CritiqueResult
 
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROFILE_SOURCES", "SCHEMA_VERSION", "WINNERS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
 
 def _bar(score: float | None, width: int = 10) -> str:

@@ -37,8 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapter_store import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST, AdapterManifest, AdapterVersion
-from .model_host import LoadedModel, ModelHost
+from app.engine.adapters.versions import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    MANIFEST,
+    AdapterManifest,
+    AdapterVersion,
+)
+from app.engine.model.host import LoadedModel, ModelHost
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +419,7 @@ class AdapterManager:
     """Applies the requested adapter (or none) to the resident model before each generation.
 
     Install with ``AdapterManager(host)``; requests then carry ``adapter=`` None (the base),
-    a folder path or an :class:`~app.engine.adapter_store.AdapterVersion`.
+    a folder path or an :class:`~app.engine.adapters.versions.AdapterVersion`.
     """
 
     def __init__(self, host: ModelHost | None = None):

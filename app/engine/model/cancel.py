@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .model_host import CancelledError, Handle
+from app.engine.model.host import CancelledError, Handle
 
 
 class CancelScope:

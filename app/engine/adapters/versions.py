@@ -4,7 +4,7 @@ A version folder holds mlx-vlm's native adapter files (``adapter_config.json``,
 ``adapters.safetensors``) and our ``manifest.json`` beside them, plus training and evaluation
 records. Versions are published atomically: built in a hidden temp folder, then renamed into
 place, so a killed run never leaves a half-written version. This module only manages files;
-applying an adapter to the resident model is ``app.engine.adapters``.
+applying an adapter to the resident model is ``app.engine.adapters.manager``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic, paths
-from .advisors import validate_advisor_id
+from app.engine import atomic, paths
+from app.engine.advisors import validate_advisor_id
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapters.safetensors"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .images import load_photo
-from .settings import Settings
-from .technical import TechnicalAnalysis, analyze_photo, grounding_facts
+from app.engine.photos.decode import load_photo
+from app.engine.settings import Settings
+from app.engine.technical import TechnicalAnalysis, analyze_photo, grounding_facts
 
 ANALYSIS_EDGE = 1600
 

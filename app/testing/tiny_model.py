@@ -6,7 +6,7 @@ without a multi-gigabyte download. This builds one in well under a second: the r
 model class with a small config and random weights, a byte-level BPE tokenizer trained here with
 the Qwen special tokens, and a Qwen-style chat template. Its output is gibberish, by design.
 
-``python -m app.engine.tiny_model DIR [--arch qwen3_vl|qwen2_5_vl] [--seed N]`` builds one.
+``python -m app.testing.tiny_model DIR [--arch qwen3_vl|qwen2_5_vl] [--seed N]`` builds one.
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def build_tiny_model(dest: Path, *, arch: str = DEFAULT_ARCH, seed: int = 0,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: build a tiny model into a folder (for offline demos and benchmarks)."""
-    parser = argparse.ArgumentParser(prog="python -m app.engine.tiny_model", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.testing.tiny_model", description=__doc__.split("\n")[0])
     parser.add_argument("dest", type=Path, help="folder to write the model into")
     parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCH)
     parser.add_argument("--seed", type=int, default=0)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .adapter_store import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+from app.engine.adapters.versions import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 _ANSWER = {"dimensional_analysis": {"composition": {"score": 7, "comment": "Strong diagonal.",
                                                     "recommendation": "Crop the left edge."}},

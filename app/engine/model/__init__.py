@@ -1,0 +1,1 @@
+"""The resident model: its thread (host), where it comes from (source), constrained decoding, cancel."""

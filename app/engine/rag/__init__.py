@@ -1,0 +1,1 @@
+"""Reference photos for RAG: import, profiling, retrieval."""

@@ -1,0 +1,1 @@
+"""The SQLite database: jobs, profiles, ratings; schema and migrations."""
