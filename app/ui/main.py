@@ -61,7 +61,8 @@ def create_window(*, preload: bool = True, tray: bool = True, service: Any = Non
 def run_gui(argv: Sequence[str]) -> int:
     from app import __version__
 
-    app = QApplication.instance() or QApplication(["mondrian"])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(["mondrian"])
     app.setApplicationName("Mondrian")
     app.setApplicationDisplayName("Mondrian")
     app.setOrganizationName("Mondrian")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import io
 import logging
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
 from PySide6.QtGui import (
@@ -21,13 +22,14 @@ from PySide6.QtGui import (
     QKeySequence,
     QShowEvent,
 )
-from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
 
 from app import __version__
 from app.engine import atomic
 from app.engine.resources import resource_path
 
 from . import theme
+from .actions import action
 from .bridge import InferenceBridge
 from .critique_panel import CritiquePanel
 from .dropzone import local_paths
@@ -36,6 +38,9 @@ from .operations import BlindResult, Comparison, load_task, pasted_photo_path, r
 from .pixmaps import load_preview
 from .qt_compat import emit
 from .tray import MondrianTray
+
+if TYPE_CHECKING:
+    from .training_tab import TrainingTab
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.critique, "Critique")
-        self.training: QWidget | None = None
+        self.training: TrainingTab | None = None
         self._add_training_tab()
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -108,31 +113,30 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.open_action = QAction("&Open Photo…", self, shortcut=QKeySequence.StandardKey.Open,
-                                   triggered=self.critique.open_dialog)
-        self.paste_action = QAction("&Paste Photo", self, shortcut=QKeySequence.StandardKey.Paste,
-                                    triggered=self.paste)
+        self.open_action = action("&Open Photo…", self, self.critique.open_dialog,
+                                  shortcut=QKeySequence.StandardKey.Open)
+        self.paste_action = action("&Paste Photo", self, self.paste, shortcut=QKeySequence.StandardKey.Paste)
         file_menu.addAction(self.open_action)
         file_menu.addAction(self.paste_action)
         export = file_menu.addMenu("&Export")
         for label, kind in (("Markdown", "markdown"), ("JSON", "json"), ("PDF", "pdf")):
-            export.addAction(f"{label}…", lambda checked=False, k=kind: self.critique.export_dialog(k))
+            export.addAction(action(f"{label}…", self, partial(self.critique.export_dialog, kind)))
         file_menu.addSeparator()
-        file_menu.addAction(QAction("&Settings…", self, shortcut=QKeySequence.StandardKey.Preferences,
-                                    menuRole=QAction.MenuRole.PreferencesRole, triggered=self.open_settings))
+        file_menu.addAction(action("&Settings…", self, self.open_settings,
+                                   shortcut=QKeySequence.StandardKey.Preferences,
+                                   role=QAction.MenuRole.PreferencesRole))
         file_menu.addSeparator()
-        file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit,
-                                    menuRole=QAction.MenuRole.QuitRole, triggered=QApplication.quit))
+        file_menu.addAction(action("&Quit", self, QApplication.quit, shortcut=QKeySequence.StandardKey.Quit,
+                                   role=QAction.MenuRole.QuitRole))
         view = self.menuBar().addMenu("&View")
         compare = QAction("&Compare Base and Fine-tuned", self, checkable=True,
                           shortcut=QKeySequence("Ctrl+Shift+C"))
         compare.toggled.connect(self.critique.compare_check.setChecked)
         self.critique.compare_check.toggled.connect(compare.setChecked)
         view.addAction(compare)
-        view.addAction(QAction("&A/B Statistics…", self, triggered=self.open_ab_stats))
+        view.addAction(action("&A/B Statistics…", self, self.open_ab_stats))
         help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(QAction("&About Mondrian", self, menuRole=QAction.MenuRole.AboutRole,
-                                    triggered=self._about))
+        help_menu.addAction(action("&About Mondrian", self, self._about, role=QAction.MenuRole.AboutRole))
 
     # ---- photos in ------------------------------------------------------------------------------
     def open_photos(self, paths: list[str]) -> None:
@@ -167,7 +171,7 @@ class MainWindow(QMainWindow):
         data = QByteArray()
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "PNG")
+        image.save(buffer, b"PNG")
         raw = bytes(io.BytesIO(data.data()).getvalue())
         target = pasted_photo_path(raw)
         if not target.exists():
