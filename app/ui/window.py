@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         data = QByteArray()
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, b"PNG")
+        image.save(buffer, "PNG")  # type: ignore[call-overload]  # PySide6 takes str; its stub says bytes
         raw = bytes(io.BytesIO(data.data()).getvalue())
         target = pasted_photo_path(raw)
         if not target.exists():
