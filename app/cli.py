@@ -59,4 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from app.engine.settings import SettingsError, SettingValueError
+
+    try:
+        return int(args.func(args) or 0)
+    except (SettingsError, SettingValueError) as exc:  # a bad settings.json or option: name it, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from app.engine.settings import cli_type
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("critique", help="critique one or more photos")
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", default=None, help="auto, baseline, rag, lora or technical (no model)")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.add_argument("--json", action="store_true", help="print JSON lines, one per photo")
-    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--max-tokens", type=cli_type("max_tokens", "--max-tokens"), default=None)
     p.add_argument("--no-constrain", action="store_true", help="let the model write freely (no JSON schema)")
     p.add_argument("--no-grounding", action="store_true", help="do not put measured facts into the prompt")
     p.add_argument("--stream", action="store_true", help="print tokens as they are generated (stderr)")

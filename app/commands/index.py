@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from app.engine.settings import cli_type
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="profile an advisor's reference photos (for the rag mode)")
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folder", default=None, metavar="DIR",
                    help="import this folder's photos into the references first (mirrored on re-runs)")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
-    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--max-tokens", type=cli_type("max_tokens", "--max-tokens"), default=None)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no per-photo progress lines")
     p.set_defaults(func=run)

@@ -14,6 +14,8 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from app.engine.settings import cli_type
+
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
 
@@ -35,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ab_test_split", "--ab-test-split", dest="ab_test_split", type=_fraction, default=0.5,
                    metavar="0..1", help="share of ab_test requests routed to the fine-tuned model (default 0.5)")
     p.add_argument("--seed", type=int, default=None, help="seed the A/B routing (reproducible runs)")
-    p.add_argument("--max_upload_mb", "--max-upload-mb", dest="max_upload_mb", type=float, default=None,
+    p.add_argument("--max_upload_mb", "--max-upload-mb", dest="max_upload_mb",
+                   type=cli_type("max_upload_mb", "--max_upload_mb"), default=None,
                    help="largest accepted upload in MB (default: the max_upload_mb setting)")
     p.add_argument("--max-queue", dest="max_queue", type=int, default=16,
                    help="critiques allowed to wait for the model before the API answers 503")
@@ -68,9 +71,7 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
     settings = load_settings()
     if args.model:
         settings.model = args.model
-    if args.max_upload_mb is not None:
-        if args.max_upload_mb <= 0:
-            return "--max_upload_mb must be more than 0"
+    if args.max_upload_mb is not None:  # checked by the setting's rule when parsed
         settings.max_upload_mb = args.max_upload_mb
     try:
         strategy = build_model_strategy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)

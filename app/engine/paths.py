@@ -3,6 +3,10 @@
 Everything lives under platformdirs' per-user folders, unless ``MONDRIAN_HOME`` is set: then
 data, cache and logs all move below that one folder (tests set it so they never touch the
 real home).
+
+The folders hold the user's critique history, photos' thumbnails and tokens: every folder made
+here is created 0700 whatever the umask (mkdir's mode is cut by the umask, so it is set again),
+and the data and config roots of an older install are tightened to 0700 when first used.
 """
 
 from __future__ import annotations
@@ -21,15 +25,64 @@ def _home_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+_tightened: set[Path] = set()
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` and any missing parents as private folders (0700, umask-independent)."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR)
+        except FileExistsError:  # another process made it first
+            continue
+        os.chmod(folder, PRIVATE_DIR)
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a folder")
     return path
+
+
+def _private_root(path: Path) -> Path:
+    """``_ensure`` plus, once per process, 0700 on a root an older version made world-readable."""
+    _ensure(path)
+    if path not in _tightened:
+        _tightened.add(path)
+        try:
+            info = path.stat()
+            if info.st_uid == os.getuid() and info.st_mode & 0o077:
+                os.chmod(path, PRIVATE_DIR)
+        except (OSError, AttributeError):  # not ours, or no getuid (Windows): leave it
+            pass
+    return path
+
+
+def make_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist, else set 0600 on it (when ours)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
+    except FileExistsError:
+        try:
+            if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+                os.chmod(path, PRIVATE_FILE)
+        except (OSError, AttributeError):
+            pass
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
 
 
 def data_dir() -> Path:
     """Root of the user's data: database, advisors, references, adapters, datasets."""
     home = _home_override()
-    return _ensure(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, False)))
+    return _private_root(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, False)))
 
 
 def cache_dir() -> Path:
@@ -46,7 +99,7 @@ def log_dir() -> Path:
 def config_dir() -> Path:
     """Settings file lives here."""
     home = _home_override()
-    return _ensure(home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, False)))
+    return _private_root(home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, False)))
 
 
 def db_path() -> Path:
@@ -71,3 +124,4 @@ def datasets_dir(advisor_id: str) -> Path:
 
 def thumbnails_dir() -> Path:
     return _ensure(cache_dir() / "thumbnails")
+

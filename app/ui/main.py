@@ -7,7 +7,7 @@ first critique or a background preload after the window is shown).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +38,61 @@ def photo_args(argv: Sequence[str]) -> list[str]:
     return [a for a in argv if a and not a.startswith("-")]
 
 
+def ask_about_settings(message: str) -> bool:
+    """Show why settings.json cannot be used (the CLI's text); True: start on defaults, keeping the
+    file under another name; False: quit so the user can fix it."""
+    box = settings_error_box(message)
+    box.exec()
+    return box.clickedButton() is box.property("defaults_button")
+
+
+def settings_error_box(message: str) -> Any:
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Critical, "Mondrian settings", message.splitlines()[0])
+    box.setInformativeText("\n".join(line.strip() for line in message.splitlines()[1:]))
+    box.setDetailedText(message)
+    defaults = box.addButton("Start with defaults (keep the file)", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    box.setProperty("defaults_button", defaults)
+    return box
+
+
+def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Any:
+    """The saved settings; when the file is not valid, ``ask`` decides: defaults (the file is set
+    aside, never deleted) or None (quit)."""
+    from app.engine.settings import Settings, SettingsError, load_settings, set_aside_settings
+
+    problems: list[str] = []
+    try:
+        return load_settings(problems)
+    except SettingsError as exc:
+        log.error("%s", exc)
+        if not ask(str(exc)):
+            return None
+        kept = set_aside_settings()
+        log.warning("settings file kept as %s; starting with defaults", kept)
+        return Settings()
+
+
 def create_window(*, preload: bool = True, tray: bool = True, service: Any = None, store: Any = None) -> Any:
-    """The main window over a fresh service and store (both owned by the window: it closes them)."""
+    """The main window over a fresh service and store (both owned by the window: it closes them);
+    None when the user chose to quit over an invalid settings file."""
     from app.engine.service import MondrianService
-    from app.engine.settings import load_settings
     from app.engine.store.database import open_default_store
 
     from .window import MainWindow
 
+    if service is None:
+        settings = startup_settings()
+        if settings is None:
+            return None
     if store is None:
         try:
             store = open_default_store()
         except Exception as exc:  # noqa: BLE001 - the app still critiques without history
             log.error("history is unavailable: %s", exc)
-    problems: list[str] = []
-    service = service or MondrianService(load_settings(problems), store=store)
-    for problem in problems:
-        log.warning("%s", problem)
+    service = service or MondrianService(settings, store=store)
     return MainWindow(service, store, preload=preload, tray=tray)
 
 
@@ -68,6 +106,8 @@ def run_gui(argv: Sequence[str]) -> int:
     app.setOrganizationName("Mondrian")
     app.setApplicationVersion(__version__)
     window = create_window()
+    if window is None:
+        return 2
     app.setWindowIcon(window.windowIcon())
     if window.tray is not None and window.tray.icon is not None:
         app.setQuitOnLastWindowClosed(False)  # the menubar icon keeps the app reachable

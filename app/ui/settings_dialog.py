@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.engine import paths
 from app.engine.model import source as model_source
-from app.engine.settings import Settings, save_settings
+from app.engine.settings import Settings, SettingValueError, bounds, save_settings
 
 from .training_process import child_environment
 
@@ -94,13 +94,13 @@ class SettingsDialog(QDialog):
         form.addRow("", self.download_progress)
 
         self.max_edge = QSpinBox()
-        self.max_edge.setRange(224, 4096)
+        self.max_edge.setRange(*(int(b) for b in bounds("max_image_edge")))
         self.max_edge.setSingleStep(64)
         self.max_edge.setSuffix(" px")
         self.max_edge.setValue(s.max_image_edge)
         form.addRow("Max image edge", self.max_edge)
         self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(100, 8000)
+        self.max_tokens.setRange(*(int(b) for b in bounds("max_tokens")))
         self.max_tokens.setValue(s.max_tokens)
         form.addRow("Max tokens per report", self.max_tokens)
         self.constrained = QCheckBox("Constrained decoding (always a valid report)")
@@ -232,7 +232,11 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         settings: Settings = self.service.settings
         old_model = settings.model
-        changed = apply_settings(settings, self.values())
+        try:
+            changed = apply_settings(settings, self.values())
+        except SettingValueError as exc:  # the setting's own rule (the same text as the CLI's)
+            self._say(str(exc), error=True)
+            return
         if "model" in changed and not self.busy:
             switch_model(self.service, settings.model)  # idle: quick; the new model loads on next use
         try:
