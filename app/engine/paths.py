@@ -30,7 +30,7 @@ PRIVATE_FILE = 0o600
 _tightened: set[Path] = set()
 
 
-def _ensure(path: Path) -> Path:
+def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` and any missing parents as private folders (0700, umask-independent)."""
     missing = []
     probe = path
@@ -49,8 +49,8 @@ def _ensure(path: Path) -> Path:
 
 
 def _private_root(path: Path) -> Path:
-    """``_ensure`` plus, once per process, 0700 on a root an older version made world-readable."""
-    _ensure(path)
+    """``ensure_private_dir`` plus, once per process, 0700 on a root an older version made world-readable."""
+    ensure_private_dir(path)
     if path not in _tightened:
         _tightened.add(path)
         try:
@@ -88,12 +88,12 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """Disposable files: thumbnails and similar."""
     home = _home_override()
-    return _ensure(home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME, False)))
+    return ensure_private_dir(home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME, False)))
 
 
 def log_dir() -> Path:
     home = _home_override()
-    return _ensure(home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, False)))
+    return ensure_private_dir(home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, False)))
 
 
 def config_dir() -> Path:
@@ -107,21 +107,21 @@ def db_path() -> Path:
 
 
 def advisors_dir() -> Path:
-    return _ensure(data_dir() / "advisors")
+    return ensure_private_dir(data_dir() / "advisors")
 
 
 def references_dir(advisor_id: str) -> Path:
-    return _ensure(data_dir() / "references" / advisor_id)
+    return ensure_private_dir(data_dir() / "references" / advisor_id)
 
 
 def adapters_dir(advisor_id: str) -> Path:
-    return _ensure(data_dir() / "adapters" / advisor_id)
+    return ensure_private_dir(data_dir() / "adapters" / advisor_id)
 
 
 def datasets_dir(advisor_id: str) -> Path:
-    return _ensure(data_dir() / "datasets" / advisor_id)
+    return ensure_private_dir(data_dir() / "datasets" / advisor_id)
 
 
 def thumbnails_dir() -> Path:
-    return _ensure(cache_dir() / "thumbnails")
+    return ensure_private_dir(cache_dir() / "thumbnails")
 
