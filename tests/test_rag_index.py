@@ -52,7 +52,7 @@ def env(tmp_path, monkeypatch, tiny_model_dir):
     store.close()
 
 
-def test_first_run_links_and_profiles_every_photo(env, tmp_path):
+def test_first_run_copies_and_profiles_every_photo(env, tmp_path):
     src = tmp_path / "refs"
     for i in range(3):
         photo(src / f"r{i}.jpg", (60 * i, 120, 200 - 50 * i))
@@ -65,8 +65,10 @@ def test_first_run_links_and_profiles_every_photo(env, tmp_path):
     assert target.parent == references_root(ADVISOR)
     copies = sorted(target.rglob("*.jpg"))
     assert [p.relative_to(target).as_posix() for p in copies] == ["nested/deep.jpg", "r0.jpg", "r1.jpg", "r2.jpg"]
-    assert all(os.path.samefile(c, src / c.relative_to(target)) for c in copies)  # same filesystem: hard links
-    assert len(summary.imported.linked) == 4
+    for c in copies:  # copies, never hard links: editing a reference must not edit the original
+        original = src / c.relative_to(target)
+        assert not os.path.samefile(c, original) and c.read_bytes() == original.read_bytes()
+    assert len(summary.imported.copied) == 4
     profiles = env.store.list_profiles(ADVISOR)
     assert sorted(p.image_path for p in profiles) == [str(c) for c in copies]
     for p in profiles:
@@ -86,10 +88,10 @@ def test_rerun_profiles_only_new_or_changed_files_and_drops_removed_ones(env, tm
     assert again.counts() == {"added": 0, "updated": 0, "unchanged": 3, "removed": 0, "failed": 0}
     assert env.calls == []  # nothing re-profiled
 
-    photo(src / "r0.jpg", (250, 250, 0))  # edited in place (the link sees the new content)
+    photo(src / "r0.jpg", (250, 250, 0))  # edited in place
     (src / "r1.jpg").unlink()
     photo(src / "r1-new.jpg", (0, 0, 250))
-    replaced = src / "r2.jpg"  # rewritten as a new file (editors save-and-rename): the link breaks
+    replaced = src / "r2.jpg"  # rewritten as a new file (editors save-and-rename)
     photo(tmp_path / "tmp.jpg", (90, 10, 90)).replace(replaced)
     before = snapshot(src)
     summary = env.update(ADVISOR, src)
@@ -98,7 +100,7 @@ def test_rerun_profiles_only_new_or_changed_files_and_drops_removed_ones(env, tm
     assert summary.added == [str(target / "r1-new.jpg")]
     assert sorted(summary.updated) == [str(target / "r0.jpg"), str(target / "r2.jpg")]
     assert summary.removed == [str(target / "r1.jpg")]
-    assert not (target / "r1.jpg").exists() and os.path.samefile(target / "r2.jpg", replaced)
+    assert not (target / "r1.jpg").exists() and (target / "r2.jpg").read_bytes() == replaced.read_bytes()
     assert len(env.calls) == 3
     assert snapshot(src) == before
     rows = {Path(p.image_path).name: p for p in env.store.list_profiles(ADVISOR)}
@@ -139,25 +141,54 @@ def test_an_unreadable_photo_is_listed_and_skipped(env, tmp_path):
     assert [Path(p.image_path).name for p in env.store.list_profiles(ADVISOR)] == ["good.jpg"]
     # a photo that becomes unreadable loses its stale profile
     target = import_subfolder(ADVISOR, src)
-    (src / "good.jpg").write_bytes(b"\xff\xd8\xff garbage now")  # in place: the link shows it too
+    (src / "good.jpg").write_bytes(b"\xff\xd8\xff garbage now")  # in place: copied again, fails
     summary = env.update(ADVISOR, src)
     assert summary.counts()["failed"] == 2 and env.store.get_profile(ADVISOR, target / "good.jpg") is None
 
 
-def test_copies_when_a_hard_link_is_impossible(env, tmp_path, monkeypatch):
+def test_a_hard_link_left_by_an_older_version_becomes_a_copy(env, tmp_path, monkeypatch):
     src = tmp_path / "refs"
     photo(src / "a.jpg", (30, 60, 90))
-
-    def no_links(*_args, **_kwargs):
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(rag_index.os, "link", no_links)
-    before = snapshot(src)
-    summary = env.update(ADVISOR, src)
     target = import_subfolder(ADVISOR, src) / "a.jpg"
-    assert summary.imported.copied == [str(target)] and not os.path.samefile(target, src / "a.jpg")
-    assert target.read_bytes() == (src / "a.jpg").read_bytes() and snapshot(src) == before
-    assert env.update(ADVISOR, src).imported.unchanged == [str(target)]  # copy2 kept size and mtime
+    target.parent.mkdir(parents=True)
+    os.link(src / "a.jpg", target)  # what versions before 0.x left behind
+
+    def no_hard_links(*_args, **_kwargs):
+        raise AssertionError("index must never hard-link a user's photo")
+
+    monkeypatch.setattr(rag_index.os, "link", no_hard_links)
+    before = snapshot(src)
+    summary = rag_index.import_folder(ADVISOR, src)
+    assert summary.copied == [str(target)] and not os.path.samefile(target, src / "a.jpg")
+    target.write_bytes(b"edited reference")  # an edit of the reference ...
+    assert snapshot(src) == before  # ... leaves the original alone
+    rag_index.import_folder(ADVISOR, src)
+    assert rag_index.import_folder(ADVISOR, src).unchanged == [str(target)]  # copy2 kept size and mtime
+
+
+def test_symlink_mode_and_links_out_of_the_folder(tmp_path, home):
+    src = tmp_path / "refs"
+    photo(src / "in.jpg", (30, 60, 90))
+    outside = photo(tmp_path / "private" / "secret.jpg", (200, 10, 10))
+    os.symlink(outside, src / "escape.jpg")
+    os.symlink(tmp_path / "private", src / "elsewhere")  # a linked folder: never walked
+    os.symlink(src / "in.jpg", src / "alias.jpg")  # a link that stays inside the folder is fine
+    before = snapshot(src)
+    summary = rag_index.import_folder(ADVISOR, src, link=True)
+    target = import_subfolder(ADVISOR, src)
+    assert sorted(summary.linked) == [str(target / "alias.jpg"), str(target / "in.jpg")]
+    assert summary.skipped == [(str(src / "escape.jpg"),
+                                "a symbolic link out of the folder (follow_links to import it)")]
+    assert (target / "in.jpg").is_symlink() and (target / "in.jpg").resolve() == (src / "in.jpg").resolve()
+    assert not (target / "escape.jpg").exists() and snapshot(src) == before
+    again = rag_index.import_folder(ADVISOR, src, link=True, follow_links=True)
+    assert again.linked == [str(target / "escape.jpg")] and len(again.unchanged) == 2
+    copied = rag_index.import_folder(ADVISOR, src, follow_links=True)  # switching to copies
+    assert len(copied.copied) == 3 and not any(p.is_symlink() for p in target.iterdir())
+    (src / "in.jpg").unlink()
+    (src / "alias.jpg").unlink()
+    assert sorted(rag_index.import_folder(ADVISOR, src, follow_links=True).removed) == \
+        [str(target / "alias.jpg"), str(target / "in.jpg")]
 
 
 def test_a_missing_folder_is_a_clear_error(env, tmp_path):

@@ -1,7 +1,8 @@
 """``index --advisor ID [--folder DIR]``: profile an advisor's reference photos for RAG.
 
-With ``--folder`` the folder's photos are first copied (or hard-linked) into the advisor's
-references; the originals are only read. Re-running profiles only new or changed photos and
+With ``--folder`` the folder's photos are first copied (``--link``: symbolically linked, never
+hard-linked) into the advisor's references; the originals are only read, and links that lead out
+of the folder are skipped unless ``--follow-links``. Re-running profiles only new or changed photos and
 drops the profiles of removed ones. Exit 1 when a photo could not be indexed (it is listed).
 """
 
@@ -19,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--advisor", required=True, help="advisor id (see `advisors`)")
     p.add_argument("--folder", default=None, metavar="DIR",
                    help="import this folder's photos into the references first (mirrored on re-runs)")
+    p.add_argument("--link", action="store_true",
+                   help="symbolic links to the photos instead of copies (no extra space; a moved photo drops out)")
+    p.add_argument("--follow-links", action="store_true",
+                   help="also import photos reached through symbolic links that lead out of --folder")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.add_argument("--max-tokens", type=cli_type("max_tokens", "--max-tokens"), default=None)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -53,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     host = ModelHost(settings.model)
     try:
         with open_default_store() as store:
-            summary = ReferenceIndex(host, settings, store).update(advisor.id, args.folder, on_progress=progress)
+            summary = ReferenceIndex(host, settings, store).update(advisor.id, args.folder, on_progress=progress,
+                                                                   link=args.link, follow_links=args.follow_links)
     except ImageLoadError as exc:  # the --folder itself is missing or not a folder
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -70,4 +76,6 @@ def run(args: argparse.Namespace) -> int:
               + f" (references in {references_root(advisor.id)})")
         for path, reason in summary.failed:
             print(f"failed: {path}: {reason}")
+        for path, reason in summary.imported.skipped if summary.imported else ():
+            print(f"skipped: {path}: {reason}")
     return 1 if summary.failed else 0

@@ -1,9 +1,11 @@
 """The RAG reference index: an advisor's reference photos, profiled into ``dimensional_profiles``.
 
-Reference photos live in ``<data>/references/<advisor>/`` as copies or hard links (a link when the
-source is on the same filesystem: no extra space; we only ever read it or unlink our name, so the
-original is never modified). A folder imported with ``--folder DIR`` lands in its own sub-folder
-``<name>-<hash>/`` which mirrors DIR: photos removed from DIR are removed from the references.
+Reference photos live in ``<data>/references/<advisor>/`` as copies, or as symbolic links when
+asked (no extra space). Never hard links: a hard link *is* the original, so an edit of the
+"reference" would edit the user's photo. A symbolic link inside the chosen folder that points out
+of it is skipped unless ``follow_links`` (a folder of links to elsewhere is then imported on
+purpose). A folder imported with ``--folder DIR`` lands in its own sub-folder ``<name>-<hash>/``
+which mirrors DIR: photos removed from DIR are removed from the references.
 
 Indexing profiles each reference photo with pass 1 (``prompts.profile_prompt``, constrained to
 the report schema) and stores the eight scores and comments with the file's content hash; a
@@ -147,11 +149,12 @@ def import_subfolder(advisor_id: str, folder: Path) -> Path:
 class ImportSummary:
     """What importing a folder into the references did."""
 
-    linked: list[str] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)  # symbolic links (link=True)
     copied: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason): links out of the folder
 
 
 def _reason(exc: BaseException) -> str:
@@ -174,25 +177,46 @@ def _same_content(src: Path, dest: Path) -> bool:
     return file_sha256(src) == file_sha256(dest)
 
 
-def _place(src: Path, dest: Path) -> str:
-    """Hard-link (same filesystem) or copy ``src`` to ``dest`` atomically; returns "linked"/"copied"."""
+def _place(src: Path, dest: Path, link: bool) -> str:
+    """Copy ``src`` to ``dest`` (or make ``dest`` a symbolic link to it) atomically; returns
+    "linked"/"copied". Never a hard link: that would make the reference the original itself."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".tmp-{uuid.uuid4().hex}{dest.suffix}"
     try:
-        try:
-            os.link(src, tmp)
-            how = "linked"
-        except OSError:
-            shutil.copy2(src, tmp)
-            how = "copied"
+        if link:
+            os.symlink(src.resolve(), tmp)
+        else:
+            shutil.copy2(src, tmp, follow_symlinks=True)
         os.replace(tmp, dest)  # replaces our old name; never writes into an existing file
     finally:
         tmp.unlink(missing_ok=True)
-    return how
+    return "linked" if link else "copied"
 
 
-def import_folder(advisor_id: str, folder: str | os.PathLike[str]) -> ImportSummary:
-    """Mirror ``folder``'s photos into the advisor's references (originals are only read)."""
+def _kept_as_wanted(src: Path, dest: Path, link: bool) -> bool:
+    """Is ``dest`` already what this import would make? A hard link left by an older version, or
+    a link where a copy is asked for (and the reverse), is not."""
+    if dest.is_symlink():
+        return link and dest.resolve() == src.resolve()
+    if link or not dest.exists():
+        return False
+    try:
+        if os.path.samefile(src, dest):
+            return False  # a hard link to the original (older versions made them): copy instead
+    except OSError:
+        return False
+    return _same_content(src, dest)
+
+
+def _outside_link(src: Path, source: Path) -> bool:
+    """Does ``src`` (or a folder on its way) lead out of ``source`` through a symbolic link?"""
+    return not _under(src, source)
+
+
+def import_folder(advisor_id: str, folder: str | os.PathLike[str], *, link: bool = False,
+                  follow_links: bool = False) -> ImportSummary:
+    """Mirror ``folder``'s photos into the advisor's references (originals are only read):
+    copies, or symbolic links with ``link``; links out of ``folder`` only with ``follow_links``."""
     source = Path(folder).expanduser()
     photos = find_photos(source)  # raises ImageLoadError naming the folder when it is missing
     root = references_root(advisor_id)
@@ -203,20 +227,30 @@ def import_folder(advisor_id: str, folder: str | os.PathLike[str]) -> ImportSumm
     wanted: set[Path] = set()
     for src in photos:
         dest = target / src.relative_to(source)
+        if not follow_links and _outside_link(src, source):
+            summary.skipped.append((str(src), "a symbolic link out of the folder (follow_links to import it)"))
+            continue
         wanted.add(dest)
         try:
-            if dest.exists() and _same_content(src, dest):
+            if _kept_as_wanted(src, dest, link):
                 summary.unchanged.append(str(dest))
                 continue
-            getattr(summary, _place(src, dest)).append(str(dest))
+            getattr(summary, _place(src, dest, link)).append(str(dest))
         except (OSError, ImageLoadError) as exc:
             summary.failed.append((str(src), _reason(exc)))  # an older copy, if any, stays
     if target.is_dir():
-        for old in find_photos(target):
+        for old in _our_files(target):
             if old not in wanted:
                 old.unlink(missing_ok=True)  # our own copy/link; the original stays where it is
                 summary.removed.append(str(old))
     return summary
+
+
+def _our_files(target: Path) -> list[Path]:
+    """Photo names in our import folder, dangling links included (an original that moved away)."""
+    found = find_photos(target)
+    dangling = [p for p in target.rglob("*") if p.is_symlink() and not p.exists()]
+    return sorted({*found, *dangling})
 
 
 # ---- indexing -----------------------------------------------------------------------------------
@@ -243,7 +277,7 @@ class IndexSummary:
         if self.imported is not None:
             out["imported"] = {"linked": len(self.imported.linked), "copied": len(self.imported.copied),
                                "unchanged": len(self.imported.unchanged), "removed": len(self.imported.removed),
-                               "failed": len(self.imported.failed)}
+                               "failed": len(self.imported.failed), "skipped": len(self.imported.skipped)}
         return out
 
 
@@ -262,11 +296,13 @@ class ReferenceIndex:
         return [p for p in self.store.list_profiles(advisor_id) if has_scores(p)]
 
     def update(self, advisor_id: str, folder: str | os.PathLike[str] | None = None, *,
-               on_progress: ProgressCallback | None = None, scope: CancelScope | None = None) -> IndexSummary:
-        """Import ``folder`` (when given), then profile new/changed reference photos and drop gone ones."""
+               on_progress: ProgressCallback | None = None, scope: CancelScope | None = None,
+               link: bool = False, follow_links: bool = False) -> IndexSummary:
+        """Import ``folder`` (when given; see :func:`import_folder` for ``link``/``follow_links``),
+        then profile new/changed reference photos and drop gone ones."""
         summary = IndexSummary(advisor_id=validate_advisor_id(advisor_id))
         if folder is not None:
-            summary.imported = import_folder(advisor_id, folder)
+            summary.imported = import_folder(advisor_id, folder, link=link, follow_links=follow_links)
             summary.failed.extend(summary.imported.failed)
         root = references_root(advisor_id)
         known = {p.image_path: p for p in self.store.list_profiles(advisor_id) if _under(p.image_path, root)}
