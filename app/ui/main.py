@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,29 @@ def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Any:
         return Settings()
 
 
+class _DamageSignal(QObject):
+    """Carries the store's damage report from its checking thread to the GUI thread."""
+
+    found = Signal(str)
+
+
+def watch_store_damage(window: Any, store: Any) -> None:
+    """Show the store's :class:`DatabaseDamagedError` (the CLI's text) when its check finds damage;
+    the box is non-modal (``open``) and kept as ``window.damage_box``."""
+    from PySide6.QtWidgets import QMessageBox
+
+    signal = _DamageSignal(window)
+
+    def show(message: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Mondrian history database", message, parent=window)
+        window.damage_box = box
+        box.open()
+
+    signal.found.connect(show)
+    window._damage_signal = signal
+    store.on_damage(lambda error: signal.found.emit(str(error)))
+
+
 def create_window(*, preload: bool = True, tray: bool = True, service: Any = None, store: Any = None) -> Any:
     """The main window over a fresh service and store (both owned by the window: it closes them);
     None when the user chose to quit over an invalid settings file."""
@@ -93,7 +116,10 @@ def create_window(*, preload: bool = True, tray: bool = True, service: Any = Non
         except Exception as exc:  # noqa: BLE001 - the app still critiques without history
             log.error("history is unavailable: %s", exc)
     service = service or MondrianService(settings, store=store)
-    return MainWindow(service, store, preload=preload, tray=tray)
+    window = MainWindow(service, store, preload=preload, tray=tray)
+    if store is not None:
+        watch_store_damage(window, store)
+    return window
 
 
 def run_gui(argv: Sequence[str]) -> int:
