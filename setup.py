@@ -36,12 +36,23 @@ PHOTO_TYPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("HEIC image", ("public.heic", "public.heif"), ("heic", "heif")),
     ("TIFF image", ("public.tiff",), ("tif", "tiff")),
     ("WebP image", ("org.webmproject.webp",), ("webp",)),
+    ("GIF image", ("com.compuserve.gif",), ("gif",)),
+    ("BMP image", ("com.microsoft.bmp",), ("bmp", "dib")),
+    ("AVIF image", ("public.avif",), ("avif",)),
+    ("JPEG 2000 image", ("public.jpeg-2000",), ("jp2", "j2k", "jpx")),
+    ("Photoshop image", ("com.adobe.photoshop-image",), ("psd",)),
+    ("TGA image", ("com.truevision.tga-image",), ("tga",)),
+    ("Netpbm image", ("public.pbm",), ("ppm", "pgm", "pbm", "pnm")),
+    ("Other image", ("public.image",), ("jpe", "jfif", "apng", "hif", "qoi")),
+    ("Camera RAW image", ("public.camera-raw-image", "com.adobe.raw-image"),
+     ("cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "raf", "orf", "rw2", "rwl", "pef", "dng", "3fr",
+      "fff", "iiq", "x3f", "srw", "dcr", "kdc", "k25", "mrw", "erf", "mef", "mos", "raw", "gpr")),
 )
 
 # Packages copied whole: they load code or data by name at run time (mlx-vlm's model classes,
 # transformers' processors, Qt's plugins, MLX's native library and Metal kernels).
 PACKAGES = ("app", "training", "mlx", "mlx_vlm", "transformers", "tokenizers", "safetensors", "huggingface_hub",
-            "datasets", "llguidance", "PIL", "pillow_heif", "numpy", "platformdirs", "PySide6", "shiboken6",
+            "datasets", "llguidance", "PIL", "pillow_heif", "rawpy", "exiv2", "numpy", "platformdirs", "PySide6", "shiboken6",
             "fastapi", "uvicorn")
 QT_PLUGINS = ("platforms/libqcocoa.dylib", "imageformats", "styles", "iconengines", "platforminputcontexts")
 EXCLUDES = ("tkinter", "PyQt5", "PyQt6", "PySide2", "pytest", "pytestqt", "hypothesis", "IPython", "matplotlib",

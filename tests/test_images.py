@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from app.engine.photos import decode as images
+from app.engine.photos import pillow_open
 from app.engine.photos.decode import (
     DEFAULT_MAX_EDGE,
     MAX_PIXELS,
@@ -98,7 +98,9 @@ def heif_can_encode() -> bool:
 
 
 def test_public_constants() -> None:
-    assert {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"} == PHOTO_SUFFIXES
+    assert {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".gif", ".bmp", ".ppm",
+            ".pgm", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".dng"} <= PHOTO_SUFFIXES
+    assert ".xmp" not in PHOTO_SUFFIXES and ".eps" not in PHOTO_SUFFIXES
     assert all(s == s.lower() and s.startswith(".") for s in PHOTO_SUFFIXES)
     assert DEFAULT_MAX_EDGE == 1024
     assert 150_000_000 < MAX_PIXELS < 200_000_000
@@ -113,8 +115,10 @@ def test_public_constants() -> None:
         ("c.tiff", True),
         ("d.HEIC", True),
         ("x/y/e.webp", True),
-        ("f.gif", False),
-        ("g.bmp", False),
+        ("f.gif", True),
+        ("g.bmp", True),
+        ("IMG_1.CR3", True),
+        ("k.eps", False),
         ("h.xmp", False),
         ("jpg", False),
         ("i.jpg.xmp", False),
@@ -436,12 +440,11 @@ def test_truncated_png(tmp_path: Path) -> None:
     assert _error(path).reason == "truncated or corrupt PNG data"
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("GIF", ".gif"), ("BMP", ".bmp")])
-def test_unsupported_formats_are_named(tmp_path: Path, fmt: str, suffix: str) -> None:
-    path = save(Image.new("RGB", (20, 20), "red"), tmp_path / f"a{suffix}", fmt)
+def test_refused_format_is_named_with_the_reason(tmp_path: Path) -> None:
+    path = save(Image.new("RGB", (20, 20), "red"), tmp_path / "a.eps", "EPS")
     reason = _error(path).reason
-    assert reason.startswith(f"unsupported format '{fmt}'")
-    assert "JPEG" in reason  # says what is supported
+    assert reason.startswith("unsupported format 'EPS': ")
+    assert "Ghostscript" in reason and "JPEG" in reason  # why, and what to do instead
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -471,7 +474,7 @@ def test_permission_denied_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def denied(*_args: object, **_kw: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(images, "open", denied, raising=False)
+    monkeypatch.setattr(pillow_open, "open", denied, raising=False)
     assert _error(path).reason == "permission denied"
     with pytest.raises(ImageLoadError, match="permission denied"):
         file_sha256(path)
@@ -601,7 +604,9 @@ def test_find_photos(tmp_path: Path) -> None:
         "notes.txt",
         "b.jpg.xmp",
         "IMG_1.AAE",
-        "anim.gif",
+        "sub/anim.gif",
+        "raw/IMG_2.CR3",
+        "doc.eps",
         ".hidden.jpg",
         "._b.jpg",
         ".thumbnails/t.jpg",
@@ -618,7 +623,8 @@ def test_find_photos(tmp_path: Path) -> None:
     found = find_photos(tmp_path)
     rel = [p.relative_to(tmp_path).as_posix() for p in found]
     assert rel == sorted(rel)
-    assert set(rel) == {"b.jpg", "A.JPG", "c.png", "sub/d.HEIC", "sub/deeper/e.tif", "sub/f.webp"}
+    assert set(rel) == {"b.jpg", "A.JPG", "c.png", "sub/d.HEIC", "sub/deeper/e.tif", "sub/f.webp", "sub/anim.gif",
+                        "raw/IMG_2.CR3"}
     assert found == sorted(found)
 
     top = [p.name for p in find_photos(tmp_path, recursive=False)]

@@ -29,7 +29,8 @@ from PIL import Image
 
 from app.engine.advisors import Advisor, AdvisorError, get_advisor, save_user_advisor
 from app.engine.critique.prompts import critique_prompt
-from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, load_photo
+from app.engine.photos.decode import ImageLoadError, decode_photo, file_sha256, find_photos
+from app.engine.photos.exif import ShootingData, read_shooting_data
 from app.engine.photos.prepare import ANALYSIS_EDGE, PreparedPhoto, prepare_image
 from app.engine.settings import Settings, load_settings
 
@@ -61,6 +62,7 @@ class Photo:
     image: Image.Image
     rating: StarRating | None = None
     target: Target | None = None
+    shooting: ShootingData | None = None  # EXIF camera settings: grounding facts, as at inference
 
 
 @dataclass
@@ -117,13 +119,13 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
         relative = path.relative_to(folder).as_posix()
         try:
             # Measured at the analysis size, as inference does; _prepare makes the model's copy.
-            image = load_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge))
+            image = decode_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge), min_raw_preview_edge=max_edge).image
             sha = file_sha256(path)
         except ImageLoadError as exc:
             skipped.append({"file": relative, "reason": exc.reason})
             emit("skipped", file=relative, reason=exc.reason)
             continue
-        photo = Photo(path=path, relative=relative, sha256=sha, image=image)
+        photo = Photo(path=path, relative=relative, sha256=sha, image=image, shooting=read_shooting_data(path))
         try:
             photo.rating = read_rating(path)
         except (XmpError, OSError) as exc:
@@ -194,9 +196,9 @@ def resolve_targets(photos: list[Photo], advisor_id: str, targets: TargetsFile |
     return missing
 
 
-def _prepare(image: Image.Image, settings: Settings) -> PreparedPhoto:
-    """The model image and grounding facts inference would make from this photo (engine.photo_input)."""
-    return prepare_image(image, settings)
+def _prepare(image: Image.Image, settings: Settings, photo: Photo) -> PreparedPhoto:
+    """The model image and grounding facts inference would make from this photo (engine.photos.prepare)."""
+    return prepare_image(image, settings, shooting=photo.shooting)
 
 
 def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, emit: Emit = _nothing,
@@ -220,7 +222,7 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
         with open_default_store() as store:
             for photo in photos:
                 try:
-                    prepared = _prepare(photo.image, settings)
+                    prepared = _prepare(photo.image, settings, photo)
                     outcome = run_report_generation(host, settings, AnalysisInput(image=prepared.image, advisor=advisor,
                                                                                  facts=prepared.facts),
                                                     profile_prompt(facts=prepared.facts), "draft")
@@ -267,7 +269,7 @@ def build_rows(photos: list[Photo], advisor: Advisor, settings: Settings, opts: 
         rows = []
         try:
             for image, how in variants:
-                prepared = _prepare(image, settings)
+                prepared = _prepare(image, settings, photo)
                 prompt = critique_prompt(advisor, facts=prepared.facts)
                 rows.append(Row(messages=prompt.training_messages(photo.target.report), image=prepared.image,
                                 photo=photo.relative, photo_sha256=photo.sha256, augmentation=how,
