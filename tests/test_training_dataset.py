@@ -173,8 +173,9 @@ def test_targets_precedence_edited_file_draft(home: Path, portfolio: tuple[Path,
                              {"dimensional_analysis": {d: {"score": s, "comment": "draft", "recommendation": "r"}
                                                        for d, s in mid.items()}, "overall_grade": "C",
                               "summary": "draft"}, source="model", edited=False)
-    (folder / "p7.xmp").write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
-                                   'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/></x:xmpmeta>')
+    (folder / "p7.xmp").write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                                   '<rdf:Description rdf:about="" '
+                                   'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/></rdf:RDF></x:xmpmeta>')
     targets = write_targets(tmp_path / "t.json", names[:7] + ["ghost.jpg"])
 
     without = prepare(_opts(folder, targets, val_fraction=0))
@@ -198,8 +199,9 @@ def test_targets_precedence_edited_file_draft(home: Path, portfolio: tuple[Path,
 
 def test_exclude_rejected(home: Path, portfolio: tuple[Path, list[str]], tmp_path: Path) -> None:
     folder, names = portfolio
-    (folder / "p3.jpg.xmp").write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
-                                       'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="-1"/></x:xmpmeta>')
+    (folder / "p3.jpg.xmp").write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                                   '<rdf:Description rdf:about="" '
+                                       'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="-1"/></rdf:RDF></x:xmpmeta>')
     targets = write_targets(tmp_path / "t.json", names)
     kept = prepare(_opts(folder, targets, val_fraction=0))
     assert kept.counts[TRAIN] == 8

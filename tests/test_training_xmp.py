@@ -35,7 +35,9 @@ def _element_packet(value: str) -> str:
     (_packet('xmp:Rating="3.0"'), 3),
     (_packet('xap:Rating="2"', prefix="xap"), 2),  # older Adobe files bind the namespace to "xap"
     (_element_packet(" 1 "), 1),
-    (_packet('xmp:CreatorTool="Lightroom" MicrosoftPhoto:Rating="75"'), None),  # only xmp:Rating counts
+    # only xmp:Rating counts (Windows' percentage rating is another property)
+    (_packet('xmlns:MicrosoftPhoto="http://ns.microsoft.com/photo/1.0/" xmp:CreatorTool="Lightroom" '
+             'MicrosoftPhoto:Rating="75"'), None),
 ])
 def test_parse_rating_forms(packet: str, stars: int | None) -> None:
     assert parse_rating(packet) == stars
