@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from PIL import Image
@@ -25,8 +25,8 @@ from app.engine.photos.still import load_still
 # LibRaw's ``sizes.flip`` -> the transpose that makes a preview upright (demosaics come out upright).
 _FLIP = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
 
-EMBEDDED_PREVIEW = "embedded_preview"
-DEMOSAIC = "demosaic"
+EMBEDDED_PREVIEW: Final = "embedded_preview"
+DEMOSAIC: Final = "demosaic"
 
 
 @dataclass(frozen=True)
