@@ -78,8 +78,9 @@ class CompareView(QWidget):
     def _fill_table(self, comparison: Comparison, deltas: dict[str, float | None]) -> None:
         while self.table.count():
             item = self.table.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         for col, text in enumerate(("Dimension", "Base", "Tuned", "Δ")):
             head = QLabel(text)
             head.setFont(theme.title_font(10))
@@ -101,7 +102,8 @@ class CompareView(QWidget):
         out = {}
         for row, key in enumerate(DIMENSIONS, start=1):
             item = self.table.itemAtPosition(row, 3)
-            out[key] = item.widget().text() if item and item.widget() else ""
+            widget = item.widget() if item is not None else None
+            out[key] = widget.text() if isinstance(widget, QLabel) else ""
         return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -80,8 +81,8 @@ class CritiqueBar(QWidget):
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
-        for label in ("Markdown…", "JSON…", "PDF…"):
-            menu.addAction(label, lambda s=label: emit(self.exportRequested, s.rstrip("…").lower()))
+        for label, kind in (("Markdown…", "markdown"), ("JSON…", "json"), ("PDF…", "pdf")):
+            menu.addAction(label, partial(emit, self.exportRequested, kind))
         self.export_button.setMenu(menu)
         self.export_button.setEnabled(False)
         bar.addWidget(self.export_button)

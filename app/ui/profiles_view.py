@@ -76,7 +76,9 @@ class ProfilesView(QWidget):
         self.table = QTableWidget(0, len(DIMENSIONS) + 3)
         self.table.setHorizontalHeaderLabels(["Photo", *(SHORT_LABELS[k] for k in DIMENSIONS), "Grade", "Source"])
         for i, key in enumerate(DIMENSIONS, start=1):
-            self.table.horizontalHeaderItem(i).setToolTip(f"{DIMENSION_LABELS[key]} score, 0-10 (double-click to edit)")
+            header = self.table.horizontalHeaderItem(i)
+            if header is not None:
+                header.setToolTip(f"{DIMENSION_LABELS[key]} score, 0-10 (double-click to edit)")
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(COL_PHOTO, QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -177,7 +179,10 @@ class ProfilesView(QWidget):
     # ---- editing ------------------------------------------------------------------------------
     def set_score(self, row: int, key: str, value: str) -> None:
         """Edit a score cell as the user would (tests use this)."""
-        self.table.item(row, 1 + list(DIMENSIONS).index(key)).setText(value)
+        item = self.table.item(row, 1 + list(DIMENSIONS).index(key))
+        if item is None:
+            raise IndexError(f"no score cell at row {row}")
+        item.setText(value)
 
     def _item_changed(self, item: QTableWidgetItem) -> None:
         if self._loading or self.advisor_id is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, Signal
@@ -44,7 +44,7 @@ from .reference_photos import index_task, summary_text
 from .tray import MondrianTray
 
 if TYPE_CHECKING:
-    from app.engine.service import MondrianService
+    from app.engine.service import CritiqueResult, MondrianService
     from app.engine.store.database import JobRow, Store
 
     from .training_tab import TrainingTab
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(action("Mondrian &Guide", self, self.open_help,
                                    shortcut=QKeySequence.StandardKey.HelpContents))
         help_menu.addAction(action("&About Mondrian", self, self._about, role=QAction.MenuRole.AboutRole))
-        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self._escape)
+        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
 
     # ---- photos in ------------------------------------------------------------------------------
     def open_photos(self, paths: list[str]) -> None:
@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.critique)
         self.critique.show_job(job, result_from_job(job))
 
-    def _critique_finished(self, item: object) -> None:
+    def _critique_finished(self, item: CritiqueResult | Comparison | BlindResult) -> None:
         result = item.tuned if isinstance(item, Comparison) else item.result if isinstance(item, BlindResult) else item
         grade = result.report.overall_grade if result.report else "no report"
         if self.tray is not None:
@@ -277,10 +277,14 @@ class MainWindow(QMainWindow):
         request = self.bridge.run("index", index_task(self.service, self.store, advisor_id, folder))
         request.progress.connect(lambda message, _f: self.statusBar().showMessage(message))
         request.result.connect(lambda summary: self._indexed(name, summary))
-        request.failed.connect(lambda message: message == CANCELLED or self.critique.show_error(
-            f"Could not add the reference photos of {Path(folder).name}: {message}"))
+        request.failed.connect(partial(self._index_failed, Path(folder).name))
         self._index = request
         return request
+
+    def _index_failed(self, folder_name: str, message: str) -> None:
+        self._index = None
+        if message != CANCELLED:
+            self.critique.show_error(f"Could not add the reference photos of {folder_name}: {message}")
 
     def _indexed(self, name: str, summary: object) -> None:
         self._index = None
