@@ -149,6 +149,7 @@ class ReportView(QWidget):
         self.result: CritiqueResult | None = None
         self.cards: list[DimensionCard] = []
         self._hidden = False
+        self._photo_image: QImage | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
         outer.setSpacing(12)
@@ -164,8 +165,10 @@ class ReportView(QWidget):
         self.photo.setMinimumSize(QSize(10, 10))
         self.photo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.photo.setVisible(not compact)
-        header.addWidget(self.photo, 3)
+        header.addWidget(self.photo, 2)
         self.radar = RadarChart(diameter=200)
+        self.radar.setMinimumWidth(250)  # the axis labels take ~150 px of it; below that the chart is a dot
+        self.radar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.radar.setVisible(not compact)
         header.addWidget(self.radar, 3)
         grade_box = QVBoxLayout()
@@ -201,8 +204,9 @@ class ReportView(QWidget):
         self._hidden = hidden
         report = result.report
         self.title.setText(title if title is not None else _title(result))
+        self._photo_image = photo
         if not self.compact:
-            self.photo.setPixmap(fit(photo, 300, 240))
+            self._fit_photo()
         for card in self.cards:
             self.grid.removeWidget(card)
             card.deleteLater()
@@ -234,6 +238,15 @@ class ReportView(QWidget):
                 self.grid.addWidget(card, i // self.columns, i % self.columns)
                 self.cards.append(card)
         self.footer.setText(footer_text(result, hidden=hidden))
+
+    def _fit_photo(self) -> None:
+        width = min(300, max(80, self.photo.width())) if self.photo.width() > 20 else 300
+        self.photo.setPixmap(fit(self._photo_image, width, 240))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+        super().resizeEvent(event)
+        if not self.compact and self._photo_image is not None:
+            self._fit_photo()
 
     def reveal(self, title: str | None = None) -> None:
         """End a blind test: show the mode/adapter that produced the report."""
