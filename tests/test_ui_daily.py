@@ -296,3 +296,21 @@ def test_drop_queues_rather_than_replacing(qtbot, tiny_model_dir, home, tmp_path
         qtbot.waitUntil(lambda: len(window.store.list_jobs(status="completed")) == 2, timeout=LONG)
     finally:
         window.shutdown()
+
+
+def test_portfolio_scan_progress_reaches_100_percent(qtbot, tmp_path):
+    from app.ui.bridge import InferenceBridge
+    from app.ui.operations import scan_task
+
+    for i in range(6):
+        sample_photo(tmp_path, f"p{i}.jpg")
+    bridge = InferenceBridge()
+    try:
+        request = bridge.run("scan", scan_task(tmp_path))
+        fractions: list[float] = []
+        request.progress.connect(lambda _m, f: fractions.append(f))
+        with qtbot.waitSignal(request.finished, timeout=LONG):
+            pass
+        assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    finally:
+        bridge.shutdown()

@@ -260,6 +260,7 @@ def scan_task(folder: str | Path, edge: int = 160) -> TaskFn:
             except (ImageLoadError, OSError) as exc:
                 item.problem = str(exc)
             out.append(item)
+            ctx.progress(f"Read {i + 1} of {len(photos)} photos", (i + 1) / len(photos))  # ends at 100 %
         return out
 
     return run
