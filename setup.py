@@ -26,7 +26,7 @@ from app.engine.resources import resources_root  # noqa: E402
 APP_NAME = "Mondrian"
 BUNDLE_ID = "app.mondrian.Mondrian"
 MAIN_SCRIPT = "app/ui/launch.py"
-MIN_MACOS = "13.5"  # MLX's floor (Metal on Apple silicon)
+MIN_MACOS = "14.0"  # exiv2 (EXIF, XMP sidecars) ships arm64 wheels for macOS 14+; MLX itself needs 13.5
 ICON = ("icons", "mondrian.icns")
 
 # (type name, UTIs, extensions): what Finder offers to open with Mondrian.

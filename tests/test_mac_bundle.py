@@ -33,7 +33,7 @@ def test_plist_comes_from_the_version_constant(setup_module):
     assert re.fullmatch(r"\d+\.\d+\.\d+", app.__version__)
     assert plist["CFBundleName"] == "Mondrian" and plist["CFBundleIdentifier"].count(".") >= 2
     assert plist["NSHighResolutionCapable"] is True
-    assert tuple(int(x) for x in plist["LSMinimumSystemVersion"].split(".")) >= (13, 5)
+    assert tuple(int(x) for x in plist["LSMinimumSystemVersion"].split(".")) >= (14, 0)
     assert plist["CFBundleIconFile"] == "mondrian.icns"
     plistlib.dumps(plist)  # every value is plist-serialisable
 
