@@ -31,7 +31,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
-from app.api.limits import DEFAULT_MAX_UPLOADS, MAX_COMMENT_CHARS, MB, UploadLimit, check_text, read_json
+from app.api.limits import (
+    DEFAULT_MAX_UPLOADS,
+    MAX_COMMENT_CHARS,
+    MB,
+    RATING_BODY,
+    UploadLimit,
+    check_text,
+    read_json,
+)
 from app.api.retention import jobs_router, prune_upload_thumbnails
 from app.api.security import AccessGuard, AccessRules, is_loopback
 from app.api.server import DEFAULT_HOST, BackgroundServer
@@ -178,7 +186,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             return error(404, f"no job {job_id!r}")
         return row.to_dict()
 
-    @app.post("/jobs/{job_id}/rating")
+    @app.post("/jobs/{job_id}/rating", openapi_extra=RATING_BODY)
     async def rate(job_id: str, request: Request) -> Any:
         payload = await read_json(request)
         if not isinstance(payload, dict):

@@ -178,3 +178,12 @@ def check_text(field: str, value: Any, limit: int) -> str | None:
     if len(value) > limit:
         raise HTTPException(400, f"{field} is {len(value)} characters; the limit is {limit}")
     return value
+
+
+# The rating body as documented in the OpenAPI schema (the handler parses it itself, with the
+# bounds above, so that a deep or huge body never reaches a recursive parser).
+RATING_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "additionalProperties": False, "properties": {
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS},
+        "winner": {"type": "string", "enum": ["base", "fine_tuned", "tie"]}}}}}}}
