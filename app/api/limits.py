@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
 
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOADS = 4
@@ -61,7 +62,7 @@ class UploadLimit:
         self.max_uploads = max_uploads
         self.receiving = 0  # bodies in flight (the event loop is one thread: no lock needed)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
@@ -84,7 +85,7 @@ class UploadLimit:
             return
         await self._counted(scope, receive, send)
 
-    async def _counted(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = {"size": 0, "over": False, "done": False}
         self.receiving += 1
 
@@ -93,7 +94,7 @@ class UploadLimit:
                 state["done"] = True
                 self.receiving -= 1
 
-        async def counted_receive() -> dict[str, Any]:
+        async def counted_receive() -> Message:
             if state["over"]:
                 return {"type": "http.disconnect"}
             message = await receive()
@@ -111,7 +112,7 @@ class UploadLimit:
                 finish()
             return message
 
-        async def guarded_send(message: dict[str, Any]) -> None:
+        async def guarded_send(message: Message) -> None:
             if not state["over"]:
                 await send(message)
 

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.types import Receive, Scope, Send
+
 from app.engine import atomic, paths
 
 ORIGINS_ENV = "MONDRIAN_ORIGINS"
@@ -155,7 +157,7 @@ class AccessGuard:
         self.app = app
         self.rules = rules
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

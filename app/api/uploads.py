@@ -91,12 +91,14 @@ async def run_until_disconnect(request: Request, scope: CancelScope, work: Calla
                 scope.cancel()
                 return
 
+    result: list[T] = []
     async with anyio.create_task_group() as group:
         group.start_soon(watch)
         try:
-            return await anyio.to_thread.run_sync(work)
+            result.append(await anyio.to_thread.run_sync(work))
         finally:
             group.cancel_scope.cancel()
+    return result[0]
 
 
 async def critique_upload(request: Request, service: MondrianService, admission: Admission, upload: UploadFile,
