@@ -4,8 +4,10 @@
 
 Sections: settings (bad values at load and on the command line), database (one overwritten
 page, recovery, the cost of the integrity check on a --jobs database), files (modes, the
-reference index never hard-linking nor following links out of the folder). Everything runs in a
-throwaway MONDRIAN_HOME. Other sections (HTTP, training) can add a function to SECTIONS.
+reference index never hard-linking nor following links out of the folder), http (the local API's
+attacks and faults against `serve` in its own process: bench/faults_http.py; `--root` another
+checkout to compare). Everything runs in a throwaway MONDRIAN_HOME. Other sections (training) can
+add a function to SECTIONS.
 """
 
 from __future__ import annotations
@@ -180,8 +182,14 @@ def files_section(_args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def http_section(args: argparse.Namespace) -> list[Row]:
+    from faults_http import http_section as run
+
+    return run(args)
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
-    "settings": settings_section, "database": database_section, "files": files_section,
+    "settings": settings_section, "database": database_section, "files": files_section, "http": http_section,
 }
 
 
@@ -189,6 +197,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the database the check is timed on")
     parser.add_argument("--section", choices=sorted(SECTIONS), action="append")
+    from faults_http import add_arguments
+
+    add_arguments(parser)
     args = parser.parse_args()
     rows: list[Row] = []
     home = os.environ["MONDRIAN_HOME"]

@@ -273,14 +273,20 @@ def test_loopback_detection():
         assert not is_loopback(host), host
 
 
-def test_serve_warns_loudly_off_loopback(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                         tmp_path: Path):
+def test_serve_off_loopback_makes_a_token_and_shows_it_once(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     from app.cli import main
 
     monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
     assert main(["serve", "--host", "0.0.0.0", "--model_mode", "fine_tuned"]) == 1  # stops before listening
     err = capsys.readouterr().err
-    assert "WARNING: listening on 0.0.0.0, not loopback" in err and "no authentication" in err
+    assert "WARNING: listening on 0.0.0.0, not loopback" in err and "Access token (shown once" in err
+    token_file = tmp_path / "home" / "data" / "api_token"
+    token = token_file.read_text().strip()
+    assert token in err and len(token) >= 40 and token_file.stat().st_mode & 0o777 == 0o600
+    assert main(["serve", "--host", "0.0.0.0", "--model_mode", "fine_tuned"]) == 1
+    err = capsys.readouterr().err
+    assert token not in err and str(token_file) in err and "Authorization: Bearer" in err  # not shown again
 
 
 # ---------------------------------------------------------------------------- the real command

@@ -2,9 +2,12 @@
 
     python -m app serve [--host 127.0.0.1] [--port 5100] [--model M]
                         [--model_mode base|fine_tuned|ab_test] [--lora_path DIR] [--ab_test_split 0.5]
+                        [--allow-host NAME] [--allow-origin ORIGIN] [--docs] [--rotate-token]
 
 The model (and the adapter, for fine_tuned / ab_test) is loaded and checked before the server
-listens: a strategy that cannot run exits with status 1 and says why.
+listens: a strategy that cannot run exits with status 1 and says why. Any address other than
+loopback needs the access token (made once, kept in the data folder with mode 0600, shown when
+made); every request must then send ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING
 from app.engine.settings import cli_type
 
 if TYPE_CHECKING:
+    from app.api.security import AccessRules
     from app.engine.service import MondrianService
+    from app.engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", dest="max_queue", type=int, default=16,
                    help="critiques allowed to wait for the model before the API answers 503")
     p.add_argument("--no-history", action="store_true", help="do not record critiques in the database")
+    p.add_argument("--allow-host", "--allow_host", dest="allow_hosts", action="append", default=[], metavar="NAME",
+                   help="also answer to this Host name (repeatable; added to the allowed_hosts setting)")
+    p.add_argument("--allow-origin", "--allow_origin", dest="allow_origins", action="append", default=[],
+                   metavar="ORIGIN", help="also accept requests from this web origin, e.g. https://app.example "
+                                          "(repeatable; '*' for any; added to allowed_origins and MONDRIAN_ORIGINS)")
+    p.add_argument("--max-uploads", "--max_uploads", dest="max_uploads", type=int, default=4,
+                   help="uploads being received at once before the API answers 503")
+    p.add_argument("--request-timeout", "--request_timeout", dest="request_timeout", type=float, default=60.0,
+                   metavar="S", help="seconds a request (headers and body) may take to arrive (default 60)")
+    p.add_argument("--docs", action="store_true", help="serve the interactive /docs, /redoc and /openapi.json")
+    p.add_argument("--rotate-token", "--rotate_token", dest="rotate_token", action="store_true",
+                   help="replace the access token used off loopback with a new one")
     p.set_defaults(func=run)
 
 
@@ -100,20 +117,46 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
     return service
 
 
+def access_rules(args: argparse.Namespace, settings: Settings) -> AccessRules:
+    """Host/Origin allow-lists from settings + flags; off loopback, the token (made and shown once)."""
+    from app.api.security import AccessRules, is_loopback, load_or_create_token, token_path
+
+    token = None
+    if not is_loopback(args.host):
+        token, created = load_or_create_token(rotate=args.rotate_token)
+        banner = "!" * 78
+        if created:
+            shown = (f"Access token (shown once; kept in {token_path()}, mode 0600):\n\n    {token}\n\n"
+                     "Send it with every request as: Authorization: Bearer <token>")
+        else:
+            shown = f"Requests must send the access token kept in {token_path()} as: Authorization: Bearer <token>"
+        print(f"{banner}\nWARNING: listening on {args.host}, not loopback: anyone who can reach this machine "
+              f"and has the token\ncan send photos to the model and read your critique history.\n{shown}\n"
+              f"{banner}", file=sys.stderr)
+    return AccessRules.for_bind(args.host, allowed_hosts=[*settings.allowed_hosts, *args.allow_hosts],
+                                allowed_origins=[*settings.allowed_origins, *args.allow_origins], token=token)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.app import build_asgi, is_loopback
+    from app.api.app import build_asgi
+    from app.api.server import ConnectionRules, uvicorn_config
 
     if not 0 <= args.port <= 65535:
         return _fail(f"--port must be from 0 to 65535, not {args.port}")
     if args.max_queue < 1:
         return _fail("--max-queue must be at least 1")
-    if not is_loopback(args.host):
-        banner = "!" * 78
-        print(f"{banner}\nWARNING: listening on {args.host}, not loopback: anyone who can reach this machine "
-              "can send photos\nto the model and read your critique history. There is no authentication.\n"
-              f"{banner}", file=sys.stderr)
+    if args.max_uploads < 1:
+        return _fail("--max-uploads must be at least 1")
+    if not args.request_timeout > 0:  # also refuses nan
+        return _fail(f"--request-timeout must be more than 0 seconds, not {args.request_timeout}")
+    from app.engine.settings import load_settings
+
+    try:
+        rules = access_rules(args, load_settings())
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc))
     service = prepare_service(args)
     if isinstance(service, str):
         return _fail(service)
@@ -122,9 +165,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"Mondrian API on http://{args.host}:{args.port}  model={service.settings.model}  {mode_text}",
           file=sys.stderr)
     try:
-        app = build_asgi(service, max_queue=args.max_queue)
-        uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
-                                      lifespan="off")).run()
+        app = build_asgi(service, max_queue=args.max_queue, access=rules, max_uploads=args.max_uploads,
+                         docs=args.docs)
+        config = uvicorn_config(app, host=args.host, port=args.port, log_level="info",
+                                rules=ConnectionRules(request_timeout_s=args.request_timeout))
+        uvicorn.Server(config).run()
     finally:
         service.close()
     return 0

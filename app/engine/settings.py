@@ -48,6 +48,9 @@ class Rule:
         """The allowed values in words (used in every error message)."""
         if self.kind is bool:
             return "true or false"
+        if self.kind is list:
+            return (f"a list of at most {_number(self.maximum or 0)} texts of 1 to {self.max_length} characters "
+                    "without spaces")
         if self.kind is str:
             if self.choices:
                 return "one of " + ", ".join(self.choices)
@@ -68,6 +71,14 @@ class Rule:
             if not isinstance(value, bool):
                 raise ValueError(self.describe())
             return value
+        if self.kind is list:
+            if not isinstance(value, (list, tuple)) or (self.maximum is not None and len(value) > self.maximum):
+                raise ValueError(self.describe())
+            for item in value:
+                if not isinstance(item, str) or not item or len(item) > (self.max_length or 0) \
+                        or any(c.isspace() or not c.isprintable() for c in item):
+                    raise ValueError(self.describe())
+            return tuple(value)
         if self.kind is str:
             if not isinstance(value, str):
                 raise ValueError(self.describe())
@@ -160,6 +171,12 @@ class Settings:
     max_upload_mb: float = setting(50.0, "largest photo the local HTTP API accepts, in MB",
                                    Rule(float, minimum=0.0, exclusive_minimum=True, maximum=4096.0))
     backups_kept: int = setting(7, "daily database backups kept (0: none)", Rule(int, minimum=0, maximum=365))
+    upload_thumbnail_days: int = setting(30, "days the HTTP API keeps the thumbnail of an uploaded photo (0: none)",
+                                         Rule(int, minimum=0, maximum=36500))
+    allowed_hosts: tuple[str, ...] = setting((), "extra Host names the HTTP API answers to (loopback always)",
+                                             Rule(list, maximum=64, max_length=253))
+    allowed_origins: tuple[str, ...] = setting((), "web origins allowed to call the HTTP API (loopback pages "
+                                               "always; '*' for any)", Rule(list, maximum=64, max_length=2048))
     version: int = SETTINGS_VERSION
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -151,3 +151,20 @@ class JobsMixin(StoreBase):
             except OSError as exc:
                 log.warning("could not delete thumbnail %s: %s", thumb, exc)
         return True
+
+    def prune_upload_thumbnails(self, older_than: str) -> int:
+        """Drop the thumbnails of uploaded photos (``upload:`` jobs) created before ``older_than``
+        (ISO-8601 UTC); the jobs stay. Returns how many were removed."""
+        rows = self._query("SELECT id, thumbnail_path FROM jobs WHERE photo_path LIKE 'upload:%' "
+                           "AND thumbnail_path IS NOT NULL AND created_at < ?", (older_than,))
+        thumbs = paths.thumbnails_dir().resolve()
+        for row in rows:
+            thumb = Path(row["thumbnail_path"])
+            try:
+                if thumb.resolve().parent == thumbs:
+                    thumb.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not delete thumbnail %s: %s", thumb, exc)
+                continue
+            self._update_job(row["id"], thumbnail_path=None)
+        return len(rows)
