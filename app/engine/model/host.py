@@ -101,7 +101,7 @@ class Handle(Future):
         self.request_id = request_id
         self._cancel = threading.Event()
 
-    def cancel(self) -> bool:  # type: ignore[override]
+    def cancel(self) -> bool:
         self._cancel.set()
         return super().cancel() or True
 
@@ -126,8 +126,11 @@ def render_prompt(processor: Any, config: Any, prompt: Prompt, num_images: int =
     """The exact prompt text the model sees; mlx-vlm's trainer renders training turns the same way."""
     from mlx_vlm import apply_chat_template
 
-    return apply_chat_template(processor, config, prompt.messages(), add_generation_prompt=True,
+    text = apply_chat_template(processor, config, prompt.messages(), add_generation_prompt=True,
                                num_images=num_images)
+    if not isinstance(text, str):
+        raise TypeError(f"mlx-vlm rendered the prompt as {type(text).__name__}, not text")
+    return text
 
 
 _STOP = object()
@@ -277,8 +280,8 @@ class ModelHost:
         finish = "length"
         start = time.perf_counter()
         last = None
-        for result in stream_generate(loaded.model, loaded.processor, text_prompt, image=[req.image],
-                                      **kwargs):
+        images: list[Any] = [req.image]  # mlx-vlm takes paths or PIL images (its hint says str)
+        for result in stream_generate(loaded.model, loaded.processor, text_prompt, image=images, **kwargs):
             if not stats.time_to_first_token_s:
                 stats.time_to_first_token_s = time.perf_counter() - start
             last = result
@@ -314,7 +317,12 @@ class ModelHost:
         if isinstance(req.schema, BoundedSchema):
             bounded, context = req.schema, context_window(loaded.model.config)
         else:
-            bounded, context = BoundedSchema(lambda _n, fixed=req.schema: fixed, 1), None
+            fixed: dict[str, Any] = req.schema
+
+            def same(_chars: int) -> dict[str, Any]:
+                return fixed
+
+            bounded, context = BoundedSchema(same, 1), None
         return plan_budget(bounded, token_bytes=_token_bytes(loaded), prompt_tokens=prompt_tokens,
                            context=context, user_cap=req.max_tokens)
 
