@@ -340,3 +340,17 @@ def test_serve_command_ab_test_over_http(tiny_model_dir: Path, tiny_adapters, tm
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_a_generation_without_a_report_is_502_with_the_result_kept(api):
+    base, service, _ = api
+    service.settings.max_tokens = 60  # a user's cap far below the worst case: the report is cut
+    try:
+        status, _, body = analyze(base, jpeg_bytes(), advisor="ansel", mode="baseline")
+    finally:
+        service.settings.max_tokens = 2000
+    assert status == 502
+    assert body["error"].startswith("no report: generation stopped at the 60-token limit set by the user")
+    assert body["report"] is None and body["budget"]["max_tokens"] == 60 and body["raw_text"]
+    assert "partial_report" in body
+    assert_up(base)

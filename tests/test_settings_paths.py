@@ -63,7 +63,7 @@ BAD_VALUES = [
     ("max_image_edge", 1.5, "a whole number"),
     ("temperature", -1, "from 0 to 2"),
     ("max_text_chars", -1, "from 1 to 20,000"),
-    ("max_tokens", "many", "a whole number from 1"),
+    ("max_tokens", "many", "a whole number from 0"),
     ("max_tokens", True, "a whole number"),
     ("model", 5, "text of 1 to 4096 characters"),
     ("model", "", "text of 1 to 4096 characters"),
@@ -145,7 +145,7 @@ def test_assignment_is_checked_by_the_same_rule():
         Settings(temperature=NAN)
     s.temperature = 1  # an int is a valid float setting
     assert s.temperature == 1.0 and isinstance(s.temperature, float)
-    assert bounds("max_tokens")[0] == 1 and "4096" in describe("model")
+    assert bounds("max_tokens")[0] == 0 and "4096" in describe("model")
 
 
 def test_cli_type_uses_the_setting_rule():
@@ -185,3 +185,11 @@ def test_data_folder_is_private_whatever_the_umask(home):
         os.umask(old)
     for folder in (home, data, config, refs):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_the_old_fixed_token_limit_becomes_the_derived_one():
+    from app.engine.settings import upgrade
+
+    assert upgrade({"version": 2, "max_tokens": 1500})["max_tokens"] == 0  # the old default: now derived
+    assert upgrade({"version": 2, "max_tokens": 900})["max_tokens"] == 900  # a user's own cap is kept
+    assert Settings().max_tokens == 0

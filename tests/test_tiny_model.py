@@ -127,3 +127,25 @@ def test_importing_does_not_import_mlx_vlm() -> None:
     code = "import sys, app.testing.tiny_model, app.engine.model.structured; print('mlx_vlm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_gemma3_family_has_its_own_template_and_image_tokens(tmp_path: Path, tiny_image) -> None:
+    import mlx_vlm
+    from mlx_vlm.models import gemma3
+
+    from app.testing.tiny_families import GEMMA_IMAGE_TOKENS
+
+    model, processor = mlx_vlm.load(str(build_tiny_model(tmp_path / "g3", arch="gemma3")))
+    assert isinstance(model, gemma3.Model)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Critique."}]
+    prompt = mlx_vlm.apply_chat_template(processor, model.config, messages, num_images=1)
+    # Gemma folds the system text into the first user turn; mlx-vlm puts <start_of_image> after the text.
+    assert prompt == "<bos><start_of_turn>user\nBe brief.\n\nCritique.<start_of_image><end_of_turn>\n<start_of_turn>model\n"
+    result = mlx_vlm.generate(model, processor, prompt, image=[tiny_image], max_tokens=3, temperature=0.0)
+    text_only = len(processor.tokenizer.encode(prompt, add_special_tokens=False))
+    assert result.prompt_tokens >= text_only + GEMMA_IMAGE_TOKENS  # the processor expanded the image
+
+
+def test_cli_family_option(tmp_path: Path) -> None:
+    assert main([str(tmp_path / "g"), "--family", "gemma3"]) == 0
+    assert json.loads((tmp_path / "g" / "config.json").read_text())["model_type"] == "gemma3"

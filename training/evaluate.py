@@ -63,7 +63,7 @@ def _prompt(messages: Sequence[dict[str, str]]) -> Prompt:
     return Prompt(system=messages[0]["content"], user=messages[1]["content"])
 
 
-def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_tokens: int, limit: int | None,
+def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_tokens: int | None, limit: int | None,
              emit: Any) -> dict[str, Any]:
     """Run both models over the held-out split; returns the eval.json content."""
     from app.engine.adapters.manager import AdapterError, AdapterManager
@@ -81,7 +81,7 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
     if held_out is None or len(held_out) == 0:
         raise CommandError("the dataset has no held-out photos; prepare it with --val-fraction above 0")
     rows = [held_out[i] for i in range(len(held_out) if limit is None else min(limit, len(held_out)))]
-    settings = replace(load_settings(), model=model_ref, constrained_decoding=False, max_tokens=max_tokens,
+    settings = replace(load_settings(), model=model_ref, constrained_decoding=False, max_tokens=max_tokens or 0,
                        temperature=0.0)
     drift = prompt_drift(advisor, rows, grounding=settings.grounding)
     if drift:
@@ -168,7 +168,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"# Evaluation of {result['advisor_id']} {result['version']}",
         "",
         f"Held-out photos: {result['samples']} (dataset {result['dataset_hash'][:12]}); base model "
-        f"`{result['base_model']}`; greedy, unconstrained decoding, at most {result['decoding']['max_tokens']} tokens.",
+        f"`{result['base_model']}`; greedy, unconstrained decoding, at most "
+        f"{result['decoding']['max_tokens'] or 'the longest valid report in'} tokens.",
         "",
         "| | base | fine-tuned | change |",
         "|---|---|---|---|",
@@ -241,9 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = version.manifest()
     settings = load_settings()
     model_ref = args.model or (manifest.base_model if manifest else None) or settings.model
-    max_tokens = args.max_tokens or settings.max_tokens
-    if max_tokens < 1 or (args.limit is not None and args.limit < 1):
-        raise CommandError("--max-tokens and --limit must be at least 1")
+    max_tokens = args.max_tokens or settings.max_tokens or None  # None: derived from the model per report
+    if (args.max_tokens is not None and args.max_tokens < 0) or (args.limit is not None and args.limit < 1):
+        raise CommandError("--max-tokens must be 0 (automatic) or more and --limit at least 1")
     lines = JsonLines(sys.stdout)
     emit = lines.emit if args.jsonl else (lambda *a, **k: None)
     result = evaluate(args.advisor, version, model_ref=model_ref, max_tokens=max_tokens, limit=args.limit, emit=emit)

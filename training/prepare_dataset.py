@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from app.engine.advisors import Advisor, AdvisorError, get_advisor, save_user_advisor
+from app.engine.advisors import Advisor, AdvisorError, UnknownAdvisorError, get_advisor, save_user_advisor
 from app.engine.critique.prompts import critique_prompt
 from app.engine.photos.decode import ImageLoadError, decode_photo, file_sha256, find_photos
 from app.engine.photos.exif import ShootingData, read_shooting_data
@@ -285,13 +285,19 @@ def build_rows(photos: list[Photo], advisor: Advisor, settings: Settings, opts: 
 # ---------------------------------------------------------------------------- the command
 
 def _advisor(advisor_id: str, name: str | None) -> Advisor:
+    """The advisor to train; a new id creates a personal advisor (named after the id unless
+    --advisor-name says otherwise), and says so on stderr."""
     try:
         return get_advisor(advisor_id)
+    except UnknownAdvisorError:
+        pass
     except AdvisorError as exc:
-        if name is None:
-            raise CommandError(f"{exc} (create a personal advisor with --advisor-name \"Your Name\")") from None
-    advisor = Advisor(id=advisor_id, name=name, bio=f"{name}'s own eye, learned from their portfolio.")
+        raise CommandError(str(exc)) from None
+    display = name or advisor_id.replace("_", " ").replace("-", " ").strip().title() or advisor_id
+    advisor = Advisor(id=advisor_id, name=display, bio=f"{display}'s own eye, learned from their portfolio.")
     save_user_advisor(advisor)
+    print(f"note: created the personal advisor '{advisor_id}' (\"{display}\")"
+          + ("" if name else "; give it another display name with --advisor-name"), file=sys.stderr)
     return get_advisor(advisor_id)
 
 
@@ -366,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.prepare_dataset",
                                 description="Build an advisor's training dataset from a folder of photos.")
     p.add_argument("--advisor", required=True, help="advisor id (a personal advisor: see --advisor-name)")
-    p.add_argument("--advisor-name", help="create the advisor with this display name if it does not exist")
+    p.add_argument("--advisor-name", help="display name of a new personal advisor (default: from the id)")
     p.add_argument("--portfolio", required=True, type=Path, help="folder of photos (searched recursively)")
     p.add_argument("--no-recursive", dest="recursive", action="store_false", help="only the folder itself")
     p.add_argument("--targets", type=Path, help="JSON or CSV of scores/comments per file name")

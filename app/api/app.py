@@ -5,9 +5,12 @@
   ``X-Job-ID`` headers.
 * ``GET /health``, ``GET /advisors``, ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/rating``.
 
-Every error is JSON ``{"error": "..."}`` with a 4xx/5xx status, and the server stays up. The
-handlers call the blocking service on worker threads (FastAPI's thread pool, or anyio's for
-``/analyze``); the service queues all model work to its model host's one thread, so concurrent requests never
+Every error is JSON ``{"error": "..."}`` with a 4xx/5xx status, and the server stays up. A
+generation that produced no report (cut at a user's token cap, or unreadable when unconstrained)
+is 502 with the error and the whole result (``partial_report``, ``parse_problems``, ``raw_text``);
+a generation that raised is 500. The handlers call the blocking service on worker threads
+(FastAPI's thread pool, or anyio's for ``/analyze``); the service queues all model work to its
+model host's one thread, so concurrent requests never
 touch the model at once and there is only ever one model in memory. A bounded number of critiques
 may wait (``max_queue``); beyond that the API answers 503 rather than piling up.
 
@@ -158,7 +161,10 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
         }
         if result.fallback_reason:
             headers["X-Fallback-Reason"] = result.fallback_reason
-        return JSONResponse(result.to_dict(), headers={k: _header_text(v) for k, v in headers.items()})
+        body, status = result.to_dict(), 200
+        if not result.ok:  # the model answered but no report came of it: 502, the result kept beside the error
+            body, status = {"error": "no report: " + ("; ".join(result.parse_problems) or "no output"), **body}, 502
+        return JSONResponse(body, status_code=status, headers={k: _header_text(v) for k, v in headers.items()})
 
     def _store() -> Any:
         store = service.recorder.store

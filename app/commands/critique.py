@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--advisor", default=None, help="advisor id (see `advisors`); default from settings")
     p.add_argument("--mode", default=None, help="auto, baseline, rag, lora or technical (no model)")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
-    p.add_argument("--json", action="store_true", help="print JSON lines, one per photo")
+    p.add_argument("--json", action="store_true", help="print JSON lines, one object per photo (\"ok\" says "
+                   "whether it got a report)")
     p.add_argument("--max-tokens", type=cli_type("max_tokens", "--max-tokens"), default=None)
     p.add_argument("--no-constrain", action="store_true", help="let the model write freely (no JSON schema)")
     p.add_argument("--no-grounding", action="store_true", help="do not put measured facts into the prompt")
@@ -23,12 +24,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _fail(photo: str, reason: str, as_json: bool) -> None:
+    """One line on stderr naming the photo and why; with --json, also its object on stdout."""
+    print(f"error: {photo}: {reason}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"photo": photo, "ok": False, "error": reason}, ensure_ascii=False))
+
+
 def run(args: argparse.Namespace) -> int:
+    """Exit 0 when every photo got a report; 1 when some did not (one stderr line each); 2 when
+    nothing can run (unknown advisor or mode, no such model, a broken adapter asked for by name).
+
+    With --json, stdout is JSON lines: one object per photo given, in order, ``"ok"`` telling
+    which got a report (a failed one is ``{"photo", "ok": false, "error"}``)."""
     from app.engine.adapters.manager import AdapterError
     from app.engine.advisors import AdvisorError
     from app.engine.critique.export import to_text
     from app.engine.model.source import ModelNotAvailableError
-    from app.engine.photos.decode import ImageLoadError
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
     from app.engine.strategies.context import UnknownModeError
@@ -43,20 +55,24 @@ def run(args: argparse.Namespace) -> int:
     service = MondrianService(settings, model_ref=args.model)
     advisor = args.advisor or settings.default_advisor
     mode = args.mode or settings.default_mode
-    on_token = (lambda _rid, text: (sys.stderr.write(text), sys.stderr.flush())) if args.stream else None
+    def echo(_rid: str, text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    on_token = echo if args.stream else None
     failures = 0
     notice_shown = False
     try:
         for photo in args.photos:
             try:
                 result = service.critique(photo, advisor, mode, on_token=on_token)
-            except (ImageLoadError, FileNotFoundError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                failures += 1
-                continue
             except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
+            except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
+                _fail(photo, str(exc) or type(exc).__name__, args.json)
+                failures += 1
+                continue
             if args.stream:
                 sys.stderr.write("\n")
             if result.notice and not notice_shown:
@@ -64,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
                 notice_shown = True
             if not result.ok:
                 failures += 1
+                print(f"error: {photo}: no report: {'; '.join(result.parse_problems) or 'no output'}", file=sys.stderr)
             if args.json:
-                print(json.dumps(result.to_dict(), ensure_ascii=False))
+                print(json.dumps({"ok": result.ok, **result.to_dict()}, ensure_ascii=False))
             else:
                 print(to_text(result) + "\n")
     finally:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from app.engine.adapters.manager import AdapterManager
 from app.engine.advisors import Advisor, get_advisor, load_advisors
+from app.engine.critique.budget import TokenBudget
 from app.engine.critique.report import Report
 from app.engine.jobs import DEFAULT_STORE, JobRecorder
 from app.engine.model import source as model_source
@@ -57,6 +58,8 @@ class CritiqueResult:
     notice: str | None = None  # something the user should be told (e.g. "no model installed")
     job_id: str | None = None
     model_used: str = "base"
+    partial_report: Report | None = None  # the dimensions a generation cut at its token limit completed
+    budget: TokenBudget | None = None  # how the generation limit was derived
 
     @property
     def ok(self) -> bool:
@@ -81,6 +84,8 @@ class CritiqueResult:
             "technical": self.technical,
             "notice": self.notice,
             "job_id": self.job_id,
+            "partial_report": self.partial_report.to_dict() if self.partial_report else None,
+            "budget": self.budget.to_dict() if self.budget else None,
         }
 
 
@@ -180,6 +185,7 @@ class MondrianService:
             raw_text=outcome.raw_text, parse_problems=outcome.parse_problems, stats=outcome.stats,
             model_id=outcome.model_id, adapter_version=outcome.adapter_version, references=outcome.references,
             technical=analysis.to_dict(), model_used="fine_tuned" if outcome.adapter_version else "base",
+            partial_report=outcome.partial_report, budget=outcome.budget,
         )
         return ModelStrategy.label_result(result, route) if route is not None else result
 

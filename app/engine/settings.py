@@ -26,7 +26,7 @@ from app.engine import atomic, paths
 
 log = logging.getLogger(__name__)
 
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 DEFAULT_MODEL = "mlx-community/Qwen3-VL-4B-Instruct-4bit"
 MAX_SETTINGS_BYTES = 100 << 20  # a settings file is a few hundred bytes: far above that it is not ours
 MODES = ("auto", "baseline", "rag", "lora", "technical")
@@ -159,9 +159,11 @@ class Settings:
                                   Rule(int, minimum=32, maximum=16384))
     constrained_decoding: bool = setting(True, "force schema-valid JSON output", Rule(bool))
     grounding: bool = setting(True, "put measured photo facts into the prompt", Rule(bool))
-    max_tokens: int = setting(1500, "generation limit per report", Rule(int, minimum=1, maximum=1_048_576))
+    max_tokens: int = setting(0, "cap on tokens per report; 0 = derived from the model so a report always completes",
+                              Rule(int, minimum=0, maximum=1_048_576))
     temperature: float = setting(0.0, "0 = greedy (reproducible)", Rule(float, minimum=0.0, maximum=2.0))
-    max_text_chars: int = setting(400, "longest comment the schema allows", Rule(int, minimum=1, maximum=20_000))
+    max_text_chars: int = setting(400, "longest comment the schema allows (the token budget follows from it)",
+                                  Rule(int, minimum=1, maximum=20_000))
     default_advisor: str = setting("ansel", "advisor picked at start",
                                    Rule(str, max_length=64, pattern=r"[a-z0-9][a-z0-9_-]*"))
     default_mode: str = setting("auto", "mode picked at start", Rule(str, choices=MODES))
@@ -274,6 +276,11 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     if version < 2:
         # v1 stored max_upload_mb as a whole number; v2 takes any positive size and adds backups_kept.
         version = 2
+    if version < 3:
+        # v2 saved the fixed 1500-token limit; v3 derives the limit from the model (0) unless set.
+        if data.get("max_tokens") == 1500:
+            data["max_tokens"] = 0
+        version = 3
     data["version"] = max(version, SETTINGS_VERSION)
     return data
 

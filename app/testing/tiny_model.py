@@ -3,10 +3,11 @@
 Tests, the README demo and the benchmark need a model that goes through exactly the code paths
 of the real one (``mlx_vlm.load``, the processor, the chat template, generation, LoRA training)
 without a multi-gigabyte download. This builds one in well under a second: the real mlx-vlm
-model class with a small config and random weights, a byte-level BPE tokenizer trained here with
-the Qwen special tokens, and a Qwen-style chat template. Its output is gibberish, by design.
+model class with a small config and random weights, a byte-level BPE tokenizer trained here (about
+one token per character: a worst case for token budgets) with the family's special tokens, and the
+family's chat template (see ``tiny_families.py``). Its output is gibberish, by design.
 
-``python -m app.testing.tiny_model DIR [--arch qwen3_vl|qwen2_5_vl] [--seed N]`` builds one.
+``python -m app.testing.tiny_model DIR [--family qwen3_vl|qwen2_5_vl|gemma3] [--seed N]`` builds one.
 """
 
 from __future__ import annotations
@@ -19,52 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ARCHITECTURES: tuple[str, ...] = ("qwen3_vl", "qwen2_5_vl")
+from app.testing.tiny_families import FAMILIES, QWEN_CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, VOCAB_SIZE, Family
+
+ARCHITECTURES: tuple[str, ...] = tuple(FAMILIES)
 DEFAULT_ARCH = "qwen3_vl"
-VOCAB_SIZE = 512
-
-# Qwen's special tokens, in Qwen's order. Training puts them at ids 0..n-1.
-SPECIAL_TOKENS: tuple[str, ...] = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
+SPECIAL_TOKENS = QWEN_SPECIAL_TOKENS  # the default family's, for callers that predate families
 TOKEN_ID = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-
-# Qwen-style template: string or list content, image/video placeholders, prefix-stable (the
-# trainer renders the conversation without its last turn plus a generation prompt and expects
-# a prefix of the full rendering).
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "<|im_start|>{{ message['role'] }}{{ '\\n' }}"
-    "{%- if message['content'] is string -%}"
-    "{{ message['content'] }}"
-    "{%- else -%}"
-    "{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' or item['type'] == 'image_url' -%}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{%- elif item['type'] == 'video' -%}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{%- elif item['type'] == 'text' -%}"
-    "{{ item['text'] }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- endif -%}"
-    "<|im_end|>{{ '\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
-)
+CHAT_TEMPLATE = QWEN_CHAT_TEMPLATE
+__all__ = ["ARCHITECTURES", "CHAT_TEMPLATE", "DEFAULT_ARCH", "TOKEN_ID", "VOCAB_SIZE", "build_tiny_model",
+           "model_config", "main"]
 
 _CORPUS_LINES: tuple[str, ...] = (
     "The composition places the subject on a third; the horizon is level and the frame is calm.",
@@ -90,82 +54,18 @@ def _set_offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def _text_config(arch: str) -> dict[str, Any]:
-    """Text settings: hidden 64, 2 layers, 4 heads (2 kv), head_dim 16, MLP 128."""
-    cfg: dict[str, Any] = {
-        "model_type": arch if arch == "qwen3_vl" else "qwen2_5_vl",
-        "hidden_size": 64,
-        "num_hidden_layers": 2,
-        "intermediate_size": 128,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "rms_norm_eps": 1e-6,
-        "vocab_size": VOCAB_SIZE,
-        "max_position_embeddings": 4096,
-        "rope_theta": 1000000.0,
-        "hidden_act": "silu",
-    }
-    if arch == "qwen3_vl":
-        cfg.update(head_dim=16, tie_word_embeddings=True, attention_bias=False,
-                   rope_scaling={"rope_type": "default", "mrope_section": [4, 2, 2],
-                                 "mrope_interleaved": True})
-    else:
-        cfg.update(tie_word_embeddings=True,
-                   rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
-    return cfg
-
-
-def _vision_config(arch: str) -> dict[str, Any]:
-    """Vision settings: 2 layers, width 32; patch 16 (Qwen3) or 14 (Qwen2.5), merge 2."""
-    cfg: dict[str, Any] = {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "out_hidden_size": 64,
-        "num_heads": 2,
-        "in_channels": 3,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-    }
-    if arch == "qwen3_vl":
-        cfg.update(model_type="qwen3_vl", patch_size=16, num_position_embeddings=64,
-                   deepstack_visual_indexes=[0], hidden_act="gelu_pytorch_tanh")
-    else:
-        cfg.update(model_type="qwen2_5_vl", patch_size=14, window_size=112,
-                   fullatt_block_indexes=[1], hidden_act="silu", tokens_per_second=2)
-    return cfg
+def _family(arch: str) -> Family:
+    if arch not in FAMILIES:
+        raise ValueError(f"arch {arch!r} is not supported; choose one of {', '.join(ARCHITECTURES)}")
+    return FAMILIES[arch]
 
 
 def model_config(arch: str = DEFAULT_ARCH) -> dict[str, Any]:
     """The ``config.json`` content for a tiny model of ``arch``."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch {arch!r} is not supported; choose one of {', '.join(ARCHITECTURES)}")
-    ids = {
-        "image_token_id": TOKEN_ID["<|image_pad|>"],
-        "video_token_id": TOKEN_ID["<|video_pad|>"],
-        "vision_start_token_id": TOKEN_ID["<|vision_start|>"],
-        "vision_end_token_id": TOKEN_ID["<|vision_end|>"],
-        "vision_token_id": TOKEN_ID["<|vision_pad|>"],
-    }
-    text = _text_config(arch)
-    config: dict[str, Any] = {
-        "architectures": ["Qwen3VLForConditionalGeneration" if arch == "qwen3_vl"
-                          else "Qwen2_5_VLForConditionalGeneration"],
-        "model_type": arch,
-        "vocab_size": VOCAB_SIZE,
-        "eos_token_id": [TOKEN_ID["<|im_end|>"], TOKEN_ID["<|endoftext|>"]],
-        "tie_word_embeddings": True,
-        "vision_config": _vision_config(arch),
-        **ids,
-    }
-    if arch == "qwen3_vl":
-        config["text_config"] = text  # Qwen3 nests the text settings
-    else:
-        config.update({k: v for k, v in text.items() if k != "model_type"})  # Qwen2.5: top level
-    return config
+    return _family(arch).config()
 
 
-def _train_tokenizer() -> Any:
+def _train_tokenizer(special_tokens: Sequence[str]) -> Any:
     """Byte-level BPE over a small fixed corpus: deterministic, and any text encodes."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -174,7 +74,7 @@ def _train_tokenizer() -> Any:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -182,46 +82,23 @@ def _train_tokenizer() -> Any:
     return tok
 
 
-def _save_tokenizer(dest: Path) -> None:
+def _save_tokenizer(dest: Path, family: Family) -> None:
     _set_offline()
     from transformers import PreTrainedTokenizerFast
 
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer(),
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in ("<|im_end|>", "<|endoftext|>")],
+        tokenizer_object=_train_tokenizer(family.special_tokens),
         model_max_length=32768,
         padding_side="left",
         clean_up_tokenization_spaces=False,
+        **family.tokenizer_kwargs,
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = family.chat_template
     fast.save_pretrained(str(dest))
     # mlx-vlm's processors read the template from either file; write both so it is never lost.
-    (dest / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}, indent=2))
+    (dest / "chat_template.json").write_text(json.dumps({"chat_template": family.chat_template}, indent=2))
     if not (dest / "chat_template.jinja").exists():
-        (dest / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-
-
-def _preprocessor_config(arch: str, max_pixels: int) -> dict[str, Any]:
-    patch = 16 if arch == "qwen3_vl" else 14
-    min_pixels = min(max_pixels, (patch * 2) ** 2 * 4)
-    return {
-        "image_processor_type": "Qwen2VLImageProcessor",
-        "processor_class": "Qwen3VLProcessor" if arch == "qwen3_vl" else "Qwen2_5_VLProcessor",
-        "patch_size": patch,
-        "temporal_patch_size": 2,
-        "merge_size": 2,
-        "min_pixels": min_pixels,
-        "max_pixels": max_pixels,
-        "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels},
-        "image_mean": [0.5, 0.5, 0.5] if arch == "qwen3_vl" else [0.48145466, 0.4578275, 0.40821073],
-        "image_std": [0.5, 0.5, 0.5] if arch == "qwen3_vl" else [0.26862954, 0.26130258, 0.27577711],
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "do_convert_rgb": True,
-    }
+        (dest / "chat_template.jinja").write_text(family.chat_template)
 
 
 def _save_weights(dest: Path, config: dict[str, Any], seed: int) -> int:
@@ -255,15 +132,19 @@ def build_tiny_model(dest: Path, *, arch: str = DEFAULT_ARCH, seed: int = 0,
     """
     if max_pixels < 32 * 32:
         raise ValueError(f"max_pixels={max_pixels} is too small: at least {32 * 32} (one merged patch)")
-    config = model_config(arch)
+    family = _family(arch)
+    config = family.config()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     _save_weights(dest, config, seed)
     (dest / "config.json").write_text(json.dumps(config, indent=2))
-    (dest / "preprocessor_config.json").write_text(json.dumps(_preprocessor_config(arch, max_pixels), indent=2))
-    generation = {"eos_token_id": config["eos_token_id"], "pad_token_id": TOKEN_ID["<|endoftext|>"]}
+    (dest / "preprocessor_config.json").write_text(json.dumps(family.preprocessor(max_pixels), indent=2))
+    for name, content in family.extra_files.items():
+        (dest / name).write_text(json.dumps(content, indent=2))
+    pad = family.tokenizer_kwargs["pad_token"]
+    generation = {"eos_token_id": config["eos_token_id"], "pad_token_id": family.token_id(pad)}
     (dest / "generation_config.json").write_text(json.dumps(generation, indent=2))
-    _save_tokenizer(dest)
+    _save_tokenizer(dest, family)
     return dest
 
 
@@ -271,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI: build a tiny model into a folder (for offline demos and benchmarks)."""
     parser = argparse.ArgumentParser(prog="python -m app.testing.tiny_model", description=__doc__.split("\n")[0])
     parser.add_argument("dest", type=Path, help="folder to write the model into")
-    parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCH)
+    parser.add_argument("--family", "--arch", dest="arch", choices=ARCHITECTURES, default=DEFAULT_ARCH,
+                        help="architecture family (mlx-vlm model_type)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-pixels", type=int, default=224 * 224)
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -106,6 +106,7 @@ class SettingsDialog(QDialog):
         form.addRow("Max image edge", self.max_edge)
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(*(int(b) for b in bounds("max_tokens")))
+        self.max_tokens.setSpecialValueText("automatic (a report always completes)")  # 0: derived from the model
         self.max_tokens.setValue(s.max_tokens)
         form.addRow("Max tokens per report", self.max_tokens)
         self.constrained = QCheckBox("Constrained decoding (always a valid report)")

@@ -31,6 +31,10 @@ def to_text(result: Any) -> str:
     """Terminal rendering of a CritiqueResult."""
     out = [f"{result.photo} — {result.advisor_id}"]  # the CLI prints result.notice once, on stderr
     report = result.report
+    partial = getattr(result, "partial_report", None)
+    if report is None and partial is not None:  # cut at the token limit: show what completed
+        out.append("Partial report: " + "; ".join(result.parse_problems))
+        report = partial
     if report is None:
         out.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))
         out.append("Raw output:\n" + (result.raw_text or "(empty)"))

@@ -41,6 +41,9 @@ GRADES: tuple[str, ...] = (
     "A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F",
 )
 
+# Printable text only (no control characters): keeps a character's worst case at 4 bytes.
+TEXT_PATTERN = r"^[^\x00-\x1f]*$"
+
 SCORE_MIN = 0.0
 SCORE_MAX = 10.0
 DEFAULT_MAX_TEXT_CHARS = 400
@@ -67,6 +70,9 @@ class Report:
     summary: str
     raw_text: str = ""
     notes: list[str] = field(default_factory=list)
+    # True for what :func:`parse_partial_report` recovered from a cut-off generation: only the
+    # dimensions that completed, possibly no grade or summary.
+    partial: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The report JSON (model/training format), without the raw text."""
@@ -119,9 +125,10 @@ def grade_for_score(score: float) -> str:
 def report_json_schema(max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict[str, Any]:
     """JSON schema of the report, for constrained decoding and validation.
 
-    ``max_text_chars`` bounds each comment so generation always terminates.
+    ``max_text_chars`` bounds each comment and the pattern bans control characters, so the output
+    has a worst-case length (``critique/budget.py`` turns it into the token budget).
     """
-    text = {"type": "string", "minLength": 1, "maxLength": max_text_chars}
+    text = {"type": "string", "minLength": 1, "maxLength": max_text_chars, "pattern": TEXT_PATTERN}
     dim = {
         "type": "object",
         "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 10}, "comment": text,
@@ -139,7 +146,7 @@ def report_json_schema(max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict[str
                 "additionalProperties": False,
             },
             "overall_grade": {"type": "string", "enum": list(GRADES)},
-            "summary": {"type": "string", "minLength": 1, "maxLength": max_text_chars * 2},
+            "summary": {"type": "string", "minLength": 1, "maxLength": max_text_chars * 2, "pattern": TEXT_PATTERN},
         },
         "required": ["dimensional_analysis", "overall_grade", "summary"],
         "additionalProperties": False,
@@ -213,6 +220,26 @@ def _coerce_score(value: Any) -> float:
     return score
 
 
+def _dimension(key: str, entry: Any) -> tuple[DimensionScore | None, str]:
+    """One dimension entry validated: (the score, "") or (None, what is wrong)."""
+    if entry is None:
+        return None, f"dimension '{key}' is missing"
+    if not isinstance(entry, dict):
+        return None, f"dimension '{key}' is not an object"
+    if "score" not in entry:
+        return None, f"dimension '{key}' has no score"
+    try:
+        score = _coerce_score(entry["score"])
+    except TypeError as exc:
+        return None, f"dimension '{key}' score is not a number ({exc})"
+    if not SCORE_MIN <= score <= SCORE_MAX:
+        return None, f"dimension '{key}' score {score:g} is outside 0-10"
+    comment = entry.get("comment", "")
+    recommendation = entry.get("recommendation", "")
+    return DimensionScore(score=score, comment=str(comment) if comment is not None else "",
+                          recommendation=str(recommendation) if recommendation is not None else ""), ""
+
+
 def _validate(data: Any, raw_text: str) -> Report:
     if not isinstance(data, dict):
         raise ReportParseError(["the report is not a JSON object"], raw_text=raw_text)
@@ -230,28 +257,11 @@ def _validate(data: Any, raw_text: str) -> Report:
         analysis = {}
     dims: dict[str, DimensionScore] = {}
     for key in DIMENSIONS:
-        entry = analysis.get(key)
-        if entry is None:
-            problems.append(f"dimension '{key}' is missing")
-            continue
-        if not isinstance(entry, dict):
-            problems.append(f"dimension '{key}' is not an object")
-            continue
-        if "score" not in entry:
-            problems.append(f"dimension '{key}' has no score")
-            continue
-        try:
-            score = _coerce_score(entry["score"])
-        except TypeError as exc:
-            problems.append(f"dimension '{key}' score is not a number ({exc})")
-            continue
-        if not SCORE_MIN <= score <= SCORE_MAX:
-            problems.append(f"dimension '{key}' score {score:g} is outside 0-10")
-            continue
-        comment = entry.get("comment", "")
-        recommendation = entry.get("recommendation", "")
-        dims[key] = DimensionScore(score=score, comment=str(comment) if comment is not None else "",
-                                   recommendation=str(recommendation) if recommendation is not None else "")
+        dim, problem = _dimension(key, analysis.get(key))
+        if dim is not None:
+            dims[key] = dim
+        else:
+            problems.append(problem)
     grade = data.get("overall_grade", "")
     if not isinstance(grade, str) or not grade.strip():
         problems.append("'overall_grade' is missing")
@@ -284,3 +294,54 @@ def report_from_json(text: str) -> Report:
 
 def dimension_dict(report: Report) -> dict[str, dict[str, Any]]:
     return {k: asdict(v) for k, v in report.dimensions.items()}
+
+
+def _complete_members(text: str, pos: int) -> tuple[dict[str, Any], str | None, int]:
+    """Members of the JSON object opening at ``text[pos]`` that were written out in full.
+
+    Returns (complete members, the key whose value was cut or None, where that value starts).
+    A generation cut by its token limit is a prefix of valid JSON; this reads as far as it goes.
+    """
+    decoder = json.JSONDecoder()
+    members: dict[str, Any] = {}
+    i = pos + 1
+    while True:
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+        if i >= len(text) or text[i] == "}":
+            return members, None, -1
+        try:
+            key, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            return members, None, -1
+        while i < len(text) and text[i] in " \t\r\n:":
+            i += 1
+        if not isinstance(key, str) or i >= len(text):
+            return members, key if isinstance(key, str) else None, i
+        try:
+            members[key], i = decoder.raw_decode(text, i)
+        except (json.JSONDecodeError, RecursionError):
+            return members, key, i
+
+
+def parse_partial_report(text: str) -> Report | None:
+    """What a cut-off generation completed: the dimensions written out in full (validated like a
+    whole report), plus the grade and summary if they were reached. None if no dimension finished."""
+    if not isinstance(text, str):
+        return None
+    start = text.find("{")
+    if start < 0:
+        return None
+    top, cut_key, cut_at = _complete_members(text, start)
+    analysis = top.get("dimensional_analysis")
+    if not isinstance(analysis, dict) and cut_key == "dimensional_analysis" and text[cut_at:cut_at + 1] == "{":
+        analysis, _, _ = _complete_members(text, cut_at)
+    if not isinstance(analysis, dict):
+        return None
+    dims = {k: d for k in DIMENSIONS if (d := _dimension(k, analysis.get(k))[0]) is not None}
+    if not dims:
+        return None
+    grade = top.get("overall_grade")
+    summary = top.get("summary")
+    return Report(dimensions=dims, overall_grade=grade.strip() if isinstance(grade, str) else "",
+                  summary=summary.strip() if isinstance(summary, str) else "", raw_text=text, partial=True)

@@ -24,6 +24,13 @@ from typing import Any
 
 from PIL import Image
 
+from app.engine.critique.budget import (
+    BoundedSchema,
+    TokenBudget,
+    context_window,
+    min_token_bytes,
+    plan_budget,
+)
 from app.engine.critique.prompts import Prompt
 from app.engine.model.source import resolve_model
 
@@ -60,9 +67,14 @@ class GenerationStats:
 class GenerationRequest:
     prompt: Prompt
     image: Image.Image
-    max_tokens: int = 1500
+    # A cap on generated tokens. None: the host derives the limit from ``schema`` and the loaded
+    # tokenizer so that a constrained report always completes (see critique/budget.py).
+    max_tokens: int | None = None
     temperature: float = 0.0
-    schema: dict[str, Any] | None = None  # constrain output to this JSON schema when given
+    # Constrain output to this JSON schema when given. A BoundedSchema lets the host lower its
+    # string bound to fit the model's context; with ``constrain=False`` it only sets the limit.
+    schema: dict[str, Any] | BoundedSchema | None = None
+    constrain: bool = True
     on_token: TokenCallback | None = None
     request_id: str = field(default_factory=new_request_id)
     adapter: Any = None  # which adapter to apply; None = the base model (see ``ModelHost.adapter_hook``)
@@ -78,6 +90,7 @@ class GenerationOutput:
     finish_reason: str  # "stop" | "length" | "cancelled"
     stats: GenerationStats
     model_id: str
+    budget: TokenBudget | None = None  # how the token limit was chosen (None: the caller's max_tokens)
 
 
 class Handle(Future):
@@ -88,7 +101,7 @@ class Handle(Future):
         self.request_id = request_id
         self._cancel = threading.Event()
 
-    def cancel(self) -> bool:  # type: ignore[override]
+    def cancel(self) -> bool:
         self._cancel.set()
         return super().cancel() or True
 
@@ -113,8 +126,11 @@ def render_prompt(processor: Any, config: Any, prompt: Prompt, num_images: int =
     """The exact prompt text the model sees; mlx-vlm's trainer renders training turns the same way."""
     from mlx_vlm import apply_chat_template
 
-    return apply_chat_template(processor, config, prompt.messages(), add_generation_prompt=True,
+    text = apply_chat_template(processor, config, prompt.messages(), add_generation_prompt=True,
                                num_images=num_images)
+    if not isinstance(text, str):
+        raise TypeError(f"mlx-vlm rendered the prompt as {type(text).__name__}, not text")
+    return text
 
 
 _STOP = object()
@@ -250,16 +266,22 @@ class ModelHost:
         elif req.adapter is not None:
             raise RuntimeError("this model host has no adapter support installed")
         text_prompt = render_prompt(loaded.processor, loaded.model.config, req.prompt)
-        kwargs: dict[str, Any] = {"max_tokens": req.max_tokens, "temperature": req.temperature}
-        if req.schema is not None:
-            kwargs["logits_processors"] = [self._logits_processor(loaded, req.schema)]
+        inputs = _prepare_inputs(loaded, text_prompt, req.image)
+        schema, budget = self._plan(loaded, req, int(inputs["input_ids"].shape[-1]))
+        max_tokens = budget.max_tokens if budget is not None else req.max_tokens
+        if max_tokens is None:
+            raise ValueError("a generation without a schema needs max_tokens")
+        kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": req.temperature, **inputs}
+        if schema is not None and req.constrain:
+            kwargs["logits_processors"] = [self._logits_processor(loaded, schema)]
         mx.reset_peak_memory()
         stats = GenerationStats()
         pieces: list[str] = []
         finish = "length"
         start = time.perf_counter()
         last = None
-        for result in stream_generate(loaded.model, loaded.processor, text_prompt, image=[req.image], **kwargs):
+        images: list[Any] = [req.image]  # mlx-vlm takes paths or PIL images (its hint says str)
+        for result in stream_generate(loaded.model, loaded.processor, text_prompt, image=images, **kwargs):
             if not stats.time_to_first_token_s:
                 stats.time_to_first_token_s = time.perf_counter() - start
             last = result
@@ -282,4 +304,49 @@ class ModelHost:
         if finish == "cancelled":
             raise CancelledError(f"request {req.request_id} was cancelled")
         return GenerationOutput(request_id=req.request_id, text="".join(pieces), finish_reason=finish,
-                                stats=stats, model_id=loaded.model_id)
+                                stats=stats, model_id=loaded.model_id, budget=budget)
+
+    def _plan(self, loaded: LoadedModel, req: GenerationRequest,
+              prompt_tokens: int) -> tuple[dict[str, Any] | None, TokenBudget | None]:
+        """The budget hook: the schema and token limit for this request on this model and prompt.
+
+        A BoundedSchema may have its string bound lowered to fit the context window; a plain dict
+        is used as given (the caller chose it), its worst case still setting the limit."""
+        if req.schema is None:
+            return None, None
+        if isinstance(req.schema, BoundedSchema):
+            bounded, context = req.schema, context_window(loaded.model.config)
+        else:
+            fixed: dict[str, Any] = req.schema
+
+            def same(_chars: int) -> dict[str, Any]:
+                return fixed
+
+            bounded, context = BoundedSchema(same, 1), None
+        return plan_budget(bounded, token_bytes=_token_bytes(loaded), prompt_tokens=prompt_tokens,
+                           context=context, user_cap=req.max_tokens)
+
+
+def _token_bytes(loaded: LoadedModel) -> int:
+    """The tokenizer's shortest ordinary token in bytes, computed once per loaded model."""
+    if "min_token_bytes" not in loaded.state:
+        from mlx_vlm.structured import build_json_schema_logits_processor
+
+        tokenizer = getattr(loaded.processor, "tokenizer", loaded.processor)
+        probe = build_json_schema_logits_processor(tokenizer, {"type": "boolean"})  # builds mlx-vlm's cached view
+        loaded.state["min_token_bytes"] = min_token_bytes(probe.llg_tokenizer)
+    return int(loaded.state["min_token_bytes"])
+
+
+def _prepare_inputs(loaded: LoadedModel, text_prompt: str, image: Image.Image) -> dict[str, Any]:
+    """The model inputs, prepared once as ``stream_generate`` would (so the prompt length is known
+    before generation); passed back to it as caller-prepared tensors."""
+    from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
+
+    config = loaded.model.config
+    inputs = prepare_inputs(loaded.processor, images=[image], prompts=text_prompt,
+                            image_token_index=getattr(config, "image_token_index", None),
+                            add_special_tokens=should_add_special_tokens(config.model_type, loaded.processor))
+    out = {k: v for k, v in inputs.items() if k != "attention_mask" and v is not None}
+    out["mask"] = inputs.get("attention_mask")
+    return out

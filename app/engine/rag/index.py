@@ -30,8 +30,9 @@ from PIL import Image
 
 from app.engine import paths
 from app.engine.advisors import slugify, validate_advisor_id
+from app.engine.critique.budget import read_report, report_schema
 from app.engine.critique.prompts import ReferenceContext, profile_prompt
-from app.engine.critique.report import DIMENSIONS, Report, ReportParseError, parse_report, report_json_schema
+from app.engine.critique.report import DIMENSIONS, Report
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import GenerationOutput, GenerationRequest, ModelHost, new_request_id
 from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, load_photo
@@ -67,19 +68,15 @@ def photo_facts(image: Image.Image, settings: Settings) -> list[str]:
 def profile_photo(host: ModelHost, settings: Settings, image: Image.Image, *, facts: Sequence[str] = (),
                   scope: CancelScope | None = None, request_id: str | None = None) -> ProfileResult:
     """Profile ``image`` on the base model (pass 1), constrained to the report schema when enabled."""
-    schema = report_json_schema(settings.max_text_chars) if settings.constrained_decoding else None
-    request = GenerationRequest(prompt=profile_prompt(facts=facts), image=image, max_tokens=settings.max_tokens,
-                                temperature=settings.temperature, schema=schema,
+    request = GenerationRequest(prompt=profile_prompt(facts=facts), image=image, max_tokens=settings.max_tokens or None,
+                                temperature=settings.temperature, schema=report_schema(settings.max_text_chars),
+                                constrain=settings.constrained_decoding,
                                 request_id=request_id or new_request_id("profile"), adapter=None,
                                 keep_adapter=True)
     output = (scope or CancelScope()).wait(host.generate(request))
-    try:
-        return ProfileResult(parse_report(output.text), output)
-    except ReportParseError as exc:
-        problems = list(exc.problems)
-        if output.finish_reason == "length":
-            problems.append(f"generation stopped at the {settings.max_tokens}-token limit")
-        return ProfileResult(None, output, problems)
+    limit = output.budget.max_tokens if output.budget else settings.max_tokens
+    report, _partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
+    return ProfileResult(report, output, problems)
 
 
 # ---- retrieval ----------------------------------------------------------------------------------

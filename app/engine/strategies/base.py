@@ -9,6 +9,7 @@ from typing import Any
 from PIL import Image
 
 from app.engine.advisors import Advisor
+from app.engine.critique.budget import TokenBudget
 from app.engine.critique.report import Report
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import GenerationStats, TokenCallback
@@ -27,6 +28,8 @@ class AnalysisOutcome:
     adapter_version: str | None = None
     references: list[dict[str, Any]] = field(default_factory=list)
     extra_stats: dict[str, Any] = field(default_factory=dict)
+    partial_report: Report | None = None  # what a generation cut at its token limit completed
+    budget: TokenBudget | None = None
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.advisors import Advisor
+from app.engine.critique.budget import read_report, report_schema
 from app.engine.critique.prompts import critique_prompt
-from app.engine.critique.report import ReportParseError, parse_report, report_json_schema
 from app.engine.model.host import GenerationRequest, ModelHost, new_request_id
 from app.engine.settings import Settings
 from app.engine.strategies.base import AnalysisInput, AnalysisOutcome, AnalysisStrategy
@@ -17,20 +17,15 @@ def run_report_generation(host: ModelHost, settings: Settings, inp: AnalysisInpu
     """Generate one report with ``prompt`` and parse it; shared by every mode's final pass.
 
     ``adapter`` (a folder or AdapterVersion; None = the base) is applied by the host's adapter hook."""
-    schema = report_json_schema(settings.max_text_chars) if settings.constrained_decoding else None
-    request = GenerationRequest(prompt=prompt, image=inp.image, max_tokens=settings.max_tokens,
-                                temperature=settings.temperature, schema=schema, on_token=inp.on_token,
+    request = GenerationRequest(prompt=prompt, image=inp.image, max_tokens=settings.max_tokens or None,
+                                temperature=settings.temperature, schema=report_schema(settings.max_text_chars),
+                                constrain=settings.constrained_decoding, on_token=inp.on_token,
                                 request_id=inp.request_id or new_request_id(mode), adapter=adapter)
     output = inp.scope.wait(host.generate(request))
-    problems: list[str] = []
-    try:
-        report = parse_report(output.text)
-    except ReportParseError as exc:
-        report, problems = None, exc.problems
-        if output.finish_reason == "length":
-            problems.append(f"generation stopped at the {settings.max_tokens}-token limit")
+    limit = output.budget.max_tokens if output.budget else settings.max_tokens
+    report, partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
     return AnalysisOutcome(report=report, raw_text=output.text, stats=output.stats, model_id=output.model_id,
-                           mode=mode, parse_problems=problems)
+                           mode=mode, parse_problems=problems, partial_report=partial, budget=output.budget)
 
 
 class BaselineStrategy(AnalysisStrategy):
