@@ -160,6 +160,10 @@ class Settings:
     max_upload_mb: float = setting(50.0, "largest photo the local HTTP API accepts, in MB",
                                    Rule(float, minimum=0.0, exclusive_minimum=True, maximum=4096.0))
     backups_kept: int = setting(7, "daily database backups kept (0: none)", Rule(int, minimum=0, maximum=365))
+    vision_cache_mb: float = setting(256.0, "memory for photos' vision features kept between passes, in MB (0: off)",
+                                     Rule(float, minimum=0.0, maximum=65536.0))
+    prefix_cache_mb: float = setting(1024.0, "memory for prompt K/V kept between passes on a photo, in MB (0: off)",
+                                     Rule(float, minimum=0.0, maximum=65536.0))
     version: int = SETTINGS_VERSION
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -255,7 +259,8 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
             data["model"] = data.pop("model_path")
         version = 1
     if version < 2:
-        # v1 stored max_upload_mb as a whole number; v2 takes any positive size and adds backups_kept.
+        # v1 stored max_upload_mb as a whole number; v2 takes any positive size and adds backups_kept
+        # (later fields such as the cache budgets have defaults: an older file needs no step).
         version = 2
     data["version"] = max(version, SETTINGS_VERSION)
     return data
