@@ -179,6 +179,10 @@ class Settings:
                                              Rule(list, maximum=64, max_length=253))
     allowed_origins: tuple[str, ...] = setting((), "web origins allowed to call the HTTP API (loopback pages "
                                                "always; '*' for any)", Rule(list, maximum=64, max_length=2048))
+    vision_cache_mb: float = setting(256.0, "memory for photos' vision features kept between passes, in MB (0: off)",
+                                     Rule(float, minimum=0.0, maximum=65536.0))
+    prefix_cache_mb: float = setting(1024.0, "memory for prompt K/V kept between passes on a photo, in MB (0: off)",
+                                     Rule(float, minimum=0.0, maximum=65536.0))
     version: int = SETTINGS_VERSION
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -274,7 +278,8 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
             data["model"] = data.pop("model_path")
         version = 1
     if version < 2:
-        # v1 stored max_upload_mb as a whole number; v2 takes any positive size and adds backups_kept.
+        # v1 stored max_upload_mb as a whole number; v2 takes any positive size and adds backups_kept
+        # (later fields such as the cache budgets have defaults: an older file needs no step).
         version = 2
     if version < 3:
         # v2 saved the fixed 1500-token limit; v3 derives the limit from the model (0) unless set.

@@ -4,9 +4,10 @@ One base model serves the base and every fine-tuned advisor. mlx-vlm's own LoRA 
 (``apply_lora_layers``, ``LoRALinear``) wraps the base's Linear layers in place; the base
 weights are shared, never copied. Then:
 
-* off  = every ``LoRALinear.scale`` set to 0.0, so the output is exactly the base's (DoRA
-  rescales the base weights, so its wrappers are swapped out for the original layers instead);
-* on   = the saved scales restored (or the DoRA wrappers swapped back in);
+* off  = the wrappers swapped out for the original layers they hold: the model is the plain
+  base again and costs nothing extra per token (a wrapper at scale 0 would still run its LoRA
+  matmuls: 1.22x per token). Only module references move, no weights: a few ms;
+* on   = the wrappers swapped back in, at their saved scales;
 * swap to another adapter of the same layout = ``model.load_weights(adapter, strict=False)``
   plus its scale;
 * another layout (rank, target layers, LoRA vs DoRA) = the original layers put back, then the
@@ -44,6 +45,7 @@ from app.engine.adapters.versions import (
     AdapterManifest,
     AdapterVersion,
 )
+from app.engine.model.caches import BASE, WEIGHTS_KEY, Weights
 from app.engine.model.host import LoadedModel, ModelHost
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,18 @@ class AdapterInfo:
     @property
     def weights_file(self) -> Path:
         return self.path / ADAPTER_WEIGHTS
+
+    @property
+    def touches_vision(self) -> bool:
+        """True when the adapter wraps layers outside the language model (the vision features change)."""
+        return any(not name.startswith("language_model.") for name in self.modules)
+
+    @property
+    def weights(self) -> Weights:
+        """Cache keys of the model with this adapter on: its own K/V; the base's vision features
+        unless it wraps vision layers."""
+        key = "adapter:" + "|".join(str(part) for part in self.fingerprint)
+        return Weights(key=key, vision_key=key if self.touches_vision else BASE.vision_key)
 
 
 def _adapter_folder(adapter: AdapterRef) -> tuple[Path, AdapterVersion | None]:
@@ -411,7 +425,7 @@ class _ModelState:
     enabled: bool = False
     wrappers: dict[str, Any] = field(default_factory=dict)  # name -> wrapper module
     scales: dict[str, float] = field(default_factory=dict)  # name -> its "on" scale
-    attached: bool = True  # False while DoRA wrappers are swapped out (off)
+    attached: bool = True  # False while the wrappers are swapped out (off)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -483,6 +497,13 @@ class AdapterManager:
 
     def use(self, loaded: LoadedModel, adapter: AdapterRef | None) -> AdapterInfo | None:
         """Make ``adapter`` (None = the base) the active one on the resident model."""
+        loaded.state[WEIGHTS_KEY] = BASE  # until the adapter below is on
+        info = self._use(loaded, adapter)
+        if info is not None:
+            loaded.state[WEIGHTS_KEY] = info.weights
+        return info
+
+    def _use(self, loaded: LoadedModel, adapter: AdapterRef | None) -> AdapterInfo | None:
         state = self._state(loaded)
         if adapter is None:
             self._set_enabled(loaded, state, False)
@@ -503,13 +524,15 @@ class AdapterManager:
         return info
 
     def off(self, loaded: LoadedModel) -> None:
-        """Back to the base model's output (adapter layers stay, at scale 0)."""
+        """Back to the plain base model (the adapter's wrappers are kept aside for a quick on)."""
         self._set_enabled(loaded, self._state(loaded), False)
+        loaded.state[WEIGHTS_KEY] = BASE
 
     def remove(self, loaded: LoadedModel) -> None:
         """Take the adapter layers off entirely: the model is the plain base again."""
         self._detach_all(loaded)
         loaded.state[_STATE_KEY] = _ModelState()
+        loaded.state[WEIGHTS_KEY] = BASE
 
     def status_of(self, loaded: LoadedModel) -> AdapterStatus:
         state = self._state(loaded)
@@ -522,15 +545,13 @@ class AdapterManager:
     def _set_enabled(self, loaded: LoadedModel, state: _ModelState, on: bool) -> None:
         if state.applied is None or state.enabled == on:
             return
-        if state.applied.fine_tune_type == "dora":
-            self._attach(loaded, state, on)
-        else:
-            for name, wrapper in state.wrappers.items():
-                wrapper.scale = state.scales[name] if on else 0.0
+        start = time.perf_counter()
+        self._attach(loaded, state, on)
         state.enabled = on
+        state.timings["on_s" if on else "off_s"] = time.perf_counter() - start
 
     def _attach(self, loaded: LoadedModel, state: _ModelState, on: bool) -> None:
-        """DoRA on/off: put the wrappers in, or the original layers back (no weights are copied)."""
+        """On/off: put the wrappers in, or the original layers back (no weights are copied)."""
         from mlx_vlm.trainer.common.utils import set_module_by_name
 
         if state.attached == on:
@@ -594,7 +615,7 @@ class AdapterManager:
         from mlx_vlm.trainer.common.utils import set_module_by_name
 
         state = loaded.state.get(_STATE_KEY)
-        if state is None or state.attached:  # DoRA switched off already holds the originals
+        if state is None or state.attached:  # switched off, the model already holds the originals
             for name, wrapper in sorted(self._find_wrappers(loaded).items(), key=lambda kv: -len(kv[0])):
                 set_module_by_name(loaded.model, name, _inner(wrapper))
         config = getattr(loaded.model, "config", None)

@@ -32,6 +32,7 @@ from app.engine.critique.budget import (
     plan_budget,
 )
 from app.engine.critique.prompts import Prompt
+from app.engine.model.caches import CacheBudget, caches_of, photo_key, weights_of
 from app.engine.model.source import resolve_model
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class GenerationStats:
     prompt_tps: float = 0.0
     generation_tps: float = 0.0
     peak_memory_gb: float = 0.0
+    cached_prompt_tokens: int = 0  # prompt tokens whose K/V came from the prefix cache
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +83,9 @@ class GenerationRequest:
     # True when ``adapter`` is deliberate and a service-wide model route must not replace it (RAG
     # profiles are always made on the base model, so they compare with the reference index).
     keep_adapter: bool = False
+    # Reuse the photo's vision features and the prompt prefix's K/V from earlier requests (see
+    # app/engine/model/caches.py); False computes everything afresh (benchmarks, exactness tests).
+    cache: bool = True
 
 
 @dataclass
@@ -91,6 +96,19 @@ class GenerationOutput:
     stats: GenerationStats
     model_id: str
     budget: TokenBudget | None = None  # how the token limit was chosen (None: the caller's max_tokens)
+
+
+class _BatchSlot:
+    """The queue entry of a batch: its rows' handles, failed together if the batch cannot start."""
+
+    def __init__(self, rows: list[tuple[GenerationRequest, Handle]]):
+        self.rows = rows
+
+    def fail(self, exc: BaseException) -> None:
+        for _, handle in self.rows:
+            if not handle.done():
+                if handle.running() or handle.set_running_or_notify_cancel():
+                    handle.set_exception(exc)
 
 
 class Handle(Future):
@@ -156,8 +174,9 @@ def _clear_thread_streams() -> None:
 class ModelHost:
     """Owns the model on one worker thread. Thread-safe to call from anywhere."""
 
-    def __init__(self, model_ref: str | None = None):
+    def __init__(self, model_ref: str | None = None, *, cache_budget: CacheBudget | None = None):
         self.model_ref = model_ref
+        self.cache_budget = cache_budget or CacheBudget()
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -215,6 +234,23 @@ class ModelHost:
         self._queue.put((handle, lambda loaded: self._generate(loaded, request, handle)))
         return handle
 
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[Handle]:
+        """Queue requests to be decoded together (greedy); one handle per request, each resolving,
+        streaming and cancelling on its own. Requests for different adapters run as one batch each."""
+        for request in requests:
+            if self.request_hook is not None:
+                self.request_hook(request)
+        handles = [Handle(r.request_id) for r in requests]
+        groups: dict[int, list[int]] = {}
+        for i, request in enumerate(requests):
+            same = next((g for g in groups.values() if requests[g[0]].adapter == request.adapter), None)
+            (same if same is not None else groups.setdefault(i, [])).append(i)
+        self._ensure_thread()
+        for members in groups.values():
+            rows = [(requests[i], handles[i]) for i in members]
+            self._queue.put((_BatchSlot(rows), lambda loaded, rows=rows: self._generate_batch(loaded, rows)))
+        return handles
+
     # ---- worker ------------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -229,6 +265,12 @@ class ModelHost:
             if item is _STOP:
                 return
             handle, fn = item
+            if isinstance(handle, _BatchSlot):  # the rows' handles are settled by the batch itself
+                try:
+                    fn(self._load_once())
+                except BaseException as exc:  # noqa: BLE001 - reported through the rows' futures
+                    handle.fail(exc)
+                continue
             if handle.cancel_requested or not handle.set_running_or_notify_cancel():
                 continue
             try:
@@ -257,14 +299,29 @@ class ModelHost:
         tokenizer = getattr(loaded.processor, "tokenizer", loaded.processor)
         return json_schema_logits_processor(tokenizer, schema)
 
-    def _generate(self, loaded: LoadedModel, req: GenerationRequest, handle: Handle) -> GenerationOutput:
-        import mlx.core as mx
-        from mlx_vlm import stream_generate
-
+    def _apply_weights(self, loaded: LoadedModel, req: GenerationRequest) -> None:
+        """The request's adapter (or none) on the model, and the caches told which weights answer."""
         if self.adapter_hook is not None:
             self.adapter_hook(loaded, req.adapter)
         elif req.adapter is not None:
             raise RuntimeError("this model host has no adapter support installed")
+        caches = caches_of(loaded, self.cache_budget)
+        caches.relieve()
+        caches.vision.weights_key = weights_of(loaded).vision_key
+        caches.vision.enabled = req.cache and caches.vision.store.max_bytes > 0
+
+    def _generate_batch(self, loaded: LoadedModel, rows: list[tuple[GenerationRequest, Handle]]) -> None:
+        from app.engine.model.batch import generate_together
+
+        self._apply_weights(loaded, rows[0][0])
+        generate_together(loaded, rows, lambda schema: self._logits_processor(loaded, schema),
+                          lambda req, prompt_tokens: self._plan(loaded, req, prompt_tokens))
+
+    def _generate(self, loaded: LoadedModel, req: GenerationRequest, handle: Handle) -> GenerationOutput:
+        import mlx.core as mx
+        from mlx_vlm import stream_generate
+
+        self._apply_weights(loaded, req)
         text_prompt = render_prompt(loaded.processor, loaded.model.config, req.prompt)
         inputs = _prepare_inputs(loaded, text_prompt, req.image)
         schema, budget = self._plan(loaded, req, int(inputs["input_ids"].shape[-1]))
@@ -274,6 +331,11 @@ class ModelHost:
         kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": req.temperature, **inputs}
         if schema is not None and req.constrain:
             kwargs["logits_processors"] = [self._logits_processor(loaded, schema)]
+        prefix = caches_of(loaded, self.cache_budget).prefix
+        prefix_key = (weights_of(loaded).key, photo_key(req.image))
+        prefix_state = prefix.state_for(prefix_key) if req.cache and prefix.enabled else None
+        if prefix_state is not None:
+            kwargs["prompt_cache_state"] = prefix_state
         mx.reset_peak_memory()
         stats = GenerationStats()
         pieces: list[str] = []
@@ -301,6 +363,11 @@ class ModelHost:
             stats.prompt_tps = float(last.prompt_tps)
             stats.generation_tps = float(last.generation_tps)
         stats.peak_memory_gb = mx.get_peak_memory() / 1e9
+        stats.cached_prompt_tokens = int(getattr(last, "cached_tokens", 0) or 0)
+        if prefix_state is not None and finish != "cancelled":
+            prefix.give_back(prefix_key, prefix_state)  # a cancelled request's K/V is not kept
+            prefix.reused_tokens += stats.cached_prompt_tokens
+            prefix.prompt_tokens += stats.prompt_tokens
         if finish == "cancelled":
             raise CancelledError(f"request {req.request_id} was cancelled")
         return GenerationOutput(request_id=req.request_id, text="".join(pieces), finish_reason=finish,
