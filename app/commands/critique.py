@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from app.engine.photos.decode import ImageLoadError
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
-    from app.engine.strategies.context import UnknownModeError
+    from app.engine.vocabulary import UnknownModeError
 
     settings = load_settings()
     if args.max_tokens:

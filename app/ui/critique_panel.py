@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from app.engine.adapters import versions as adapter_versions
 from app.engine.advisors import Advisor
 from app.engine.critique.report import DIMENSIONS
-from app.engine.service import CritiqueResult
+from app.engine.critique.result import CritiqueResult
 
 from . import exporting
 from .bridge import CANCELLED, InferenceBridge

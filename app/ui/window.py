@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.service, self, busy=busy)
         if dialog.exec():
             self.critique.reload_advisors()
-            if busy and dialog.values()["model"] != self.service.host.model_ref:
+            if busy and dialog.values()["model"] != self.service.model_ref:
                 self.statusBar().showMessage("The new model is used after Mondrian restarts.", 10000)
 
     def open_ab_stats(self) -> None:
@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         if rid == self._preload_id:
             self._preload_id = None
             name = str(model_id).rstrip("/").split("/")[-1]
-            ready = self.service.host.loaded is not None
+            ready = self.service.model_loaded
             self.statusBar().showMessage(f"Model {name} ready." if ready else
                                          "No model installed: open Settings to choose or download one.", 8000)
 

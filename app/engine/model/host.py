@@ -65,10 +65,7 @@ class GenerationRequest:
     schema: dict[str, Any] | None = None  # constrain output to this JSON schema when given
     on_token: TokenCallback | None = None
     request_id: str = field(default_factory=new_request_id)
-    adapter: Any = None  # which adapter to apply; None = the base model (see ``ModelHost.adapter_hook``)
-    # True when ``adapter`` is deliberate and a service-wide model route must not replace it (RAG
-    # profiles are always made on the base model, so they compare with the reference index).
-    keep_adapter: bool = False
+    adapter: Any = None  # the weights that answer: None = the base model (see ``ModelHost.adapter_hook``)
 
 
 @dataclass
@@ -150,9 +147,6 @@ class ModelHost:
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
         self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None
-        # Called in the caller's thread as a generation is queued, to adjust the request (the
-        # service's model strategy pins the adapter of every pass of a routed request).
-        self.request_hook: Callable[[GenerationRequest], None] | None = None
         _HOSTS.add(self)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -192,8 +186,6 @@ class ModelHost:
 
     def generate(self, request: GenerationRequest) -> Handle:
         """Queue a generation; the handle's result is a :class:`GenerationOutput`."""
-        if self.request_hook is not None:
-            self.request_hook(request)
         handle = Handle(request.request_id)
         self._ensure_thread()
         self._queue.put((handle, lambda loaded: self._generate(loaded, request, handle)))
