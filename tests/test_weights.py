@@ -1,4 +1,4 @@
-"""The weights axis (seeds 000-002): base / fine_tuned / ab_test policies, the A/B split, start-up
+"""The weights axis: base / fine_tuned / ab_test policies, the A/B split, start-up
 refusal without a loadable adapter, and the chosen weights really answering."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local HTTP API (FastAPI): the seed service's ``POST /analyze`` and friends, over one service.
+"""The local HTTP API (FastAPI): ``POST /analyze`` and friends, over one service.
 
 * ``POST /analyze`` (multipart: ``image``, ``advisor``, ``mode``) returns the critique JSON
   (:meth:`CritiqueResult.to_dict`) with ``X-Analysis-Mode`` (effective), ``X-Requested-Mode``,

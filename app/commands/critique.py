@@ -43,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     service = MondrianService(settings, model_ref=args.model)
     advisor = args.advisor or settings.default_advisor
     mode = args.mode or settings.default_mode
-    on_token = (lambda _rid, text: (sys.stderr.write(text), sys.stderr.flush())) if args.stream else None
+
+    def echo(_request_id: str, text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    on_token = echo if args.stream else None
     failures = 0
     notice_shown = False
     try:

@@ -1,7 +1,7 @@
-"""Command-line flags in kebab-case, with the seed service's snake_case spellings as hidden aliases.
+"""Command-line flags in kebab-case, with the older snake_case spellings as hidden aliases.
 
 ``--model-mode`` is documented and shown in ``--help``; ``--model_mode`` still works (scripts
-written for the seed service keep running) but is not listed.
+written for the Flask service Mondrian replaced keep running) but is not listed.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
                         [--model-mode base|fine_tuned|ab_test] [--lora-path DIR] [--ab-test-split 0.5]
 
 The model (and the adapter, for fine_tuned / ab_test) is loaded and checked before the server
-listens: a policy that cannot run exits with status 1 and says why. The seed service's spellings
+listens: a policy that cannot run exits with status 1 and says why. The older spellings
 (``--model_mode``, ``--lora_path``, ``--ab_test_split``, ``--max_upload_mb``) still work.
 """
 

@@ -20,11 +20,11 @@ from PIL import Image
 
 from app.engine.adapters.manager import AdapterManager
 from app.engine.advisors import Advisor, get_advisor, load_advisors
-from app.engine.critique.generate import ReportPass
 from app.engine.critique.result import CritiqueResult
 from app.engine.jobs import DEFAULT_STORE, JobRecorder
 from app.engine.model import source as model_source
 from app.engine.model.cancel import CancelScope
+from app.engine.model.generate import ReportPass
 from app.engine.model.host import Handle, LoadedModel, ModelHost, TokenCallback
 from app.engine.modes.pipelines import CritiqueRequest, run_pipeline
 from app.engine.modes.presets import MODE_CHOICES
@@ -171,16 +171,18 @@ class MondrianService:
         ``weights`` overrides the service's weights policy for this request (the GUI's blind A/B)."""
         prepared = image if isinstance(image, PreparedPhoto) else prepare_image(image, self.settings)
         requested = parse_mode(mode)
-        job = {"image": prepared.image, "photo_file": photo_file, "photo_hash": photo_hash,
-               "model_id": self.settings.model}
+        def begin(plan: Plan | None, used: ModelUsed | None) -> str | None:
+            return self.recorder.begin(name, advisor.id, requested.value, image=prepared.image,
+                                       photo_file=photo_file, photo_hash=photo_hash, model_id=self.settings.model,
+                                       model_used=used.value if used else None,
+                                       adapter_version=plan.adapter_version if plan else None)
+
         try:
             plan = self._plan(requested, advisor, weights or self.weights_policy)
         except BaseException as exc:  # an explicit lora with a broken adapter: a failed job, then the error
-            self.recorder.fail(self.recorder.begin(name, advisor.id, requested.value, **job), exc)
+            self.recorder.fail(begin(None, None), exc)
             raise
-        used = plan.model_used if plan else ModelUsed.NONE
-        job_id = self.recorder.begin(name, advisor.id, requested.value, model_used=used.value,
-                                     adapter_version=plan.adapter_version if plan else None, **job)
+        job_id = begin(plan, plan.model_used if plan else ModelUsed.NONE)
         try:
             if plan is None:
                 result = self._technical_result(name, advisor, requested, prepared.analysis)

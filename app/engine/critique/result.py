@@ -1,6 +1,7 @@
 """One critique as every front end sees it: :class:`CritiqueResult`, and its one JSON shape.
 
-It sits low (it needs only the report and the generation stats) so that the store, the job
+It sits low (it needs only the report; :class:`GenerationStats` lives here too, the model host
+fills it in) so that the store, the job
 recorder, the exports and the UI all import it downward. A stored job maps back to it with
 :meth:`CritiqueResult.from_job`, and :func:`job_dict` gives a stored job the same JSON shape as a
 fresh critique (``POST /analyze`` and ``GET /jobs/{id}`` answer alike), plus the job's own fields.
@@ -8,16 +9,31 @@ fresh critique (``POST /analyze`` and ``GET /jobs/{id}`` answer alike), plus the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from app.engine.critique.report import Report
-from app.engine.model.host import GenerationStats
 from app.engine.vocabulary import ModelUsed
 
 # What a stored job adds to a critique; ``id`` is the job id under the name /jobs always used.
 JOB_FIELDS = ("id", "status", "error", "created_at", "started_at", "completed_at", "duration_s",
               "user_rating", "photo_hash", "thumbnail_path")
+
+
+@dataclass
+class GenerationStats:
+    """What the model spent on a critique (both passes of RAG added up)."""
+
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    total_s: float = 0.0
+    prompt_tps: float = 0.0
+    generation_tps: float = 0.0
+    peak_memory_gb: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class StoredJob(Protocol):

@@ -18,13 +18,14 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from app.engine.critique.prompts import Prompt
+from app.engine.critique.result import GenerationStats  # re-exported: what one generation cost
 from app.engine.model.source import resolve_model
 
 log = logging.getLogger(__name__)
@@ -40,20 +41,6 @@ def new_request_id(prefix: str = "req") -> str:
 
 class CancelledError(RuntimeError):
     """The request was cancelled before it finished."""
-
-
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    generation_tokens: int = 0
-    time_to_first_token_s: float = 0.0
-    total_s: float = 0.0
-    prompt_tps: float = 0.0
-    generation_tps: float = 0.0
-    peak_memory_gb: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

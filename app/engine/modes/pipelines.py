@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.advisors import Advisor
-from app.engine.critique.generate import ReportPass, generate_report
 from app.engine.critique.prompts import critique_prompt
 from app.engine.critique.report import Report
 from app.engine.model.cancel import CancelScope
+from app.engine.model.generate import ReportPass, generate_report
 from app.engine.model.host import GenerationStats, ModelHost, TokenCallback, new_request_id
 from app.engine.modes.presets import Pipeline
 from app.engine.modes.weights import Weights

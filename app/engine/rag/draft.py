@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.engine.critique.generate import ReportPass, generate_report
 from app.engine.critique.prompts import profile_prompt
 from app.engine.model.cancel import CancelScope
+from app.engine.model.generate import ReportPass, generate_report
 from app.engine.model.host import ModelHost, new_request_id
 from app.engine.photos.prepare import PreparedPhoto, prepare_photo
 from app.engine.settings import Settings
