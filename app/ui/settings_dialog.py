@@ -62,7 +62,7 @@ def switch_model(service: MondrianService, model_ref: str) -> None:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, service: Any, parent: QWidget | None = None, *, busy: bool = False):
+    def __init__(self, service: MondrianService, parent: QWidget | None = None, *, busy: bool = False):
         super().__init__(parent)
         self.service = service
         self.busy = busy
