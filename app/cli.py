@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_offline(online=bool(argv) and argv[0] in ONLINE_COMMANDS or None)
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
+    commands = {name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+                for name in action.choices}
     if not argv:
         if _has_display():
             from app.ui.main import run_gui

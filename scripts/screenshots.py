@@ -111,8 +111,8 @@ def to_jpeg(source: Path, dest: Path) -> Path:
 def example_result(photo: Path, advisor: str, report: dict, *, mode: str = "baseline", version: str | None = None,
                    model: str = "mlx-community/Qwen3-VL-4B-Instruct-4bit", seconds: float = 11.8):
     from app.engine.critique.report import Report
+    from app.engine.critique.result import CritiqueResult
     from app.engine.model.host import GenerationStats
-    from app.engine.service import CritiqueResult
 
     stats = GenerationStats(prompt_tokens=1412, generation_tokens=611, time_to_first_token_s=1.21,
                             total_s=seconds, prompt_tps=1167.0, generation_tps=57.6, peak_memory_gb=3.9)

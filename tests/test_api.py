@@ -26,6 +26,7 @@ from PIL import Image
 
 from app.api.app import BackgroundServer, build_asgi, is_loopback
 from app.engine.critique.report import DIMENSIONS
+from app.engine.critique.result import JOB_FIELDS
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
 from app.engine.store.database import Store
@@ -120,8 +121,16 @@ def test_analyze_returns_the_report_with_headers(api):
     assert job.thumbnail_path and Path(job.thumbnail_path).is_file()
     status, _, fetched = call("GET", f"{base}/jobs/{job_id}")
     assert status == 200 and fetched["id"] == job_id and fetched["report"] == body["report"]
+    # one critique JSON: the job is the same shape as the fresh critique, plus the job's own fields
+    assert set(fetched) == set(body) | set(JOB_FIELDS)
+    for key in ("photo", "requested_mode", "effective_mode", "model_used", "model_id", "adapter_version",
+                "raw_text", "overall_score", "references", "technical", "job_id"):
+        assert fetched[key] == body[key], key
+    assert fetched["stats"]["generation_tokens"] == body["stats"]["generation_tokens"]
+    assert fetched["status"] == "completed"
     status, _, listing = call("GET", f"{base}/jobs?limit=5")
-    assert status == 200 and listing["jobs"][0]["id"] == job_id and "raw_output" not in listing["jobs"][0]
+    assert status == 200 and listing["jobs"][0]["id"] == job_id and "raw_text" not in listing["jobs"][0]
+    assert listing["jobs"][0]["report"] == body["report"]
 
 
 def test_auto_mode_reports_its_fallback_in_the_headers(api):
@@ -321,7 +330,7 @@ def test_serve_command_ab_test_over_http(tiny_model_dir: Path, tiny_adapters, tm
                 assert time.monotonic() < deadline, "the server did not come up"
                 time.sleep(0.25)
         assert health["model_mode"] == "ab_test" and health["model_loaded"]
-        assert health["model_strategy"]["ab_test_split"] == 0.5 and health["model_strategy"]["seed"] == 11
+        assert health["weights_policy"]["ab_test_split"] == 0.5 and health["weights_policy"]["seed"] == 11
         rng = random.Random(11)
         expected = ["ab_test_fine_tuned" if rng.random() < 0.5 else "ab_test_base" for _ in range(4)]
         seen = []
@@ -354,3 +363,79 @@ def test_a_generation_without_a_report_is_502_with_the_result_kept(api):
     assert body["report"] is None and body["budget"]["max_tokens"] == 60 and body["raw_text"]
     assert "partial_report" in body
     assert_up(base)
+
+
+def test_serve_fine_tuned_answers_lora_over_http(home: Path, tiny_model_dir: Path, tiny_adapters):
+    """`serve --model_mode fine_tuned --lora_path X` (the seed spelling): mode=lora and auto run on X and
+    say so in every place -- headers, body, the job, history and stats -- even though the advisor's own
+    active adapter is broken; baseline on X is reported as lora, never as baseline."""
+    import shutil
+
+    from app.cli import build_parser, main
+    from app.commands.serve import prepare_service
+    from app.engine.adapters import versions as adapter_versions
+    from app.engine.adapters.versions import AdapterManifest
+
+    staged = adapter_versions.staging_dir("ansel")
+    for name in ("adapter_config.json", "adapters.safetensors"):
+        shutil.copy(tiny_adapters["b"] / name, staged / name)
+    broken = adapter_versions.publish("ansel", staged, AdapterManifest("ansel", "", base_model=str(tiny_model_dir)))
+    (broken.path / "adapters.safetensors").write_bytes(b"garbage")
+    adapter = str(tiny_adapters["a"])
+    args = build_parser().parse_args(["serve", "--model", str(tiny_model_dir), "--model_mode", "fine_tuned",
+                                      "--lora_path", adapter])
+    service = prepare_service(args)
+    assert isinstance(service, MondrianService), service
+    service.settings.max_text_chars, service.settings.max_tokens = 24, 2000
+    server = BackgroundServer(build_asgi(service)).start()
+    try:
+        answers = {}
+        for mode in ("lora", "auto", "baseline"):
+            status, headers, body = analyze(server.url, jpeg_bytes(), advisor="ansel", mode=mode)
+            assert status == 200, body
+            assert headers["x-analysis-mode"] == "lora" == body["effective_mode"], mode
+            assert headers["x-model-used"] == "fine_tuned" == body["model_used"]
+            assert headers["x-adapter-version"] == adapter == body["adapter_version"]
+            assert headers["x-requested-mode"] == mode
+            _, _, job = call("GET", f"{server.url}/jobs/{headers['x-job-id']}")
+            assert (job["effective_mode"], job["model_used"], job["adapter_version"]) == ("lora", "fine_tuned", adapter)
+            answers[mode] = body["raw_text"]
+        assert "x-fallback-reason" in headers and "ran on an adapter" in headers["x-fallback-reason"]
+        assert len(set(answers.values())) == 1  # one pass on X each time
+        _, _, health = call("GET", f"{server.url}/health")
+        assert health["model_mode"] == "fine_tuned" and health["weights_policy"]["adapter"] == adapter
+    finally:
+        server.stop()
+        service.close()
+    assert main(["history", "--json"]) == 0
+    assert main(["stats", "--json"]) == 0
+
+
+def test_history_and_stats_agree_with_the_headers(home: Path, tiny_model_dir: Path, tiny_adapters,
+                                                  capsys: pytest.CaptureFixture[str]):
+    from app.cli import main
+    from app.engine.modes.weights import ABDrawPolicy
+
+    service = MondrianService(Settings(model=str(tiny_model_dir), max_text_chars=24, max_tokens=2000),
+                              weights_policy=ABDrawPolicy(tiny_adapters["a"], 0.5, seed=11))
+    service.prepare_weights(timeout=120)
+    server = BackgroundServer(build_asgi(service)).start()
+    try:
+        said = {}
+        for _ in range(3):
+            status, headers, body = analyze(server.url, jpeg_bytes(), advisor="ansel", mode="auto")
+            assert status == 200 and headers["x-model-used"] == body["model_used"]
+            said[headers["x-job-id"]] = (headers["x-model-used"], headers["x-analysis-mode"])
+    finally:
+        server.stop()
+        service.close()
+    capsys.readouterr()
+    assert main(["history", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert {j["id"]: (j["model_used"], j["effective_mode"]) for j in history} == said
+    assert main(["stats", "--json"]) == 0
+    stats = {m["model_used"]: m["count"] for m in json.loads(capsys.readouterr().out)["models"]}
+    counts: dict[str, int] = {}
+    for used, _ in said.values():
+        counts[used] = counts.get(used, 0) + 1
+    assert stats == counts

@@ -97,15 +97,15 @@ def test_rag_end_to_end(service, photo, tmp_path):
 
 
 def test_rag_without_a_parsed_profile_still_critiques(service, photo, tmp_path, monkeypatch):
-    from app.engine.strategies import rag
+    from app.engine.modes import pipelines
 
     index_references(service, tmp_path, n=2)
-    real = rag.profile_photo
+    real = pipelines.draft_profile
 
     def unparsed(*args, **kwargs):
         return replace(real(*args, **kwargs), report=None, problems=["not JSON"])
 
-    monkeypatch.setattr(rag, "profile_photo", unparsed)
+    monkeypatch.setattr(pipelines, "draft_profile", unparsed)
     result = service.critique(photo, ADVISOR, "rag")
     assert result.effective_mode == "rag" and result.references == [] and result.ok
 

@@ -242,3 +242,37 @@ def test_index_command(tmp_path, monkeypatch, tiny_model_dir, capsys):
     assert "nobody-here" in capsys.readouterr().err
     assert main(["index", "--advisor", ADVISOR, "--folder", str(tmp_path / "missing")]) == 2
     assert "folder not found" in capsys.readouterr().err
+
+
+def test_a_reference_is_measured_like_the_critique_of_the_same_file(env, tmp_path, monkeypatch):
+    """The facts in a reference's profile prompt are the facts a critique of that file carries
+    (one photo preparation), on a photo large enough that measuring at another size would differ."""
+    import numpy as np
+
+    from app.engine.critique.prompts import facts_in_prompt
+    from app.engine.photos.decode import load_photo
+    from app.engine.service import MondrianService
+    from app.engine.technical import analyze_photo, grounding_facts
+
+    rng = np.random.default_rng(7)
+    pixels = np.clip(rng.normal(120, 50, (1800, 2700, 3)) + np.linspace(0, 80, 2700)[None, :, None], 0, 255)
+    path = tmp_path / "refs" / "big.jpg"
+    path.parent.mkdir(parents=True)
+    Image.fromarray(pixels.astype("uint8")).save(path, "JPEG", quality=92)
+    prompts: list = []
+    generate = env.host.generate
+
+    def watching(request):
+        prompts.append(request.prompt)
+        return generate(request)
+
+    monkeypatch.setattr(env.host, "generate", watching)
+    assert env.update(ADVISOR, path.parent).counts()["added"] == 1
+    reference_facts = facts_in_prompt(prompts[-1].user)
+    service = MondrianService(env.settings, host=env.host, store=env.store)
+    result = service.critique(path, ADVISOR, "baseline")
+    critique_facts = facts_in_prompt(prompts[-1].user)
+    assert reference_facts and reference_facts == critique_facts
+    assert result.technical is not None
+    elsewhere = grounding_facts(analyze_photo(load_photo(path, max_edge=1024)))
+    assert elsewhere != critique_facts  # the photo tells the measuring sizes apart: the test can fail

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
+from app.engine.critique.result import CritiqueResult
 from app.engine.model.host import GenerationStats
-from app.engine.service import CritiqueResult
 from app.engine.store.database import (
     INTERRUPTED,
     MIGRATIONS,

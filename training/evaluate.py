@@ -4,7 +4,7 @@
         [--limit N] [--json | --jsonl]
 
 Each held-out example is critiqued twice through the engine's own inference path (``ModelHost`` +
-``AdapterManager`` + ``run_report_generation``, the code the app runs): once on the base model and
+``AdapterManager`` + ``generate_report``, the code the app runs): once on the base model and
 once with the adapter applied, with the example's stored prompt, greedy, and *without* constrained
 decoding, so format compliance measures the model and not the grammar. Reported per model: format
 compliance (share of outputs that parse as a complete report), per-dimension and overall MAE/MSE
@@ -67,10 +67,9 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
              emit: Any) -> dict[str, Any]:
     """Run both models over the held-out split; returns the eval.json content."""
     from app.engine.adapters.manager import AdapterError, AdapterManager
+    from app.engine.model.generate import generate_report
     from app.engine.model.host import GenerationRequest, ModelHost
     from app.engine.settings import load_settings
-    from app.engine.strategies.base import AnalysisInput
-    from app.engine.strategies.baseline import run_report_generation
 
     try:
         data = load_dataset(advisor_id)
@@ -104,13 +103,13 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
             target_report = parse_report(row["messages"][-1]["content"])
             record: dict[str, Any] = {"photo": row.get("photo", str(i)), "target": target_report.scores}
             for name, adapter in ((BASE, None), (TUNED, version)):
-                inp = AnalysisInput(image=row["images"][0], advisor=advisor, facts=[])
-                outcome = run_report_generation(host, settings, inp, prompt, name, adapter=adapter)
+                outcome = generate_report(host, settings, row["images"][0], prompt, adapter=adapter)
+                stats = outcome.output.stats
                 sample = Sample(target=target_report.scores, report=outcome.report,
-                                seconds=outcome.stats.total_s, tokens=outcome.stats.generation_tokens,
-                                problems=outcome.parse_problems, text=outcome.raw_text,
-                                generation_tps=outcome.stats.generation_tps, prompt_tokens=outcome.stats.prompt_tokens,
-                                prompt_tps=outcome.stats.prompt_tps)
+                                seconds=stats.total_s, tokens=stats.generation_tokens,
+                                problems=outcome.problems, text=outcome.raw_text,
+                                generation_tps=stats.generation_tps, prompt_tokens=stats.prompt_tokens,
+                                prompt_tps=stats.prompt_tps)
                 results[name].append(sample)
                 record[name] = {"valid": sample.report is not None,
                                 "scores": sample.report.scores if sample.report else None,

@@ -203,18 +203,17 @@ def _prepare(image: Image.Image, settings: Settings, photo: Photo) -> PreparedPh
 
 def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, emit: Emit = _nothing,
                 skipped: list[dict[str, str]]) -> list[str]:
-    """Pass 1 with the base model for photos without a target; saved to the database for review."""
+    """The engine's ``draft_profile`` (base model, RAG's pass 1) for photos without a target; saved to
+    the database for review."""
     if not photos:
         return []
     from app.engine.model import source as model_source
 
     if not model_source.is_model_available(settings.model):
         raise CommandError("--draft needs the base model: " + model_source.missing_model_message(settings.model))
-    from app.engine.critique.prompts import profile_prompt
     from app.engine.model.host import ModelHost
+    from app.engine.rag.draft import draft_profile
     from app.engine.store.database import open_default_store
-    from app.engine.strategies.base import AnalysisInput
-    from app.engine.strategies.baseline import run_report_generation
 
     host = ModelHost(settings.model)
     drafted: list[str] = []
@@ -222,16 +221,13 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
         with open_default_store() as store:
             for photo in photos:
                 try:
-                    prepared = _prepare(photo.image, settings, photo)
-                    outcome = run_report_generation(host, settings, AnalysisInput(image=prepared.image, advisor=advisor,
-                                                                                 facts=prepared.facts),
-                                                    profile_prompt(facts=prepared.facts), "draft")
+                    outcome = draft_profile(host, settings, _prepare(photo.image, settings, photo))
                 except (ValueError, RuntimeError) as exc:
                     skipped.append({"file": photo.relative, "reason": f"draft failed: {exc}"})
                     emit("skipped", file=photo.relative, reason=f"draft failed: {exc}")
                     continue
                 if outcome.report is None:
-                    reason = "draft failed: " + "; ".join(outcome.parse_problems)
+                    reason = "draft failed: " + "; ".join(outcome.problems)
                     skipped.append({"file": photo.relative, "reason": reason})
                     emit("skipped", file=photo.relative, reason=reason)
                     continue

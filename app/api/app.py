@@ -1,9 +1,11 @@
-"""The local HTTP API (FastAPI): the seed service's ``POST /analyze`` and friends, over one service.
+"""The local HTTP API (FastAPI): ``POST /analyze`` and friends, over one service.
 
-* ``POST /analyze`` (multipart: ``image``, ``advisor``, ``mode``) returns the critique JSON with
-  ``X-Analysis-Mode`` (effective), ``X-Requested-Mode``, ``X-Advisor-ID``, ``X-Model-Used`` and
-  ``X-Job-ID`` headers.
-* ``GET /health``, ``GET /advisors``, ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/rating``.
+* ``POST /analyze`` (multipart: ``image``, ``advisor``, ``mode``) returns the critique JSON
+  (:meth:`CritiqueResult.to_dict`) with ``X-Analysis-Mode`` (effective), ``X-Requested-Mode``,
+  ``X-Advisor-ID``, ``X-Model-Used``, ``X-Job-ID`` and, when an adapter is involved,
+  ``X-Adapter-Version`` headers.
+* ``GET /health``, ``GET /advisors``, ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/rating``;
+  a job is the same critique JSON plus the job's own fields (:func:`job_dict`).
 
 Every error is JSON ``{"error": "..."}`` with a 4xx/5xx status, and the server stays up. A
 generation that produced no report (cut at a user's token cap, or unreadable when unconstrained)
@@ -49,10 +51,11 @@ from app.api.server import DEFAULT_HOST, BackgroundServer
 from app.api.uploads import Admission, Busy, critique_upload
 from app.engine.adapters.manager import AdapterError
 from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
+from app.engine.critique.result import job_dict
 from app.engine.model.host import CancelledError
 from app.engine.photos.decode import ImageLoadError
 from app.engine.service import MondrianService
-from app.engine.strategies.context import UnknownModeError
+from app.engine.vocabulary import UnknownModeError
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +107,13 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        host = service.host
-        strategy = service.model_strategy
+        policy = service.weights_policy
         waiting = admission.pending
         return {
             "status": "ok", "version": __version__, "model": service.settings.model,
-            "model_loaded": host.loaded is not None, "model_available": service.model_available(),
-            "model_mode": strategy.name if strategy else "per_request",
-            "model_strategy": strategy.describe() if strategy else {"model_mode": "per_request"},
+            "model_loaded": service.model_loaded, "model_available": service.model_available(),
+            "model_mode": policy.name.value if policy else "per_request",
+            "weights_policy": policy.describe() if policy else {"model_mode": "per_request"},
             "modes": service.modes, "critiques_in_progress": waiting,
             "history": service.recorder.store is not None,
         }
@@ -159,6 +161,8 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             "X-Advisor-ID": result.advisor_id, "X-Model-Used": result.model_used,
             "X-Job-ID": result.job_id or "",
         }
+        if result.adapter_version:
+            headers["X-Adapter-Version"] = result.adapter_version
         if result.fallback_reason:
             headers["X-Fallback-Reason"] = result.fallback_reason
         body, status = result.to_dict(), 200
@@ -177,20 +181,14 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
         if not 1 <= limit <= 500:
             return error(400, f"limit must be from 1 to 500, not {limit}")
         rows = _store().list_jobs(advisor_id=advisor, limit=limit)
-        out = []
-        for row in rows:
-            item = row.to_dict()
-            item.pop("raw_output", None)
-            item.pop("details", None)
-            out.append(item)
-        return {"jobs": out}
+        return {"jobs": [job_dict(row, brief=True) for row in rows]}
 
     @app.get("/jobs/{job_id}")
     def job(job_id: str) -> Any:
         row = _store().find_job(job_id)
         if row is None:
             return error(404, f"no job {job_id!r}")
-        return row.to_dict()
+        return job_dict(row)
 
     @app.post("/jobs/{job_id}/rating", openapi_extra=RATING_BODY)
     async def rate(job_id: str, request: Request) -> Any:
@@ -208,7 +206,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             rating = store.add_rating(job_id, payload.get("rating"), winner=payload.get("winner"), comment=comment)
         except ValueError as exc:
             return error(400, str(exc))
-        return {"job": store.get_job(job_id).to_dict(), "rating": rating.__dict__}
+        return {"job": job_dict(store.get_job(job_id)), "rating": rating.__dict__}
 
     return app
 

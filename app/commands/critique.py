@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from app.engine.model.source import ModelNotAvailableError
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
-    from app.engine.strategies.context import UnknownModeError
+    from app.engine.vocabulary import UnknownModeError
 
     settings = load_settings()
     if args.max_tokens:
@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     service = MondrianService(settings, model_ref=args.model)
     advisor = args.advisor or settings.default_advisor
     mode = args.mode or settings.default_mode
-    def echo(_rid: str, text: str) -> None:
+
+    def echo(_request_id: str, text: str) -> None:
         sys.stderr.write(text)
         sys.stderr.flush()
 

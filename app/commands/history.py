@@ -1,4 +1,4 @@
-"""``history`` lists recent critiques (or one in full); ``stats`` prints the seed's model comparison:
+"""``history`` lists recent critiques (or one in full); ``stats`` compares the models:
 per ``model_used`` the count, mean overall score, mean duration and mean user rating, plus blind
 A/B win rates per adapter version."""
 

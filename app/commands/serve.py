@@ -1,13 +1,14 @@
-"""``serve``: the local HTTP API on one resident model, with the seed service's model strategy flags.
+"""``serve``: the local HTTP API on one resident model, with a service-wide weights policy.
 
     python -m app serve [--host 127.0.0.1] [--port 5100] [--model M]
-                        [--model_mode base|fine_tuned|ab_test] [--lora_path DIR] [--ab_test_split 0.5]
+                        [--model-mode base|fine_tuned|ab_test] [--lora-path DIR] [--ab-test-split 0.5]
                         [--allow-host NAME] [--allow-origin ORIGIN] [--docs] [--rotate-token]
 
 The model (and the adapter, for fine_tuned / ab_test) is loaded and checked before the server
-listens: a strategy that cannot run exits with status 1 and says why. Any address other than
-loopback needs the access token (made once, kept in the data folder with mode 0600, shown when
-made); every request must then send ``Authorization: Bearer <token>``.
+listens: a policy that cannot run exits with status 1 and says why. The older spellings
+(``--model_mode``, ``--lora_path``, ``--ab_test_split``, ``--max_upload_mb``) still work. Any
+address other than loopback needs the access token (made once, kept in the data folder with mode
+0600, shown when made); every request must then send ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from app.commands.flags import add_flag
+from app.engine.modes.weights import MODEL_MODES
 from app.engine.settings import cli_type
 
 if TYPE_CHECKING:
@@ -32,34 +35,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=5100)
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
-    p.add_argument("--model_mode", "--model-mode", dest="model_mode", default=None,
-                   choices=["base", "fine_tuned", "ab_test"],
-                   help="base: never an adapter; fine_tuned: every request with --lora_path; ab_test: a random "
-                        "share (--ab_test_split) with it. Default: per request (the lora mode uses the "
-                        "advisor's active adapter)")
-    p.add_argument("--lora_path", "--lora-path", dest="lora_path", default=None, metavar="DIR",
-                   help="adapter folder (adapter_config.json + adapters.safetensors) for fine_tuned / ab_test")
-    p.add_argument("--ab_test_split", "--ab-test-split", dest="ab_test_split", type=_fraction, default=0.5,
-                   metavar="0..1", help="share of ab_test requests routed to the fine-tuned model (default 0.5)")
-    p.add_argument("--seed", type=int, default=None, help="seed the A/B routing (reproducible runs)")
-    p.add_argument("--max_upload_mb", "--max-upload-mb", dest="max_upload_mb",
-                   type=cli_type("max_upload_mb", "--max_upload_mb"), default=None,
-                   help="largest accepted upload in MB (default: the max_upload_mb setting)")
-    p.add_argument("--max-queue", dest="max_queue", type=int, default=16,
-                   help="critiques allowed to wait for the model before the API answers 503")
-    p.add_argument("--no-history", action="store_true", help="do not record critiques in the database")
-    p.add_argument("--allow-host", "--allow_host", dest="allow_hosts", action="append", default=[], metavar="NAME",
-                   help="also answer to this Host name (repeatable; added to the allowed_hosts setting)")
-    p.add_argument("--allow-origin", "--allow_origin", dest="allow_origins", action="append", default=[],
-                   metavar="ORIGIN", help="also accept requests from this web origin, e.g. https://app.example "
-                                          "(repeatable; '*' for any; added to allowed_origins and MONDRIAN_ORIGINS)")
-    p.add_argument("--max-uploads", "--max_uploads", dest="max_uploads", type=int, default=4,
-                   help="uploads being received at once before the API answers 503")
-    p.add_argument("--request-timeout", "--request_timeout", dest="request_timeout", type=float, default=60.0,
-                   metavar="S", help="seconds a request (headers and body) may take to arrive (default 60)")
+    add_flag(p, "--model-mode", default=None, choices=list(MODEL_MODES),
+             help="which weights answer: base = never an adapter; fine_tuned = every request on --lora-path; "
+                  "ab_test = a random share (--ab-test-split) on it, the rest on the base, both through the same "
+                  "pipeline. Default: per request (the lora mode uses the advisor's active adapter)")
+    add_flag(p, "--lora-path", default=None, metavar="DIR",
+             help="adapter folder (adapter_config.json + adapters.safetensors) for fine_tuned / ab_test")
+    add_flag(p, "--ab-test-split", type=_fraction, default=0.5, metavar="0..1",
+             help="share of ab_test requests that run on the fine-tuned model (default 0.5)")
+    p.add_argument("--seed", type=int, default=None, help="seed the A/B draws (reproducible runs)")
+    add_flag(p, "--max-upload-mb", type=cli_type("max_upload_mb", "--max-upload-mb"), default=None,
+             help="largest accepted upload in MB (default: the max_upload_mb setting)")
+    add_flag(p, "--max-queue", type=int, default=16,
+             help="critiques allowed to wait for the model before the API answers 503")
+    add_flag(p, "--no-history", action="store_true", help="do not record critiques in the database")
+    add_flag(p, "--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME",
+             help="also answer to this Host name (repeatable; added to the allowed_hosts setting)")
+    add_flag(p, "--allow-origin", dest="allow_origins", action="append", default=[], metavar="ORIGIN",
+             help="also accept requests from this web origin, e.g. https://app.example "
+                  "(repeatable; '*' for any; added to allowed_origins and MONDRIAN_ORIGINS)")
+    add_flag(p, "--max-uploads", type=int, default=4,
+             help="uploads being received at once before the API answers 503")
+    add_flag(p, "--request-timeout", type=float, default=60.0, metavar="S",
+             help="seconds a request (headers and body) may take to arrive (default 60)")
     p.add_argument("--docs", action="store_true", help="serve the interactive /docs, /redoc and /openapi.json")
-    p.add_argument("--rotate-token", "--rotate_token", dest="rotate_token", action="store_true",
-                   help="replace the access token used off loopback with a new one")
+    add_flag(p, "--rotate-token", action="store_true",
+             help="replace the access token used off loopback with a new one")
     p.set_defaults(func=run)
 
 
@@ -79,9 +80,9 @@ def _fail(message: str) -> int:
 
 
 def prepare_service(args: argparse.Namespace) -> MondrianService | str:
-    """Build the service and check its model strategy can run; returns the service or an error text."""
+    """Build the service and check its weights policy can run; returns the service or an error text."""
     from app.engine.model.source import ModelNotAvailableError, missing_model_message
-    from app.engine.model_strategy import ModelStrategyError, build_model_strategy
+    from app.engine.modes.weights import WeightsPolicyError, build_weights_policy
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
 
@@ -91,24 +92,21 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
     if args.max_upload_mb is not None:  # checked by the setting's rule when parsed
         settings.max_upload_mb = args.max_upload_mb
     try:
-        strategy = build_model_strategy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
-    except ModelStrategyError as exc:
+        policy = build_weights_policy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
+    except WeightsPolicyError as exc:
         return str(exc)
-    service = MondrianService(settings, model_strategy=strategy, **({"store": None} if args.no_history else {}))
+    service = MondrianService(settings, weights_policy=policy, **({"store": None} if args.no_history else {}))
     try:
         if not service.model_available():
-            if strategy is not None and strategy.name != "base":
+            if policy is not None and policy.blocks_adapter is None:
                 service.close()
-                return f"--model_mode {strategy.name} needs the model: {missing_model_message(settings.model)}"
+                return f"--model-mode {policy.name} needs the model: {missing_model_message(settings.model)}"
             print("warning: no vision-language model is installed; serving measurement-only reports. "
                   + missing_model_message(settings.model), file=sys.stderr)
             return service
         print(f"loading {settings.model} ...", file=sys.stderr)
-        if strategy is not None:
-            strategy.prepare(service.host)
-        else:
-            service.host.load().result()
-    except (ModelStrategyError, ModelNotAvailableError) as exc:
+        service.prepare_weights()
+    except (WeightsPolicyError, ModelNotAvailableError) as exc:
         service.close()
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - a model that does not load is a start-up failure
@@ -160,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
     service = prepare_service(args)
     if isinstance(service, str):
         return _fail(service)
-    strategy = service.model_strategy
-    mode_text = strategy.describe() if strategy else {"model_mode": "per_request"}
+    policy = service.weights_policy
+    mode_text = policy.describe() if policy else {"model_mode": "per_request"}
     print(f"Mondrian API on http://{args.host}:{args.port}  model={service.settings.model}  {mode_text}",
           file=sys.stderr)
     try:

@@ -1,4 +1,4 @@
-"""Recording critiques as jobs in the store, for the service facade.
+"""Recording critiques as jobs in the store, for the service facade (plain values in, no engine state).
 
 Recording must never cost the user a critique: a database or thumbnail problem is logged and
 the critique goes on (its result then has no ``job_id``). The store is opened lazily on the
@@ -12,18 +12,15 @@ import io
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
 from app.engine import atomic, paths
+from app.engine.critique.result import CritiqueResult
 from app.engine.model.host import CancelledError
 from app.engine.photos.decode import file_sha256, save_thumbnail
-
-if TYPE_CHECKING:
-    from app.engine.model_strategy import ModelRoute
-    from app.engine.service import CritiqueResult
-    from app.engine.store.database import Store
+from app.engine.store.database import Store, open_default_store
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +64,6 @@ class JobRecorder:
         if not self._opened:
             with self._lock:
                 if not self._opened:
-                    from app.engine.store.database import open_default_store
-
                     try:
                         self._store = open_default_store()
                         self._owns = True
@@ -86,8 +81,9 @@ class JobRecorder:
 
     def begin(self, photo: str, advisor_id: str, mode: str, *, image: Image.Image | None = None,
               photo_file: Path | None = None, photo_hash: str | None = None, model_id: str | None = None,
-              route: ModelRoute | None = None) -> str | None:
-        """Record a running job; returns its id (None when not recorded)."""
+              model_used: str | None = None, adapter_version: str | None = None) -> str | None:
+        """Record a running job; returns its id (None when not recorded). ``model_used`` and
+        ``adapter_version`` are the plan's, when it was made before the job starts."""
         store = self.store
         if store is None:
             return None
@@ -97,8 +93,7 @@ class JobRecorder:
             if photo_file is not None:
                 photo = str(photo_file.resolve())  # history needs to find it from anywhere
             job = store.create_job(photo, advisor_id, mode, photo_hash=photo_hash, base_model=model_id,
-                                   model_used=route.model_used if route else None,
-                                   adapter_version=route.adapter_version if route else None)
+                                   model_used=model_used, adapter_version=adapter_version)
             store.start_job(job.id)
         except Exception as exc:  # noqa: BLE001
             log.warning("could not record the critique of %s: %s", photo, exc)

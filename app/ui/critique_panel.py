@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.critique.report import DIMENSIONS
-from app.engine.service import CritiqueResult
+from app.engine.critique.result import CritiqueResult
 
 from . import ui_state
 from .bridge import CANCELLED, InferenceBridge, Request

@@ -18,10 +18,12 @@ from app.engine import paths
 from app.engine.adapters import versions as adapter_versions
 from app.engine.advisors import get_advisor
 from app.engine.critique.report import DIMENSIONS
-from app.engine.model.host import GenerationStats
-from app.engine.model_strategy import ABTestStrategy
+from app.engine.critique.result import CritiqueResult
+from app.engine.modes.weights import ABDrawPolicy
 from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, open_photo_info, save_thumbnail
-from app.engine.service import TECHNICAL_MODE, CritiqueResult, MondrianService
+from app.engine.service import ModeInfo, MondrianService
+from app.engine.store.database import Store
+from app.engine.vocabulary import Mode
 
 from .bridge import TaskContext, TaskFn
 
@@ -30,8 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BASE_MODE = "baseline"
-TUNED_MODE = "lora"
+BASE_MODE = Mode.BASELINE.value
+TUNED_MODE = Mode.LORA.value
 
 
 @dataclass
@@ -62,16 +64,18 @@ class BlindResult:
 
 def ensure_model(service: MondrianService, ctx: TaskContext) -> None:
     """Load the model first (with a visible stage) so the user sees why the first run waits."""
-    if service.host.loaded is None and service.model_available():
+    handle = service.ensure_loaded()
+    if handle is not None:
         ctx.progress(f"Loading the model {Path(service.settings.model).name}…", -1.0)
-        ctx.scope.wait(service.host.load())
+        ctx.scope.wait(handle)
 
 
-def _critique(service: MondrianService, ctx: TaskContext, photo: Path, advisor_id: str, mode: str) -> CritiqueResult:
+def _critique(service: MondrianService, ctx: TaskContext, photo: Path, advisor_id: str, mode: str,
+              weights: ABDrawPolicy | None = None) -> CritiqueResult:
     ctx.check()
     ctx.progress("Critiquing…", 0.0)
     return service.critique(photo, advisor_id, mode, on_token=ctx.on_token, scope=ctx.scope,
-                            request_id=ctx.request_id)
+                            request_id=ctx.request_id, weights=weights)
 
 
 def critique_task(service: MondrianService, photo: str | Path, advisor_id: str,
@@ -109,9 +113,10 @@ def compare_task(service: MondrianService, photo: str | Path, advisor_id: str) -
 
 def blind_task(service: MondrianService, photo: str | Path, advisor_id: str, split: float,
                seed: int | None = None) -> TaskFn:
-    """One blind critique: the engine's A/B model strategy draws the arm for this one request
-    (fine-tuned with probability ``split``) and records the job as ab_test_base/ab_test_fine_tuned;
-    the UI hides which until the user has rated it."""
+    """One blind critique: the engine's A/B weights policy, carried by this one request, resolves the
+    pipeline once and then draws the weights (fine-tuned with probability ``split``), so both arms
+    run the same pipeline; the job is recorded as ab_test_base/ab_test_fine_tuned and the UI hides
+    which until the user has rated it."""
 
     def run(ctx: TaskContext) -> BlindResult:
         active = adapter_versions.active_version(advisor_id)
@@ -120,12 +125,8 @@ def blind_task(service: MondrianService, photo: str | Path, advisor_id: str, spl
                                "train or activate one first (or switch A/B off in Settings)")
         open_photo_info(photo)
         ensure_model(service, ctx)
-        previous = service.model_strategy
-        service.model_strategy = ABTestStrategy(active.path, split, seed)  # this worker is the only caller
-        try:
-            result = _critique(service, ctx, Path(photo), advisor_id, "auto")
-        finally:
-            service.model_strategy = previous
+        draw = ABDrawPolicy(active, split, seed)
+        result = _critique(service, ctx, Path(photo), advisor_id, Mode.AUTO.value, weights=draw)
         arm = "fine_tuned" if result.model_used == "ab_test_fine_tuned" else "base"
         return BlindResult(result=result, arm=arm, adapter_version=active.version)
 
@@ -143,25 +144,11 @@ def choose_task(service: MondrianService, photo: str | Path, advisor_id: str, mo
     return "critique", critique_task(service, photo, advisor_id, mode), 1
 
 
-@dataclass
-class ModeInfo:
-    """How a request would run now: the effective mode and why it differs from the one asked for."""
-
-    advisor_id: str
-    requested: str
-    effective: str
-    reason: str | None
-    model_available: bool
-
-
 def resolve_task(service: MondrianService, advisor_id: str, mode: str) -> TaskFn:
     """Resolve the mode off the UI thread (checking an adapter may need the model's layer shapes)."""
 
     def run(ctx: TaskContext) -> ModeInfo:
-        if not service.model_available():
-            return ModeInfo(advisor_id, mode, TECHNICAL_MODE, "no model installed", False)
-        res = service.context.resolve(mode, get_advisor(advisor_id))
-        return ModeInfo(advisor_id, mode, res.effective, res.fallback_reason, True)
+        return service.resolve_mode(advisor_id, mode)
 
     return run
 
@@ -169,7 +156,7 @@ def resolve_task(service: MondrianService, advisor_id: str, mode: str) -> TaskFn
 def load_task(service: MondrianService) -> TaskFn:
     def run(ctx: TaskContext) -> str:
         ensure_model(service, ctx)
-        return service.host.model_id
+        return service.model_id
 
     return run
 
@@ -195,23 +182,11 @@ def _local_time(stamp: str | None) -> str:
 
 
 def result_from_job(job: JobRow) -> CritiqueResult:
-    """Rebuild what the report view shows from a stored job (history reopen)."""
-    details = job.details
-    stats = None
-    if job.total_s is not None or job.generation_tokens is not None:
-        stats = GenerationStats(prompt_tokens=job.prompt_tokens or 0, generation_tokens=job.generation_tokens or 0,
-                                time_to_first_token_s=job.time_to_first_token_s or 0.0, total_s=job.total_s or 0.0,
-                                peak_memory_gb=job.peak_memory_gb or 0.0)
-        if stats.total_s > 0 and stats.generation_tokens:
-            stats.generation_tps = stats.generation_tokens / max(1e-6, stats.total_s - stats.time_to_first_token_s)
-    return CritiqueResult(
-        photo=job.photo_path, advisor_id=job.advisor_id, requested_mode=job.requested_mode,
-        effective_mode=job.effective_mode or job.requested_mode, report=job.report, raw_text=job.raw_output or "",
-        fallback_reason=job.fallback_reason, parse_problems=list(details.get("parse_problems") or []),
-        stats=stats, model_id=job.base_model or "", adapter_version=job.adapter_version,
-        references=list(details.get("references") or []), technical=details.get("technical"),
-        notice=job_notice(job) or details.get("notice"), job_id=job.id, model_used=job.model_used or "base",
-    )
+    """Rebuild what the report view shows from a stored job (history reopen), saying why a job
+    without a report has none."""
+    result = CritiqueResult.from_job(job)
+    result.notice = job_notice(job) or result.notice
+    return result
 
 
 def pasted_photo_path(when: datetime | None = None) -> Path:
@@ -275,17 +250,11 @@ class DraftSummary:
 
 def draft_task(service: MondrianService, store: Store, advisor_id: str, photos: list[Path], *,
                redo: bool = False) -> TaskFn:
-    """Draft a profile per photo with the resident base model (no adapter), as pass 1 of RAG does:
-    the neutral profile prompt with the photo's measured facts; saved to the store for review.
-    The user's edits (source ``user``) are never overwritten."""
+    """Draft a profile per photo with the engine's one ``draft_profile`` (base model, as pass 1 of
+    RAG does); saved to the store for review. The user's edits (source ``user``) are never overwritten."""
 
     def run(ctx: TaskContext) -> DraftSummary:
-        from app.engine.critique.prompts import profile_prompt
-        from app.engine.photos.prepare import prepare_photo as prepare_for_model
-        from app.engine.strategies.base import AnalysisInput
-        from app.engine.strategies.baseline import run_report_generation
-
-        advisor = get_advisor(advisor_id)
+        get_advisor(advisor_id)  # an unknown advisor fails before the model loads
         summary = DraftSummary()
         ensure_model(service, ctx)
         for i, path in enumerate(photos):
@@ -296,16 +265,12 @@ def draft_task(service: MondrianService, store: Store, advisor_id: str, photos: 
                 continue
             ctx.progress(f"Drafting {path.name} ({i + 1} of {len(photos)})…", i / max(1, len(photos)))
             try:
-                prepared = prepare_for_model(path, service.settings)
-                inp = AnalysisInput(image=prepared.image, advisor=advisor, facts=prepared.facts, scope=ctx.scope,
-                                    request_id=f"{ctx.request_id}-{i}")
-                outcome = run_report_generation(service.host, service.settings, inp,
-                                                profile_prompt(facts=prepared.facts), "draft")
+                outcome = service.draft_profile(path, scope=ctx.scope, request_id=f"{ctx.request_id}-{i}")
             except (ImageLoadError, OSError) as exc:
                 summary.skipped.append((path.name, str(exc)))
                 continue
             if outcome.report is None:
-                summary.skipped.append((path.name, "; ".join(outcome.parse_problems)))
+                summary.skipped.append((path.name, "; ".join(outcome.problems)))
                 continue
             store.upsert_profile(advisor_id, str(path.resolve()), file_sha256(path), outcome.report,
                                  source="model", edited=False)
@@ -349,6 +314,6 @@ def memory_task(service: MondrianService, *, rank: int, batch_size: int, grad_ch
                 detail += "; " + est.advice()
             return MemoryInfo(est.total_gb, est.budget_gb, est.fits, detail)
 
-        return ctx.scope.wait(service.host.call(compute))
+        return ctx.scope.wait(service.run_on_model(compute))
 
     return run

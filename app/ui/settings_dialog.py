@@ -1,7 +1,7 @@
 """Settings: model (with download), image size, decoding, data folder, blind A/B.
 
 Values live in :class:`app.engine.settings.Settings` (typed, versioned, saved as JSON). The dialog
-edits the service's own Settings object in place, because the strategies hold a reference to it.
+edits the service's own Settings object in place, because the engine holds a reference to it.
 Download is a button: it runs the engine's download in a separate process with the network allowed
 (the app itself stays offline: the Hugging Face libraries read the offline switch once, at
 import), its progress read from that process's output. A model folder the dialog calls invalid is
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.engine import paths
 from app.engine.model import source as model_source
+from app.engine.service import MondrianService
 from app.engine.settings import Settings, SettingValueError, bounds, save_settings
 
 from .training_process import child_environment
@@ -60,10 +61,9 @@ def apply_settings(target: Settings, values: dict[str, Any]) -> list[str]:
 
 
 def switch_model(service: MondrianService, model_ref: str) -> None:
-    """Point the model host at another model: the old one is dropped, the new one loads on next use."""
-    host = service.host
-    host.shutdown(timeout=10.0)
-    host.model_ref = model_ref
+    """Point the service at another model without blocking: the old one is dropped in the background
+    (with every cache of it), the new one loads on next use."""
+    service.switch_model(model_ref)
 
 
 class SettingsDialog(QDialog):

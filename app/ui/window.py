@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
 
         def saved() -> None:
             self.critique.reload_advisors()
-            if busy and dialog.values()["model"] != self.service.host.model_ref:
+            if busy and dialog.values()["model"] != self.service.model_ref:
                 self.statusBar().showMessage("The new model is used after Mondrian restarts.", 10000)
 
         dialog.accepted.connect(saved)
@@ -333,7 +333,7 @@ class MainWindow(QMainWindow):
 
     def _preload_result(self, model_id: object) -> None:
         name = str(model_id).rstrip("/").split("/")[-1]
-        ready = self.service.host.loaded is not None
+        ready = self.service.model_loaded
         self.statusBar().showMessage(f"Model {name} ready." if ready else
                                      "No model installed: open Settings to download one or choose a folder.", 8000)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.result import CritiqueResult
 
 
 def _bar(score: float | None, width: int = 10) -> str:
@@ -14,7 +13,7 @@ def _bar(score: float | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _footer(result: Any) -> list[str]:
+def _footer(result: CritiqueResult) -> list[str]:
     lines = [f"Mode: {result.effective_mode}" + (f" (asked for {result.requested_mode}: {result.fallback_reason})"
                                                  if result.fallback_reason else "")]
     if result.model_id:
@@ -27,8 +26,8 @@ def _footer(result: Any) -> list[str]:
     return lines
 
 
-def to_text(result: Any) -> str:
-    """Terminal rendering of a CritiqueResult."""
+def to_text(result: CritiqueResult) -> str:
+    """Terminal rendering of a critique."""
     out = [f"{result.photo} — {result.advisor_id}"]  # the CLI prints result.notice once, on stderr
     report = result.report
     partial = getattr(result, "partial_report", None)
@@ -55,8 +54,8 @@ def to_text(result: Any) -> str:
     return "\n".join(out)
 
 
-def to_markdown(result: Any) -> str:
-    """Markdown export of a CritiqueResult."""
+def to_markdown(result: CritiqueResult) -> str:
+    """Markdown export of a critique."""
     report = result.report
     out = [f"# Critique of {result.photo}", "", f"Advisor: **{result.advisor_id}**", ""]
     if result.notice:

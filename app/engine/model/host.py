@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from app.engine.critique.budget import (
     plan_budget,
 )
 from app.engine.critique.prompts import Prompt
+from app.engine.critique.result import GenerationStats  # re-exported: what one generation cost
 from app.engine.model.caches import CacheBudget, caches_of, photo_key, weights_of
 from app.engine.model.source import resolve_model
 
@@ -51,21 +52,6 @@ class CancelledError(RuntimeError):
 
 
 @dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    generation_tokens: int = 0
-    time_to_first_token_s: float = 0.0
-    total_s: float = 0.0
-    prompt_tps: float = 0.0
-    generation_tps: float = 0.0
-    peak_memory_gb: float = 0.0
-    cached_prompt_tokens: int = 0  # prompt tokens whose K/V came from the prefix cache
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class GenerationRequest:
     prompt: Prompt
     image: Image.Image
@@ -79,10 +65,7 @@ class GenerationRequest:
     constrain: bool = True
     on_token: TokenCallback | None = None
     request_id: str = field(default_factory=new_request_id)
-    adapter: Any = None  # which adapter to apply; None = the base model (see ``ModelHost.adapter_hook``)
-    # True when ``adapter`` is deliberate and a service-wide model route must not replace it (RAG
-    # profiles are always made on the base model, so they compare with the reference index).
-    keep_adapter: bool = False
+    adapter: Any = None  # the weights that answer: None = the base model (see ``ModelHost.adapter_hook``)
     # Reuse the photo's vision features and the prompt prefix's K/V from earlier requests (see
     # app/engine/model/caches.py); False computes everything afresh (benchmarks, exactness tests).
     cache: bool = True
@@ -185,9 +168,6 @@ class ModelHost:
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
         self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None
-        # Called in the caller's thread as a generation is queued, to adjust the request (the
-        # service's model strategy pins the adapter of every pass of a routed request).
-        self.request_hook: Callable[[GenerationRequest], None] | None = None
         _HOSTS.add(self)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -227,8 +207,6 @@ class ModelHost:
 
     def generate(self, request: GenerationRequest) -> Handle:
         """Queue a generation; the handle's result is a :class:`GenerationOutput`."""
-        if self.request_hook is not None:
-            self.request_hook(request)
         handle = Handle(request.request_id)
         self._ensure_thread()
         self._queue.put((handle, lambda loaded: self._generate(loaded, request, handle)))
@@ -237,9 +215,6 @@ class ModelHost:
     def generate_batch(self, requests: list[GenerationRequest]) -> list[Handle]:
         """Queue requests to be decoded together (greedy); one handle per request, each resolving,
         streaming and cancelling on its own. Requests for different adapters run as one batch each."""
-        for request in requests:
-            if self.request_hook is not None:
-                self.request_hook(request)
         handles = [Handle(r.request_id) for r in requests]
         groups: dict[int, list[int]] = {}
         for i, request in enumerate(requests):

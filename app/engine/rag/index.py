@@ -7,8 +7,8 @@ of it is skipped unless ``follow_links`` (a folder of links to elsewhere is then
 purpose). A folder imported with ``--folder DIR`` lands in its own sub-folder ``<name>-<hash>/``
 which mirrors DIR: photos removed from DIR are removed from the references.
 
-Indexing profiles each reference photo with pass 1 (``prompts.profile_prompt``, constrained to
-the report schema) and stores the eight scores and comments with the file's content hash; a
+Indexing profiles each reference photo with :func:`~app.engine.rag.draft.draft_profile` (the same
+photo preparation and measured facts as a critique of that file) and stores the eight scores and comments with the file's content hash; a
 re-run only profiles new or changed files and drops the profiles of files that are gone.
 Retrieval ranks profiles by Euclidean distance over the eight scores.
 """
@@ -21,21 +21,19 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from app.engine import paths
 from app.engine.advisors import slugify, validate_advisor_id
-from app.engine.critique.budget import read_report, report_schema
-from app.engine.critique.prompts import ReferenceContext, profile_prompt
+from app.engine.critique.prompts import ReferenceContext
 from app.engine.critique.report import DIMENSIONS, Report
 from app.engine.model.cancel import CancelScope
-from app.engine.model.host import GenerationOutput, GenerationRequest, ModelHost, new_request_id
-from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, load_photo
+from app.engine.model.host import ModelHost, new_request_id
+from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos
+from app.engine.rag.draft import draft_profile_of_file
 from app.engine.settings import Settings
 from app.engine.store.database import ProfileRow, Store, profile_vector
 
@@ -43,40 +41,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_K = 3
 NOTE_CHARS = 160  # how much of a reference's summary goes into the pass-2 prompt
-
-
-# ---- pass 1: profiling a photo --------------------------------------------------------------------
-
-@dataclass
-class ProfileResult:
-    """Pass 1 on one photo: the profile (None when the output did not parse) and the generation."""
-
-    report: Report | None
-    output: GenerationOutput
-    problems: list[str] = field(default_factory=list)
-
-
-def photo_facts(image: Image.Image, settings: Settings) -> list[str]:
-    """Measured facts for the prompt when grounding is on (the same for references and user photos)."""
-    if not settings.grounding:
-        return []
-    from app.engine.technical import analyze_photo, grounding_facts
-
-    return grounding_facts(analyze_photo(image))
-
-
-def profile_photo(host: ModelHost, settings: Settings, image: Image.Image, *, facts: Sequence[str] = (),
-                  scope: CancelScope | None = None, request_id: str | None = None) -> ProfileResult:
-    """Profile ``image`` on the base model (pass 1), constrained to the report schema when enabled."""
-    request = GenerationRequest(prompt=profile_prompt(facts=facts), image=image, max_tokens=settings.max_tokens or None,
-                                temperature=settings.temperature, schema=report_schema(settings.max_text_chars),
-                                constrain=settings.constrained_decoding,
-                                request_id=request_id or new_request_id("profile"), adapter=None,
-                                keep_adapter=True)
-    output = (scope or CancelScope()).wait(host.generate(request))
-    limit = output.budget.max_tokens if output.budget else settings.max_tokens
-    report, _partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
-    return ProfileResult(report, output, problems)
 
 
 # ---- retrieval ----------------------------------------------------------------------------------
@@ -332,12 +296,11 @@ class ReferenceIndex:
             summary.unchanged.append(key)
             return "unchanged"
         try:
-            image = load_photo(path, max_edge=self.settings.max_image_edge)
+            result = draft_profile_of_file(self.host, self.settings, path, scope=scope,
+                                           request_id=new_request_id("index"))
         except (ImageLoadError, OSError) as exc:
             summary.failed.append((key, _reason(exc)))
             return "failed"
-        result = profile_photo(self.host, self.settings, image, facts=photo_facts(image, self.settings),
-                               scope=scope, request_id=new_request_id("index"))
         if result.report is None:
             summary.failed.append((key, "profile did not parse: " + "; ".join(result.problems[:3])))
             return "failed"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.engine import paths
 from app.engine.critique.report import Report
+from app.engine.critique.result import CritiqueResult
 from app.engine.store.health import DatabaseDamagedError
 from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
 from app.engine.store.profiles import ProfilesMixin
@@ -43,9 +44,6 @@ from app.engine.store.schema import (
     migrate,
     now_iso,
 )
-
-if TYPE_CHECKING:  # service imports the store; the store only needs the result's shape
-    from app.engine.service import CritiqueResult
 
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROCESS_TOKEN", "PROFILE_SOURCES",

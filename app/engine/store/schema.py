@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, ReportParseError, parse_report
+from app.engine.vocabulary import ModelUsed
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 
-MODEL_USED = ("base", "fine_tuned", "ab_test_base", "ab_test_fine_tuned", "none")
+MODEL_USED = tuple(m.value for m in ModelUsed)  # the CHECK constraint: keep in this order
 JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 PROFILE_SOURCES = ("model", "user", "targets")
 WINNERS = ("base", "fine_tuned", "tie", "rated")

@@ -1,1 +1,0 @@
-"""Analysis strategies (modes): how a critique is produced from a photo and an advisor."""
