@@ -183,8 +183,8 @@ def test_bad_images_are_400_naming_the_problem(api):
     assert code == 400 and "cut.jpg" in body["error"]
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, "GIF")
-    code, _, body = analyze(base, gif.getvalue(), filename="anim.gif", advisor="ansel")
-    assert code == 400 and "unsupported format" in body["error"]
+    code, _, body = analyze(base, gif.getvalue(), filename="icon.gif", advisor="ansel")
+    assert code == 400 and "icon.gif: image is only 8x8 px" in body["error"]
     code, _, body = analyze(base, None, advisor="ansel")
     assert code == 400 and "image" in body["error"]
     assert_up(base)

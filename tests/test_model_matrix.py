@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from app.engine.critique.report import DIMENSIONS, GRADES
-from app.engine.service import CritiqueResult, MondrianService
+from app.engine.critique.result import CritiqueResult
+from app.engine.service import MondrianService
 from app.engine.settings import Settings
 from app.engine.store.database import Store
 from app.testing.tiny_photos import varied_photos

@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
-from app.engine.service import CritiqueResult
+from app.engine.critique.result import CritiqueResult
 from app.ui.bridge import TaskContext
 from app.ui.critique_panel import PAGE_REPORT
 from app.ui.operations import BlindResult, Comparison

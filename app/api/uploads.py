@@ -23,10 +23,12 @@ from fastapi import UploadFile
 from starlette.requests import Request
 
 from app.engine.advisors import Advisor
+from app.engine.critique.result import CritiqueResult
 from app.engine.model.cancel import CancelScope
-from app.engine.photos.decode import photo_from_bytes
+from app.engine.photos.decode import decode_bytes
+from app.engine.photos.exif import read_shooting_data
 from app.engine.photos.prepare import ANALYSIS_EDGE, PreparedPhoto, prepare_image
-from app.engine.service import CritiqueResult, MondrianService
+from app.engine.service import MondrianService
 from app.engine.settings import Settings
 
 T = TypeVar("T")
@@ -73,9 +75,11 @@ class Admission:
         upload.file.seek(0)
         data = upload.file.read()
         digest = hashlib.sha256(data).hexdigest()
-        photo = photo_from_bytes(data, name, max_edge=max(ANALYSIS_EDGE, settings.max_image_edge))
+        photo = decode_bytes(data, name, max_edge=max(ANALYSIS_EDGE, settings.max_image_edge),
+                             min_raw_preview_edge=settings.max_image_edge)
+        shooting = read_shooting_data(data)
         del data
-        return prepare_image(photo, settings), digest
+        return prepare_image(photo, settings, shooting=shooting, name=name), digest
 
     async def prepare_async(self, upload: UploadFile, name: str, settings: Settings) -> tuple[PreparedPhoto, str]:
         return await asyncio.wrap_future(self._decoders.submit(self.prepare, upload, name, settings))

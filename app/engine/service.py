@@ -170,7 +170,7 @@ class MondrianService:
                        photo_hash: str | None = None, weights: WeightsPolicy | None = None) -> CritiqueResult:
         """Critique a loaded image and record it as a job (``photo_file``/``photo_hash`` identify it).
         ``weights`` overrides the service's weights policy for this request (the GUI's blind A/B)."""
-        prepared = image if isinstance(image, PreparedPhoto) else prepare_image(image, self.settings)
+        prepared = image if isinstance(image, PreparedPhoto) else prepare_image(image, self.settings, name=name)
         requested = parse_mode(mode)
         def begin(plan: Plan | None, used: ModelUsed | None) -> str | None:
             return self.recorder.begin(name, advisor.id, requested.value, image=prepared.image,

@@ -25,7 +25,7 @@ from .radar import RadarChart
 from .wrap_text import WrapLabel
 
 if TYPE_CHECKING:
-    from app.engine.service import CritiqueResult
+    from app.engine.critique.result import CritiqueResult
 
 
 class ScoreBar(QWidget):

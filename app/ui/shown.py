@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from app.engine.service import CritiqueResult
+from app.engine.critique.result import CritiqueResult
 
 from . import exporting, ui_state
 from .operations import BlindResult, Comparison

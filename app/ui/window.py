@@ -44,7 +44,8 @@ from .reference_photos import index_task, summary_text
 from .tray import MondrianTray
 
 if TYPE_CHECKING:
-    from app.engine.service import CritiqueResult, MondrianService
+    from app.engine.critique.result import CritiqueResult
+    from app.engine.service import MondrianService
     from app.engine.store.database import JobRow, Store
 
     from .training_tab import TrainingTab

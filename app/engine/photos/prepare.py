@@ -14,10 +14,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.engine.photos.decode import DecodedPhoto, PhotoSource, decode_photo
+from app.engine.photos.decode import DecodedPhoto, ImageLoadError, PhotoSource, decode_photo
 from app.engine.photos.exif import ShootingData, read_shooting_data, shooting_facts
 from app.engine.settings import Settings
 from app.engine.technical import TechnicalAnalysis, analyze_photo, grounding_facts
+from app.engine.technical.measure import MIN_SIDE
 
 ANALYSIS_EDGE = 1600
 
@@ -41,10 +42,14 @@ def _fit(image: Image.Image, edge: int) -> Image.Image:
 
 
 def prepare_image(image: Image.Image | DecodedPhoto, settings: Settings, *,
-                  shooting: ShootingData | None = None) -> PreparedPhoto:
-    """From an image already loaded (upload, clipboard, a training variant), of any size."""
+                  shooting: ShootingData | None = None, name: str | Path = "photo") -> PreparedPhoto:
+    """From an image already loaded (upload, clipboard, a training variant), of any size from
+    ``MIN_SIDE`` px up. Raises ImageLoadError naming ``name`` for a smaller one."""
     source = image.source if isinstance(image, DecodedPhoto) else None
     pixels = image.image if isinstance(image, DecodedPhoto) else image
+    if min(pixels.size) < MIN_SIDE:
+        raise ImageLoadError(name, f"image is only {pixels.width}x{pixels.height} px; a photo to critique "
+                                   f"needs at least {MIN_SIDE} px on each side")
     analysis = analyze_photo(_fit(pixels, ANALYSIS_EDGE))
     facts = grounding_facts(analysis) + shooting_facts(shooting) if settings.grounding else []
     return PreparedPhoto(image=_fit(pixels, settings.max_image_edge), analysis=analysis, facts=facts,
@@ -62,4 +67,4 @@ def load_for_critique(path: str | Path, settings: Settings) -> tuple[DecodedPhot
 def prepare_photo(path: str | Path, settings: Settings) -> PreparedPhoto:
     """From a photo file. Raises ImageLoadError."""
     decoded, shooting = load_for_critique(path, settings)
-    return prepare_image(decoded, settings, shooting=shooting)
+    return prepare_image(decoded, settings, shooting=shooting, name=path)
