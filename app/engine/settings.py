@@ -48,6 +48,8 @@ class Rule:
         """The allowed values in words (used in every error message)."""
         if self.kind is bool:
             return "true or false"
+        if self.kind is dict:
+            return "a table of values"
         if self.kind is str:
             if self.choices:
                 return "one of " + ", ".join(self.choices)
@@ -66,6 +68,10 @@ class Rule:
         """Return the value (an int widened to float for a float setting) or raise ValueError."""
         if self.kind is bool:
             if not isinstance(value, bool):
+                raise ValueError(self.describe())
+            return value
+        if self.kind is dict:
+            if not isinstance(value, dict):
                 raise ValueError(self.describe())
             return value
         if self.kind is str:
@@ -160,6 +166,9 @@ class Settings:
     max_upload_mb: float = setting(50.0, "largest photo the local HTTP API accepts, in MB",
                                    Rule(float, minimum=0.0, exclusive_minimum=True, maximum=4096.0))
     backups_kept: int = setting(7, "daily database backups kept (0: none)", Rule(int, minimum=0, maximum=365))
+    training_tab: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "the Training tab's last portfolio folder, hyperparameters and hosts (the tab owns its keys)",
+        "rule": Rule(dict)})
     version: int = SETTINGS_VERSION
 
     def __setattr__(self, name: str, value: Any) -> None:
