@@ -86,7 +86,7 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         tab.eval_limit.setValue(1)
         window.service.settings.max_tokens = 300  # evaluation decodes unconstrained: keep it short
         steps_seen: list[int] = []
-        tab.runner.event.connect(lambda label, e: steps_seen.append(e.step) if e.kind == "step" else None)
+        tab.runner.progressEvent.connect(lambda label, e: steps_seen.append(e.step) if e.kind == "step" else None)
         with qtbot.waitSignal(tab.trainingFinished, timeout=LONG * 3) as finished:
             assert tab.train()
             assert tab.runner.running and tab.cancel_button.isEnabled()

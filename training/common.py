@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from app.engine.model.source import configure_offline
 
@@ -57,6 +57,13 @@ class JsonLines:
                 out.write(line + "\n")
                 out.flush()
         return record
+
+
+def flatten(tree: Any) -> list[tuple[str, Any]]:
+    """``mlx.utils.tree_flatten`` typed as what it returns for a tree: (key path, leaf) pairs."""
+    from mlx.utils import tree_flatten
+
+    return cast(list[tuple[str, Any]], tree_flatten(tree))
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 import tomllib
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,7 @@ def gui_fields() -> list[Any]:
 
 
 def default(name: str) -> Any:
-    f = next(f for f in fields(Hyper) if f.name == name)
-    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    return getattr(Hyper(), name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .common import flatten
+
 GB = 1e9
 FIXED_OVERHEAD = 0.1 * GB
 SAFETY = 0.9
@@ -99,17 +101,14 @@ def _text_config(model: Any) -> Any:
 
 
 def _nbytes(tree: Any) -> int:
-    from mlx.utils import tree_flatten
-
-    return int(sum(v.nbytes for _, v in tree_flatten(tree)))
+    return int(sum(v.nbytes for _, v in flatten(tree)))
 
 
 def _compute_bytes(model: Any) -> int:
     """Bytes per activation element: the dtype the layers compute in (quantized models: 16-bit)."""
     import mlx.core as mx
-    from mlx.utils import tree_flatten
 
-    for name, value in tree_flatten(model.parameters()):
+    for name, value in flatten(model.parameters()):
         if name.endswith("weight") and value.dtype in (mx.float32, mx.float16, mx.bfloat16):
             return value.dtype.size
     return 2

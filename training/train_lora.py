@@ -48,6 +48,7 @@ from .common import (
     EXIT_SIGINT,
     CommandError,
     JsonLines,
+    flatten,
     run_main,
     setup,
 )
@@ -281,7 +282,7 @@ class Training:
         model, processor = mlx_vlm.load(str(path), lazy=True)
         mx.random.seed(self.hyper.seed)  # the adapter's initial weights
         checkpoint = self.checkpoints / epoch_name(state.completed_epochs) if state.completed_epochs else None
-        prepare_model_for_training(model, train_type="lora", lora_rank=self.hyper.rank, lora_alpha=self.hyper.alpha,
+        prepare_model_for_training(model, train_type="lora", lora_rank=self.hyper.rank, lora_alpha=float(self.hyper.alpha or 2 * self.hyper.rank),
                                    lora_dropout=self.hyper.dropout, target_modules=self.hyper.target_modules,
                                    checkpoint_path=checkpoint if self.world.leader else None, verbose=False)
         model.update(self.world.broadcast_tree(model.trainable_parameters()))  # rank 0's weights everywhere
@@ -291,7 +292,6 @@ class Training:
 
     def _train(self, state: RunState, data: Any, train_rows: Any, val_rows: Any, steps_per_epoch: int) -> int:
         import mlx.optimizers as optim
-        from mlx.utils import tree_flatten
         from mlx_vlm.trainer import Trainer, VLMTrainingArgs
 
         from .memory import estimate_for_training
@@ -316,7 +316,7 @@ class Training:
         if hyper.max_seq_length and longest > hyper.max_seq_length:
             raise CommandError(f"the longest example has {longest} tokens, over --max-seq-length "
                                f"{hyper.max_seq_length}: it would be cut (raise it or use a smaller --max-image-edge)")
-        lora_params = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+        lora_params = sum(v.size for _, v in flatten(model.trainable_parameters()))
         longest_train = max(range(len(train_rows)), key=lambda i: lengths[i])
         est = estimate_for_training(model, hyper, sequence_tokens=longest, lora_parameters=lora_params,
                                     image_tokens=image_token_count(trainer.train_dataset[longest_train], model),

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .common import JsonLines
+from .common import JsonLines, flatten
 from .stopping import StopRequested
 
 
@@ -101,9 +101,8 @@ def enable_grad_checkpoint(model: Any) -> None:
 
 def save_optimizer(optimizer: Any, file: Path) -> None:
     import mlx.core as mx
-    from mlx.utils import tree_flatten
 
-    state = {k: v for k, v in tree_flatten(optimizer.state) if isinstance(v, mx.array)}
+    state = {k: v for k, v in flatten(optimizer.state) if isinstance(v, mx.array)}
     mx.save_safetensors(str(file), state)
 
 
@@ -111,7 +110,8 @@ def load_optimizer(optimizer: Any, file: Path, model: Any) -> None:
     import mlx.core as mx
     from mlx.utils import tree_unflatten
 
-    optimizer.state = tree_unflatten(list(mx.load(str(file)).items()))
+    loaded = cast(dict[str, Any], mx.load(str(file)))
+    optimizer.state = tree_unflatten(list(loaded.items()))
     optimizer.init(model.trainable_parameters())
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .common import CommandError
+from .common import CommandError, flatten
 
 
 class PeerLost(Exception):
@@ -119,11 +119,11 @@ class World:
         import hashlib
 
         import mlx.core as mx
-        from mlx.utils import tree_flatten, tree_unflatten
+        from mlx.utils import tree_unflatten
 
-        flat = sorted(tree_flatten(tree), key=lambda kv: kv[0])
-        names = [k for k, v in flat if isinstance(v, mx.array)]
-        digest = hashlib.sha256("\n".join(f"{k}:{dict(flat)[k].shape}" for k in names).encode()).hexdigest()
+        flat = sorted(flatten(tree), key=lambda kv: kv[0])
+        digest = hashlib.sha256("\n".join(f"{k}:{v.shape}" for k, v in flat if isinstance(v, mx.array))
+                                .encode()).hexdigest()
         seen = self.gather_text(digest)
         self.check_all(None if seen[self.rank] == seen[0] else
                        "its training state does not have the first Mac's layout (another model or settings?)")

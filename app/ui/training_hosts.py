@@ -49,7 +49,7 @@ class HostsPanel(QGroupBox):
         self.result.setObjectName("muted")
         self.result.setWordWrap(True)
         layout.addWidget(self.result)
-        self.runner.event.connect(self._on_event)
+        self.runner.progressEvent.connect(self._on_event)
         self.runner.finished.connect(self._finished)
         self.enabled.toggled.connect(lambda on: self.hosts_edit.setEnabled(on))
         self.hosts_edit.setEnabled(False)

@@ -41,12 +41,12 @@ def child_environment() -> QProcessEnvironment:
 
 
 class CommandRunner(QObject):
-    """Runs steps in order. Signals: ``stepStarted(label)``, ``event(label, Event)``,
+    """Runs steps in order. Signals: ``stepStarted(label)``, ``progressEvent(label, Event)``,
     ``output(label, text)`` for non-JSON lines, ``stepFinished(label, exit_code, error)``, and
     ``finished(ok, message)`` once for the whole pipeline."""
 
     stepStarted = Signal(str)
-    event = Signal(str, object)  # a training.events.Event
+    progressEvent = Signal(str, object)  # a training.events.Event (not "event": QObject.event is a virtual)
     output = Signal(str, str)
     stepFinished = Signal(str, int, str)
     finished = Signal(bool, str)
@@ -131,7 +131,7 @@ class CommandRunner(QObject):
         event = parse_event(text)
         if event is not None:
             self.events.append((label, event))
-            emit(self.event, label, event)
+            emit(self.progressEvent, label, event)
             return
         emit(self.output, label, text)
 

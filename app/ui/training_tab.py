@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -91,7 +91,7 @@ class TrainingTab(QWidget):
             b.result.connect(self._on_task_result)
             b.failed.connect(self._on_task_failed)
         self.runner.stepStarted.connect(self._step_started)
-        self.runner.event.connect(self._on_event)
+        self.runner.progressEvent.connect(self._on_event)
         self.runner.output.connect(lambda label, text: self.log.appendPlainText(text))
         self.runner.finished.connect(self._pipeline_finished)
         self._restore()
@@ -342,7 +342,7 @@ class TrainingTab(QWidget):
     def _on_task_result(self, rid: str, value: object) -> None:
         if rid == self._scan_id:
             self._scan_id = None
-            self.photos = list(value)  # type: ignore[arg-type]
+            self.photos = list(cast(list[PortfolioPhoto], value))
             self.profiles.set_photos(self.advisor_id(), self.photos)
             self._update_portfolio_info()
             self.status.setText(f"{len(self.photos)} photo(s) in the portfolio.")

@@ -186,7 +186,8 @@ class VersionsView(QWidget):
 
     def select(self, version: str) -> None:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == version:
+            item = self.table.item(row, 0)
+            if item is not None and item.text() == version:
                 self.table.selectRow(row)
                 return
 
@@ -196,9 +197,10 @@ class VersionsView(QWidget):
             self._do(lambda: adapter_versions.set_active(self.advisor_id, version), f"{version} is active")
 
     def rollback(self) -> None:
-        if self.advisor_id:
+        advisor_id = self.advisor_id
+        if advisor_id:
             def go() -> None:
-                before = adapter_versions.rollback(self.advisor_id)
+                before = adapter_versions.rollback(advisor_id)
                 self._rolled = before.version if before else None
             self._do(go, "rolled back")
 
