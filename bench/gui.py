@@ -210,7 +210,7 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
         raise RuntimeError(outcome["msg"])
     outcome.clear()
     steps: list = []
-    runner.event.connect(lambda label, e: steps.append(e) if e.get("event") == "step" else None)
+    runner.progressEvent.connect(lambda label, e: steps.append(e) if e.kind == "step" else None)
     meter.start("training")
     t0 = time.perf_counter()
     runner.start([Step("training", "training.train_lora",

@@ -170,7 +170,7 @@ def test_missing_dataset_and_bad_arguments(tmp_path: Path, tiny_model_dir: Path)
 def test_bad_hyperparameters_are_refused_before_loading(home: Path, tiny_model_dir: Path) -> None:
     proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(tiny_model_dir), "--lr", "-1",
                       home=home, check=False)
-    assert proc.returncode == 2 and "--lr must be a positive number" in events(proc.stdout)[-1]["message"]
+    assert proc.returncode == 2 and "--lr must be at least" in events(proc.stdout)[-1]["message"]
     proc = run_module("training.train_lora", "--advisor", ADVISOR, "--model", str(tiny_model_dir),
                       "--batch-size", "9", home=home, check=False)
     assert proc.returncode == 2 and "larger than the 3 training rows" in events(proc.stdout)[-1]["message"]

@@ -86,7 +86,7 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         tab.eval_limit.setValue(1)
         window.service.settings.max_tokens = 300  # evaluation decodes unconstrained: keep it short
         steps_seen: list[int] = []
-        tab.runner.event.connect(lambda label, e: steps_seen.append(e["step"]) if e["event"] == "step" else None)
+        tab.runner.progressEvent.connect(lambda label, e: steps_seen.append(e.step) if e.kind == "step" else None)
         with qtbot.waitSignal(tab.trainingFinished, timeout=LONG * 3) as finished:
             assert tab.train()
             assert tab.runner.running and tab.cancel_button.isEnabled()
@@ -95,7 +95,7 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         assert len(tab.loss_plot.val) == 2 and tab.progress.value() == 1000
         assert "ETA" in tab.eta_label.text() or tab.eta_label.text() == "Done."
         assert tab.new_version == "v1" and "v1 is ready" in finished.args[0]
-        events = [e["event"] for e in tab.runner.events]
+        events = [e.kind for _, e in tab.runner.events]
         assert "saved" in events and "published" in events and "done" in events
 
         # Versions: evaluation shown; roll back and activate.
@@ -147,3 +147,58 @@ def test_a_failing_step_reports_its_error(qtbot, tiny_model_dir, home, tmp_path)
         assert tab.last_error == message and tab.train_button.isEnabled()
     finally:
         window.shutdown()
+
+
+def test_the_tab_remembers_folder_and_hyperparameters_and_offers_resume(qtbot, tiny_model_dir, home, tmp_path):
+    """#10: portfolio folder and hyperparameters survive a restart (the settings file); #7: after a
+    cancelled run the tab offers Resume in the user's words and resumes through training's pipeline."""
+    from training.hyper import Hyper
+    from training.run_state import RunState, run_dir
+
+    portfolio = make_portfolio(tmp_path / "portfolio")
+    window = make_window(qtbot, tiny_model_dir, home)
+    try:
+        tab = window.training
+        assert tab.rank.value() == Hyper().rank and tab.lr.value() == pytest.approx(Hyper().lr)
+        tab.set_advisor("ansel")
+        tab.folder_edit.setText(str(portfolio))
+        tab.rank.setValue(12)
+        tab.form["eval_limit"].setValue(7)
+        tab.hosts.restore("127.0.0.1, studio.local", True)
+        tab._remember()  # what train() does before it starts
+        assert tab.resume_button.isHidden()
+    finally:
+        window.shutdown()
+
+    # An unfinished run with one finished epoch, as a cancelled run leaves it.
+    state = RunState(advisor_id="ansel", model=str(tiny_model_dir), dataset_hash="x", hyper=Hyper(epochs=3))
+    state.completed_epochs = 1
+    run_dir("ansel").mkdir(parents=True, exist_ok=True)
+    state.save(run_dir("ansel"))
+
+    window = make_window(qtbot, tiny_model_dir, home)
+    try:
+        tab = window.training
+        assert tab.folder_edit.text() == str(portfolio) and tab.rank.value() == 12
+        assert tab.form["eval_limit"].value() == 7 and tab.hosts.selected() == ["127.0.0.1", "studio.local"]
+        tab.set_advisor("ansel")
+        assert not tab.resume_button.isHidden()
+        tab.hosts.enabled.setChecked(False)
+        with qtbot.waitSignal(tab.runner.finished, timeout=LONG) as done:
+            assert tab.resume()
+        started = [label for label, e in tab.runner.events if e.kind == "error"]
+        assert started == [TRAIN] and not done.args[0]  # the fake run has no dataset: a clear error, no crash
+        assert "dataset" in tab.last_error.lower() and "--" not in tab.status.text()
+    finally:
+        window.shutdown()
+
+
+def test_evaluation_without_valid_reports_reads_n_a() -> None:
+    from app.ui.versions_view import eval_summary
+
+    data = {"samples": 3, "base": {"samples": 3, "valid_reports": 0, "mae": 0.0, "format_compliance": 0.0},
+            "fine_tuned": {"samples": 3, "valid_reports": 0, "mae": 0.0, "format_compliance": 0.0},
+            "comparison": {"mae_improvement_pct": 0.0}}
+    text = eval_summary(data)
+    assert "MAE n/a (base) → n/a (fine-tuned)" in text and "0.00" not in text
+    assert "no output of the base model or the fine-tuned model was a valid report" in text

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
-import time
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from app.engine.model.source import configure_offline
+
+from . import events
 
 # Exit codes every training command uses (documented in training/PROGRESS.md).
 EXIT_OK = 0
 EXIT_ERROR = 1  # an unexpected failure (a bug, a crash in a library)
 EXIT_BAD_INPUT = 2  # bad arguments, missing/corrupt dataset, unknown advisor or version, ...
 EXIT_REFUSED = 3  # the configuration cannot work here (memory), or fuse on a quantized base
+EXIT_PEER_LOST = 4  # a process of a multi-Mac run died or its Mac dropped out (resumable)
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+
+NEWEST = "newest"  # evaluate --version newest: the version the training step just published
 
 
 class CommandError(Exception):
@@ -36,37 +39,31 @@ def setup(verbose: bool = False) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become null, numpy/mlx scalars become numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _clean(value.item())
-        except (TypeError, ValueError):
-            return str(value)
-    return value
-
-
 class JsonLines:
-    """Writes one JSON object per line (``{"event": ..., "time": ...}``), flushed at once."""
+    """Writes one event per line (``training.events``: typed, so a misspelt field fails here), flushed."""
 
-    def __init__(self, stream: IO[str], log: IO[str] | None = None):
+    def __init__(self, stream: IO[str] | None, log: IO[str] | None = None):
         self.stream = stream
         self.log = log
 
-    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
-        record = _clean({"event": event, "time": round(time.time(), 3), **fields})
+    def emit(self, kind: str, **values: Any) -> dict[str, Any]:
+        return self.write(events.make(kind, **values))
+
+    def write(self, event: events.Event) -> dict[str, Any]:
+        record = event.to_dict()
         line = json.dumps(record, ensure_ascii=False)
         for out in (self.stream, self.log):
             if out is not None:
                 out.write(line + "\n")
                 out.flush()
         return record
+
+
+def flatten(tree: Any) -> list[tuple[str, Any]]:
+    """``mlx.utils.tree_flatten`` typed as what it returns for a tree: (key path, leaf) pairs."""
+    from mlx.utils import tree_flatten
+
+    return cast(list[tuple[str, Any]], tree_flatten(tree))
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:

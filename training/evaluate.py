@@ -31,7 +31,7 @@ from app.engine.advisors import AdvisorError, get_advisor
 from app.engine.critique.prompts import Prompt
 from app.engine.critique.report import DIMENSIONS, parse_report
 
-from .common import EXIT_OK, CommandError, JsonLines, run_main, setup
+from .common import EXIT_OK, NEWEST, CommandError, JsonLines, run_main, setup
 from .dataset import VALIDATION, DatasetError, load_dataset
 from .metrics import Sample, compare, summarize
 
@@ -39,14 +39,17 @@ BASE, TUNED = "base", "fine_tuned"
 
 
 def resolve_version(advisor_id: str, version: str | None) -> AdapterVersion:
-    """The named version, else the active one, else the newest."""
+    """The named version (``newest``: the last published), else the active one, else the newest."""
     try:
-        if version:
+        if version == NEWEST:
+            versions = adapter_versions.list_versions(advisor_id)
+        elif version:
             return adapter_versions.get_version(advisor_id, version)
-        active = adapter_versions.active_version(advisor_id)
-        if active is not None:
-            return active
-        versions = adapter_versions.list_versions(advisor_id)
+        else:
+            active = adapter_versions.active_version(advisor_id)
+            if active is not None:
+                return active
+            versions = adapter_versions.list_versions(advisor_id)
     except (AdapterStoreError, AdvisorError) as exc:
         raise CommandError(str(exc)) from None
     if not versions:
@@ -221,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.evaluate",
                                 description="Compare the base model and an adapter on the held-out photos.")
     p.add_argument("--advisor", required=True)
-    p.add_argument("--version", help="adapter version (default: the active one, else the newest)")
+    p.add_argument("--version", help="adapter version, or 'newest' (default: the active one, else the newest)")
     p.add_argument("--model", help="base model (default: the one the adapter was trained on)")
     p.add_argument("--max-tokens", type=int, help="generation limit per report (default: settings)")
     p.add_argument("--limit", type=int, help="evaluate only the first N held-out examples")

@@ -25,6 +25,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .common import flatten
+
 GB = 1e9
 FIXED_OVERHEAD = 0.1 * GB
 SAFETY = 0.9
@@ -99,17 +101,14 @@ def _text_config(model: Any) -> Any:
 
 
 def _nbytes(tree: Any) -> int:
-    from mlx.utils import tree_flatten
-
-    return int(sum(v.nbytes for _, v in tree_flatten(tree)))
+    return int(sum(v.nbytes for _, v in flatten(tree)))
 
 
 def _compute_bytes(model: Any) -> int:
     """Bytes per activation element: the dtype the layers compute in (quantized models: 16-bit)."""
     import mlx.core as mx
-    from mlx.utils import tree_flatten
 
-    for name, value in tree_flatten(model.parameters()):
+    for name, value in flatten(model.parameters()):
         if name.endswith("weight") and value.dtype in (mx.float32, mx.float16, mx.bfloat16):
             return value.dtype.size
     return 2
@@ -146,3 +145,55 @@ def estimate(model: Any, *, sequence_tokens: int, image_tokens: int, batch_size:
         logits_gb=logits / GB, vision_gb=vision / GB, overhead_gb=overhead / GB, total_gb=total / GB,
         budget_gb=budget_bytes / GB if budget_bytes else None, sequence_tokens=seq, batch_size=batch_size,
         grad_checkpoint=grad_checkpoint)
+
+
+def lora_parameter_count(model: Any, rank: int, target_modules: list[str] | None = None) -> int:
+    """The LoRA parameters ``prepare_model_for_training`` would add, without changing the model
+    (mlx-vlm's own choice of target layers)."""
+    import mlx.nn as nn
+    from mlx_vlm.trainer.peft.utils import _resolve_lora_targets
+
+    modules = dict(model.named_modules())
+    total = 0
+    for name in _resolve_lora_targets(model, target_modules):
+        layer = modules[name]
+        out_dims, in_dims = layer.weight.shape[0], layer.weight.shape[-1]
+        if isinstance(layer, nn.QuantizedLinear):
+            in_dims = in_dims * 32 // layer.bits
+        total += rank * (in_dims + out_dims)
+    return total
+
+
+def image_tokens_for_edge(processor: Any, max_edge: int) -> int:
+    """Image tokens of a photo scaled to ``max_edge`` (square: the worst case), from the
+    processor's patch and merge sizes and its pixel cap."""
+    proc = getattr(processor, "image_processor", None)
+    patch = int(getattr(proc, "patch_size", 14) or 14)
+    merge = int(getattr(proc, "merge_size", 2) or 2)
+    pixels = max_edge * max_edge
+    cap = getattr(proc, "max_pixels", None) or (getattr(proc, "size", None) or {}).get("longest_edge")
+    if cap:
+        pixels = min(pixels, int(cap))
+    return max(1, pixels // (patch * merge) ** 2)
+
+
+def estimate_for_training(model: Any, hyper: Any, *, sequence_tokens: int, image_tokens: int, lora_parameters: int,
+                          world_size: int = 1, memory_limit_gb: float | None = None) -> MemoryEstimate:
+    """The one estimate, used by ``train_lora`` (longest real example) and by the Training tab
+    (before a dataset exists: :func:`estimate_before_dataset`). Each process of a multi-Mac run
+    holds ``batch_size / world_size`` rows of a batch."""
+    budget = int(memory_limit_gb * GB) if memory_limit_gb else available_memory_bytes()
+    return estimate(model, sequence_tokens=sequence_tokens, image_tokens=image_tokens,
+                    batch_size=max(1, hyper.batch_size // max(1, world_size)), grad_checkpoint=hyper.grad_checkpoint,
+                    lora_parameters=lora_parameters, budget_bytes=budget)
+
+
+def estimate_before_dataset(model: Any, processor: Any, hyper: Any, *, max_image_edge: int, text_tokens: int,
+                            world_size: int = 1) -> MemoryEstimate:
+    """The Training tab's estimate for the resident model: an example of ``text_tokens`` (prompt +
+    the longest report the settings allow) and a square photo at ``max_image_edge``."""
+    edge = min(max_image_edge, hyper.max_image_edge or max_image_edge)
+    images = image_tokens_for_edge(processor, edge)
+    return estimate_for_training(model, hyper, sequence_tokens=text_tokens + images, image_tokens=images,
+                                 lora_parameters=lora_parameter_count(model, hyper.rank, hyper.target_modules),
+                                 world_size=world_size)

@@ -322,7 +322,8 @@ def prepare(opts: PrepareOptions, *, settings: Settings | None = None, emit: Emi
         raise CommandError(f"no readable photos in {opts.portfolio}" + (f" ({len(skipped)} skipped)" if skipped else ""))
     if opts.exclude_rejected:
         for p in [p for p in photos if p.rating and p.rating.rejected]:
-            skipped.append({"file": p.relative, "reason": f"rejected in {p.rating.source}"})
+            source = p.rating.source if p.rating else "?"
+            skipped.append({"file": p.relative, "reason": f"rejected in {source}"})
             photos.remove(p)
     missing = resolve_targets(photos, advisor.id, targets, use_drafts=opts.draft,
                               max_chars=settings.max_text_chars, warnings=warnings)

@@ -51,6 +51,8 @@ class Rule:
         if self.kind is list:
             return (f"a list of at most {_number(self.maximum or 0)} texts of 1 to {self.max_length} characters "
                     "without spaces")
+        if self.kind is dict:
+            return "a table of values"
         if self.kind is str:
             if self.choices:
                 return "one of " + ", ".join(self.choices)
@@ -79,6 +81,10 @@ class Rule:
                         or any(c.isspace() or not c.isprintable() for c in item):
                     raise ValueError(self.describe())
             return tuple(value)
+        if self.kind is dict:
+            if not isinstance(value, dict):
+                raise ValueError(self.describe())
+            return value
         if self.kind is str:
             if not isinstance(value, str):
                 raise ValueError(self.describe())
@@ -183,6 +189,9 @@ class Settings:
                                      Rule(float, minimum=0.0, maximum=65536.0))
     prefix_cache_mb: float = setting(1024.0, "memory for prompt K/V kept between passes on a photo, in MB (0: off)",
                                      Rule(float, minimum=0.0, maximum=65536.0))
+    training_tab: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "the Training tab's last portfolio folder, hyperparameters and hosts (the tab owns its keys)",
+        "rule": Rule(dict)})
     version: int = SETTINGS_VERSION
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -289,27 +289,26 @@ class MemoryInfo:
     detail: str
 
 
-def memory_task(service: MondrianService, *, rank: int, batch_size: int, grad_checkpoint: bool,
-                sequence_tokens: int = 1500) -> TaskFn:
-    """Training's memory estimate (``training.memory``) for the resident model, on the model thread."""
+def memory_task(service: MondrianService, hyper: Any, *, advisor_id: str | None = None, world_size: int = 1) -> TaskFn:
+    """Training's own memory estimate (``training.memory.estimate_before_dataset``) for the resident
+    model and these hyperparameters, on the model thread: the prompt is measured with the model's
+    tokenizer, the answer is the longest report the settings allow."""
 
     def run(ctx: TaskContext) -> MemoryInfo:
-        from app.engine.adapters.manager import base_signature
-        from training.memory import available_memory_bytes, estimate
+        from app.engine.critique.prompts import critique_prompt
+        from training.memory import estimate_before_dataset
 
         ensure_model(service, ctx)
+        settings = service.settings
+        prompt = critique_prompt(get_advisor(advisor_id or settings.default_advisor))
 
         def compute(loaded: Any) -> MemoryInfo:
-            layers = base_signature(loaded).layers.values()
-            lora = sum(rank * (layer.in_dims + layer.out_dims) for layer in layers if layer.kind == "linear")
-            proc = getattr(loaded.processor, "image_processor", None)
-            max_pixels = getattr(proc, "max_pixels", None) or service.settings.max_image_edge ** 2
-            image_tokens = int(min(max_pixels, service.settings.max_image_edge ** 2) / (28 * 28))
-            est = estimate(loaded.model, sequence_tokens=sequence_tokens + image_tokens, image_tokens=image_tokens,
-                           batch_size=batch_size, grad_checkpoint=grad_checkpoint, lora_parameters=lora,
-                           budget_bytes=available_memory_bytes())
+            tokenizer = getattr(loaded.processor, "tokenizer", loaded.processor)
+            text_tokens = len(tokenizer.encode(prompt.system + "\n" + prompt.user)) + settings.max_tokens
+            est = estimate_before_dataset(loaded.model, loaded.processor, hyper, max_image_edge=settings.max_image_edge,
+                                          text_tokens=text_tokens, world_size=world_size)
             detail = (f"weights {est.weights_gb:.2f} GB, activations {est.activations_gb:.2f} GB, "
-                      f"adapter+optimizer {est.adapter_gb:.3f} GB")
+                      f"adapter+optimizer {est.adapter_gb:.3f} GB, {est.sequence_tokens} tokens per example")
             if not est.fits:
                 detail += "; " + est.advice()
             return MemoryInfo(est.total_gb, est.budget_gb, est.fits, detail)

@@ -2,21 +2,23 @@
 
 Training runs out of process so a crash or an out-of-memory in MLX never takes the app down, and
 its memory is returned when it ends. Each command prints one JSON object per line on stdout
-(``{"event": ..., ...}``, see ``training/PROGRESS.md``); stderr is kept for the error message.
-A pipeline is a list of steps run one after the other; a failed step stops it.
+(``training.events``: the same typed events the commands write); stderr is kept for the error
+message. A pipeline is a list of commands that training builds (``training.pipeline``), run one
+after the other; a failed step stops it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from training.events import Error, Event, Refused, parse_event
+from training.pipeline import Command
 
 from .qt_compat import emit
 
@@ -26,16 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_MS = 8000
 
 
-@dataclass
-class Step:
-    """One command: ``python -m <module> <args>``; ``label`` is what the user sees."""
-
-    label: str
-    module: str
-    args: list[str] = field(default_factory=list)
-
-    def argv(self) -> list[str]:
-        return ["-m", self.module, *self.args]
+Step = Command  # one step of a pipeline
 
 
 def child_environment() -> QProcessEnvironment:
@@ -48,12 +41,12 @@ def child_environment() -> QProcessEnvironment:
 
 
 class CommandRunner(QObject):
-    """Runs steps in order. Signals: ``stepStarted(label)``, ``event(label, dict)``,
+    """Runs steps in order. Signals: ``stepStarted(label)``, ``progressEvent(label, Event)``,
     ``output(label, text)`` for non-JSON lines, ``stepFinished(label, exit_code, error)``, and
     ``finished(ok, message)`` once for the whole pipeline."""
 
     stepStarted = Signal(str)
-    event = Signal(str, dict)
+    progressEvent = Signal(str, object)  # a training.events.Event (not "event": QObject.event is a virtual)
     output = Signal(str, str)
     stepFinished = Signal(str, int, str)
     finished = Signal(bool, str)
@@ -67,7 +60,7 @@ class CommandRunner(QObject):
         self._stdout = b""
         self._stderr: deque[str] = deque(maxlen=40)
         self._stopping = False
-        self.events: list[dict] = []  # every event of the last pipeline (for tests and the log view)
+        self.events: list[tuple[str, Event]] = []  # (step label, event) of the last pipeline
 
     @property
     def running(self) -> bool:
@@ -135,16 +128,11 @@ class CommandRunner(QObject):
         if not text or self._current is None:
             return
         label = self._current.label
-        if text.startswith("{"):
-            try:
-                record = json.loads(text)
-            except ValueError:
-                record = None
-            if isinstance(record, dict) and "event" in record:
-                record["step_label"] = label
-                self.events.append(record)
-                emit(self.event, label, record)
-                return
+        event = parse_event(text)
+        if event is not None:
+            self.events.append((label, event))
+            emit(self.progressEvent, label, event)
+            return
         emit(self.output, label, text)
 
     def _read_stderr(self) -> None:
@@ -189,9 +177,9 @@ class CommandRunner(QObject):
     def _error_text(self, step: Step, code: int, crashed: bool) -> str:
         if self._stopping:
             return f"{step.label}: stopped"
-        for record in reversed(self.events):
-            if record.get("step_label") == step.label and record.get("event") in ("error", "refused"):
-                return f"{step.label}: {record.get('message') or record.get('reason')}"
+        for label, event in reversed(self.events):
+            if label == step.label and isinstance(event, (Error, Refused)):
+                return f"{step.label}: {event.message or getattr(event, 'reason', '')}"
         tail = [line for line in self._stderr if line.startswith("error:")] or list(self._stderr)[-3:]
         why = "crashed" if crashed else f"exited with code {code}"
         return f"{step.label} {why}" + (": " + " ".join(tail) if tail else "")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -29,25 +28,30 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.engine.advisors import Advisor, AdvisorError, save_user_advisor, slugify, validate_advisor_id
+from training import events as ev
+from training.events import describe
+from training.pipeline import EVALUATE, PREPARE, TRAIN, evaluate_command, resume_pipeline, training_pipeline
+from training.run_state import resumable
 
 from .bridge import CANCELLED, InferenceBridge
 from .loss_plot import LossPlot
 from .operations import DraftSummary, MemoryInfo, PortfolioPhoto, draft_task, memory_task, scan_task
 from .profiles_view import ProfilesView
 from .qt_compat import emit
+from .training_form import HyperForm, remember, remembered
+from .training_hosts import HostsPanel
 from .training_process import CommandRunner, Step
 from .versions_view import VersionsView, eval_summary, read_eval
 
 log = logging.getLogger(__name__)
 
-PREPARE, TRAIN, EVALUATE = "Preparing the dataset", "Training", "Evaluating"
+__all__ = ["TRAIN", "TrainingTab"]
 MIN_PROFILES = 2
 
 
@@ -87,9 +91,11 @@ class TrainingTab(QWidget):
             b.result.connect(self._on_task_result)
             b.failed.connect(self._on_task_failed)
         self.runner.stepStarted.connect(self._step_started)
-        self.runner.event.connect(self._on_event)
+        self.runner.progressEvent.connect(self._on_event)
         self.runner.output.connect(lambda label, text: self.log.appendPlainText(text))
         self.runner.finished.connect(self._pipeline_finished)
+        self._restore()
+        self._update_resume()
 
     # ---- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -138,36 +144,12 @@ class TrainingTab(QWidget):
 
         box = QGroupBox("Hyperparameters")
         form = QFormLayout(box)
-        self.epochs = _spin(1, 100, 5)
-        self.rank = _spin(1, 128, 8)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(1e-6, 1.0)
-        self.lr.setSingleStep(1e-5)
-        self.lr.setValue(5e-5)
-        self.batch = _spin(1, 16, 1)
-        self.dropout = QDoubleSpinBox()
-        self.dropout.setRange(0.0, 0.9)
-        self.dropout.setSingleStep(0.05)
-        self.dropout.setValue(0.05)
-        self.augment = _spin(0, 10, 0)
-        self.val_fraction = QDoubleSpinBox()
-        self.val_fraction.setRange(0.05, 0.5)
-        self.val_fraction.setSingleStep(0.05)
-        self.val_fraction.setValue(0.2)
-        self.eval_limit = _spin(1, 500, 20)
-        self.grad_checkpoint = QCheckBox("Gradient checkpointing (less memory, slower)")
+        self.form = HyperForm(form, box)
+        self.epochs, self.rank, self.lr = self.form["epochs"], self.form["rank"], self.form["lr"]
+        self.batch, self.grad_checkpoint = self.form["batch_size"], self.form["grad_checkpoint"]
+        self.eval_limit = self.form["eval_limit"]
         self.activate = QCheckBox("Activate the new version when done")
         self.activate.setChecked(True)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("LoRA rank", self.rank)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Batch size", self.batch)
-        form.addRow("Dropout", self.dropout)
-        form.addRow("Augmented copies", self.augment)
-        form.addRow("Held-out share", self.val_fraction)
-        form.addRow("Evaluate on ≤", self.eval_limit)
-        form.addRow(self.grad_checkpoint)
         form.addRow(self.activate)
         mem = QHBoxLayout()
         self.memory_label = QLabel("Memory: —")
@@ -177,10 +159,13 @@ class TrainingTab(QWidget):
         self.memory_button.clicked.connect(self.estimate_memory)
         mem.addWidget(self.memory_button)
         form.addRow(mem)
-        for w in (self.rank, self.batch):
-            w.valueChanged.connect(lambda *_: self.memory_label.setText("Memory: — (press Estimate)"))
+        for name in ("rank", "batch_size"):
+            self.form[name].valueChanged.connect(lambda *_: self.memory_label.setText("Memory: — (press Estimate)"))
         self.grad_checkpoint.toggled.connect(lambda *_: self.memory_label.setText("Memory: — (press Estimate)"))
         col.addWidget(box)
+        self.hosts = HostsPanel(self)
+        self.hosts.problem.connect(self.show_error)
+        col.addWidget(self.hosts)
 
         buttons = QHBoxLayout()
         self.train_button = QPushButton("Train")
@@ -189,7 +174,12 @@ class TrainingTab(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("continue the cancelled run from its last finished epoch")
+        self.resume_button.clicked.connect(self.resume)
+        self.resume_button.hide()
         buttons.addWidget(self.train_button)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.cancel_button)
         col.addLayout(buttons)
         self.progress = QProgressBar()
@@ -265,6 +255,8 @@ class TrainingTab(QWidget):
         self.versions.set_advisor(advisor_id)
         self.profiles.set_photos(advisor_id, self.photos)
         self._update_portfolio_info()
+        if hasattr(self, "resume_button"):
+            self._update_resume()
 
     def create_advisor(self) -> str | None:
         name = self.new_name.text().strip()
@@ -333,9 +325,9 @@ class TrainingTab(QWidget):
 
     def estimate_memory(self) -> str:
         self.memory_label.setText("Memory: estimating…")
+        hosts = self.hosts.selected()
         self._memory_id = self.bridge.submit("memory", memory_task(
-            self.service, rank=self.rank.value(), batch_size=self.batch.value(),
-            grad_checkpoint=self.grad_checkpoint.isChecked()))
+            self.service, self.form.hyper(), advisor_id=self.advisor_id(), world_size=len(hosts) if hosts else 1))
         return self._memory_id
 
     def _on_task_progress(self, rid: str, message: str, fraction: float) -> None:
@@ -350,7 +342,7 @@ class TrainingTab(QWidget):
     def _on_task_result(self, rid: str, value: object) -> None:
         if rid == self._scan_id:
             self._scan_id = None
-            self.photos = list(value)  # type: ignore[arg-type]
+            self.photos = list(cast(list[PortfolioPhoto], value))
             self.profiles.set_photos(self.advisor_id(), self.photos)
             self._update_portfolio_info()
             self.status.setText(f"{len(self.photos)} photo(s) in the portfolio.")
@@ -390,26 +382,10 @@ class TrainingTab(QWidget):
 
     # ---- training -----------------------------------------------------------------------------
     def steps(self) -> list[Step]:
-        advisor = self.advisor_id() or ""
-        model = self.service.settings.model
-        prepare = ["--advisor", advisor, "--portfolio", self.folder_edit.text().strip(), "--draft", "--model", model,
-                   "--augment", str(self.augment.value()), "--val-fraction", f"{self.val_fraction.value():g}",
-                   "--jsonl"]
-        train = ["--advisor", advisor, "--model", model, "--epochs", str(self.epochs.value()),
-                 "--rank", str(self.rank.value()), "--lr", f"{self.lr.value():g}",
-                 "--batch-size", str(self.batch.value()), "--dropout", f"{self.dropout.value():g}"]
-        if self.grad_checkpoint.isChecked():
-            train.append("--grad-checkpoint")
-        if not self.activate.isChecked():
-            train.append("--no-activate")
-        return [Step(PREPARE, "training.prepare_dataset", prepare),
-                Step(TRAIN, "training.train_lora", train),
-                Step(EVALUATE, "training.evaluate", self._eval_args(advisor, None))]
-
-    def _eval_args(self, advisor: str, version: str | None) -> list[str]:
-        args = ["--advisor", advisor, "--max-tokens", str(self.service.settings.max_tokens),
-                "--limit", str(self.eval_limit.value()), "--jsonl"]
-        return args + (["--version", version] if version else [])
+        """The pipeline training builds for these choices (``training.pipeline``)."""
+        return training_pipeline(self.advisor_id() or "", self.folder_edit.text().strip(), self.service.settings.model,
+                                 self.form.hyper(), self.form.options(), max_tokens=self.service.settings.max_tokens,
+                                 activate=self.activate.isChecked(), hosts=self.hosts.selected())
 
     def train(self) -> bool:
         """Check the inputs, then run dataset -> training -> evaluation as separate processes."""
@@ -428,16 +404,34 @@ class TrainingTab(QWidget):
         if c["draft"] + c["edited"] < MIN_PROFILES:
             self.show_error(f"At least {MIN_PROFILES} photos need a profile: press “Draft profiles”, then review them.")
             return False
+        self._remember()
+        self._start_run(self.steps(), "Training")
+        return True
+
+    def resume(self) -> bool:
+        """Continue the cancelled run of this advisor from its last finished epoch, then evaluate."""
+        self._clear_error()
+        advisor = self.advisor_id() or ""
+        if self.runner.running or resumable(advisor) is None:
+            self.show_error("There is no cancelled training run of this advisor to resume.")
+            self._update_resume()
+            return False
+        steps = resume_pipeline(advisor, self.form.options(), max_tokens=self.service.settings.max_tokens,
+                                activate=self.activate.isChecked(), hosts=self.hosts.selected())
+        self._start_run(steps, "Resuming")
+        return True
+
+    def _start_run(self, steps: list[Step], verb: str) -> None:
         self.new_version = None
         self.loss_plot.clear()
         self.log.clear()
         self.progress.setValue(0)
-        self.run_title.setText(f"Training {self.advisor_combo.currentText().replace('(personal)', '').strip()}")
+        self.run_title.setText(f"{verb} {self.advisor_combo.currentText().replace('(personal)', '').strip()}")
         self.train_button.setEnabled(False)
+        self.resume_button.hide()
         self.cancel_button.setEnabled(True)
         self.tabs.setCurrentIndex(1)
-        self.runner.start(self.steps())
-        return True
+        self.runner.start(steps)
 
     def evaluate(self, version: str) -> None:
         if self.runner.running:
@@ -447,7 +441,8 @@ class TrainingTab(QWidget):
         self.new_version = version
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.runner.start([Step(EVALUATE, "training.evaluate", self._eval_args(self.advisor_id() or "", version))])
+        self.runner.start([evaluate_command(self.advisor_id() or "", version, self.form.options(),
+                                            self.service.settings.max_tokens)])
 
     def cancel(self) -> None:
         if self.runner.running:
@@ -460,43 +455,36 @@ class TrainingTab(QWidget):
         base = {PREPARE: 0.0, TRAIN: 0.1, EVALUATE: 0.9}.get(label, 0.0)
         self.progress.setValue(int(1000 * base))
 
-    def _on_event(self, label: str, e: dict) -> None:
-        kind = e.get("event")
-        if kind == "step":
-            step, total = int(e.get("step", 0)), int(e.get("total_steps", 0) or 1)
-            self.loss_plot.add_step(step, float(e.get("loss", float("nan"))), total)
-            self.progress.setValue(int(1000 * (0.1 + 0.8 * step / total)))
-            self.eta_label.setText(f"Step {step} of {total} · epoch {e.get('epoch')}/{e.get('epochs')} · "
-                                   f"loss {float(e.get('loss', 0)):.3f} · {float(e.get('tokens_per_s', 0)):.0f} tok/s · "
-                                   f"ETA {fmt_eta(e.get('eta_s'))}")
-            self.status.setText(f"Training: step {step}/{total}, ETA {fmt_eta(e.get('eta_s'))}")
-        elif kind == "epoch":
-            epoch, epochs = int(e.get("epoch", 0)), int(e.get("epochs", 1) or 1)
-            total = self.loss_plot.total_steps or epoch
-            self.loss_plot.add_val(int(total * epoch / epochs), e.get("val_loss"))
-            self.log.appendPlainText(f"epoch {epoch}/{epochs}: train loss {_f(e.get('train_loss'))}, "
-                                     f"validation loss {_f(e.get('val_loss'))}")
-        elif kind == "published":
-            self.new_version = str(e.get("version"))
-            self.log.appendPlainText(f"published {self.new_version}" + (" (active)" if e.get("active") else ""))
-            for step in self.runner._steps:  # evaluate exactly the version just made
-                if step.label == EVALUATE:
-                    step.args = self._eval_args(self.advisor_id() or "", self.new_version)
-        elif kind == "sample":
-            total, index = int(e.get("total", 1) or 1), int(e.get("index", 0))
-            done = 2 * index + (1 if e.get("model") == "base" else 2)
+    def _on_event(self, label: str, e: ev.Event) -> None:
+        if isinstance(e, ev.Step):
+            total = e.total_steps or 1
+            loss = e.loss if e.loss is not None else float("nan")
+            self.loss_plot.add_step(e.step, loss, total)
+            self.progress.setValue(int(1000 * (0.1 + 0.8 * e.step / total)))
+            self.eta_label.setText(f"Step {e.step} of {total} · epoch {e.epoch}/{e.epochs} · loss {loss:.3f} · "
+                                   f"{e.tokens_per_s:.0f} tok/s · ETA {fmt_eta(e.eta_s)}")
+            self.status.setText(f"Training: step {e.step}/{total}, ETA {fmt_eta(e.eta_s)}")
+        elif isinstance(e, ev.Epoch):
+            total = self.loss_plot.total_steps or e.epoch
+            self.loss_plot.add_val(int(total * e.epoch / max(e.epochs, 1)), e.val_loss)
+            self.log.appendPlainText(f"epoch {e.epoch}/{e.epochs}: train loss {_f(e.train_loss)}, "
+                                     f"validation loss {_f(e.val_loss)}")
+        elif isinstance(e, ev.Published):
+            self.new_version = e.version
+            self.log.appendPlainText(f"published {e.version}" + (" (active)" if e.active else ""))
+        elif isinstance(e, ev.Sample):
+            total = e.total or 1
+            done = 2 * e.index + (1 if e.model == "base" else 2)
             self.progress.setValue(int(1000 * (0.9 + 0.1 * done / (2 * total))))
-            self.status.setText(f"Evaluating: photo {index + 1} of {total} ({e.get('model')})")
-        elif kind == "memory_estimate":
-            fits = "fits" if e.get("fits") else "does NOT fit"
-            budget = e.get("budget_gb")
-            self.memory_label.setText(f"Memory ≈ {float(e.get('total_gb') or 0):.2f} GB"
-                                      + (f" of {float(budget):.0f} GB" if budget else "") + f": {fits}")
+            self.status.setText(f"Evaluating: photo {e.index + 1} of {total} ({e.model})")
+        elif isinstance(e, ev.MemoryEstimateEvent):
+            fits = "fits" if e.fits else "does NOT fit"
+            self.memory_label.setText(f"Memory ≈ {e.total_gb:.2f} GB"
+                                      + (f" of {e.budget_gb:.0f} GB" if e.budget_gb else "") + f": {fits}")
             self.memory_label.setToolTip("training's own estimate, from the loaded model and the longest example")
-            self.log.appendPlainText(f"memory estimate {_f(e.get('total_gb'))} GB, budget {_f(e.get('budget_gb'))} GB")
-        elif kind in ("drafted", "skipped", "saved", "note", "early_stop", "model_loaded", "start", "done",
-                      "stopped", "error", "refused"):
-            self.log.appendPlainText(_describe(e))
+            self.log.appendPlainText(f"memory estimate {_f(e.total_gb)} GB, budget {_f(e.budget_gb)} GB")
+        else:
+            self.log.appendPlainText(describe(e))
 
     def _pipeline_finished(self, ok: bool, message: str) -> None:
         self.train_button.setEnabled(True)
@@ -504,9 +492,18 @@ class TrainingTab(QWidget):
         advisor = self.advisor_id() or ""
         self.versions.refresh(select=self.new_version)
         emit(self.advisorsChanged, advisor)
+        self._update_resume()
         if not ok:
-            if message.endswith(": stopped"):
-                self.status.setText("Training cancelled. The last checkpoint is kept (train again to resume).")
+            state = resumable(advisor)
+            if message.endswith(": stopped") or self._lost_peer():
+                if state is not None:
+                    text = (f"Training cancelled after epoch {state.completed_epochs} of {state.hyper.epochs}. "
+                            "Press Resume to continue from there.")
+                else:
+                    text = "Training cancelled before the first epoch finished; there is nothing to resume."
+                if self._lost_peer():
+                    self.show_error(message)
+                self.status.setText(text)
                 self.log.appendPlainText("cancelled")
             else:
                 self.show_error(message)
@@ -527,6 +524,28 @@ class TrainingTab(QWidget):
         self.tabs.setCurrentWidget(self.versions)
         emit(self.trainingFinished, text)
 
+    def _lost_peer(self) -> bool:
+        return any(isinstance(e, ev.Error) and e.reason == "peer_lost" for _, e in self.runner.events)
+
+    def _update_resume(self) -> None:
+        can = not self.runner.running and resumable(self.advisor_id() or "") is not None
+        self.resume_button.setVisible(can)
+
+    def _remember(self) -> None:
+        remember({"portfolio": self.folder_edit.text().strip(), "values": self.form.values(),
+                  "activate": self.activate.isChecked(), "hosts": self.hosts.hosts_text(),
+                  "several": self.hosts.enabled.isChecked()}, self.service.settings)
+
+    def _restore(self) -> None:
+        state = remembered()
+        self.form.set_values(state.get("values") or {})
+        if isinstance(state.get("activate"), bool):
+            self.activate.setChecked(state["activate"])
+        self.hosts.restore(str(state.get("hosts") or ""), bool(state.get("several")))
+        folder = state.get("portfolio")
+        if isinstance(folder, str) and folder and Path(folder).is_dir():
+            self.set_portfolio(folder)
+
     # ---- messages and lifecycle -------------------------------------------------------------------
     def show_error(self, message: str) -> None:
         self.last_error = message
@@ -540,36 +559,8 @@ class TrainingTab(QWidget):
     def shutdown(self) -> None:
         """Stop a running training process (it keeps its last checkpoint) before the app quits."""
         self.runner.stop(wait=True)
-
-
-def _spin(low: int, high: int, value: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setValue(value)
-    box.setAlignment(Qt.AlignmentFlag.AlignRight)
-    return box
+        self.hosts.runner.stop(wait=True)
 
 
 def _f(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "—"
-
-
-def _describe(e: dict) -> str:
-    kind = e.get("event")
-    if kind == "drafted":
-        return f"drafted {e.get('file')}"
-    if kind == "skipped":
-        return f"skipped {e.get('file')}: {e.get('reason')}"
-    if kind == "saved":
-        counts = e.get("counts") or {}
-        return f"dataset saved: {counts.get('train', '?')} training rows, {counts.get('validation', '?')} held out"
-    if kind == "done":
-        return "evaluation written to " + str(e.get("path"))
-    if kind == "start":
-        return (f"training {e.get('advisor_id')}: {e.get('train_rows')} training rows, {e.get('val_rows')} held out, "
-                f"{e.get('epochs')} epoch(s) × {e.get('steps_per_epoch')} steps")
-    if kind == "model_loaded":
-        return f"model loaded in {float(e.get('seconds') or 0):.1f} s" + (" (4-bit: QLoRA)" if e.get("quantized") else "")
-    if kind in ("error", "refused", "note", "early_stop", "stopped"):
-        return f"{kind}: {e.get('message') or e.get('reason') or ''}".rstrip(": ")
-    return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("event", "time", "step_label"))

@@ -47,12 +47,32 @@ def read_eval(version: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def eval_mae(result: dict[str, Any]) -> str:
+    """A model's score MAE, or n/a when none of its outputs was a valid report (imputed scores
+    would read as a real error, or as perfect)."""
+    if not result.get("samples"):
+        return "n/a"
+    if not result.get("valid_reports"):
+        return "n/a"
+    return _num(result.get("mae"))
+
+
 def eval_summary(data: dict[str, Any]) -> str:
     base, tuned, cmp = data.get("base", {}), data.get("fine_tuned", {}), data.get("comparison", {})
-    return (f"{data.get('samples', 0)} held-out photo(s): score MAE {_num(base.get('mae'))} (base) → "
-            f"{_num(tuned.get('mae'))} (fine-tuned), {_num(cmp.get('mae_improvement_pct'), 1)} % better; "
-            f"valid reports {_num(100 * (base.get('format_compliance') or 0), 0)} % → "
-            f"{_num(100 * (tuned.get('format_compliance') or 0), 0)} %")
+    samples = data.get("samples", 0)
+    text = (f"{samples} held-out photo(s): score MAE {eval_mae(base)} (base) → {eval_mae(tuned)} (fine-tuned)")
+    if base.get("valid_reports") and tuned.get("valid_reports"):
+        text += f", {_num(cmp.get('mae_improvement_pct'), 1)} % better"
+    text += (f"; valid reports {_num(100 * (base.get('format_compliance') or 0), 0)} % → "
+             f"{_num(100 * (tuned.get('format_compliance') or 0), 0)} %")
+    why = [name for name, r in (("the base model", base), ("the fine-tuned model", tuned))
+           if samples and not r.get("valid_reports")]
+    if not samples:
+        text += ". n/a: there were no held-out photos to evaluate on (raise the held-out share)"
+    elif why:
+        text += (f". n/a: no output of {' or '.join(why)} was a valid report, so there is no score to compare "
+                 "(raise the length limit in Settings, or train for more epochs)")
+    return text
 
 
 class VersionsView(QWidget):
@@ -141,8 +161,8 @@ class VersionsView(QWidget):
                 time.strftime("%d %b %Y %H:%M", time.localtime(manifest.created)) if manifest else "—",
                 str(metrics.get("epochs_completed", "—")),
                 _num(metrics.get("best_val_loss"), 3),
-                _num(data.get("base", {}).get("mae")),
-                _num(data.get("fine_tuned", {}).get("mae")),
+                eval_mae(data.get("base", {})) if data else "—",
+                eval_mae(data.get("fine_tuned", {})) if data else "—",
                 (_num(data.get("comparison", {}).get("mae_improvement_pct"), 1) + " %") if data else "—",
                 "● active" if active is not None and active.version == v.version else "",
             ]
@@ -166,7 +186,8 @@ class VersionsView(QWidget):
 
     def select(self, version: str) -> None:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == version:
+            item = self.table.item(row, 0)
+            if item is not None and item.text() == version:
                 self.table.selectRow(row)
                 return
 
@@ -176,9 +197,10 @@ class VersionsView(QWidget):
             self._do(lambda: adapter_versions.set_active(self.advisor_id, version), f"{version} is active")
 
     def rollback(self) -> None:
-        if self.advisor_id:
+        advisor_id = self.advisor_id
+        if advisor_id:
             def go() -> None:
-                before = adapter_versions.rollback(self.advisor_id)
+                before = adapter_versions.rollback(advisor_id)
                 self._rolled = before.version if before else None
             self._do(go, "rolled back")
 

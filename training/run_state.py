@@ -1,0 +1,118 @@
+"""An unfinished run on disk: its folder, its resumable state (``run.json``), the advisor's lock.
+
+Only rank 0 of a run (the only process of a one-Mac run) touches these files; the other processes
+of a multi-Mac run receive the state from rank 0 (``training.world``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from app.engine import atomic, paths
+from app.engine.advisors import validate_advisor_id
+
+from .common import CommandError
+from .hyper import Hyper
+
+RUN_STATE = "run.json"
+LOG_FILE = "training_log.jsonl"
+OPTIMIZER_FILE = "optimizer.safetensors"
+CHECKPOINT_STATE = "checkpoint.json"
+STOP_FILE = "stop-requested"  # written by training.distributed on Cancel; rank 0 checks it every step
+
+
+def run_dir(advisor_id: str) -> Path:
+    """Where an unfinished run keeps its state, log and checkpoints."""
+    return paths.data_dir() / "training" / validate_advisor_id(advisor_id)
+
+
+def epoch_name(epoch: int) -> str:
+    return f"epoch-{epoch:03d}"
+
+
+@dataclass
+class RunState:
+    """The resumable state of a run (``run.json``), rewritten atomically after every epoch."""
+
+    advisor_id: str
+    model: str
+    dataset_hash: str
+    hyper: Hyper
+    started: float = field(default_factory=time.time)
+    completed_epochs: int = 0
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    bad_epochs: int = 0
+    early_stopped: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumes: int = 0
+    world_size: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hyper"] = asdict(self.hyper)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        data = dict(data)
+        data["hyper"] = Hyper.from_dict(data.get("hyper", {}))
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def save(self, folder: Path) -> None:
+        atomic.write_json(folder / RUN_STATE, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: Path) -> RunState | None:
+        file = folder / RUN_STATE
+        if not file.is_file():
+            return None
+        try:
+            return cls.from_dict(json.loads(file.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{file}: the saved run is unreadable ({exc}); start a new run without --resume") \
+                from None
+
+
+def resumable(advisor_id: str) -> RunState | None:
+    """The unfinished run that ``--resume`` would continue (at least one finished epoch), if any."""
+    try:
+        state = RunState.load(run_dir(advisor_id))
+    except CommandError:
+        return None
+    return state if state is not None and state.completed_epochs > 0 else None
+
+
+@contextlib.contextmanager
+def advisor_lock(advisor_id: str) -> Iterator[None]:
+    """One training run per advisor at a time (an OS file lock: it dies with the process)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = paths.data_dir() / "training" / f".{validate_advisor_id(advisor_id)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="ascii") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise CommandError(f"another training run for advisor {advisor_id!r} is in progress (pid {holder})") \
+                from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
