@@ -31,6 +31,8 @@ SKIPPED: dict[str, str] = {
     "python setup.py py2app": "builds Mondrian.app (macOS only)",
     "python scripts/make_icon.py": "renders the macOS .icns icon (macOS iconutil)",
     "open dist/Mondrian.app": "opens the Mac app (macOS, display)",
+    "python -m training.distributed ": "needs the other Macs named in the command, reachable over ssh "
+                                       "(tests/test_training_distributed.py runs it on loopback)",
     "curl ": "needs `serve` running; tests/test_api.py drives /analyze on a real loopback server",
 }
 

@@ -331,6 +331,7 @@ def base_signature(loaded: LoadedModel) -> BaseSignature:
 
 
 def _expected_shapes(layer: BaseLayer, rank: int, fine_tune_type: str) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]]
     if layer.kind == "linear":
         shapes = {"lora_a": (layer.in_dims, rank), "lora_b": (rank, layer.out_dims)}
         if fine_tune_type == "dora":
@@ -579,6 +580,8 @@ class AdapterManager:
 
         try:
             weights = mx.load(str(info.weights_file))
+            if not isinstance(weights, dict):  # a .safetensors file loads as a dict of arrays
+                raise ValueError("not a table of named arrays")
             mx.eval(list(weights.values()))
         except Exception as exc:  # noqa: BLE001 - mlx raises plain RuntimeError/ValueError
             raise AdapterError(info.path, f"{ADAPTER_WEIGHTS} is corrupt: {exc}", "corrupt") from exc

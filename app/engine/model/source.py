@@ -123,7 +123,7 @@ def download_model(model_ref: str | None = None, progress: Callable[[int, int], 
 def _progress_tqdm(progress: Callable[[int, int], None]):
     from tqdm.auto import tqdm
 
-    class _Progress(tqdm):  # type: ignore[misc]
+    class _Progress(tqdm):
         def update(self, n: float | None = 1) -> bool | None:
             out = super().update(n)
             if self.unit == "B" and self.total:

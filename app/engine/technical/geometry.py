@@ -52,17 +52,15 @@ def _colour_gradients(img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndar
     each pixel, so a sky/land boundary of equal brightness but different colour still counts."""
     f = np.asarray(img, dtype=np.float32)
     channels = ((f[..., 0] + f[..., 1] + f[..., 2]) / 3, f[..., 0] - f[..., 1], 0.5 * (f[..., 0] + f[..., 1]) - f[..., 2])
-    best_gx = best_gy = best_mag = None
-    for ch in channels:
+    best_gx, best_gy = _sobel(channels[0])
+    best_mag = np.hypot(best_gx, best_gy)
+    for ch in channels[1:]:
         gx, gy = _sobel(ch)
         mag = np.hypot(gx, gy)
-        if best_mag is None:
-            best_gx, best_gy, best_mag = gx, gy, mag
-        else:
-            take = mag > best_mag
-            best_gx = np.where(take, gx, best_gx)
-            best_gy = np.where(take, gy, best_gy)
-            best_mag = np.where(take, mag, best_mag)
+        take = mag > best_mag
+        best_gx = np.where(take, gx, best_gx)
+        best_gy = np.where(take, gy, best_gy)
+        best_mag = np.where(take, mag, best_mag)
     return best_gx, best_gy, best_mag
 
 
@@ -83,11 +81,11 @@ def measure_horizon(prep: Prepared) -> Horizon:
     margin = max(1, int(EDGE_MARGIN * h))  # lines hugging the frame edge are not horizons
     cand[:margin] = False
     cand[-margin:] = False
-    ys, xs = np.nonzero(cand)
-    if xs.size < MIN_COVERAGE * w:
+    rows, cols = np.nonzero(cand)
+    if cols.size < MIN_COVERAGE * w:
         return none
-    ys = ys.astype(np.float32) + 1.0  # Sobel output is one pixel in from the border
-    xs = xs.astype(np.float32) + 1.0
+    ys = rows.astype(np.float32) + 1.0  # Sobel output is one pixel in from the border
+    xs = cols.astype(np.float32) + 1.0
     own = orient[cand].astype(np.float32)
     angles = np.arange(-MAX_TILT, MAX_TILT + ANGLE_STEP / 2, ANGLE_STEP, dtype=np.float32)
     theta = np.radians(angles)
