@@ -123,7 +123,8 @@ def example_result(photo: Path, advisor: str, report: dict, *, mode: str = "base
 
 def record(store, result, photo: Path) -> None:
     from app.engine import paths
-    from app.engine.photos.decode import file_sha256, save_thumbnail
+    from app.engine.photos.decode import file_sha256
+    from app.engine.photos.thumbnails import save_thumbnail
 
     job = store.create_job(photo, result.advisor_id, result.requested_mode, photo_hash=file_sha256(photo))
     store.start_job(job.id)

@@ -33,8 +33,8 @@ from app.engine.photos.decode import (
     load_photo,
     open_photo_info,
     photo_from_bytes,
-    save_thumbnail,
 )
+from app.engine.photos.thumbnails import save_thumbnail
 
 # --------------------------------------------------------------------------- builders
 

@@ -19,7 +19,8 @@ from PIL import Image
 from app.engine import atomic, paths
 from app.engine.critique.result import CritiqueResult
 from app.engine.model.host import CancelledError
-from app.engine.photos.decode import file_sha256, save_thumbnail
+from app.engine.photos.decode import file_sha256
+from app.engine.photos.thumbnails import save_thumbnail
 from app.engine.store.database import Store, open_default_store
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from app.engine.advisors import get_advisor
 from app.engine.critique.report import DIMENSIONS
 from app.engine.critique.result import CritiqueResult
 from app.engine.modes.weights import ABDrawPolicy
-from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, open_photo_info, save_thumbnail
+from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, open_photo_info
+from app.engine.photos.thumbnails import save_thumbnail
 from app.engine.service import ModeInfo, MondrianService
 from app.engine.store.database import Store
 from app.engine.vocabulary import Mode

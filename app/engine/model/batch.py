@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.model.host import (
+from app.engine.model.requests import (
     CancelledError,
     GenerationOutput,
     GenerationRequest,

@@ -10,16 +10,12 @@ into a Qt signal, the CLI prints it. Cancellation is checked at every token.
 from __future__ import annotations
 
 import atexit
-import itertools
 import logging
 import queue
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -31,55 +27,24 @@ from app.engine.critique.budget import (
     min_token_bytes,
     plan_budget,
 )
-from app.engine.critique.prompts import Prompt
 from app.engine.critique.result import GenerationStats  # re-exported: what one generation cost
 from app.engine.model.caches import CacheBudget, caches_of, photo_key, weights_of
+from app.engine.model.requests import (  # re-exported: callers name requests through the host
+    CancelledError,
+    GenerationOutput,
+    GenerationRequest,
+    Handle,
+    LoadedModel,
+    TokenCallback,
+    new_request_id,
+    render_prompt,
+)
 from app.engine.model.source import resolve_model
 
+__all__ = ["CancelledError", "GenerationOutput", "GenerationRequest", "GenerationStats", "Handle", "LoadedModel",
+           "ModelHost", "TokenCallback", "new_request_id", "render_prompt"]
+
 log = logging.getLogger(__name__)
-
-TokenCallback = Callable[[str, str], None]  # (request_id, text chunk)
-
-_ids = itertools.count(1)
-
-
-def new_request_id(prefix: str = "req") -> str:
-    return f"{prefix}-{next(_ids)}-{int(time.time() * 1000) % 100000}"
-
-
-class CancelledError(RuntimeError):
-    """The request was cancelled before it finished."""
-
-
-@dataclass
-class GenerationRequest:
-    prompt: Prompt
-    image: Image.Image
-    # A cap on generated tokens. None: the host derives the limit from ``schema`` and the loaded
-    # tokenizer so that a constrained report always completes (see critique/budget.py).
-    max_tokens: int | None = None
-    temperature: float = 0.0
-    # Constrain output to this JSON schema when given. A BoundedSchema lets the host lower its
-    # string bound to fit the model's context; with ``constrain=False`` it only sets the limit.
-    schema: dict[str, Any] | BoundedSchema | None = None
-    constrain: bool = True
-    on_token: TokenCallback | None = None
-    request_id: str = field(default_factory=new_request_id)
-    adapter: Any = None  # the weights that answer: None = the base model (see ``ModelHost.adapter_hook``)
-    # Reuse the photo's vision features and the prompt prefix's K/V from earlier requests (see
-    # app/engine/model/caches.py); False computes everything afresh (benchmarks, exactness tests).
-    cache: bool = True
-
-
-@dataclass
-class GenerationOutput:
-    request_id: str
-    text: str
-    finish_reason: str  # "stop" | "length" | "cancelled"
-    stats: GenerationStats
-    model_id: str
-    budget: TokenBudget | None = None  # how the token limit was chosen (None: the caller's max_tokens)
-
 
 class _BatchSlot:
     """The queue entry of a batch: its rows' handles, failed together if the batch cannot start."""
@@ -92,46 +57,6 @@ class _BatchSlot:
             if not handle.done():
                 if handle.running() or handle.set_running_or_notify_cancel():
                     handle.set_exception(exc)
-
-
-class Handle(Future):
-    """A future for one queued request, with its id and a cancel flag checked at every token."""
-
-    def __init__(self, request_id: str):
-        super().__init__()
-        self.request_id = request_id
-        self._cancel = threading.Event()
-
-    def cancel(self) -> bool:
-        self._cancel.set()
-        return super().cancel() or True
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-
-@dataclass
-class LoadedModel:
-    """What the worker thread holds; passed to :meth:`ModelHost.call` functions."""
-
-    model: Any
-    processor: Any
-    path: Path
-    model_id: str
-    load_seconds: float
-    state: dict[str, Any] = field(default_factory=dict)  # for extensions (adapters, caches)
-
-
-def render_prompt(processor: Any, config: Any, prompt: Prompt, num_images: int = 1) -> str:
-    """The exact prompt text the model sees; mlx-vlm's trainer renders training turns the same way."""
-    from mlx_vlm import apply_chat_template
-
-    text = apply_chat_template(processor, config, prompt.messages(), add_generation_prompt=True,
-                               num_images=num_images)
-    if not isinstance(text, str):
-        raise TypeError(f"mlx-vlm rendered the prompt as {type(text).__name__}, not text")
-    return text
 
 
 _STOP = object()

@@ -29,7 +29,7 @@ from PIL import ExifTags, Image
 
 from app.engine.photos import formats
 from app.engine.photos.errors import ImageLoadError
-from app.engine.photos.files import file_sha256, find_photos, save_thumbnail  # re-exported for callers
+from app.engine.photos.files import file_sha256, find_photos  # re-exported for callers
 from app.engine.photos.formats import PHOTO_SUFFIXES, RAW_SUFFIXES, is_photo_path, is_raw_path
 from app.engine.photos.pillow_open import MAX_PIXELS, exif_orientation, frame_count, open_image, open_readonly
 from app.engine.photos.raw import RawRender, load_raw, raw_size
@@ -40,7 +40,7 @@ DEFAULT_MAX_EDGE = 1024
 __all__ = [
     "DEFAULT_MAX_EDGE", "MAX_PIXELS", "PHOTO_SUFFIXES", "RAW_SUFFIXES", "DecodedPhoto", "ImageLoadError",
     "PhotoInfo", "PhotoSource", "decode_bytes", "decode_photo", "file_sha256", "find_photos", "is_photo_path",
-    "is_raw_path", "load_photo", "open_photo_info", "photo_from_bytes", "save_thumbnail",
+    "is_raw_path", "load_photo", "open_photo_info", "photo_from_bytes",
 ]
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from pathlib import Path
 
-from app.engine import atomic
 from app.engine.photos.errors import ImageLoadError
 from app.engine.photos.formats import is_photo_path
 from app.engine.photos.pillow_open import open_readonly
@@ -52,17 +50,3 @@ def find_photos(folder: str | os.PathLike[str], *, recursive: bool = True) -> li
             if candidate.is_file():
                 found.append(candidate)
     return sorted(found)
-
-
-def save_thumbnail(path: str | os.PathLike[str], dest: str | os.PathLike[str], size: int = 256) -> Path:
-    """Write a JPEG thumbnail (long edge ``size``) atomically to ``dest``; the source is only read."""
-    from app.engine.photos.decode import load_photo
-
-    source, target = Path(path), Path(dest)
-    if target.exists() and source.exists() and os.path.samefile(source, target):
-        raise ImageLoadError(source, "refusing to write a thumbnail over the original photo")
-    image = load_photo(source, max_edge=size)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
-    atomic.write_bytes(target, buffer.getvalue())
-    return target
