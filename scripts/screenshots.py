@@ -3,6 +3,7 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 * ``main-report.png``: the main window with a report (history on the left);
+* ``main-900x600.png``: the same report in the smallest window the layout is made for;
 * ``comparison.png``: base model and fine-tuned adapter side by side, with the deltas;
 * ``training.png`` and ``training-versions.png``: the Training tab after a real training run.
 
@@ -214,11 +215,15 @@ def main() -> int:
     panel.set_advisor("ansel")
     window.history.refresh()
     window.history.select_job(result.job_id)
-    panel.current_photo = coffee
-    panel.show_item(result, photo=load_preview(coffee))
+    panel.show_item(result, photo=load_preview(coffee), photo_path=coffee)
     panel.status_label.setText("Done: B+ · 611 tokens at 57.6 tok/s")
     settle(app, 600)
     window.grab().save(str(out / "main-report.png"))
+    window.resize(900, 600)  # the smallest window it is made for (a 13-inch laptop at a larger text size)
+    settle(app, 400)
+    window.grab().save(str(out / "main-900x600.png"))
+    window.resize(*SIZE)
+    settle(app, 200)
 
     # Comparison: base vs the advisor's fine-tuned v2 (two real tiny adapters published for Ansel).
     publish_tiny_adapters(model, work, "ansel", 2)

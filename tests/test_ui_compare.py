@@ -10,7 +10,7 @@ from ui_support import LONG, drop_files, make_window, publish_adapter, sample_ph
 from app.engine.critique.report import DIMENSIONS
 from app.ui.ab_stats import stats_rows
 from app.ui.bridge import CANCELLED, TaskContext
-from app.ui.critique_panel import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT
+from app.ui.critique_panel import PAGE_COMPARE, PAGE_REPORT, PAGE_STREAM
 from app.ui.operations import BlindResult, Comparison
 
 
@@ -39,17 +39,32 @@ def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_pa
         panel.cancel()  # the bridge ends the request at once, before the worker has even noticed
         assert ends == [("failed", rid, CANCELLED), ("finished", rid)]
         assert panel.current_id is None and not panel.cancel_button.isEnabled()
-        assert panel.stack.currentIndex() == PAGE_DROP and panel.status_label.text() == "Cancelled."
+        # The photo and the partial text stay on screen, marked cancelled, with Critique again (issue 12 #2).
+        assert panel.stack.currentIndex() == PAGE_STREAM and panel.status_label.text() == "Cancelled."
+        assert panel.stream_page.has_photo() and panel.stream_page.plain_text()
+        assert panel.notice.kind == "cancelled" and "Cancelled" in panel.notice.text()
+        assert not panel.export_button.isEnabled()  # no report on screen: nothing to export
         cut = len(seen)
 
-        # The app keeps working: the next request runs (after the host noticed the cancel at a token).
+        # The app keeps working: Critique again runs the same photo (after the host noticed the cancel).
         monkeypatch.setattr(TaskContext, "on_token", real_on_token)
-        with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
-            window.open_photos([str(sample_photo(tmp_path, "next.jpg"))])
+        with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as again:
+            panel.notice.button("Critique again").click()
+        assert again.args[0].photo == str(tmp_path / "sample.jpg")
+        assert not panel.notice.isVisible() and panel.stack.currentIndex() == PAGE_REPORT
         assert not [kind for kind, r in seen[cut:] if r == rid], "late output of the cancelled request leaked"
         assert ("result", rid) not in seen
         jobs = window.store.list_jobs()
         assert sorted(j.status for j in jobs) == ["cancelled", "completed"]
+
+        # Reopening the cancelled entry says what happened (not "could not be read as a report").
+        qtbot.waitUntil(lambda: len(window.history.jobs()) == 2, timeout=LONG)
+        cancelled = next(j for j in window.history.jobs() if j.status == "cancelled")
+        window.history.select_job(cancelled.id)
+        window.history.reopen_selected()
+        assert panel.notice.kind == "cancelled" and "stopped on" in panel.notice.text()
+        assert "could not be read" not in panel.report_view.banner.text()
+        assert panel.notice.button("Critique again") is not None
     finally:
         window.shutdown()
 
@@ -103,9 +118,9 @@ def test_blind_ab_hides_the_arm_until_rated_and_records_the_rating(qtbot, tiny_m
         job = window.store.get_job(blind.result.job_id)
         assert job.model_used == f"ab_test_{arm}" and job.user_rating == 4
         assert [r.rating for r in window.store.list_ratings(job.id)] == [4]
-        assert ("fine-tuned model" if arm == "fine_tuned" else "base model") in panel.rating_prompt.text()
+        assert ("fine-tuned model" if arm == "fine_tuned" else "base model") in panel.rating_bar.prompt.text()
         assert "hidden" not in panel.report_view.footer.text()
-        assert not any(b.isEnabled() for b in panel.rating_buttons)
+        assert not any(b.isEnabled() for b in panel.rating_bar.buttons)
         rates = {w.adapter_version: w for w in window.store.ab_win_rates()}
         mine = rates[version.version]
         assert (mine.rated_fine_tuned, mine.rated_base) == ((1, 0) if arm == "fine_tuned" else (0, 1))

@@ -27,7 +27,7 @@ def test_drop_with_file_urls_streams_a_report_with_eight_cards(qtbot, window, tm
     assert all(c.score is not None and 0 <= c.score <= 10 for c in cards)
     assert panel.report_view.grade.text() == result.report.overall_grade
     # The text streamed in before the report: what was shown is what the model wrote.
-    assert "".join(tokens) == result.raw_text == panel.stream.toPlainText()
+    assert "".join(tokens) == result.raw_text == panel.stream_page.plain_text()
     footer = panel.report_view.footer.text()
     assert "baseline" in footer and "tok/s" in footer and "No adapter" in footer
     assert photo.read_bytes() == sample_photo(tmp_path / "..", "again.jpg").read_bytes()  # photo untouched
@@ -67,14 +67,14 @@ def test_bad_photo_gives_a_clear_message_and_the_app_keeps_working(qtbot, window
     with qtbot.waitSignal(window.bridge.failed, timeout=LONG) as failed:
         assert drop_files(panel.dropzone, [bad])
     assert failed.args[1] != CANCELLED
-    assert panel.error_label.isVisible() or not panel.isVisible()
-    assert "broken.jpg" in panel.error_label.text()
+    assert panel.notice.isVisible() or not panel.isVisible()
+    assert "broken.jpg" in panel.notice.text()
     assert panel.stack.currentIndex() == PAGE_DROP
     assert bad.read_bytes().startswith(b"\xff\xd8\xff\xe0 this")
 
     with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
         assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
-    assert not panel.error_label.isVisible()
+    assert not panel.notice.isVisible()
     assert len(panel.report_view.cards) == 8
 
 

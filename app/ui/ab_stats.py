@@ -23,7 +23,7 @@ def _fmt(mean: float | None, n: int) -> str:
 
 
 def stats_rows(store: Any) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for w in store.ab_win_rates() if store is not None else []:
         rate = w.fine_tuned_win_rate
         rows.append((w.adapter_version or "(none)", "—" if rate is None else f"{100 * rate:.0f}%",

@@ -4,9 +4,12 @@ The engine's calls (``MondrianService.critique`` and friends) block until the mo
 has finished, so they run here on one worker :class:`QThread`; the model itself stays on the
 model host's thread. The UI thread never waits on MLX.
 
-Every request gets an id. The public signals form a small fixed set, always in this order per
+Every request gets an id and a :class:`Request` object of its own (:meth:`InferenceBridge.run`):
+its signals are about that request only, so a caller connects to what it submitted instead of
+filtering a broadcast by id. The signals form a small fixed set, always in this order per
 request: ``started``, then any ``token`` / ``progress``, then ``result`` or ``failed``, then
-``finished``. Cancelling a request emits ``failed(id, CANCELLED)`` and ``finished(id)`` at once
+``finished``. The bridge also repeats them as broadcast signals carrying the id (for the training
+tab and for tests that watch everything). Cancelling a request emits ``failed(id, CANCELLED)`` and ``finished(id)`` at once
 and drops whatever the worker still sends for it (late tokens, a late result): the main thread
 decides what is current, so there is no race between a cancel and a result already queued.
 
@@ -23,12 +26,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import CancelledError
+
+if TYPE_CHECKING:
+    from app.engine.service import MondrianService
 
 from .qt_compat import emit
 
@@ -65,6 +71,37 @@ class TaskContext:
 
 
 TaskFn = Callable[[TaskContext], Any]
+
+
+class Request(QObject):
+    """One submitted task, seen from the UI thread: its own signals, its id, its cancel.
+
+    The bridge emits these on the UI thread in the fixed order; after ``finished`` nothing more
+    arrives. Connect right after :meth:`InferenceBridge.run` returns: nothing is emitted before
+    the event loop runs again.
+    """
+
+    started = Signal()
+    token = Signal(str)  # one or more generated chunks
+    progress = Signal(str, float)  # message, fraction 0..1 or -1
+    result = Signal(object)  # the value the task returned
+    failed = Signal(str)  # a message for the user (CANCELLED when cancelled)
+    finished = Signal()
+
+    def __init__(self, request_id: str, kind: str, bridge: InferenceBridge):
+        super().__init__()  # owned by Python: freed once neither the bridge nor the caller holds it
+        self.id = request_id
+        self.kind = kind
+        self._bridge = bridge
+        self.done = False
+
+    def cancel(self) -> None:
+        """Cancel this request (a no-op once it has finished)."""
+        self._bridge.cancel(self.id)
+
+    @property
+    def live(self) -> bool:
+        return self._bridge.is_live(self.id)
 
 
 @dataclass
@@ -135,10 +172,11 @@ class InferenceBridge(QObject):
     _w_failed = Signal(str, str)
     _w_finished = Signal(str)
 
-    def __init__(self, service: Any = None, parent: QObject | None = None):
+    def __init__(self, service: MondrianService | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.service = service
         self._live: dict[str, TaskContext] = {}
+        self._requests: dict[str, Request] = {}
         self._buffers: dict[str, list[str]] = {}
         self._buffer_lock = threading.Lock()
         self._closed = False
@@ -153,15 +191,21 @@ class InferenceBridge(QObject):
         self._worker.start()
 
     # ---- public API -------------------------------------------------------------------------
-    def submit(self, kind: str, fn: TaskFn) -> str:
-        """Queue ``fn(ctx)`` on the worker; returns the request id used by every signal."""
+    def run(self, kind: str, fn: TaskFn) -> Request:
+        """Queue ``fn(ctx)`` on the worker; returns the request, whose signals are about it alone."""
         if self._closed:
             raise RuntimeError("the inference bridge is shut down")
         rid = f"{kind}-{next(_ids)}"
         ctx = TaskContext(rid, kind, CancelScope(), self)
+        request = Request(rid, kind, self)
         self._live[rid] = ctx
+        self._requests[rid] = request
         self._worker.tasks.put(_Task(ctx, fn))
-        return rid
+        return request
+
+    def submit(self, kind: str, fn: TaskFn) -> str:
+        """Like :meth:`run`, returning only the id (for callers that follow the broadcast signals)."""
+        return self.run(kind, fn).id
 
     def cancel(self, request_id: str | None = None) -> None:
         """Cancel one request (or all with None). Its signals end now; late output is dropped."""
@@ -173,8 +217,8 @@ class InferenceBridge(QObject):
             ctx.scope.cancel()
             with self._buffer_lock:
                 self._buffers.pop(rid, None)
-            emit(self.failed, rid, CANCELLED)
-            emit(self.finished, rid)
+            self._emit_failed(rid, CANCELLED)
+            self._emit_finished(rid)
 
     def is_live(self, request_id: str) -> bool:
         return request_id in self._live
@@ -192,6 +236,7 @@ class InferenceBridge(QObject):
         for ctx in list(self._live.values()):
             ctx.scope.cancel()
         self._live.clear()
+        self._requests.clear()
         self._worker.tasks.put(_STOP)
         self._worker.quit()
         stopped = self._worker.wait(max(1, int(1000 * (deadline - time.monotonic()))))
@@ -226,29 +271,54 @@ class InferenceBridge(QObject):
     def _on_started(self, rid: str) -> None:
         ctx = self._live.get(rid)
         if ctx is not None:
+            request = self._requests.get(rid)
+            if request is not None:
+                emit(request.started)
             emit(self.started, rid, ctx.kind)
 
     def _on_tokens(self, rid: str) -> None:
         text = self._drain(rid)
         if text and rid in self._live:
+            request = self._requests.get(rid)
+            if request is not None:
+                emit(request.token, text)
             emit(self.token, rid, text)
 
     def _on_progress(self, rid: str, message: str, fraction: float) -> None:
         if rid in self._live:
+            request = self._requests.get(rid)
+            if request is not None:
+                emit(request.progress, message, fraction)
             emit(self.progress, rid, message, fraction)
 
     def _on_result(self, rid: str, value: object) -> None:
         self._on_tokens(rid)
         if rid in self._live:
+            request = self._requests.get(rid)
+            if request is not None:
+                emit(request.result, value)
             emit(self.result, rid, value)
 
     def _on_failed(self, rid: str, message: str) -> None:
         self._on_tokens(rid)
         if rid in self._live:
-            emit(self.failed, rid, message)
+            self._emit_failed(rid, message)
 
     def _on_finished(self, rid: str) -> None:
         if self._live.pop(rid, None) is not None:
-            emit(self.finished, rid)
+            self._emit_finished(rid)
         with self._buffer_lock:
             self._buffers.pop(rid, None)
+
+    def _emit_failed(self, rid: str, message: str) -> None:
+        request = self._requests.get(rid)
+        if request is not None:
+            emit(request.failed, message)
+        emit(self.failed, rid, message)
+
+    def _emit_finished(self, rid: str) -> None:
+        request = self._requests.pop(rid, None)
+        if request is not None:
+            request.done = True
+            emit(request.finished)
+        emit(self.finished, rid)

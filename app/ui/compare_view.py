@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
@@ -13,6 +13,7 @@ from .operations import Comparison
 from .pixmaps import fit
 from .radar import RadarChart, Series
 from .report_view import ReportView
+from .wrap_text import WrapLabel
 
 
 class CompareView(QWidget):
@@ -24,16 +25,17 @@ class CompareView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
         outer.setSpacing(10)
-        self.title = QLabel()
+        self.title = WrapLabel()
         self.title.setFont(theme.title_font(13))
         outer.addWidget(self.title)
 
         top = QHBoxLayout()
         self.photo = QLabel()
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.photo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.photo, 2)
         radar_box = QVBoxLayout()
-        self.radar = RadarChart(diameter=220)
+        self.radar = RadarChart(diameter=180)
         radar_box.addWidget(self.radar, 1)
         legend = QLabel(f"<span style='color:{theme.MUTED}'>■</span> base model &nbsp;&nbsp; "
                         f"<span style='color:{theme.RED}'>■</span> fine-tuned")
@@ -63,8 +65,7 @@ class CompareView(QWidget):
         name = str(base.photo).replace("\\", "/").split("/")[-1]
         self.title.setText(f"{name} — {advisor_name or base.advisor_id}: base model vs fine-tuned "
                            f"{tuned.adapter_version or '(no adapter)'}")
-        if photo is not None:
-            self.photo.setPixmap(fit(photo, 260, 220))
+        self.photo.setPixmap(fit(photo, 220, 200))  # never the previous comparison's photo
         deltas = comparison.deltas()
         self.base_view.set_result(base, title="Base model")
         self.tuned_view.set_result(tuned, deltas=deltas, title=f"Fine-tuned {tuned.adapter_version or ''}".strip())
@@ -77,8 +78,9 @@ class CompareView(QWidget):
     def _fill_table(self, comparison: Comparison, deltas: dict[str, float | None]) -> None:
         while self.table.count():
             item = self.table.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         for col, text in enumerate(("Dimension", "Base", "Tuned", "Δ")):
             head = QLabel(text)
             head.setFont(theme.title_font(10))
@@ -100,7 +102,8 @@ class CompareView(QWidget):
         out = {}
         for row, key in enumerate(DIMENSIONS, start=1):
             item = self.table.itemAtPosition(row, 3)
-            out[key] = item.widget().text() if item and item.widget() else ""
+            widget = item.widget() if item is not None else None
+            out[key] = widget.text() if isinstance(widget, QLabel) else ""
         return out
 
 
@@ -108,5 +111,3 @@ def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def _grade(result) -> str:
-    return result.report.overall_grade if result.report else "?"

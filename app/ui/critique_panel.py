@@ -1,468 +1,348 @@
-"""The Critique tab: advisor and mode pickers, the drop zone, the live stream, the report.
+"""The Critique tab: the pickers, the drop zone, the live stream, the report, and what is on screen.
 
-The panel submits work to the :class:`InferenceBridge` and follows one current request id;
-anything about another id (an earlier request the user replaced or cancelled) is ignored.
+The panel submits each critique to the :class:`InferenceBridge` and listens to that request's
+own signals; it keeps one current request and a queue (photos opened mid-run wait their turn).
+What the report page shows is one :class:`Shown` value (the item, its photo and its file):
+export reads only that, so a file never pairs one photo with another photo's critique, and it
+is disabled whenever no report is on screen.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QTextCursor
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QMenu,
-    QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
-    QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.engine.adapters import versions as adapter_versions
-from app.engine.advisors import Advisor
 from app.engine.critique.report import DIMENSIONS
 from app.engine.service import CritiqueResult
 
-from . import exporting
-from .bridge import CANCELLED, InferenceBridge
-from .compare_view import CompareView
-from .dropzone import DropZone
-from .operations import (
-    BlindResult,
-    Comparison,
-    ModeInfo,
-    blind_task,
-    compare_task,
-    critique_task,
-    resolve_task,
-)
-from .pixmaps import fit, load_preview
+from . import ui_state
+from .bridge import CANCELLED, InferenceBridge, Request
+from .critique_bar import CritiqueBar
+from .failure import explain
+from .notice_bar import NoticeBar
+from .operations import BlindResult, Comparison, choose_task
+from .pixmaps import load_preview
 from .qt_compat import emit
-from .report_view import ReportView
+from .rating_bar import RatingBar
+from .report_pages import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT, PAGE_STREAM, ReportPages
+from .report_view import weights_text
+from .shown import Item, Shown, export_dialog, export_shown
+
+if TYPE_CHECKING:
+    from app.engine.service import MondrianService
+    from app.engine.store.database import JobRow, Store
 
 log = logging.getLogger(__name__)
 
-MODES = (("Auto", "auto"), ("Baseline", "baseline"), ("RAG", "rag"), ("LoRA", "lora"))
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)"
-PAGE_DROP, PAGE_STREAM, PAGE_REPORT, PAGE_COMPARE = range(4)
+__all__ = ["PAGE_COMPARE", "PAGE_DROP", "PAGE_REPORT", "PAGE_STREAM", "CritiquePanel"]
 
 
-def _scroll(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(widget)
-    return area
+def _from_bar(name: str) -> property:
+    return property(lambda self: getattr(self.bar, name))
 
 
 class CritiquePanel(QWidget):
     critiqueFinished = Signal(object)  # CritiqueResult | Comparison | BlindResult
     historyChanged = Signal()
     statusMessage = Signal(str)
+    jobShown = Signal(str)  # the job whose report is now on screen (history highlights it)
+    settingsRequested = Signal()
 
-    def __init__(self, service: Any, bridge: InferenceBridge, store: Any = None, *,
+    ab_seed: int | None = None  # tests fix the blind draw
+
+    def __init__(self, service: MondrianService, bridge: InferenceBridge, store: Store | None = None, *,
                  queries: InferenceBridge | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.service = service
         self.bridge = bridge
-        self.queries = queries  # a second lane for quick questions (effective mode) while a critique runs
         self.store = store
-        self._resolve_id: str | None = None
-        self.mode_info: ModeInfo | None = None
-        self.current_id: str | None = None
-        self.current_kind = ""
-        self.current_photo: Path | None = None
-        self.current_item: Any = None  # what the report/compare page shows
-        self.preview: QImage | None = None
+        self.queries = queries
+        self.request: Request | None = None
+        self.request_photo: Path | None = None
+        self.request_preview: QImage | None = None
+        self.last_photo: Path | None = None  # what "Critique again" critiques
+        self.shown: Shown | None = None
         self.queue: list[str] = []
+        self.batch_index = 0
+        self.batch_total = 0
         self.last_error = ""
         self._stream_text: list[str] = []
         self._passes = 1
         self._build()
-        self.reload_advisors()
-        bridge.started.connect(self._on_started)
-        bridge.token.connect(self._on_token)
-        bridge.progress.connect(self._on_progress)
-        bridge.result.connect(self._on_result)
-        bridge.failed.connect(self._on_failed)
-        bridge.finished.connect(self._on_finished)
-        if queries is not None:
-            queries.result.connect(self._on_query_result)
-            queries.failed.connect(self._on_query_failed)
+        self.bar.reload_advisors(select=ui_state.get_str(ui_state.ADVISOR) or None,
+                                 mode=ui_state.get_str(ui_state.MODE) or service.settings.default_mode)
+        self.bar.choiceChanged.connect(self._remember_choice)
 
     # ---- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.setContentsMargins(16, 12, 16, 8)
+        root.setContentsMargins(12, 10, 12, 6)
         root.setSpacing(8)
-
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Advisor"))
-        self.advisor_combo = QComboBox()
-        self.advisor_combo.setMinimumWidth(190)
-        self.advisor_combo.currentIndexChanged.connect(self._update_advisor_info)
-        bar.addWidget(self.advisor_combo)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Mode"))
-        self.mode_combo = QComboBox()
-        for label, mode in MODES:
-            self.mode_combo.addItem(label, mode)
-        self.mode_combo.currentIndexChanged.connect(self._update_effective_mode)
-        bar.addWidget(self.mode_combo)
-        self.compare_check = QCheckBox("Compare base ↔ fine-tuned")
-        self.compare_check.setToolTip("Critique with the base model and the advisor's active adapter, side by side")
-        bar.addSpacing(12)
-        bar.addWidget(self.compare_check)
-        bar.addStretch(1)
-        self.open_button = QPushButton("Open…")
-        self.open_button.clicked.connect(self.open_dialog)
-        bar.addWidget(self.open_button)
-        self.export_button = QToolButton()
-        self.export_button.setText("Export")
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.export_button)
-        for label in ("Markdown…", "JSON…", "PDF…"):
-            menu.addAction(label, lambda checked=False, s=label: self.export_dialog(s.rstrip("…").lower()))
-        self.export_button.setMenu(menu)
-        self.export_button.setEnabled(False)
-        bar.addWidget(self.export_button)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("primary")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        bar.addWidget(self.cancel_button)
-        root.addLayout(bar)
-
-        info = QHBoxLayout()
-        self.advisor_info = QLabel()
-        self.advisor_info.setObjectName("muted")
-        self.advisor_info.setWordWrap(True)
-        info.addWidget(self.advisor_info, 3)
-        self.effective_label = QLabel()
-        self.effective_label.setObjectName("muted")
-        self.effective_label.setWordWrap(True)
-        self.effective_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        info.addWidget(self.effective_label, 2)
-        root.addLayout(info)
-
-        self.error_label = QLabel()
-        self.error_label.setObjectName("error")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.hide()
-        root.addWidget(self.error_label)
-
-        self.rating_bar = self._build_rating_bar()
+        self.bar = CritiqueBar(self.service, self.store, self.queries)
+        self.bar.openRequested.connect(self.open_dialog)
+        self.bar.exportRequested.connect(self.export_dialog)
+        root.addWidget(self.bar)
+        self.notice = NoticeBar()
+        root.addWidget(self.notice)
+        self.rating_bar = RatingBar()
+        self.rating_bar.rated.connect(self.rate)
         root.addWidget(self.rating_bar)
 
-        self.stack = QStackedWidget()
-        self.dropzone = DropZone()
+        self.stack = ReportPages()
+        self.dropzone, self.stream_page = self.stack.dropzone, self.stack.stream_page
+        self.report_view, self.compare_view = self.stack.report_view, self.stack.compare_view
         self.dropzone.photosDropped.connect(self.critique_paths)
-        self.stack.addWidget(self.dropzone)
-        self.stack.addWidget(self._build_stream_page())
-        self.report_view = ReportView()
-        self.stack.addWidget(_scroll(self.report_view))
-        self.compare_view = CompareView()
-        self.stack.addWidget(_scroll(self.compare_view))
+        self.stack.currentChanged.connect(lambda _i: self._update_export())
         root.addWidget(self.stack, 1)
 
         status = QHBoxLayout()
         self.status_label = QLabel("Ready.")
         self.status_label.setObjectName("muted")
+        self.status_label.setMinimumWidth(1)
         status.addWidget(self.status_label, 1)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
         self.progress.setTextVisible(False)
-        self.progress.setFixedWidth(260)
+        self.progress.setMaximumWidth(220)
         self.progress.hide()
-        status.addWidget(self.progress)
+        status.addWidget(self.progress, 1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("primary")
+        self.cancel_button.setToolTip("Stop this critique (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        status.addWidget(self.cancel_button)
         root.addLayout(status)
 
-    def _build_stream_page(self) -> QWidget:
-        page = QWidget()
-        layout = QHBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(14)
-        self.stream_photo = QLabel()
-        self.stream_photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.stream_photo.setMinimumWidth(200)
-        layout.addWidget(self.stream_photo, 2)
-        self.stream = QPlainTextEdit()
-        self.stream.setObjectName("stream")
-        self.stream.setReadOnly(True)
-        self.stream.setPlaceholderText("The critique appears here as the model writes it…")
-        layout.addWidget(self.stream, 3)
-        return page
+    # ---- the bar's widgets, under the names the window, the Training tab and the tests use ----
+    compare_check = _from_bar("compare_check")
+    effective_label = _from_bar("effective_label")
+    advisor_info = _from_bar("advisor_info")
+    advisor_combo = _from_bar("advisor_combo")
+    export_button = _from_bar("export_button")
+    mode_info = _from_bar("mode_info")
+    advisors = _from_bar("advisors")
+    _advisors = advisors
+    reload_advisors = _from_bar("reload_advisors")
+    advisor_id = _from_bar("advisor_id")
+    mode = _from_bar("mode")
+    set_advisor = _from_bar("set_advisor")
+    set_mode = _from_bar("set_mode")
+    advisor_name = _from_bar("advisor_name")
 
-    def _build_rating_bar(self) -> QFrame:
-        frame = QFrame()
-        frame.setObjectName("card")
-        layout = QHBoxLayout(frame)
-        layout.setContentsMargins(12, 6, 12, 6)
-        self.rating_prompt = QLabel("Blind test: how useful is this critique?")
-        layout.addWidget(self.rating_prompt)
-        self.rating_buttons: list[QPushButton] = []
-        for value in range(1, 6):
-            button = QPushButton("★" * value)
-            button.setToolTip(f"{value} of 5")
-            button.clicked.connect(lambda checked=False, v=value: self.rate(v))
-            layout.addWidget(button)
-            self.rating_buttons.append(button)
-        layout.addStretch(1)
-        frame.hide()
-        return frame
+    @property
+    def current_id(self) -> str | None:
+        return self.request.id if self.request is not None else None
 
-    # ---- advisors and modes ---------------------------------------------------------------------
-    def reload_advisors(self, select: str | None = None) -> None:
-        current = select or self.advisor_id() or self.service.settings.default_advisor
-        self.advisor_combo.blockSignals(True)
-        self.advisor_combo.clear()
-        self._advisors: dict[str, Advisor] = self.service.advisors()
-        for advisor in self._advisors.values():
-            self.advisor_combo.addItem(advisor.name + ("" if advisor.builtin else "  (personal)"), advisor.id)
-            self.advisor_combo.setItemData(self.advisor_combo.count() - 1, _persona(advisor),
-                                           Qt.ItemDataRole.ToolTipRole)
-        index = self.advisor_combo.findData(current)
-        self.advisor_combo.setCurrentIndex(max(0, index))
-        self.advisor_combo.blockSignals(False)
-        available = set(self.service.modes)
-        model = self.mode_combo.model()
-        for i in range(self.mode_combo.count()):
-            item = model.item(i)
-            ok = self.mode_combo.itemData(i) in available
-            item.setEnabled(ok)
-            item.setToolTip("" if ok else "not available in this build")
-        default = self.mode_combo.findData(self.service.settings.default_mode)
-        if default >= 0 and not self.current_mode_set:
-            self.mode_combo.setCurrentIndex(default)
-        self._update_advisor_info()
+    @property
+    def current_item(self) -> Item | None:
+        return self.shown.item if self.shown else None
 
-    current_mode_set = False
-    ab_seed: int | None = None  # tests fix the blind draw
+    @property
+    def preview(self) -> QImage | None:
+        return self.shown.photo if self.shown else self.request_preview
 
-    def advisor_id(self) -> str | None:
-        return self.advisor_combo.currentData() if hasattr(self, "advisor_combo") else None
-
-    def mode(self) -> str:
-        return self.mode_combo.currentData() or "auto"
-
-    def set_advisor(self, advisor_id: str) -> None:
-        index = self.advisor_combo.findData(advisor_id)
-        if index < 0:
-            raise KeyError(f"unknown advisor {advisor_id!r}")
-        self.advisor_combo.setCurrentIndex(index)
-
-    def set_mode(self, mode: str) -> None:
-        self.current_mode_set = True
-        self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
-
-    def _update_advisor_info(self) -> None:
-        advisor = self._advisors.get(self.advisor_id() or "")
-        if advisor is None:
-            self.advisor_info.setText("")
-            return
-        bits = ["Built-in persona" if advisor.builtin else "Personal advisor"]
-        if self.store is not None:
-            try:
-                n = self.store.count_profiles(advisor.id)
-                bits.append(f"{n} reference profile{'s' if n != 1 else ''}" if n else "no reference profiles")
-            except Exception:  # noqa: BLE001 - an info line must not break the window
-                log.exception("counting profiles failed")
-        versions = adapter_versions.list_versions(advisor.id)
-        if versions:
-            active = adapter_versions.active_version(advisor.id)
-            bits.append("adapters " + ", ".join(v.version for v in versions)
-                        + (f" ({active.version} active)" if active else " (none active)"))
-        else:
-            bits.append("no fine-tuned adapter")
-        self.advisor_info.setText(" · ".join(bits))
-        self.advisor_info.setToolTip(_persona(advisor))
-        self._update_effective_mode()
-
-    def _update_effective_mode(self) -> None:
-        """Ask (off the UI thread) how the current advisor + mode would run; shown beside the pickers."""
-        advisor_id = self.advisor_id()
-        if advisor_id is None or self.queries is None:
-            return
-        if self._resolve_id is not None:
-            self.queries.cancel(self._resolve_id)
-        self.effective_label.setText("Checking the mode…")
-        self._resolve_id = self.queries.submit("resolve", resolve_task(self.service, advisor_id, self.mode()))
-
-    def _on_query_result(self, rid: str, value: object) -> None:
-        if rid != self._resolve_id or not isinstance(value, ModeInfo):
-            return
-        self._resolve_id = None
-        self.mode_info = value
-        if not value.model_available:
-            self.effective_label.setText("No model installed: measurement-only reports (see Settings)")
-            return
-        self.effective_label.setText(effective_text(value))
-        self.effective_label.setToolTip(f"Runs as {value.effective}" + (f": {value.reason}" if value.reason else ""))
-
-    def _on_query_failed(self, rid: str, message: str) -> None:
-        if rid == self._resolve_id:
-            self._resolve_id = None
-            if message != CANCELLED:
-                self.effective_label.setText(f"Mode unavailable: {message}")
+    def _remember_choice(self) -> None:
+        ui_state.set_str(ui_state.ADVISOR, self.advisor_id() or "")
+        ui_state.set_str(ui_state.MODE, self.mode())
 
     # ---- starting work ------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open photos", str(Path.home()), PHOTO_FILTER)
+        files, _ = QFileDialog.getOpenFileNames(self, "Open photos", ui_state.folder(ui_state.OPEN_FOLDER),
+                                                PHOTO_FILTER)
         if files:
+            ui_state.remember_folder(ui_state.OPEN_FOLDER, files[0])
             self.critique_paths(files)
 
     def critique_paths(self, paths: list[str]) -> None:
-        """Critique these photos in turn (a new drop replaces whatever is running)."""
+        """Critique these photos in turn; photos opened while one runs are queued after it."""
         paths = [str(p) for p in paths if str(p)]
         if not paths:
             return
-        if self.current_id is not None:
-            self.queue.clear()
-            self.bridge.cancel(self.current_id)
+        if self.request is not None:
+            self.queue.extend(paths)
+            self.batch_total += len(paths)
+            self._set_status(f"Working on {self._where()}; {len(self.queue)} queued.")
+            return
+        self.batch_index, self.batch_total = 0, len(paths)
         self.queue = paths[1:]
         self.start(paths[0])
+
+    def _where(self) -> str:
+        name = self.request_photo.name if self.request_photo else "photo"
+        return f"{name} ({self.batch_index} of {self.batch_total})" if self.batch_total > 1 else name
 
     def start(self, photo: str) -> str:
         """Start one critique of ``photo`` (by the current advisor/mode/compare settings)."""
         advisor = self.advisor_id() or self.service.settings.default_advisor
-        self.current_photo = Path(photo)
-        self._clear_error()
+        self.batch_index = max(1, self.batch_index + 1)
+        self.batch_total = max(self.batch_total, self.batch_index)
+        self.request_photo = self.last_photo = Path(photo)
+        self.notice.clear()
+        self.last_error = ""
         self.rating_bar.hide()
-        self.preview = load_preview(photo)
-        self.stream.clear()
+        self.shown = None
+        self.request_preview = load_preview(photo)
         self._stream_text = []
-        self.stream_photo.setPixmap(fit(self.preview, 360, 420) if self.preview else fit(None, 1, 1))
-        if self.compare_check.isChecked():
-            kind, fn, self._passes = "compare", compare_task(self.service, photo, advisor), 2
-        elif self.service.settings.ab_test_enabled and adapter_versions.active_version(advisor) is not None:
-            kind, fn, self._passes = "blind", blind_task(self.service, photo, advisor,
-                                                         self.service.settings.ab_test_split, self.ab_seed), 1
-        else:
-            kind, fn, self._passes = "critique", critique_task(self.service, photo, advisor, self.mode()), 1
-        self.current_kind = kind
-        self.current_id = self.bridge.submit(kind, fn)
+        self.stream_page.begin(self.request_preview)
+        compare = self.compare_check.isChecked() and self.compare_check.isEnabled()
+        kind, fn, self._passes = choose_task(self.service, photo, advisor, self.mode(), compare=compare,
+                                             seed=self.ab_seed)
+        request = self.bridge.run(kind, fn)
+        request.started.connect(self._on_started)
+        request.token.connect(self._on_token)
+        request.progress.connect(self._on_progress)
+        request.result.connect(self._on_result)
+        request.failed.connect(self._on_failed)
+        request.finished.connect(self._on_finished)
+        self.request = request
         self.cancel_button.setEnabled(True)
         self.progress.show()
         self.progress.setRange(0, 0)
-        self._set_status(f"Starting {Path(photo).name}…")
+        self._set_status(f"Starting {self._where()}…")
         self.stack.setCurrentIndex(PAGE_STREAM)
-        return self.current_id
+        return request.id
 
     def cancel(self) -> None:
+        """Stop the running critique and drop the queue; the photo and partial text stay up."""
         self.queue.clear()
-        if self.current_id is not None:
-            self.bridge.cancel(self.current_id)
+        if self.request is not None:
+            self.request.cancel()
 
-    # ---- bridge signals ------------------------------------------------------------------------
-    def _on_started(self, rid: str, kind: str) -> None:
-        if rid == self.current_id:
-            self._set_status(f"Working on {self.current_photo.name if self.current_photo else 'photo'}…")
+    def retry(self) -> None:
+        """Critique the last photo again (after a cancel, a failure, or from a reopened entry)."""
+        photo = self.last_photo
+        if photo is None:
+            return
+        if not photo.is_file():
+            self.show_error(f"{photo.name} is no longer at {photo.parent}: it was moved or deleted, so it cannot "
+                            "be critiqued again.")
+            return
+        self.critique_paths([str(photo)])
 
-    def _on_token(self, rid: str, text: str) -> None:
-        if rid != self.current_id:
+    # ---- this request's signals ----------------------------------------------------------------
+    def _current(self) -> bool:
+        return self.request is not None and self.sender() is self.request
+
+    def _on_started(self) -> None:
+        if self._current():
+            self._set_status(f"Working on {self._where()}…")
+
+    def _on_token(self, text: str) -> None:
+        if not self._current():
             return
         self._stream_text.append(text)
-        cursor = self.stream.textCursor()
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text)
-        self.stream.setTextCursor(cursor)
-        self.stream.ensureCursorVisible()
+        self.stream_page.append(text)
         done = "".join(self._stream_text).count('"score"')
         self.progress.setRange(0, 1000)
         self.progress.setValue(int(1000 * min(1.0, done / (len(DIMENSIONS) * self._passes))))
 
-    def _on_progress(self, rid: str, message: str, fraction: float) -> None:
-        if rid != self.current_id:
+    def _on_progress(self, message: str, fraction: float) -> None:
+        if not self._current():
             return
-        self._set_status(message)
+        self._set_status(f"{message} {self._where()}" if self.batch_total > 1 else message)
         if fraction < 0:
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * fraction))
 
-    def _on_result(self, rid: str, value: object) -> None:
-        if rid != self.current_id:
+    def _on_result(self, value: object) -> None:
+        if not self._current() or not isinstance(value, (CritiqueResult, Comparison, BlindResult)):
             return
-        self.show_item(value)
+        self.show_item(value, photo=self.request_preview, photo_path=self.request_photo)
         emit(self.critiqueFinished, value)
         emit(self.historyChanged)
 
-    def _on_failed(self, rid: str, message: str) -> None:
-        if rid != self.current_id:
+    def _on_failed(self, message: str) -> None:
+        if not self._current():
             return
+        name = self.request_photo.name if self.request_photo else "the photo"
         if message == CANCELLED:
+            self.stack.setCurrentIndex(PAGE_STREAM)  # the photo and the partial text stay on screen
+            partial = " What the model had written so far is below." if self._stream_text else ""
+            self.notice.show_notice(f"Cancelled: the critique of {name} was stopped before it finished.{partial}",
+                                    "cancelled", [("Critique again", self.retry)])
             self._set_status("Cancelled.")
-            if self.current_item is not None:
-                self.stack.setCurrentIndex(PAGE_COMPARE if isinstance(self.current_item, Comparison) else PAGE_REPORT)
-            else:
-                self.stack.setCurrentIndex(PAGE_DROP)
+            emit(self.historyChanged)
             return
-        self.show_error(message)
+        self.show_error(message, retry=True)
         self.stack.setCurrentIndex(PAGE_DROP)
+        emit(self.historyChanged)
 
-    def _on_finished(self, rid: str) -> None:
-        if rid != self.current_id:
+    def _on_finished(self) -> None:
+        if not self._current():
             return
-        self.current_id = None
+        self.request = None
         self.cancel_button.setEnabled(False)
         self.progress.hide()
         if self.queue:
             self.start(self.queue.pop(0))
+        else:
+            self.batch_index = self.batch_total = 0
 
     # ---- showing results ---------------------------------------------------------------------
-    def show_item(self, item: Any, photo: QImage | None = None) -> None:
-        """Show a result (also used by history to reopen one)."""
-        if photo is None and isinstance(item, (CritiqueResult, BlindResult, Comparison)):
-            photo = self.preview if self.current_id is not None else None
-        self.current_item = item
-        self.export_button.setEnabled(True)
-        if isinstance(item, Comparison):
-            self.compare_view.set_comparison(item, photo, advisor_name=self.advisor_name(item.base.advisor_id))
-            self.stack.setCurrentIndex(PAGE_COMPARE)
-            self._set_status(f"Compared base and {item.tuned.adapter_version or 'fine-tuned'}.")
-        elif isinstance(item, BlindResult):
-            self.report_view.set_result(item.result, photo=photo, hidden=True, title=self._title(item.result))
-            self.rating_prompt.setText("Blind test: which model wrote this is hidden. How useful is this critique?")
-            for button in self.rating_buttons:
-                button.setEnabled(True)
-            self.rating_bar.show()
-            self.stack.setCurrentIndex(PAGE_REPORT)
-            self._set_status("Rate the critique to see which model wrote it.")
+    def show_item(self, item: Item, photo: QImage | None = None, photo_path: Path | None = None) -> None:
+        """Show a result (a finished request, or one reopened from history) with its own photo."""
+        self.shown = Shown(item, photo, None)
+        result = self.shown.result
+        self.shown.photo_path = photo_path or Path(str(result.photo))
+        self._set_status(self.stack.show_item(item, photo, self._title(result), self.advisor_name(result.advisor_id)))
+        if isinstance(item, BlindResult):
+            self.rating_bar.ask()
         else:
-            self.report_view.set_result(item, photo=photo, title=self._title(item))
-            self.stack.setCurrentIndex(PAGE_REPORT)
-            grade = item.report.overall_grade if item.report else "no report"
-            self._set_status(f"Done: {grade}.")
-        self.preview = photo
+            self.rating_bar.hide()
+        failed = [r for r in ((item.base, item.tuned) if isinstance(item, Comparison) else (result,))
+                  if r.report is None and (r.parse_problems or r.raw_text)]
+        if failed:
+            why = explain(failed[0].parse_problems, failed[0].raw_text)
+            self.notice.show_notice(why.text(), "error", [("Open Settings…", lambda: emit(self.settingsRequested)),
+                                                          ("Critique again", self.retry)])
+        self._update_export()
+        if self.shown.job_id:
+            emit(self.jobShown, self.shown.job_id)
 
-    def advisor_name(self, advisor_id: str) -> str:
-        advisor = self._advisors.get(advisor_id)
-        return advisor.name if advisor else advisor_id
+    def show_job(self, job: JobRow, item: CritiqueResult) -> None:
+        """Reopen a stored job; a cancelled or failed one says what happened and offers to retry."""
+        path = Path(job.photo_path)
+        photo = load_preview(path) if path.is_file() else None
+        if photo is None and job.thumbnail_path:
+            photo = load_preview(job.thumbnail_path)
+        self.notice.clear()
+        self.last_photo = path
+        self.show_item(item, photo=photo, photo_path=path)
+        if job.status in ("cancelled", "failed"):
+            actions = [("Critique again", self.retry)] if path.is_file() else []
+            self.notice.show_notice(item.notice or "", "cancelled" if job.status == "cancelled" else "error",
+                                    actions)
 
-    def _title(self, result: Any) -> str:
+    def _update_export(self) -> None:
+        on_report = self.stack.on_report()
+        self.export_button.setEnabled(self.shown is not None and on_report)
+        self.export_button.setToolTip("" if self.export_button.isEnabled() else
+                                      "Export saves the report on screen: there is none right now")
+
+    def _title(self, result: CritiqueResult) -> str:
         return f"{Path(str(result.photo)).name} — {self.advisor_name(result.advisor_id)}"
 
     def rate(self, value: int) -> None:
-        """Record the blind rating and reveal which arm ran."""
+        """Record the blind rating and reveal which model wrote it (the footer says the same)."""
         item = self.current_item
         if not isinstance(item, BlindResult):
             return
@@ -474,23 +354,20 @@ class CritiquePanel(QWidget):
             except Exception as exc:  # noqa: BLE001
                 self.show_error(f"Could not record the rating: {exc}")
                 return
-        arm = "the fine-tuned model" if item.arm == "fine_tuned" else "the base model"
-        version = f" (adapter {item.adapter_version} under test)" if item.adapter_version else ""
-        self.rating_prompt.setText(f"Thanks — you gave {value}/5. This critique was written by {arm}{version}.")
-        for button in self.rating_buttons:
-            button.setEnabled(False)
+        self.rating_bar.revealed(f"Thanks — you gave {value}/5. This critique was written by "
+                                 f"{weights_text(item.result, sentence=True)}.")
         self.report_view.reveal()
         emit(self.historyChanged)
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, *, retry: bool = False) -> None:
         self.last_error = message
-        self.error_label.setText(message)
-        self.error_label.show()
+        actions = [("Critique again", self.retry)] if retry and self.last_photo else []
+        self.notice.show_notice(message, "error", actions)
         self._set_status("Could not critique: see the message above.")
 
-    def _clear_error(self) -> None:
+    def clear_notice(self) -> None:
         self.last_error = ""
-        self.error_label.hide()
+        self.notice.clear()
 
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -498,34 +375,16 @@ class CritiquePanel(QWidget):
 
     # ---- export -------------------------------------------------------------------------------
     def export_dialog(self, kind: str) -> None:
-        if self.current_item is None:
-            return
-        suffix = {"markdown": ".md", "json": ".json", "pdf": ".pdf"}[kind]
-        stem = self.current_photo.stem if self.current_photo else "critique"
-        path, _ = QFileDialog.getSaveFileName(self, "Export critique", str(Path.home() / f"{stem}-critique{suffix}"))
-        if not path:
-            return
-        if not path.lower().endswith(suffix):
-            path += suffix
-        try:
-            exporting.export(self.current_item, path, self.preview)
-        except Exception as exc:  # noqa: BLE001 - tell the user, keep going
-            QMessageBox.warning(self, "Export failed", f"{path}: {exc}")
-            return
-        self._set_status(f"Exported {path}")
+        if self.shown is not None and self.export_button.isEnabled():
+            path = export_dialog(self, self.shown, kind)
+            if path is not None:
+                self.export_to(path)
 
-
-def effective_text(info: ModeInfo) -> str:
-    """One short line: the mode that will run, and which modes fell through (details in the tooltip)."""
-    text = f"Runs as {info.effective}"
-    if info.reason:
-        skipped = re.findall(r"(\w+) unavailable", info.reason)
-        text += f" ({', '.join(skipped)} unavailable: hover for why)" if skipped else f" ({info.reason})"
-    return text
-
-
-def _persona(advisor: Advisor) -> str:
-    lines = [advisor.name, advisor.bio]
-    if advisor.looks_for:
-        lines.append("Looks for: " + ", ".join(advisor.looks_for))
-    return "\n".join(line for line in lines if line)
+    def export_to(self, path: str | Path) -> Path | None:
+        """Write the report on screen (and only it) to ``path``."""
+        if self.shown is None:
+            return None
+        target = export_shown(self, self.shown, path)
+        if target is not None:
+            self._set_status(f"Exported {target}")
+        return target

@@ -1,19 +1,25 @@
-"""The history sidebar: past critiques from the jobs store (thumbnail, advisor, grade, date)."""
+"""The history sidebar: past critiques from the jobs store (thumbnail, advisor, grade, date).
+
+A search box filters by photo name, advisor, grade or status; several entries can be selected
+(Shift/Ctrl-click) and deleted at once. The entry of the report on screen is highlighted.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -23,7 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from . import theme
-from .qt_compat import emit
+from .qt_compat import emit, signals_blocked
+
+if TYPE_CHECKING:
+    from app.engine.advisors import Advisor
+    from app.engine.store.database import JobRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +55,39 @@ class HistoryPanel(QFrame):
 
     reopen = Signal(object)  # JobRow
 
-    def __init__(self, store: Any, advisors: dict[str, Any] | None = None, parent: QWidget | None = None):
+    def __init__(self, store: Store | None, advisors: dict[str, Advisor] | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("sidebar")
         self.store = store
         self.advisors = advisors or {}
         self._icons: dict[str, QIcon] = {}
+        self._highlight: str | None = None  # the job whose report is on screen
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 12, 10, 10)
         title = QLabel("History")
         title.setFont(theme.title_font(13))
         layout.addWidget(title)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search photos, advisors, grades")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._apply_search)
+        layout.addWidget(self.search)
         self.filter = QComboBox()
+        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.filter.setMinimumContentsLength(8)
         self.filter.currentIndexChanged.connect(self.refresh)
         layout.addWidget(self.filter)
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setSpacing(2)
         self.list.setFrameShape(QFrame.Shape.NoFrame)
-        self.list.setStyleSheet("QListWidget { background: transparent; }")
+        self.list.setStyleSheet("QListWidget { background: transparent; }")  # scrollbars: theme.STYLE_SHEET
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setUniformItemSizes(True)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.itemSelectionChanged.connect(self._update_buttons)
         self.list.itemDoubleClicked.connect(lambda item: self._reopen(item))
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         layout.addWidget(self.list, 1)
@@ -84,17 +105,15 @@ class HistoryPanel(QFrame):
         layout.addWidget(self.empty)
         self.set_advisors(self.advisors)
 
-    def set_advisors(self, advisors: dict[str, Any]) -> None:
+    def set_advisors(self, advisors: dict[str, Advisor]) -> None:
         self.advisors = advisors
         current = self.filter.currentData()
-        self.filter.blockSignals(True)
-        self.filter.clear()
-        self.filter.addItem("All advisors", None)
-        for advisor_id, advisor in advisors.items():
-            self.filter.addItem(getattr(advisor, "name", advisor_id), advisor_id)
-        index = self.filter.findData(current)
-        self.filter.setCurrentIndex(max(0, index))
-        self.filter.blockSignals(False)
+        with signals_blocked(self.filter):
+            self.filter.clear()
+            self.filter.addItem("All advisors", None)
+            for advisor_id, advisor in advisors.items():
+                self.filter.addItem(getattr(advisor, "name", advisor_id), advisor_id)
+            self.filter.setCurrentIndex(max(0, self.filter.findData(current)))
         self.refresh()
 
     def set_filter(self, advisor_id: str | None) -> None:
@@ -109,46 +128,69 @@ class HistoryPanel(QFrame):
         except Exception:  # noqa: BLE001 - a broken database must not break the window
             log.exception("listing history failed")
             jobs = []
-        selected = self.selected_job_id()
-        self.list.clear()
-        for job in jobs:
-            item = QListWidgetItem(self._icon(job), self._label(job))
-            item.setData(Qt.ItemDataRole.UserRole, job)
-            item.setToolTip(job.photo_path + (f"\n{job.error}" if job.error else ""))
-            self.list.addItem(item)
-            if job.id == selected:
-                self.list.setCurrentItem(item)
+        selected = self._highlight or self.selected_job_id()
+        with signals_blocked(self.list):
+            self.list.clear()
+            for job in jobs:
+                item = QListWidgetItem(self._icon(job), self._label(job))
+                item.setData(Qt.ItemDataRole.UserRole, job)
+                item.setToolTip(job.photo_path + (f"\n{job.error}" if job.error else ""))
+                self.list.addItem(item)
+                if job.id == selected:
+                    self.list.setCurrentItem(item)
+        self._apply_search()
         self.empty.setVisible(not jobs)
+
+    def _apply_search(self) -> None:
+        words = self.search.text().lower().split()
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            job = item.data(Qt.ItemDataRole.UserRole)
+            haystack = " ".join((item.text(), job.photo_path, job.status, job.advisor_id)).lower()
+            item.setHidden(not all(w in haystack for w in words))
         self._update_buttons()
 
-    def jobs(self) -> list[Any]:
-        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+    def jobs(self, *, visible_only: bool = False) -> list[JobRow]:
+        items = [self.list.item(i) for i in range(self.list.count())]
+        return [it.data(Qt.ItemDataRole.UserRole) for it in items if not (visible_only and it.isHidden())]
+
+    def selected_jobs(self) -> list[JobRow]:
+        return [it.data(Qt.ItemDataRole.UserRole) for it in self.list.selectedItems() if not it.isHidden()]
 
     def selected_job_id(self) -> str | None:
         item = self.list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole).id if item else None
 
     def select_job(self, job_id: str) -> bool:
+        """Highlight this job's entry (the report on screen); False when it is not listed (yet:
+        a refresh that lists it highlights it)."""
+        self._highlight = job_id
         for i in range(self.list.count()):
             if self.list.item(i).data(Qt.ItemDataRole.UserRole).id == job_id:
-                self.list.setCurrentRow(i)
+                self.list.setCurrentRow(i, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                self.list.scrollToItem(self.list.item(i))
                 return True
+        self.list.clearSelection()
         return False
 
     def reopen_selected(self) -> None:
         self._reopen(self.list.currentItem())
 
-    def delete_selected(self, *, confirm: bool = True) -> None:
-        item = self.list.currentItem()
-        if item is None or self.store is None:
-            return
-        job = item.data(Qt.ItemDataRole.UserRole)
+    def delete_selected(self, *, confirm: bool = True) -> int:
+        """Delete the selected critiques (after asking); returns how many were deleted."""
+        jobs = self.selected_jobs()
+        if not jobs or self.store is None:
+            return 0
+        what = (f"the critique of {Path(jobs[0].photo_path).name}" if len(jobs) == 1 else
+                f"these {len(jobs)} critiques")
         if confirm and QMessageBox.question(
-                self, "Delete critique", f"Delete the critique of {Path(job.photo_path).name}? "
-                "The photo itself is not touched.") != QMessageBox.StandardButton.Yes:
-            return
-        self.store.delete_job(job.id)
+                self, "Delete critiques", f"Delete {what}? The photos themselves are not touched."
+        ) != QMessageBox.StandardButton.Yes:
+            return 0
+        for job in jobs:
+            self.store.delete_job(job.id)
         self.refresh()
+        return len(jobs)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _reopen(self, item: QListWidgetItem | None) -> None:
@@ -156,17 +198,18 @@ class HistoryPanel(QFrame):
             emit(self.reopen, item.data(Qt.ItemDataRole.UserRole))
 
     def _update_buttons(self) -> None:
-        has = self.list.currentItem() is not None
-        self.reopen_button.setEnabled(has)
-        self.delete_button.setEnabled(has)
+        selected = len(self.selected_jobs())
+        self.reopen_button.setEnabled(selected == 1)
+        self.delete_button.setEnabled(selected > 0)
+        self.delete_button.setText(f"Delete {selected}" if selected > 1 else "Delete")
 
-    def _label(self, job: Any) -> str:
+    def _label(self, job: JobRow) -> str:
         advisor = self.advisors.get(job.advisor_id)
         name = getattr(advisor, "name", job.advisor_id)
         grade = job.grade or {"failed": "failed", "cancelled": "cancelled"}.get(job.status, job.status)
         return f"{grade}  ·  {name}\n{Path(job.photo_path).name}\n{_when(job.created_at)}"
 
-    def _icon(self, job: Any) -> QIcon:
+    def _icon(self, job: JobRow) -> QIcon:
         key = job.thumbnail_path or ""
         if key not in self._icons:
             pixmap = QPixmap(key) if key and Path(key).is_file() else QPixmap()

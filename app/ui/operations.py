@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.engine import paths
 from app.engine.adapters import versions as adapter_versions
@@ -23,6 +24,9 @@ from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, o
 from app.engine.service import TECHNICAL_MODE, CritiqueResult, MondrianService
 
 from .bridge import TaskContext, TaskFn
+
+if TYPE_CHECKING:
+    from app.engine.store.database import JobRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,17 @@ def blind_task(service: MondrianService, photo: str | Path, advisor_id: str, spl
     return run
 
 
+def choose_task(service: MondrianService, photo: str | Path, advisor_id: str, mode: str, *, compare: bool,
+                seed: int | None = None) -> tuple[str, TaskFn, int]:
+    """What a drop runs: a comparison, a blind A/B draw (when on and there is an adapter) or a
+    critique; with the number of report passes (for the progress bar)."""
+    if compare:
+        return "compare", compare_task(service, photo, advisor_id), 2
+    if service.settings.ab_test_enabled and adapter_versions.active_version(advisor_id) is not None:
+        return "blind", blind_task(service, photo, advisor_id, service.settings.ab_test_split, seed), 1
+    return "critique", critique_task(service, photo, advisor_id, mode), 1
+
+
 @dataclass
 class ModeInfo:
     """How a request would run now: the effective mode and why it differs from the one asked for."""
@@ -159,7 +174,27 @@ def load_task(service: MondrianService) -> TaskFn:
     return run
 
 
-def result_from_job(job: Any) -> CritiqueResult:
+def job_notice(job: JobRow) -> str | None:
+    """What to tell someone reopening a job that has no report: it was cancelled, or why it failed."""
+    when = _local_time(job.completed_at or job.created_at)
+    name = Path(job.photo_path).name
+    if job.status == "cancelled":
+        return f"Cancelled: the critique of {name} was stopped on {when} before it finished, so there is no report."
+    if job.status == "failed":
+        return f"The critique of {name} failed on {when}: {job.error or 'no reason was recorded'}."
+    if job.status in ("running", "queued"):
+        return f"The critique of {name} is still running."
+    return None
+
+
+def _local_time(stamp: str | None) -> str:
+    try:
+        return datetime.fromisoformat(stamp or "").astimezone().strftime("%d %b %Y at %H:%M")
+    except ValueError:
+        return stamp or "an unknown date"
+
+
+def result_from_job(job: JobRow) -> CritiqueResult:
     """Rebuild what the report view shows from a stored job (history reopen)."""
     details = job.details
     stats = None
@@ -175,16 +210,23 @@ def result_from_job(job: Any) -> CritiqueResult:
         fallback_reason=job.fallback_reason, parse_problems=list(details.get("parse_problems") or []),
         stats=stats, model_id=job.base_model or "", adapter_version=job.adapter_version,
         references=list(details.get("references") or []), technical=details.get("technical"),
-        notice=details.get("notice"), job_id=job.id, model_used=job.model_used or "base",
+        notice=job_notice(job) or details.get("notice"), job_id=job.id, model_used=job.model_used or "base",
     )
 
 
-def pasted_photo_path(data: bytes) -> Path:
-    """Where a pasted image is kept (so history can reopen it): ``<data>/pasted/<sha>.png``."""
-    digest = hashlib.sha256(data).hexdigest()[:24]
+def pasted_photo_path(when: datetime | None = None) -> Path:
+    """Where a pasted image is kept (so history can reopen it), named as people say it:
+    ``<data>/pasted/Pasted image, 12 May 2025 at 14.03.07.png`` (no colons: Finder shows them as
+    slashes); a second paste in the same second gets " (2)"."""
+    when = when or datetime.now()
     folder = paths.data_dir() / "pasted"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{digest}.png"
+    stem = f"Pasted image, {when.strftime('%d %b %Y at %H.%M.%S')}"
+    target, n = folder / f"{stem}.png", 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stem} ({n}).png"
+    return target
 
 
 # ---- training tab -------------------------------------------------------------------------------
@@ -218,6 +260,7 @@ def scan_task(folder: str | Path, edge: int = 160) -> TaskFn:
             except (ImageLoadError, OSError) as exc:
                 item.problem = str(exc)
             out.append(item)
+            ctx.progress(f"Read {i + 1} of {len(photos)} photos", (i + 1) / len(photos))  # ends at 100 %
         return out
 
     return run
@@ -230,7 +273,7 @@ class DraftSummary:
     kept: int = 0  # photos that already had a profile
 
 
-def draft_task(service: MondrianService, store: Any, advisor_id: str, photos: list[Path], *,
+def draft_task(service: MondrianService, store: Store, advisor_id: str, photos: list[Path], *,
                redo: bool = False) -> TaskFn:
     """Draft a profile per photo with the resident base model (no adapter), as pass 1 of RAG does:
     the neutral profile prompt with the photo's measured facts; saved to the store for review.

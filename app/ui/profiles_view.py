@@ -8,6 +8,7 @@ dataset builder then prefers over any draft.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ class ProfilesView(QWidget):
         self.table = QTableWidget(0, len(DIMENSIONS) + 3)
         self.table.setHorizontalHeaderLabels(["Photo", *(SHORT_LABELS[k] for k in DIMENSIONS), "Grade", "Source"])
         for i, key in enumerate(DIMENSIONS, start=1):
-            self.table.horizontalHeaderItem(i).setToolTip(f"{DIMENSION_LABELS[key]} score, 0-10 (double-click to edit)")
+            header = self.table.horizontalHeaderItem(i)
+            if header is not None:
+                header.setToolTip(f"{DIMENSION_LABELS[key]} score, 0-10 (double-click to edit)")
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(COL_PHOTO, QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -101,7 +104,10 @@ class ProfilesView(QWidget):
         form.addRow("Summary", self.summary_edit)
         self.save_button = QPushButton("Save comments")
         self.save_button.clicked.connect(self.save_detail)
-        form.addRow(self.save_button)
+        self.saved_label = QLabel()
+        self.saved_label.setObjectName("muted")
+        self.saved_label.setWordWrap(True)
+        form.addRow(self.save_button, self.saved_label)
         splitter.addWidget(detail)
         splitter.setSizes([170, 260, 260])
         layout.addWidget(splitter)
@@ -173,7 +179,10 @@ class ProfilesView(QWidget):
     # ---- editing ------------------------------------------------------------------------------
     def set_score(self, row: int, key: str, value: str) -> None:
         """Edit a score cell as the user would (tests use this)."""
-        self.table.item(row, 1 + list(DIMENSIONS).index(key)).setText(value)
+        item = self.table.item(row, 1 + list(DIMENSIONS).index(key))
+        if item is None:
+            raise IndexError(f"no score cell at row {row}")
+        item.setText(value)
 
     def _item_changed(self, item: QTableWidgetItem) -> None:
         if self._loading or self.advisor_id is None:
@@ -211,11 +220,17 @@ class ProfilesView(QWidget):
         photo = self.photos[row]
         profile = self.profile_of(photo.path)
         comments = {k: e.text().strip() for k, e in self.comment_edits.items()}
-        self._save(photo.path, dict(profile.scores) if profile else {}, profile.overall_grade if profile else "",
-                   comments, self.summary_edit.text().strip())
+        if profile is None or not any(v is not None for v in profile.scores.values()):
+            self.saved_label.setText(f"Not saved: {photo.path.name} has no scores yet. Type its scores in the table "
+                                     "(or draft them), then save the comments.")
+            return
+        if self._save(photo.path, dict(profile.scores) if profile else {}, profile.overall_grade if profile else "",
+                      comments, self.summary_edit.text().strip()):
+            self.saved_label.setText(f"Saved {photo.path.name} at {datetime.now():%H:%M:%S}: training uses "
+                                     "these comments.")
 
     def _save(self, path: Path, scores: dict[str, float | None], grade: str | None,
-              comments: dict[str, str] | None, summary: str | None) -> None:
+              comments: dict[str, str] | None, summary: str | None) -> bool:
         profile = self.profile_of(path)
         old_comments = profile.comments if profile else {}
         recs = profile.recommendations if profile else {}
@@ -229,8 +244,12 @@ class ProfilesView(QWidget):
             self.store.upsert_profile(self.advisor_id, str(path.resolve()), digest, report, source="user", edited=True)
         except Exception as exc:  # noqa: BLE001
             emit(self.problem, f"{path.name}: could not save the profile ({exc})")
+            self.saved_label.setText(f"Not saved: {exc}")
+            self.reload()
+            return False
         self.reload()
         emit(self.edited, str(path))
+        return True
 
     # ---- selection ------------------------------------------------------------------------------
     def _grid_selected(self, row: int) -> None:
@@ -256,6 +275,7 @@ class ProfilesView(QWidget):
         self.summary_edit.setText(profile.summary or "" if profile else "")
         self.summary_edit.setCursorPosition(0)
         self._set_detail_enabled(True)
+        self.saved_label.setText("")
         if self.grid.currentRow() != row:
             self.grid.setCurrentRow(row)
 

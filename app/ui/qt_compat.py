@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -78,3 +80,15 @@ def emit(signal: Any, *args: Any) -> None:
     result = signal.emit(*args)
     if EMIT_LEAKS_BOOL and (result is True or result is False):
         _incref(result)
+
+
+@contextmanager
+def signals_blocked(obj: QObject) -> Iterator[None]:
+    """Block ``obj``'s signals for the block and restore the previous state even on an exception
+    (as superqt's ``signals_blocked``): a bare blockSignals(True) left set by an error would mute
+    a widget for the rest of the session."""
+    previous = obj.blockSignals(True)
+    try:
+        yield
+    finally:
+        obj.blockSignals(previous)

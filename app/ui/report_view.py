@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
@@ -19,8 +19,13 @@ from PySide6.QtWidgets import (
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore
 
 from . import theme
+from .failure import explain, notice_text
 from .pixmaps import fit
 from .radar import RadarChart
+from .wrap_text import WrapLabel
+
+if TYPE_CHECKING:
+    from app.engine.service import CritiqueResult
 
 
 class ScoreBar(QWidget):
@@ -63,7 +68,8 @@ class DimensionCard(QFrame):
         head = QHBoxLayout()
         title = QLabel(DIMENSION_LABELS[key])
         title.setFont(theme.title_font(11))
-        head.addWidget(title)
+        title.setMinimumWidth(1)
+        head.addWidget(title, 1)
         head.addStretch(1)
         if delta:  # a change against the base model (nothing shown when equal)
             sign = "+" if delta > 0 else ""
@@ -77,13 +83,10 @@ class DimensionCard(QFrame):
         layout.addLayout(head)
         self.bar = ScoreBar(score)
         layout.addWidget(self.bar)
-        self.comment = QLabel(dim.comment if dim and dim.comment else "No comment.")
-        self.comment.setWordWrap(True)
-        self.comment.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.comment = WrapLabel(dim.comment if dim and dim.comment else "No comment.")
         layout.addWidget(self.comment)
-        self.recommendation = QLabel(f"→ {dim.recommendation}" if dim and dim.recommendation else "")
-        self.recommendation.setWordWrap(True)
-        self.recommendation.setObjectName("muted")
+        self.recommendation = WrapLabel(f"→ {dim.recommendation}" if dim and dim.recommendation else "",
+                                        object_name="muted")
         self.recommendation.setVisible(bool(dim and dim.recommendation))
         layout.addWidget(self.recommendation)
         layout.addStretch(1)
@@ -93,7 +96,25 @@ class DimensionCard(QFrame):
         return self.bar.score
 
 
-def footer_text(result: Any, *, hidden: bool = False) -> str:
+def weights_text(result: CritiqueResult, *, sentence: bool = False) -> str:
+    """Which weights wrote the report, from ``model_used`` alone, so the footer and the blind
+    test's reveal can never disagree (the base arm of an A/B test records the version under test
+    as its adapter_version, but no adapter wrote it)."""
+    version = result.adapter_version
+    used = result.model_used
+    if used == "none":
+        return "no model (measurements only)" if sentence else "No model (measurements only)"
+    if used == "ab_test_base":
+        return (f"the base model (adapter {version} was the other arm)" if sentence else
+                f"Base model, no adapter (blind test of {version})")
+    if used == "ab_test_fine_tuned":
+        return (f"the fine-tuned model (adapter {version})" if sentence else f"Adapter {version} (blind test)")
+    if used == "fine_tuned" or version:
+        return f"the fine-tuned model (adapter {version})" if sentence else f"Adapter {version}"
+    return "the base model" if sentence else "No adapter (base model)"
+
+
+def footer_text(result: CritiqueResult, *, hidden: bool = False) -> str:
     """Model, effective mode, adapter version and timings (``hidden``: blind A/B, arm not shown)."""
     parts: list[str] = []
     if result.model_id:
@@ -105,7 +126,7 @@ def footer_text(result: Any, *, hidden: bool = False) -> str:
         if result.requested_mode and result.requested_mode != result.effective_mode:
             mode += f" (asked {result.requested_mode})"
         parts.append(mode)
-        parts.append(f"Adapter {result.adapter_version}" if result.adapter_version else "No adapter")
+        parts.append(weights_text(result))
     s = result.stats
     if s is not None:
         parts.append(f"first token {s.time_to_first_token_s:.2f}s · {s.generation_tokens} tokens · "
@@ -125,16 +146,16 @@ class ReportView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.compact = compact
         self.columns = columns or (1 if compact else 2)
-        self.result: Any = None
+        self.result: CritiqueResult | None = None
         self.cards: list[DimensionCard] = []
         self._hidden = False
+        self._photo_image: QImage | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
         outer.setSpacing(12)
 
-        self.title = QLabel()
+        self.title = WrapLabel()
         self.title.setFont(theme.title_font(13))
-        self.title.setWordWrap(True)
         outer.addWidget(self.title)
 
         header = QHBoxLayout()
@@ -142,9 +163,12 @@ class ReportView(QWidget):
         self.photo = QLabel()
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.photo.setMinimumSize(QSize(10, 10))
+        self.photo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.photo.setVisible(not compact)
-        header.addWidget(self.photo, 3)
-        self.radar = RadarChart(diameter=240)
+        header.addWidget(self.photo, 2)
+        self.radar = RadarChart(diameter=200)
+        self.radar.setMinimumWidth(250)  # the axis labels take ~150 px of it; below that the chart is a dot
+        self.radar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.radar.setVisible(not compact)
         header.addWidget(self.radar, 3)
         grade_box = QVBoxLayout()
@@ -156,18 +180,13 @@ class ReportView(QWidget):
         self.mean = QLabel()
         self.mean.setObjectName("muted")
         grade_box.addWidget(self.mean)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.summary.setMinimumWidth(180)
+        self.summary = WrapLabel()
         grade_box.addWidget(self.summary)
         grade_box.addStretch(1)
         header.addLayout(grade_box, 3)
         outer.addLayout(header)
 
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
+        self.banner = WrapLabel(object_name="banner")
         self.banner.hide()
         outer.addWidget(self.banner)
 
@@ -175,37 +194,38 @@ class ReportView(QWidget):
         self.grid.setSpacing(10)
         outer.addLayout(self.grid)
 
-        self.footer = QLabel()
-        self.footer.setObjectName("muted")
-        self.footer.setWordWrap(True)
+        self.footer = WrapLabel(object_name="muted")
         outer.addWidget(self.footer)
         outer.addStretch(1)
 
-    def set_result(self, result: Any, *, photo: QImage | None = None, hidden: bool = False,
+    def set_result(self, result: CritiqueResult, *, photo: QImage | None = None, hidden: bool = False,
                    deltas: dict[str, float | None] | None = None, title: str | None = None) -> None:
         self.result = result
         self._hidden = hidden
         report = result.report
         self.title.setText(title if title is not None else _title(result))
-        if photo is not None and not self.compact:
-            self.photo.setPixmap(fit(photo, 320, 260))
+        self._photo_image = photo
+        if not self.compact:
+            self._fit_photo()
         for card in self.cards:
             self.grid.removeWidget(card)
             card.deleteLater()
         self.cards = []
         notes = []
-        if result.notice:
-            notes.append(result.notice)
+        notice = notice_text(result.notice, result.model_used, result.requested_mode)
+        if notice:
+            notes.append(notice)
         if result.fallback_reason and not hidden:
             notes.append(f"Ran {result.effective_mode} instead of {result.requested_mode}: {result.fallback_reason}")
-        if report is None:
-            notes.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))
+        if report is None and result.parse_problems:
+            why = explain(result.parse_problems, result.raw_text)  # the cause is in the panel's notice
+            notes.append(why.text() if self.compact else "What the parser found: " + "; ".join(result.parse_problems))
         self.banner.setText("\n".join(notes))
         self.banner.setVisible(bool(notes))
         if report is None:
             self.grade.setText("?")
             self.mean.setText("")
-            self.summary.setText((result.raw_text or "(no output)")[:600])
+            self.summary.setText((result.raw_text or "(no report was written)")[:600])
             self.radar.set_scores({})
         else:
             self.grade.setText(report.overall_grade or "—")
@@ -219,6 +239,15 @@ class ReportView(QWidget):
                 self.cards.append(card)
         self.footer.setText(footer_text(result, hidden=hidden))
 
+    def _fit_photo(self) -> None:
+        width = min(300, max(80, self.photo.width())) if self.photo.width() > 20 else 300
+        self.photo.setPixmap(fit(self._photo_image, width, 240))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+        super().resizeEvent(event)
+        if not self.compact and self._photo_image is not None:
+            self._fit_photo()
+
     def reveal(self, title: str | None = None) -> None:
         """End a blind test: show the mode/adapter that produced the report."""
         if self.result is not None:
@@ -228,6 +257,6 @@ class ReportView(QWidget):
                 self.title.setText(title)
 
 
-def _title(result: Any) -> str:
+def _title(result: CritiqueResult) -> str:
     name = str(result.photo).replace("\\", "/").split("/")[-1]
     return f"{name} — {result.advisor_id}"

@@ -2,8 +2,10 @@
 
 Values live in :class:`app.engine.settings.Settings` (typed, versioned, saved as JSON). The dialog
 edits the service's own Settings object in place, because the strategies hold a reference to it.
-The download runs ``python -m app download`` in a separate process with the network allowed (the
-app itself stays offline), its progress read from the command's output.
+Download is a button: it runs the engine's download in a separate process with the network allowed
+(the app itself stays offline: the Hugging Face libraries read the offline switch once, at
+import), its progress read from that process's output. A model folder the dialog calls invalid is
+never saved.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices
@@ -38,6 +40,9 @@ from app.engine.settings import Settings, SettingValueError, bounds, save_settin
 
 from .training_process import child_environment
 
+if TYPE_CHECKING:
+    from app.engine.service import MondrianService
+
 log = logging.getLogger(__name__)
 
 _PROGRESS = re.compile(r"([\d.]+)\s*/\s*([\d.]+)\s*MB")
@@ -54,7 +59,7 @@ def apply_settings(target: Settings, values: dict[str, Any]) -> list[str]:
     return changed
 
 
-def switch_model(service: Any, model_ref: str) -> None:
+def switch_model(service: MondrianService, model_ref: str) -> None:
     """Point the model host at another model: the old one is dropped, the new one loads on next use."""
     host = service.host
     host.shutdown(timeout=10.0)
@@ -62,7 +67,7 @@ def switch_model(service: Any, model_ref: str) -> None:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, service: Any, parent: QWidget | None = None, *, busy: bool = False):
+    def __init__(self, service: MondrianService, parent: QWidget | None = None, *, busy: bool = False):
         super().__init__(parent)
         self.service = service
         self.busy = busy
@@ -158,8 +163,10 @@ class SettingsDialog(QDialog):
                 self.model_info.setText(f"Local folder: {model_source.resolve_model(ref)}")
             except model_source.ModelNotAvailableError as exc:
                 self.model_info.setText(str(exc))
+        elif model_source.is_model_available(ref):
+            self.model_info.setText("A Hugging Face model, downloaded and ready.")
         else:
-            self.model_info.setText("A Hugging Face model: Mondrian uses it once it is downloaded (press Download).")
+            self.model_info.setText("A Hugging Face model, not on this Mac yet: press Download to get it.")
 
     def download(self) -> None:
         """``python -m app download REF`` in its own process, online; progress from its output."""
@@ -229,7 +236,25 @@ class SettingsDialog(QDialog):
             "ab_test_split": round(self.ab_split.value(), 4),
         }
 
+    def model_problem(self) -> str | None:
+        """Why the model field cannot be saved (a local folder that is not a usable model), or None.
+        A Hugging Face repo id not downloaded yet is fine: Download gets it."""
+        ref = self.model_edit.text().strip()
+        if not ref or not model_source.looks_like_local(ref):
+            return None
+        try:
+            model_source.resolve_model(ref)
+        except model_source.ModelNotAvailableError as exc:
+            return f"Not saved: {exc}. Choose a folder with an mlx-vlm model (Folder…), or enter a Hugging Face " \
+                   "model name and press Download."
+        return None
+
     def accept(self) -> None:
+        problem = self.model_problem()
+        if problem:
+            self._say(problem, error=True)
+            self.model_edit.setFocus()
+            return
         settings: Settings = self.service.settings
         old_model = settings.model
         try:

@@ -56,6 +56,18 @@ QPushButton#primary:disabled {{ background: #9a978f; }}
 QProgressBar {{ border: 1px solid {LINE}; border-radius: 4px; background: white; text-align: center; height: 14px; }}
 QProgressBar::chunk {{ background: {BLUE}; border-radius: 3px; }}
 QTabWidget::pane {{ border: none; }}
+QTextEdit#muted {{ color: {MUTED}; background: transparent; }}
+QTextEdit#banner {{ background: #fff6d6; border: 1px solid {YELLOW}; border-radius: 6px; padding: 4px 8px; }}
+QFrame#notice {{ background: #fdecea; border: 1px solid {RED}; border-radius: 6px; }}
+QFrame#notice[kind="cancelled"], QFrame#notice[kind="info"] {{ background: #fff6d6; border: 1px solid {YELLOW}; }}
+QFrame#notice QTextEdit {{ background: transparent; color: {INK}; }}
+QScrollBar:vertical {{ background: {PAPER}; width: 10px; margin: 0; border: none; }}
+QScrollBar:horizontal {{ background: {PAPER}; height: 10px; margin: 0; border: none; }}
+QScrollBar::handle:vertical, QScrollBar::handle:horizontal {{ background: #c9c5bb; border-radius: 4px;
+    min-height: 24px; min-width: 24px; }}
+QScrollBar::handle:hover {{ background: {MUTED}; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; border: none; background: none; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: none; }}
 QPlainTextEdit#stream {{ background: #111; color: #e8e6df; border-radius: 8px; padding: 8px;
     font-family: "DejaVu Sans Mono", "Menlo", monospace; }}
 """

@@ -1,6 +1,8 @@
 """The main window: history sidebar, Critique and Training tabs, menus, drops, paste, tray.
 
 The window is handed its engine objects (service, bridge, store); it never reaches for globals.
+It fits 900x600 (the history sidebar gives way on the Training tab, which does not use it), and
+remembers its size, splitter and folders between sessions (:mod:`app.ui.ui_state`).
 """
 
 from __future__ import annotations
@@ -9,37 +11,42 @@ import io
 import logging
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, Signal
 from PySide6.QtGui import (
     QAction,
+    QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QIcon,
     QImage,
     QKeySequence,
+    QShortcut,
     QShowEvent,
 )
-from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QSplitter, QTabWidget, QWidget
 
 from app import __version__
 from app.engine import atomic
 from app.engine.resources import resource_path
 
-from . import theme
+from . import theme, ui_state
 from .actions import action
-from .bridge import InferenceBridge
+from .bridge import CANCELLED, InferenceBridge, Request
 from .critique_panel import CritiquePanel
 from .dropzone import local_paths
 from .history import HistoryPanel
 from .operations import BlindResult, Comparison, load_task, pasted_photo_path, result_from_job
-from .pixmaps import load_preview
 from .qt_compat import emit
+from .reference_photos import index_task, summary_text
 from .tray import MondrianTray
 
 if TYPE_CHECKING:
+    from app.engine.service import CritiqueResult, MondrianService
+    from app.engine.store.database import JobRow, Store
+
     from .training_tab import TrainingTab
 
 log = logging.getLogger(__name__)
@@ -52,11 +59,25 @@ def app_icon() -> QIcon:
         return QIcon()
 
 
+class _Tabs(QTabWidget):
+    """A tab widget as small as its *current* page needs (Qt's own takes the largest page's
+    minimum, so the Training tab's controls would set the Critique tab's minimum width)."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        page = self.currentWidget()
+        bar = self.tabBar().sizeHint()
+        if page is None:
+            return super().minimumSizeHint()
+        hint = page.minimumSizeHint().expandedTo(page.minimumSize())
+        return QSize(max(hint.width(), 200), hint.height() + bar.height())
+
+
 class MainWindow(QMainWindow):
     shown = Signal()  # first time the window is on screen (the benchmark times launch to this)
+    MIN_SIZE = QSize(900, 600)  # a 13-inch laptop at a larger text size
 
-    def __init__(self, service: Any, store: Any = None, *, bridge: InferenceBridge | None = None,
-                 preload: bool = False, tray: bool = True):
+    def __init__(self, service: MondrianService, store: Store | None = None, *,
+                 bridge: InferenceBridge | None = None, preload: bool = False, tray: bool = True):
         super().__init__()
         self.service = service
         self.store = store
@@ -64,38 +85,41 @@ class MainWindow(QMainWindow):
         self.queries = InferenceBridge(None, self)  # quick questions, never queued behind a critique
         self._closed = False
         self._shown_once = False
-        self._preload = preload
-        self._preload_id: str | None = None
+        self._preload_on_show = preload
+        self._preload: Request | None = None
+        self._index: Request | None = None
+        self.settings_dialog: QWidget | None = None
         self.setWindowTitle("Mondrian")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.setStyleSheet(theme.STYLE_SHEET)
-        self.resize(1280, 860)
+        self.resize(1180, 800)
 
         self.critique = CritiquePanel(service, self.bridge, store, queries=self.queries)
-        self.history = HistoryPanel(store, self.critique._advisors)
-        self.history.setMinimumWidth(220)
+        self.history = HistoryPanel(store, self.critique.advisors)
         self.history.reopen.connect(self.reopen_job)
         self.critique.historyChanged.connect(self.history.refresh)
         self.critique.critiqueFinished.connect(self._critique_finished)
+        self.critique.jobShown.connect(self.history.select_job)
+        self.critique.settingsRequested.connect(self.open_settings)
         self.critique.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.bridge.progress.connect(self._preload_progress)
-        self.bridge.result.connect(self._preload_result)
-        self.bridge.failed.connect(self._preload_failed)
 
-        self.tabs = QTabWidget()
+        self.tabs = _Tabs()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.critique, "Critique")
         self.training: TrainingTab | None = None
         self._add_training_tab()
+        self.tabs.currentChanged.connect(self._tab_changed)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.history)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([250, 1030])
-        self.setCentralWidget(splitter)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.history)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([230, 950])
+        self.setCentralWidget(self.splitter)
         self._build_menus()
+        self._restore_state()
 
         self.tray = MondrianTray(app_icon(), self) if tray else None
         if self.tray is not None:
@@ -122,9 +146,11 @@ class MainWindow(QMainWindow):
         for label, kind in (("Markdown", "markdown"), ("JSON", "json"), ("PDF", "pdf")):
             export.addAction(action(f"{label}…", self, partial(self.critique.export_dialog, kind)))
         file_menu.addSeparator()
-        file_menu.addAction(action("&Settings…", self, self.open_settings,
-                                   shortcut=QKeySequence.StandardKey.Preferences,
-                                   role=QAction.MenuRole.PreferencesRole))
+        self.settings_action = action("&Settings…", self, self.open_settings, role=QAction.MenuRole.PreferencesRole)
+        # StandardKey.Preferences is Cmd+, on macOS but empty on Linux and Windows: say Ctrl+, everywhere
+        self.settings_action.setShortcuts([QKeySequence("Ctrl+,"), *QKeySequence.keyBindings(
+            QKeySequence.StandardKey.Preferences)])
+        file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         file_menu.addAction(action("&Quit", self, QApplication.quit, shortcut=QKeySequence.StandardKey.Quit,
                                    role=QAction.MenuRole.QuitRole))
@@ -135,8 +161,14 @@ class MainWindow(QMainWindow):
         self.critique.compare_check.toggled.connect(compare.setChecked)
         view.addAction(compare)
         view.addAction(action("&A/B Statistics…", self, self.open_ab_stats))
+        advisor_menu = self.menuBar().addMenu("&Advisor")
+        self.references_action = action("Add &Reference Photos…", self, self.add_reference_photos)
+        advisor_menu.addAction(self.references_action)
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(action("Mondrian &Guide", self, self.open_help,
+                                   shortcut=QKeySequence.StandardKey.HelpContents))
         help_menu.addAction(action("&About Mondrian", self, self._about, role=QAction.MenuRole.AboutRole))
+        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
 
     # ---- photos in ------------------------------------------------------------------------------
     def open_photos(self, paths: list[str]) -> None:
@@ -172,22 +204,23 @@ class MainWindow(QMainWindow):
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         image.save(buffer, "PNG")  # type: ignore[call-overload]  # PySide6 takes str; its stub says bytes
-        raw = bytes(io.BytesIO(data.data()).getvalue())
-        target = pasted_photo_path(raw)
-        if not target.exists():
-            atomic.write_bytes(target, raw)
+        target = pasted_photo_path()
+        atomic.write_bytes(target, bytes(io.BytesIO(data.data()).getvalue()))
         return target
 
-    # ---- results ------------------------------------------------------------------------------
-    def reopen_job(self, job: Any) -> None:
-        self.tabs.setCurrentWidget(self.critique)
-        photo = load_preview(job.photo_path) if Path(job.photo_path).is_file() else None
-        if photo is None and job.thumbnail_path:
-            photo = load_preview(job.thumbnail_path)
-        self.critique.current_photo = Path(job.photo_path)
-        self.critique.show_item(result_from_job(job), photo=photo)
+    def _escape(self) -> None:
+        """Esc stops the running critique; with nothing running it dismisses the banner."""
+        if self.critique.request is not None:
+            self.critique.cancel()
+        else:
+            self.critique.clear_notice()
 
-    def _critique_finished(self, item: Any) -> None:
+    # ---- results ------------------------------------------------------------------------------
+    def reopen_job(self, job: JobRow) -> None:
+        self.tabs.setCurrentWidget(self.critique)
+        self.critique.show_job(job, result_from_job(job))
+
+    def _critique_finished(self, item: CritiqueResult | Comparison | BlindResult) -> None:
         result = item.tuned if isinstance(item, Comparison) else item.result if isinstance(item, BlindResult) else item
         grade = result.report.overall_grade if result.report else "no report"
         if self.tray is not None:
@@ -201,18 +234,62 @@ class MainWindow(QMainWindow):
 
     def _advisors_changed(self, advisor_id: str = "") -> None:
         self.critique.reload_advisors(select=advisor_id or None)
-        self.history.set_advisors(self.critique._advisors)
+        self.history.set_advisors(self.critique.advisors)
 
     # ---- dialogs --------------------------------------------------------------------------------
     def open_settings(self) -> None:
+        """Settings as a window-modal sheet (``open``, not a nested event loop)."""
         from .settings_dialog import SettingsDialog
 
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            return
         busy = self.bridge.busy
         dialog = SettingsDialog(self.service, self, busy=busy)
-        if dialog.exec():
+        self.settings_dialog = dialog
+
+        def saved() -> None:
             self.critique.reload_advisors()
             if busy and dialog.values()["model"] != self.service.host.model_ref:
                 self.statusBar().showMessage("The new model is used after Mondrian restarts.", 10000)
+
+        dialog.accepted.connect(saved)
+        dialog.finished.connect(lambda _code: setattr(self, "settings_dialog", None))
+        dialog.open()
+
+    def open_help(self) -> None:
+        from .help_dialog import HelpDialog
+
+        HelpDialog(self).open()
+
+    def add_reference_photos(self, folder: str | None = None) -> Request | None:
+        """Pick a folder and index it as the current advisor's reference photos (RAG)."""
+        advisor_id = self.critique.advisor_id()
+        if advisor_id is None or self.store is None:
+            return None
+        name = self.critique.advisor_name(advisor_id)
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, f"Reference photos for {name}",
+                                                      ui_state.folder(ui_state.REFERENCE_FOLDER))
+            if not folder:
+                return None
+        ui_state.remember_folder(ui_state.REFERENCE_FOLDER, folder)
+        request = self.bridge.run("index", index_task(self.service, self.store, advisor_id, folder))
+        request.progress.connect(lambda message, _f: self.statusBar().showMessage(message))
+        request.result.connect(lambda summary: self._indexed(name, summary))
+        request.failed.connect(partial(self._index_failed, Path(folder).name))
+        self._index = request
+        return request
+
+    def _index_failed(self, folder_name: str, message: str) -> None:
+        self._index = None
+        if message != CANCELLED:
+            self.critique.show_error(f"Could not add the reference photos of {folder_name}: {message}")
+
+    def _indexed(self, name: str, summary: object) -> None:
+        self._index = None
+        self.statusBar().showMessage(summary_text(name, summary), 15000)  # type: ignore[arg-type]
+        self.critique.reload_advisors()
 
     def open_ab_stats(self) -> None:
         from .ab_stats import ABStatsDialog
@@ -237,7 +314,7 @@ class MainWindow(QMainWindow):
         if not self._shown_once:
             self._shown_once = True
             emit(self.shown)
-            if self._preload:
+            if self._preload_on_show:
                 from PySide6.QtCore import QTimer
 
                 QTimer.singleShot(200, self.preload_model)
@@ -246,31 +323,57 @@ class MainWindow(QMainWindow):
         """Load the model in the background so the first critique starts at once."""
         if self._closed or self.bridge.busy:
             return None
-        self._preload_id = self.bridge.submit("load", load_task(self.service))
-        return self._preload_id
+        request = self.bridge.run("load", load_task(self.service))
+        request.progress.connect(lambda message, _f: self.statusBar().showMessage(message))
+        request.result.connect(self._preload_result)
+        request.failed.connect(lambda message: self.statusBar().showMessage(
+            f"The model could not be loaded: {message}", 15000))
+        self._preload = request
+        return request.id
 
-    def _preload_progress(self, rid: str, message: str, _fraction: float) -> None:
-        if rid == self._preload_id:
-            self.statusBar().showMessage(message)
+    def _preload_result(self, model_id: object) -> None:
+        name = str(model_id).rstrip("/").split("/")[-1]
+        ready = self.service.host.loaded is not None
+        self.statusBar().showMessage(f"Model {name} ready." if ready else
+                                     "No model installed: open Settings to download one or choose a folder.", 8000)
 
-    def _preload_result(self, rid: str, model_id: object) -> None:
-        if rid == self._preload_id:
-            self._preload_id = None
-            name = str(model_id).rstrip("/").split("/")[-1]
-            ready = self.service.host.loaded is not None
-            self.statusBar().showMessage(f"Model {name} ready." if ready else
-                                         "No model installed: open Settings to choose or download one.", 8000)
+    # ---- size, state, lifecycle ---------------------------------------------------------------------
+    def _tab_changed(self, _index: int) -> None:
+        """The history sidebar belongs to critiques: it gives its room to the Training tab."""
+        self.history.setVisible(self.tabs.currentWidget() is self.critique)
+        self.tabs.updateGeometry()
 
-    def _preload_failed(self, rid: str, message: str) -> None:
-        if rid == self._preload_id:
-            self._preload_id = None
-            self.statusBar().showMessage(f"The model could not be loaded: {message}", 15000)
+    def _restore_state(self) -> None:
+        geometry = ui_state.get_bytes(ui_state.GEOMETRY)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        size = ui_state.get_str(ui_state.SIZE)
+        if "x" in size:  # restoreGeometry alone is unreliable off macOS/Windows (and offscreen)
+            w, _, h = size.partition("x")
+            if w.isdigit() and h.isdigit():
+                self.resize(max(int(w), self.MIN_SIZE.width()), max(int(h), self.MIN_SIZE.height()))
+        splitter = ui_state.get_bytes(ui_state.SPLITTER)
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def save_state(self) -> None:
+        ui_state.set_bytes(ui_state.GEOMETRY, self.saveGeometry())
+        ui_state.set_str(ui_state.SIZE, f"{self.width()}x{self.height()}")
+        ui_state.set_bytes(ui_state.SPLITTER, self.splitter.saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.save_state()
+        super().closeEvent(event)
 
     def shutdown(self) -> None:
         """Stop everything in order: training process, worker, model thread, store (aboutToQuit)."""
         if self._closed:
             return
         self._closed = True
+        try:
+            self.save_state()
+        except Exception:  # noqa: BLE001 - quitting must not fail over a preferences file
+            log.exception("could not save the window state")
         if self.training is not None:
             self.training.shutdown()
         if self.tray is not None:
