@@ -2,7 +2,8 @@
 
 Migration 1 creates the older schema of the seed's Flask service (jobs without ``model_used``,
 timings or fallback reasons; profiles without content hashes), so a database it left behind and a
-new one take the same path. Migration 2 rebuilds that into the current schema, keeping the data.
+new one take the same path. Migration 2 rebuilds that into the current schema, keeping the data;
+migration 3 adds reviews (:mod:`app.engine.store.reviews_schema`).
 Each migration runs in one transaction; a failure leaves the database at the previous version.
 """
 
@@ -17,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, ReportParseError, parse_report
+from app.engine.store.reviews_schema import migrate_3
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MODEL_USED = ("base", "fine_tuned", "ab_test_base", "ab_test_fine_tuned", "none")
 JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -234,6 +236,7 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (1, _migrate_1),
     (2, _migrate_2),
+    (3, migrate_3),  # reviews of a folder (app/engine/store/reviews_schema.py)
 )
 
 
