@@ -32,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.reviews import register_reviews
 from app.engine.adapters.manager import AdapterError
 from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
 from app.engine.jobs import image_sha256
@@ -296,6 +297,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE) 
             return error(400, str(exc))
         return {"job": store.get_job(job_id).to_dict(), "rating": rating.__dict__}
 
+    register_reviews(app, service)  # POST /reviews, GET /reviews/{id} (app/api/reviews.py)
     return app
 
 

@@ -23,6 +23,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from app.engine import atomic, paths
 from app.engine.review.summary import FrameSummary, ReviewSummary
@@ -53,7 +54,8 @@ def frame_keywords(frame: FrameSummary) -> tuple[str, ...]:
 def frame_update(frame: FrameSummary) -> SidecarUpdate:
     """What the sidecar of ``frame`` gets."""
     label = "Green" if frame.best_in_burst else ("Red" if frame.problems else None)
-    pick = frame.flag if frame.flag in ("pick", "reject") else None
+    pick: Literal["pick", "reject"] | None = "pick" if frame.flag == "pick" else (
+        "reject" if frame.flag == "reject" else None)
     rating = -1 if frame.flag == "reject" else (frame.stars if frame.reviewed or frame.user_stars is not None else None)
     return SidecarUpdate(rating=rating, label=label, pick=pick, keywords=frame_keywords(frame),
                          description=frame.summary or None)
