@@ -14,6 +14,7 @@ from app.engine.review.grading import Problem, stars_for_score, technical_proble
 
 if TYPE_CHECKING:
     from app.engine.store.database import Store
+    from app.engine.store.reviews import FrameRow
 
 TOP_N = 3  # best / weakest frames listed
 
@@ -127,20 +128,24 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
+def summarize_frame(store: Store, row: FrameRow) -> FrameSummary:
+    """One frame with its job's grade, scores and problems (no burst: that needs the whole review)."""
+    job = store.find_job(row.job_id) if row.job_id else None
+    item = FrameSummary(path=row.path, companions=row.companions, status=row.status, job_id=row.job_id,
+                        error=row.error, flag=row.flag, user_stars=row.stars, taken_at=row.taken_at)
+    if job is not None:
+        report = job.report
+        if report is not None and job.status == "completed":
+            item.grade, item.overall, item.summary = report.overall_grade, report.overall_score, report.summary
+            item.scores = dict(report.scores)
+        item.problems = technical_problems(job.details.get("technical"))
+        item.thumbnail = job.thumbnail_path
+    return item
+
+
 def build_summary(store: Store, review_id: str) -> ReviewSummary:
-    frames: list[FrameSummary] = []
-    for row in store.list_frames(review_id):
-        job = store.find_job(row.job_id) if row.job_id else None
-        item = FrameSummary(path=row.path, companions=row.companions, status=row.status, job_id=row.job_id,
-                            error=row.error, flag=row.flag, user_stars=row.stars, taken_at=row.taken_at)
-        if job is not None:
-            report = job.report
-            if report is not None and job.status == "completed":
-                item.grade, item.overall, item.summary = report.overall_grade, report.overall_score, report.summary
-                item.scores = dict(report.scores)
-            item.problems = technical_problems(job.details.get("technical"))
-            item.thumbnail = job.thumbnail_path
-        frames.append(item)
+    rows = store.list_frames(review_id)
+    frames = [summarize_frame(store, row) for row in rows]
     reviewed = [f for f in frames if f.reviewed]
     averages = {}
     for d in DIMENSIONS:
@@ -148,7 +153,7 @@ def build_summary(store: Store, review_id: str) -> ReviewSummary:
         if values:
             averages[d] = round(sum(values) / len(values), 2)
     by_path = {f.path: f for f in frames}
-    phashes = {r.path: r.phash for r in store.list_frames(review_id)}
+    phashes = {r.path: r.phash for r in rows}
     bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), _parse_time(f.taken_at), f.overall)
                            for f in frames])
     for burst in bursts:
