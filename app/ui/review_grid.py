@@ -122,6 +122,7 @@ class ReviewGrid(QListWidget):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.frames: dict[str, FrameSummary] = {}
@@ -178,6 +179,7 @@ class ReviewGrid(QListWidget):
             item = QListWidgetItem()
             item.setData(PATH_ROLE, frame.path)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            item.setSizeHint(self.gridSize() - QSize(6, 6))
             self._paint(item, frame)
             self.addItem(item)
             self._items[frame.path] = item

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.review.export import export_dir, export_sidecars, write_csv, write_keyword_list
 from app.engine.review.folder_review import Progress, run_review, start_review
-from app.engine.review.grading import star_mapping_text
+from app.engine.review.grading import STAR_BANDS
 from app.engine.review.summary import ReviewSummary, build_summary, summarize_frame
 
 from .bridge import CANCELLED, Request, TaskContext
@@ -119,7 +119,8 @@ class ReviewView(QWidget):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.write_sidecars)
         self.mapping = QLabel("Stars from the score (your own stars win): " + " · ".join(
-            line.split(" ", 1)[0] + "★ " + line.split(" ", 2)[2] for line in star_mapping_text()))
+            f"{stars}★ {'mean ≥ ' + format(floor, '.1f') if floor else 'below'} ({grades})"
+            for floor, stars, grades in STAR_BANDS))
         self.mapping.setWordWrap(True)
         self.note = QLabel(JPEG_NOTE)
         self.note.setWordWrap(True)

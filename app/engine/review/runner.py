@@ -20,6 +20,8 @@ from app.engine.photos.errors import ImageLoadError
 if TYPE_CHECKING:
     from app.engine.service import CritiqueResult, MondrianService
 
+BATCHED = False  # True once critique_many runs on the batched generation path (bench/review.py reports it)
+
 # (index in ``photos``, the photo, its result or None, the per-photo error or None)
 ResultCallback = Callable[[int, Path, "CritiqueResult | None", "Exception | None"], None]
 
