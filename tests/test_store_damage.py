@@ -22,6 +22,7 @@ from app.engine.store.backup import backup_database, backup_due, list_backups
 from app.engine.store.database import DatabaseDamagedError, Store, StoreError
 from app.engine.store.health import check_integrity
 from app.engine.store.recovery import recover_database
+from app.engine.store.schema import SCHEMA_VERSION
 
 JOBS = 300
 
@@ -102,7 +103,7 @@ def test_salvage_recovers_the_readable_rows_and_the_app_writes_again(damaged: Pa
     assert JOBS - 10 <= report.rows["jobs"] < JOBS  # one page of jobs (or a few) lost, the rest kept
     assert report.rows["ratings"] >= JOBS // 3 - 10
     conn = sqlite3.connect(damaged)
-    assert check_integrity(conn, full=True) == [] and conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert check_integrity(conn, full=True) == [] and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
     with Store(damaged) as store:
         store.create_job("/after.jpg", "ansel", "auto")

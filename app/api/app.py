@@ -49,6 +49,7 @@ from app.api.retention import jobs_router, prune_upload_thumbnails
 from app.api.security import AccessGuard, AccessRules, is_loopback
 from app.api.server import DEFAULT_HOST, BackgroundServer
 from app.api.uploads import Admission, Busy, critique_upload
+from app.api.reviews import register_reviews
 from app.engine.adapters.manager import AdapterError
 from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
 from app.engine.critique.result import job_dict
@@ -208,6 +209,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             return error(400, str(exc))
         return {"job": job_dict(store.get_job(job_id)), "rating": rating.__dict__}
 
+    register_reviews(app, service)  # POST /reviews, GET /reviews/{id} (app/api/reviews.py)
     return app
 
 

@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.critique, "Critique")
         self.training: TrainingTab | None = None
         self._add_training_tab()
+        self._add_review_tab()
         self.tabs.currentChanged.connect(self._tab_changed)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -135,6 +136,14 @@ class MainWindow(QMainWindow):
         self.training.advisorsChanged.connect(self._advisors_changed)
         self.training.trainingFinished.connect(self._training_finished)
         self.tabs.addTab(self.training, "Training")
+
+    def _add_review_tab(self) -> None:
+        from .review_view import ReviewView
+
+        self.review = ReviewView(self.service, self.bridge, self.store)
+        self.review.jobRequested.connect(self.reopen_job)
+        self.review.reviewFinished.connect(lambda _row: self.history.refresh())
+        self.tabs.addTab(self.review, "Review")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

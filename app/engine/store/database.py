@@ -23,6 +23,7 @@ from app.engine.store.health import DatabaseDamagedError
 from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
 from app.engine.store.profiles import ProfilesMixin
 from app.engine.store.ratings import RatingsMixin
+from app.engine.store.reviews import ReviewsMixin
 from app.engine.store.rows import (
     MISSING_SCORE,
     JobNotFoundError,
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin):
+class Store(RatingsMixin, ProfilesMixin, ReviewsMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead

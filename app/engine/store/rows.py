@@ -54,6 +54,7 @@ class JobRow:
     details_json: str | None = None
     worker_pid: int | None = None
     worker_token: str | None = None  # which run of the process (a restarted app may get the same pid)
+    review_id: str | None = None  # the folder review that ran this critique, if any
 
     @property
     def report(self) -> Report | None:

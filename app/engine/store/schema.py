@@ -2,7 +2,8 @@
 
 Migration 1 creates the older schema of the seed's Flask service (jobs without ``model_used``,
 timings or fallback reasons; profiles without content hashes), so a database it left behind and a
-new one take the same path. Migration 2 rebuilds that into the current schema, keeping the data.
+new one take the same path. Migration 2 rebuilds that into the current schema, keeping the data;
+migration 3 adds reviews (:mod:`app.engine.store.reviews_schema`).
 Each migration runs in one transaction; a failure leaves the database at the previous version.
 """
 
@@ -18,10 +19,11 @@ from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, ReportParseError, parse_report
 from app.engine.vocabulary import ModelUsed
+from app.engine.store.reviews_schema import migrate_3
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MODEL_USED = tuple(m.value for m in ModelUsed)  # the CHECK constraint: keep in this order
 JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -235,6 +237,7 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (1, _migrate_1),
     (2, _migrate_2),
+    (3, migrate_3),  # reviews of a folder (app/engine/store/reviews_schema.py)
 )
 
 

@@ -1,0 +1,164 @@
+"""The ranked summary of a review: every frame with its grade, stars, problems and burst; the best
+and weakest frames, per-dimension averages, the technically flawed frames, the bursts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.review.bursts import BurstInput, group_bursts
+from app.engine.review.grading import Problem, stars_for_score, technical_problems
+
+if TYPE_CHECKING:
+    from app.engine.store.database import Store
+    from app.engine.store.reviews import FrameRow
+
+TOP_N = 3  # best / weakest frames listed
+
+
+@dataclass
+class FrameSummary:
+    path: str
+    companions: list[str]
+    status: str
+    job_id: str | None
+    error: str | None
+    grade: str | None = None
+    overall: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    summary: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    thumbnail: str | None = None
+    flag: str = "none"  # the user's pick / reject
+    user_stars: int | None = None
+    burst: int | None = None  # burst number, None when not in one
+    best_in_burst: bool = False
+    taken_at: str | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def mapped_stars(self) -> int:
+        return stars_for_score(self.overall)
+
+    @property
+    def stars(self) -> int:
+        """The user's stars when set, else the score's mapping (0 when there is no report)."""
+        return self.user_stars if self.user_stars is not None else self.mapped_stars
+
+    @property
+    def reviewed(self) -> bool:
+        return self.overall is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "name": self.name, "companions": self.companions, "status": self.status,
+                "job_id": self.job_id, "error": self.error, "grade": self.grade, "overall": self.overall,
+                "scores": self.scores, "summary": self.summary,
+                "problems": [{"kind": p.kind, "detail": p.detail} for p in self.problems],
+                "thumbnail": self.thumbnail, "flag": self.flag, "stars": self.stars,
+                "mapped_stars": self.mapped_stars, "user_stars": self.user_stars, "burst": self.burst,
+                "best_in_burst": self.best_in_burst, "taken_at": self.taken_at}
+
+
+@dataclass
+class ReviewSummary:
+    frames: list[FrameSummary]
+    averages: dict[str, float]  # per dimension, over the reviewed frames
+    bursts: list[dict[str, Any]]
+
+    def ranked(self, key: str = "overall") -> list[FrameSummary]:
+        """Reviewed frames, best first by ``key`` ("overall" or a dimension), then by name."""
+        def value(f: FrameSummary) -> float:
+            v = f.overall if key == "overall" else f.scores.get(key)
+            return v if v is not None else float("-inf")
+        return sorted((f for f in self.frames if f.reviewed), key=lambda f: (-value(f), f.name))
+
+    @property
+    def best(self) -> list[FrameSummary]:
+        return self.ranked()[:TOP_N]
+
+    @property
+    def weakest(self) -> list[FrameSummary]:
+        ranked = self.ranked()
+        return list(reversed(ranked[-TOP_N:])) if ranked else []
+
+    @property
+    def with_problems(self) -> list[FrameSummary]:
+        return [f for f in self.frames if f.problems]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frames": [f.to_dict() for f in self.frames], "best": [f.path for f in self.best],
+                "weakest": [f.path for f in self.weakest], "averages": self.averages, "bursts": self.bursts,
+                "problems": {f.path: [p.kind for p in f.problems] for f in self.with_problems}}
+
+    def to_text(self) -> str:
+        """The summary as the CLI prints it."""
+        lines = []
+        reviewed = [f for f in self.frames if f.reviewed]
+        lines.append(f"{len(reviewed)} of {len(self.frames)} frame(s) reviewed")
+        for title, group in (("Best", self.best), ("Weakest", self.weakest)):
+            if group:
+                lines.append(f"{title}:")
+                lines += [f"  {f.grade or '?':<3} {f.overall:4.1f}  {'★' * f.stars:<5}  {f.name}" for f in group]
+        if self.averages:
+            lines.append("Averages:")
+            lines += [f"  {DIMENSION_LABELS[d]:<20} {v:4.1f}" for d, v in self.averages.items()]
+        if self.with_problems:
+            lines.append("Technical problems:")
+            lines += [f"  {f.name}: " + "; ".join(p.detail for p in f.problems) for f in self.with_problems]
+        for burst in self.bursts:
+            names = ", ".join(Path(m).name + (" (best)" if m == burst["best"] else "") for m in burst["members"])
+            lines.append(f"Burst {burst['number']}: {names}")
+        failed = [f for f in self.frames if f.status == "failed"]
+        if failed:
+            lines.append("Not reviewed:")
+            lines += [f"  {f.name}: {f.error}" for f in failed]
+        return "\n".join(lines)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def summarize_frame(store: Store, row: FrameRow) -> FrameSummary:
+    """One frame with its job's grade, scores and problems (no burst: that needs the whole review)."""
+    job = store.find_job(row.job_id) if row.job_id else None
+    item = FrameSummary(path=row.path, companions=row.companions, status=row.status, job_id=row.job_id,
+                        error=row.error, flag=row.flag, user_stars=row.stars, taken_at=row.taken_at)
+    if job is not None:
+        report = job.report
+        if report is not None and job.status == "completed":
+            item.grade, item.overall, item.summary = report.overall_grade, report.overall_score, report.summary
+            item.scores = dict(report.scores)
+        item.problems = technical_problems(job.details.get("technical"))
+        item.thumbnail = job.thumbnail_path
+    return item
+
+
+def build_summary(store: Store, review_id: str) -> ReviewSummary:
+    rows = store.list_frames(review_id)
+    frames = [summarize_frame(store, row) for row in rows]
+    reviewed = [f for f in frames if f.reviewed]
+    averages = {}
+    for d in DIMENSIONS:
+        values = [f.scores[d] for f in reviewed if d in f.scores]
+        if values:
+            averages[d] = round(sum(values) / len(values), 2)
+    by_path = {f.path: f for f in frames}
+    phashes = {r.path: r.phash for r in rows}
+    bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), _parse_time(f.taken_at), f.overall)
+                           for f in frames])
+    for burst in bursts:
+        for member in burst.members:
+            by_path[member].burst = burst.number
+            by_path[member].best_in_burst = member == burst.best
+    return ReviewSummary(frames=frames, averages=averages,
+                         bursts=[{"number": b.number, "members": b.members, "best": b.best} for b in bursts])

@@ -1,0 +1,275 @@
+"""The Review view: pick a folder, watch the grid fill in, sort / filter / cull, write sidecars.
+
+The review runs on the inference worker (:class:`~app.ui.bridge.InferenceBridge`) through the
+engine's :func:`~app.engine.review.folder_review.run_review`; each finished frame comes back as a
+progress message and only that tile is repainted (two small queries on the UI thread), and the
+whole summary (bursts need every frame) is built on the worker at the end. Culling keys write the
+user's flag / stars to the review's frame row at once; "Write sidecars" hands them to Lightroom,
+Capture One or darktable (a dry run lists the changes first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.engine.review.export import export_dir, export_sidecars, write_csv, write_keyword_list
+from app.engine.review.folder_review import Progress, run_review, start_review
+from app.engine.review.grading import STAR_BANDS
+from app.engine.review.summary import ReviewSummary, build_summary, summarize_frame
+
+from .bridge import CANCELLED, Request, TaskContext
+from .review_grid import FILTERS, SORTS, ReviewGrid
+
+if TYPE_CHECKING:
+    from app.engine.service import MondrianService
+    from app.engine.store.database import JobRow, Store
+    from app.engine.store.reviews import ReviewRow
+
+    from .bridge import InferenceBridge
+
+log = logging.getLogger(__name__)
+
+CONVENTIONS = [("Lightroom Classic", "lightroom"), ("Capture One", "capture_one"), ("darktable", "darktable")]
+JPEG_NOTE = ("Lightroom reads only the XMP embedded in JPEG, HEIC, TIFF and DNG files, never a sidecar: for those, "
+             "Mondrian also writes a CSV and a keyword list you can import (Metadata › Import Keywords).")
+
+
+class ReviewView(QWidget):
+    jobRequested = Signal(object)  # JobRow: open the frame's full report
+    reviewFinished = Signal(object)  # ReviewRow
+
+    def __init__(self, service: MondrianService, bridge: InferenceBridge, store: Store | None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.service, self.bridge, self.store = service, bridge, store
+        self.review_id: str | None = None
+        self.request: Request | None = None
+        self.summary: ReviewSummary | None = None
+        self._started = 0.0
+        self._run_total = 0
+        self._run_done = 0
+
+        self.folder_button = QPushButton("Choose Folder…")
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.advisor = QComboBox()
+        for advisor in service.advisors().values():
+            self.advisor.addItem(advisor.name, advisor.id)
+        default = self.advisor.findData(service.settings.default_advisor)
+        self.advisor.setCurrentIndex(max(0, default))
+        self.mode = QComboBox()
+        self.mode.addItems(service.modes)
+        self.mode.setCurrentText(service.settings.default_mode)
+        self.recursive = QCheckBox("Sub-folders")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        top = QHBoxLayout()
+        for w in (self.folder_button, QLabel("Advisor"), self.advisor, QLabel("Mode"), self.mode, self.recursive):
+            top.addWidget(w)
+        top.addStretch(1)
+        top.addWidget(self.cancel_button)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("Choose a folder of photos (RAW included) to review the whole shoot.")
+        self.status.setWordWrap(True)
+
+        self.sort = QComboBox()
+        for label, key in SORTS:
+            self.sort.addItem(label, key)
+        self.filter = QComboBox()
+        for label, _ in FILTERS:
+            self.filter.addItem(label)
+        self.grid = ReviewGrid()
+        self.sort.currentIndexChanged.connect(lambda _i: self.grid.set_sort(self.sort.currentData()))
+        self.filter.currentIndexChanged.connect(self.grid.set_filter)
+        self.grid.flagRequested.connect(self.set_flag)
+        self.grid.starsRequested.connect(self.set_stars)
+        self.grid.openRequested.connect(self.open_frame)
+        bar = QHBoxLayout()
+        for w in (QLabel("Sort by"), self.sort, QLabel("Show"), self.filter):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(QLabel("P pick · X reject · U unflag · 0-5 stars · Return: report"))
+
+        self.convention = QComboBox()
+        for label, key in CONVENTIONS:
+            self.convention.addItem(label, key)
+        self.dry_run = QCheckBox("Dry run")
+        self.export_button = QPushButton("Write Sidecars")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.write_sidecars)
+        self.mapping = QLabel("Stars from the score (your own stars win): " + " · ".join(
+            f"{stars}★ {'mean ≥ ' + format(floor, '.1f') if floor else 'below'} ({grades})"
+            for floor, stars, grades in STAR_BANDS))
+        self.mapping.setWordWrap(True)
+        self.note = QLabel(JPEG_NOTE)
+        self.note.setWordWrap(True)
+        export = QHBoxLayout()
+        for w in (QLabel("Ratings to"), self.convention, self.dry_run, self.export_button):
+            export.addWidget(w)
+        export.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(bar)
+        layout.addWidget(self.grid, 1)
+        layout.addWidget(self.mapping)
+        layout.addLayout(export)
+        layout.addWidget(self.note)
+
+    # ---- running -------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Review a folder")
+        if folder:
+            self.review(folder)
+
+    def review(self, folder: str | Path) -> Request | None:
+        """Start (or continue) the review of ``folder`` with the chosen advisor and mode."""
+        if self.store is None:
+            self.status.setText("Reviews need the history database, which is off.")
+            return None
+        if self.request is not None and self.request.live:
+            self.status.setText("A review is already running: cancel it first.")
+            return None
+        service, store = self.service, self.store
+        advisor, mode, recursive = self.advisor.currentData(), self.mode.currentText(), self.recursive.isChecked()
+
+        def task(ctx: TaskContext) -> tuple[Any, ReviewSummary]:
+            review = start_review(service, store, folder, advisor, mode, recursive=recursive)
+            ctx.progress(json.dumps({"opened": review.id}), 0.0)
+
+            def report(p: Progress) -> None:
+                ctx.progress(json.dumps(p.__dict__), p.finished / p.total if p.total else 1.0)
+
+            final = run_review(service, store, review.id, on_progress=report, scope=ctx.scope)
+            return final, build_summary(store, final.id)
+
+        self.request = request = self.bridge.run("review", task)
+        request.progress.connect(self._on_progress)
+        request.result.connect(self._on_result)
+        request.failed.connect(self._on_failed)
+        request.finished.connect(self._on_finished)
+        self.cancel_button.setEnabled(True)
+        self.export_button.setEnabled(False)
+        self.status.setText(f"Scanning {Path(folder).name}…")
+        self._started, self._run_done, self._run_total = time.perf_counter(), 0, 0
+        return request
+
+    def cancel(self) -> None:
+        if self.request is not None:
+            self.request.cancel()
+
+    def _on_progress(self, message: str, fraction: float) -> None:
+        data = json.loads(message)
+        if "opened" in data:
+            self.review_id = data["opened"]
+            assert self.store is not None
+            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)])
+            return
+        p = Progress(**data)
+        self.progress.setRange(0, max(1, p.total))
+        self.progress.setValue(p.finished)
+        if p.path is None:  # the start of the model work
+            self._run_total, self._started = p.to_run, time.perf_counter()
+        else:
+            if p.status in ("done", "failed"):
+                self._run_done += 1
+            assert self.store is not None
+            self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(p.review_id, p.path)))
+        self.status.setText(self._progress_text(p))
+
+    def _progress_text(self, p: Progress) -> str:
+        text = f"{p.finished} of {p.total} frames"
+        if self._run_done and self._run_total > self._run_done:
+            per = (time.perf_counter() - self._started) / self._run_done
+            text += f" · about {round(per * (self._run_total - self._run_done))} s left"
+        if p.status == "failed" and p.error:
+            text += f" · {Path(p.path or '').name}: {p.error}"
+        return text
+
+    def _on_result(self, value: object) -> None:
+        assert isinstance(value, tuple)
+        review: ReviewRow = value[0]
+        summary: ReviewSummary = value[1]
+        self.summary = summary
+        self.grid.set_frames(summary.frames)
+        self.status.setText(f"{review.state.capitalize()}: {review.done} critiqued, {review.reused} reused "
+                            f"from earlier reviews, {review.failed} could not be read, of {review.total}.")
+        self.reviewFinished.emit(review)
+
+    def _on_failed(self, message: str) -> None:
+        if message == CANCELLED and self.store is not None and self.review_id:
+            self.store.set_review_state(self.review_id, "cancelled", "cancelled")
+            self.summary = build_summary(self.store, self.review_id)
+            self.grid.set_frames(self.summary.frames)
+            self.status.setText("Cancelled: what was reviewed is kept; review the folder again to continue.")
+        else:
+            self.status.setText(message)
+
+    def _on_finished(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.export_button.setEnabled(self.review_id is not None)
+
+    # ---- culling -------------------------------------------------------------------------------
+    def _refresh(self, path: str) -> None:
+        assert self.store is not None and self.review_id is not None
+        self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(self.review_id, path)))
+
+    def set_flag(self, path: str, flag: str) -> None:
+        if self.store is not None and self.review_id is not None:
+            self.store.update_frame(self.review_id, path, flag=flag)
+            self._refresh(path)
+
+    def set_stars(self, path: str, stars: int) -> None:
+        if self.store is not None and self.review_id is not None:
+            self.store.update_frame(self.review_id, path, stars=stars)
+            self._refresh(path)
+
+    def open_frame(self, path: str) -> None:
+        frame = self.grid.frames.get(path)
+        job: JobRow | None = self.store.find_job(frame.job_id) if self.store and frame and frame.job_id else None
+        if job is not None:
+            self.jobRequested.emit(job)
+
+    def write_sidecars(self) -> None:
+        if self.store is None or self.review_id is None:
+            return
+        summary = build_summary(self.store, self.review_id)
+        dry = self.dry_run.isChecked()
+        result = export_sidecars(summary, self.convention.currentData(), dry_run=dry)
+        folder = export_dir(self.review_id)
+        csv_path = write_csv(summary, folder / "ratings.csv")
+        write_keyword_list(summary, folder / "keywords.txt")
+        changed = sum(bool(c.changes) for c in result.changes)
+        verb = "would change" if dry else "changed"
+        text = f"{changed} sidecar(s) {verb}; CSV and keyword list in {csv_path.parent}"
+        if result.errors:
+            text += f"; {len(result.errors)} could not be written"
+        self.status.setText(text)
+        if dry or result.errors:
+            box = QMessageBox(QMessageBox.Icon.Information, "Sidecars", text, parent=self)
+            box.setDetailedText(result.describe())
+            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            box.open()
