@@ -46,10 +46,10 @@ from app.api.limits import (
     read_json,
 )
 from app.api.retention import jobs_router, prune_upload_thumbnails
+from app.api.reviews import register_reviews
 from app.api.security import AccessGuard, AccessRules, is_loopback
 from app.api.server import DEFAULT_HOST, BackgroundServer
 from app.api.uploads import Admission, Busy, critique_upload
-from app.api.reviews import register_reviews
 from app.engine.adapters.manager import AdapterError
 from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
 from app.engine.critique.result import job_dict

@@ -18,7 +18,7 @@ from app.engine.vocabulary import ModelUsed
 
 # What a stored job adds to a critique; ``id`` is the job id under the name /jobs always used.
 JOB_FIELDS = ("id", "status", "error", "created_at", "started_at", "completed_at", "duration_s",
-              "user_rating", "photo_hash", "thumbnail_path")
+              "user_rating", "photo_hash", "thumbnail_path", "review_id")
 
 
 @dataclass

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, ReportParseError, parse_report
-from app.engine.vocabulary import ModelUsed
 from app.engine.store.reviews_schema import migrate_3
+from app.engine.vocabulary import ModelUsed
 
 log = logging.getLogger(__name__)
 
