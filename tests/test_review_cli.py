@@ -65,7 +65,9 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_continues(tiny_model_dir: Path, t
     home = tmp_path / "home"
     proc = subprocess.Popen([sys.executable, "-m", "app", "review", str(shoot), "--advisor", "ansel", "--mode",
                              "baseline", "--model", str(tiny_model_dir)], cwd=ROOT, env=_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a signal ignored here would stay ignored in the child: give it Ctrl-C as a shell would
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = home / "data" / "mondrian.db"
     deadline = time.monotonic() + 300
     done = 0

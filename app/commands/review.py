@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 from typing import Any
@@ -85,12 +86,19 @@ def run(args: argparse.Namespace) -> int:
         # interrupted Thread.join can report a live thread as finished: wait on an Event instead).
         threading.Thread(target=work, name="review", daemon=True).start()
         interrupted = False
-        while not finished.is_set():
-            try:
-                finished.wait(0.2)
-            except KeyboardInterrupt:  # stop at the next token; keep what is done
-                interrupted = True
-                scope.cancel()
+        # Ctrl-C must reach us even when the launcher left SIGINT ignored (as a background job of a
+        # script does): train_lora installs its own handler for the same reason.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            while not finished.is_set():
+                try:
+                    finished.wait(0.2)
+                except KeyboardInterrupt:  # stop at the next token; keep what is done
+                    interrupted = True
+                    scope.cancel()
+        finally:
+            if previous is not None:  # None: a handler set outside Python, left to its owner
+                signal.signal(signal.SIGINT, previous)
         bar.close()
         if "error" in outcome:
             print(f"error: {outcome['error']}", file=sys.stderr)
