@@ -189,3 +189,25 @@ def test_bad_input_is_named_and_cancel_keeps_what_was_done(reviewed, tmp_path: P
     assert review.state == "cancelled" and 2 <= review.done < len(scan_folder(shoot))
     resumed = review_folder(service, store, shoot, "fan_ho", "baseline")
     assert resumed.id == review.id and resumed.state == "completed" and resumed.done == 10
+
+
+def test_a_review_left_running_by_a_dead_process_is_cancelled_at_the_next_open(tmp_path: Path) -> None:
+    """kill -9 during a review leaves its row 'running'; the next start-up says it was interrupted and
+    the same command continues it (the row is reused, with this process as its worker)."""
+    import sqlite3
+
+    from app.engine.store.database import Store
+    from app.engine.store.reviews import REVIEW_INTERRUPTED
+
+    db = tmp_path / "m.db"
+    with Store(db) as store:
+        review = store.open_review(str(tmp_path), "ansel", "baseline", "key-1", recursive=False)
+    with sqlite3.connect(db) as conn:  # as if its process had died
+        conn.execute("UPDATE reviews SET worker_pid = ?, worker_token = 'gone' WHERE id = ?", (2**22 + 7, review.id))
+    with Store(db) as store:
+        found = store.get_review(review.id)
+        assert found.state == "cancelled" and found.error == REVIEW_INTERRUPTED
+        again = store.open_review(str(tmp_path), "ansel", "baseline", "key-1", recursive=False)
+        assert again.id == review.id and again.state == "running"
+    with Store(db) as store:  # this process is alive: its review stays running
+        assert store.get_review(review.id).state == "running"

@@ -108,3 +108,26 @@ def test_only_loopback_clients_may_name_a_folder(api, tmp_path: Path) -> None:
     with TestClient(create_app(service), client=("192.0.2.7", 50000)) as client:
         response = client.post("/reviews", json={"folder": str(tmp_path)})
     assert response.status_code == 403 and "loopback" in response.json()["error"]
+
+
+def test_closing_the_service_cancels_a_running_review(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`serve` stopping (the service closing) cancels a review started over HTTP: it ends as
+    'cancelled' (resumable), not 'running' forever, and closing waits for it."""
+    store = Store(tmp_path / "api.db")
+    service = MondrianService(Settings(model=str(tiny_model_dir), max_text_chars=24, max_tokens=2000), store=store)
+    server = BackgroundServer(build_asgi(service)).start()
+    shoot = make_shoot(tmp_path / "shoot")
+    try:
+        status, body = call("POST", f"{server.url}/reviews", {"folder": str(shoot), "advisor": "ansel",
+                                                               "mode": "baseline"})
+        assert status == 202, body
+        review_id = body["review"]["id"] if "review" in body else body["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and store.get_review(review_id).done < 1:
+            time.sleep(0.1)
+    finally:
+        server.stop()
+        service.close()
+    review = store.get_review(review_id)
+    store.close()
+    assert review.state == "cancelled" and review.done < review.total

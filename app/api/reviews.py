@@ -98,6 +98,7 @@ class ReviewRunner:
 def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
     runner = ReviewRunner(service)
     app.state.reviews = runner
+    service.before_close(runner.cancel_all)  # `serve` stopping cancels running reviews (resumable)
 
     def store_or_error() -> Any:
         store = service.store

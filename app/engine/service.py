@@ -71,6 +71,7 @@ class MondrianService:
         self.weights_policy = weights_policy
         self._own_profiles: Store | None = None
         self._lock = threading.Lock()
+        self._before_close: list[Callable[[], None]] = []
 
     # ---- queries -------------------------------------------------------------------------------
     def advisors(self) -> dict[str, Advisor]:
@@ -241,7 +242,18 @@ class MondrianService:
         else:
             self.host.load().result(timeout)
 
+    def before_close(self, stop: Callable[[], None]) -> None:
+        """Run ``stop`` first when the service closes: background work on it (a review started over
+        HTTP) ends cleanly, its state saved, before the model and the database go."""
+        self._before_close.append(stop)
+
     def close(self) -> None:
+        for stop in self._before_close:
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - closing must go on
+                log.exception("stopping background work failed")
+        self._before_close.clear()
         self.host.shutdown()
         self.recorder.close()
         with self._lock:

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.store.jobs import PROCESS_TOKEN, JobsMixin
+from app.engine.store.jobs import PROCESS_TOKEN, JobsMixin, _worker_alive
 from app.engine.store.reviews_schema import FLAGS, FRAME_STATUSES, REVIEW_STATES
 from app.engine.store.rows import JobNotFoundError
 from app.engine.store.schema import now_iso
@@ -93,8 +93,25 @@ def _frame(row: sqlite3.Row) -> FrameRow:
                     flag=row["flag"], stars=row["stars"], position=row["position"], updated_at=row["updated_at"])
 
 
+REVIEW_INTERRUPTED = "interrupted: the app stopped during this review; run it again to continue"
+
+
 class ReviewsMixin(JobsMixin):
     """The review methods of :class:`app.engine.store.database.Store`."""
+
+    def recover_interrupted(self) -> int:
+        """Jobs (see JobsMixin) and reviews left running by a process that is gone: a review becomes
+        ``cancelled`` (resumable: its finished frames are kept). Returns how many jobs and reviews."""
+        jobs = super().recover_interrupted()
+        rows = self._query("SELECT id, worker_pid, worker_token FROM reviews WHERE state IN ('queued', 'running')")
+        dead = [r["id"] for r in rows if not _worker_alive(r["worker_pid"], r["worker_token"])]
+        if dead:
+            stamp = now_iso()
+            with self._tx() as conn:
+                conn.executemany("UPDATE reviews SET state = 'cancelled', error = ?, updated_at = ? "
+                                 "WHERE id = ? AND state IN ('queued', 'running')",
+                                 [(REVIEW_INTERRUPTED, stamp, review_id) for review_id in dead])
+        return jobs + len(dead)
 
     def open_review(self, folder: str, advisor_id: str, mode: str, resume_key: str, *, recursive: bool,
                     settings: dict[str, Any] | None = None) -> ReviewRow:
@@ -105,6 +122,9 @@ class ReviewsMixin(JobsMixin):
         if rows:
             review_id = rows[0]["id"]
             self._update_review(review_id, state="running", error=None, settings_json=json.dumps(settings or {}))
+            with self._tx() as conn:  # this process runs it now (recover_interrupted reads these)
+                conn.execute("UPDATE reviews SET worker_pid = ?, worker_token = ? WHERE id = ?",
+                             (os.getpid(), PROCESS_TOKEN, review_id))
             return self.get_review(review_id)
         review_id = str(uuid.uuid4())
         with self._tx() as conn:
