@@ -1,8 +1,10 @@
 """A suggested crop: the constrained JSON the model answers, and the checks a box must pass.
 
-The model answers ``{"x0", "y0", "x1", "y1", "reason"}`` under a JSON schema whose integer bounds
-are its coordinate frame (:mod:`~app.engine.conversation.coordinates`), so it cannot point outside
-the picture; the box is then mapped to the original's pixels and checked: not inverted or empty,
+The model answers ``{"x", "y", "width", "height", "reason"}`` under a JSON schema whose integer
+bounds come from its coordinate frame (:mod:`~app.engine.conversation.coordinates`) and the
+smallest usable crop, so a constrained answer cannot point outside the picture, be inverted or be
+too small; the box is then mapped to the original's pixels and checked all the same (answers
+written without the grammar, boxes adjusted by hand): not inverted or empty,
 inside the photo, each side at least what a photo needs to be critiqued (the crop can be
 critiqued again), and the aspect ratio asked for. A model's box rarely has an exact ratio, so
 with an aspect it is conformed first (same centre and area, the ratio asked, kept in the frame)
@@ -39,16 +41,27 @@ def parse_aspect(text: str | None) -> tuple[int, int] | None:
     return ASPECTS[key]
 
 
-def crop_schema(frame: Frame) -> BoundedSchema:
-    """The box schema in ``frame``'s extent, its reason bounded (so the token budget is derived)."""
+def min_extent(frame: Frame, original: tuple[int, int]) -> tuple[int, int]:
+    """The fewest frame units that map to :data:`MIN_SIDE` photo pixels on each axis."""
+    need = min(MIN_SIDE, *original)
+    return (min(frame.width, math.ceil(need * frame.width / original[0])),
+            min(frame.height, math.ceil(need * frame.height / original[1])))
+
+
+def crop_schema(frame: Frame, original: tuple[int, int]) -> BoundedSchema:
+    """The box as top-left corner and size in ``frame``'s units, bounded so that every answer the
+    grammar allows is a usable crop (inside the frame, at least :data:`MIN_SIDE` photo pixels on
+    each side); the reason's length is bounded too, so the token budget is derived."""
+    mw, mh = min_extent(frame, original)
+
     def build(chars: int) -> dict[str, Any]:
-        def coord(top: int) -> dict[str, Any]:
-            return {"type": "integer", "minimum": 0, "maximum": top}
+        def coord(low: int, top: int) -> dict[str, Any]:
+            return {"type": "integer", "minimum": low, "maximum": top}
 
         return {"type": "object", "additionalProperties": False,
-                "required": ["x0", "y0", "x1", "y1", "reason"],
-                "properties": {"x0": coord(frame.width), "y0": coord(frame.height), "x1": coord(frame.width),
-                               "y1": coord(frame.height),
+                "required": ["x", "y", "width", "height", "reason"],
+                "properties": {"x": coord(0, frame.width - mw), "y": coord(0, frame.height - mh),
+                               "width": coord(mw, frame.width), "height": coord(mh, frame.height),
                                "reason": {"type": "string", "maxLength": chars, "pattern": TEXT_PATTERN}}}
 
     return BoundedSchema(build, REASON_CHARS)
@@ -87,8 +100,9 @@ class CropSuggestion:
                    aspect=data.get("aspect"), adjustments=list(data.get("adjustments") or []))
 
 
-def read_model_box(text: str) -> tuple[tuple[int, int, int, int], str]:
-    """The box and reason from the model's JSON answer. Raises CropError naming what is wrong."""
+def read_model_box(text: str, frame: Frame | None = None) -> tuple[tuple[int, int, int, int], str]:
+    """The box (corners) and reason from the model's JSON answer: ``x, y, width, height`` (the
+    schema's; the far corner clamped to ``frame``) or ``x0, y0, x1, y1``. Raises CropError."""
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -96,10 +110,16 @@ def read_model_box(text: str) -> tuple[tuple[int, int, int, int], str]:
             from None
     if not isinstance(data, dict):
         raise CropError(f"the model's crop answer is not a JSON object: {text[:120]!r}")
-    missing = [k for k in ("x0", "y0", "x1", "y1") if not isinstance(data.get(k), int) or isinstance(data[k], bool)]
+    keys = ("x", "y", "width", "height") if "width" in data or "x" in data else ("x0", "y0", "x1", "y1")
+    missing = [k for k in keys if not isinstance(data.get(k), int) or isinstance(data[k], bool)]
     if missing:
         raise CropError(f"the model's crop answer lacks integer {', '.join(missing)}: {text[:120]!r}")
-    return (data["x0"], data["y0"], data["x1"], data["y1"]), str(data.get("reason") or "").strip()
+    a, b, c, d = (int(data[k]) for k in keys)
+    if keys[2] == "width":
+        c, d = a + c, b + d
+        if frame is not None:
+            c, d = min(c, frame.width), min(d, frame.height)
+    return (a, b, c, d), str(data.get("reason") or "").strip()
 
 
 def check_box(box: Box, original: tuple[int, int], ratio: tuple[int, int] | None = None) -> None:
@@ -143,7 +163,7 @@ def conform_aspect(box: Box, ratio: tuple[int, int], original: tuple[int, int]) 
 
 def suggestion_from_answer(text: str, frame: Frame, original: tuple[int, int], aspect: str | None) -> CropSuggestion:
     """Map, conform and check the model's answer. Raises CropError (the message names the box)."""
-    model_box, reason = read_model_box(text)
+    model_box, reason = read_model_box(text, frame)
     for name, value, top in zip(("x0", "y0", "x1", "y1"), model_box,
                                 (frame.width, frame.height, frame.width, frame.height), strict=True):
         if not 0 <= value <= top:

@@ -42,14 +42,14 @@ class ConversationPrompt(Prompt):
 def follow_up_instruction(advisor: Advisor) -> str:
     """Said once, before the first question kept in context."""
     return (f"Now talk with me about this photograph and your critique above, as {advisor.name}: answer "
-            "my questions in a few sentences of plain prose (not JSON), consistent with the measured facts.")
+            "my questions in a few sentences of plain prose (JSON only when I ask for it), consistent with the measured facts.")
 
 
 def crop_instruction(aspect: str | None, convention_text: str) -> str:
     """The crop request: a box in the model's coordinate convention and a one-line reason."""
     shape = f" with an aspect ratio of {aspect} (width:height)" if aspect else ""
     return (f"Suggest the one crop of this photograph{shape} that would improve it most. Give the crop box "
-            f"as JSON: x0, y0 (top-left) and x1, y1 (bottom-right) {convention_text}, and a one-line reason.")
+            f"as JSON: x, y (its top-left corner), width and height, {convention_text}, and a one-line reason.")
 
 
 def conversation_prompt(critique: Prompt, report_text: str, advisor: Advisor, turns: Sequence[Turn],

@@ -195,9 +195,11 @@ class Conversations:
 
         details: dict[str, Any] = {"request": request} if request != label else {}
         scope = scope or CancelScope()
+        source = ctx.prepared.source
+        original = (source.width, source.height) if source else ctx.prepared.image.size
         try:
             # A crop's limit comes from its schema: leave room for its shortest complete answer.
-            room = cap if cap is not None else worst_case_tokens(crop_schema(crop[0]).schema(1)) if crop else 0
+            room = cap if cap is not None else worst_case_tokens(crop_schema(crop[0], original).schema(1))
             fitted: FittedPrompt = scope.wait(self.service.run_on_model(
                 lambda loaded: fit_conversation(loaded, ctx, history, request, room)))
             gen = GenerationRequest(prompt=fitted.prompt, image=ctx.prepared.image,
@@ -206,7 +208,7 @@ class Conversations:
             if crop is None:
                 gen.max_tokens = fitted.max_tokens
             else:
-                gen.schema = crop_schema(crop[0])
+                gen.schema = crop_schema(crop[0], original)
             start = time.perf_counter()
             output = scope.wait(self.service.host.generate(gen))
             details.update(stats=output.stats.to_dict(), dropped_turns=fitted.dropped,
@@ -218,8 +220,6 @@ class Conversations:
             details["notices"] = notices
             suggestion = None
             if crop is not None:
-                source = ctx.prepared.source
-                original = (source.width, source.height) if source else ctx.prepared.image.size
                 suggestion = suggestion_from_answer(output.text, crop[0], original, crop[1])
                 details["crop"] = suggestion.to_dict()
             done = store.finish_turn(turn.id, answer=output.text, status="done", details=details)
