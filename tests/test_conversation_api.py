@@ -9,9 +9,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from api_support import request
 from PIL import Image
 
-from api_support import request
 from app.api.app import BackgroundServer, build_asgi
 from app.engine.service import MondrianService
 from app.engine.settings import Settings

@@ -105,7 +105,7 @@ def read_model_box(text: str, frame: Frame | None = None) -> tuple[tuple[int, in
     schema's; the far corner clamped to ``frame``) or ``x0, y0, x1, y1``. Raises CropError."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise CropError(f"the model's crop answer is not JSON ({exc.msg} at character {exc.pos}): {text[:120]!r}") \
             from None
     if not isinstance(data, dict):

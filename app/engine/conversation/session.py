@@ -199,9 +199,9 @@ class Conversations:
         original = (source.width, source.height) if source else ctx.prepared.image.size
         try:
             # A crop's limit comes from its schema: leave room for its shortest complete answer.
-            room = cap if cap is not None else worst_case_tokens(crop_schema(crop[0], original).schema(1))
+            room = cap if cap is not None or crop is None else worst_case_tokens(crop_schema(crop[0], original).schema(1))
             fitted: FittedPrompt = scope.wait(self.service.run_on_model(
-                lambda loaded: fit_conversation(loaded, ctx, history, request, room)))
+                lambda loaded: fit_conversation(loaded, ctx, history, request, room or 0)))
             gen = GenerationRequest(prompt=fitted.prompt, image=ctx.prepared.image,
                                     temperature=self.service.settings.temperature, on_token=collect,
                                     request_id=new_request_id(kind), adapter=ctx.adapter)
