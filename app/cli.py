@@ -16,7 +16,7 @@ from importlib import import_module
 from app import __version__
 from app.engine.model.source import configure_offline
 
-COMMAND_MODULES = ("critique", "review", "models", "advisors", "history", "index", "serve", "db", "gui")
+COMMAND_MODULES = ("critique", "ask", "crop", "review", "models", "advisors", "history", "index", "serve", "db", "gui")
 ONLINE_COMMANDS = {"download"}
 
 

@@ -95,6 +95,41 @@ class Bench:
         return seconds, out, peak, self.vision_calls - calls
 
 
+def follow_ups(bench: Bench, advisor, img, ttft_cold: float) -> tuple[float, float, str]:
+    """A critique, then three follow-up questions on it (app/engine/conversation): the worst
+    first-token time of a follow-up against the cold critique's, and the prompt tokens each
+    follow-up recomputed against its question's own."""
+    from app.engine.conversation.prompt import conversation_prompt, image_placement
+    from app.engine.critique.prompts import critique_prompt
+    from app.engine.model.host import GenerationRequest, render_prompt
+
+    prompt = critique_prompt(advisor)
+    first = bench.host.call(lambda loaded: image_placement(
+        lambda p: render_prompt(loaded.processor, loaded.model.config, p), prompt)).result()
+    questions = ["Why only this score for composition?", "What would you crop?", "Would it work in black and white?"]
+
+    def talk():
+        report = bench.run(prompt, img)
+        turns: list[tuple[str, str]] = []
+        outs = []
+        for question in questions:
+            request = GenerationRequest(prompt=conversation_prompt(prompt, report.text, advisor, turns, question,
+                                                                   image_first=first), image=img, max_tokens=24)
+            out = bench.host.generate(request).result()
+            outs.append(out)
+            turns.append((question, out.text))
+        return outs
+
+    _, outs, peak, _ = bench.measured(talk)
+    worst = max(o.stats.time_to_first_token_s for o in outs)
+    tokenizer = bench.host.call(lambda loaded: getattr(loaded.processor, "tokenizer", loaded.processor)).result()
+    own = [len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions]
+    recomputed = [o.stats.prompt_tokens - o.stats.cached_prompt_tokens for o in outs]
+    note = ("prompt tokens recomputed per follow-up " + "/".join(map(str, recomputed)) + " vs the question's own "
+            + "/".join(map(str, own)) + " (+ the previous answer, template; the first carries the instruction)")
+    return worst / ttft_cold, peak, note
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="a model folder or repo id (default: build the tiny test model)")
@@ -148,6 +183,9 @@ def main() -> int:
     ttft_warm = warm[1][1].stats.time_to_first_token_s
     row("second advisor, same photo: first-token time / cold", "<=0.5", ttft_warm / ttft_cold, warm[2],
         f"{warm[1][1].stats.cached_prompt_tokens} prompt tokens reused")
+
+    ask_ratio, ask_peak, ask_note = follow_ups(bench, first, img, ttft_cold)
+    row("follow-up question: first-token time / cold critique", "<=0.25", ask_ratio, ask_peak, ask_note)
 
     photos = [photo(10 + i, size) for i in range(8)]
     _, outs, peak, _ = bench.measured(lambda: [bench.run(critique_prompt(first), p) for p in photos])

@@ -28,6 +28,24 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
+def write_new_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Like :func:`write_bytes`, but never replaces a file: the temp file is hard-linked to
+    ``path``, which fails with FileExistsError when something is already there."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, target)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

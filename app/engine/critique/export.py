@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 from app.engine.critique.result import CritiqueResult
 
@@ -54,7 +57,7 @@ def to_text(result: CritiqueResult) -> str:
     return "\n".join(out)
 
 
-def to_markdown(result: CritiqueResult) -> str:
+def to_markdown(result: CritiqueResult, turns: Sequence[Any] = ()) -> str:
     """Markdown export of a critique."""
     report = result.report
     out = [f"# Critique of {result.photo}", "", f"Advisor: **{result.advisor_id}**", ""]
@@ -75,4 +78,29 @@ def to_markdown(result: CritiqueResult) -> str:
             out.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         out += ["", f"**Summary.** {report.summary}"]
     out += [""] + [f"- {line}" for line in _footer(result)]
+    out += conversation_markdown(turns)
     return "\n".join(out) + "\n"
+
+
+def conversation_markdown(turns: Sequence[Any]) -> list[str]:
+    """The follow-up exchanges (store ``TurnRow``s: question, answer, status, kind) as Markdown lines."""
+    if not turns:
+        return []
+    out = ["", "## Conversation"]
+    for turn in turns:
+        out += ["", f"**You:** {turn.question}", ""]
+        answer = (turn.answer or "").strip()
+        if turn.status == "failed":
+            answer = f"_(no answer: {turn.error or 'failed'})_"
+        elif turn.status == "cancelled":
+            answer = (answer + " " if answer else "") + "_(cancelled)_"
+        elif turn.status == "running":
+            answer = "_(interrupted)_"
+        crop = (getattr(turn, "details", None) or {}).get("crop") if turn.kind == "crop" else None
+        if crop and turn.status == "done":
+            b = crop["box"]
+            answer = (f"Crop x {b['x0']}–{b['x1']}, y {b['y0']}–{b['y1']} of {crop['original_size'][0]}x"
+                      f"{crop['original_size'][1]} px" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
+                      + (f": {crop['reason']}" if crop.get("reason") else ""))
+        out.append(f"**Advisor:** {answer}")
+    return out

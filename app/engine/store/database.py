@@ -19,6 +19,7 @@ from typing import Any
 from app.engine import paths
 from app.engine.critique.report import Report
 from app.engine.critique.result import CritiqueResult
+from app.engine.store.conversations import ConversationsMixin, TurnRow
 from app.engine.store.health import DatabaseDamagedError
 from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
 from app.engine.store.profiles import ProfilesMixin
@@ -49,12 +50,12 @@ from app.engine.store.schema import (
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROCESS_TOKEN", "PROFILE_SOURCES",
     "SCHEMA_VERSION", "WINNERS", "DatabaseDamagedError", "JobNotFoundError", "JobRow", "ModelStats",
-    "ProfileRow", "RatingRow", "Store", "StoreError", "WinRate", "migrate", "now_iso", "open_default_store",
+    "ProfileRow", "RatingRow", "Store", "StoreError", "TurnRow", "WinRate", "migrate", "now_iso", "open_default_store",
     "profile_vector",
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin, ReviewsMixin):
+class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
