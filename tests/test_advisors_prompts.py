@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -70,11 +71,19 @@ def test_prompt_has_persona_facts_references_and_format():
     ansel = get_advisor("ansel")
     prompt = critique_prompt(ansel, facts=["highlights clipped on 3.1 % of the frame"],
                              references=[ReferenceContext("dunes.jpg", {"composition": 8.0})])
-    assert "Ansel Adams" in prompt.user
+    # What is constant for the advisor sits before the photo (the system turn), the photo's own
+    # facts and references after it, so the text before the photo is shared by all its photos.
+    assert "Ansel Adams" in prompt.system and "Ansel Adams" not in prompt.user
     assert "highlights clipped on 3.1 %" in prompt.user
     assert "dunes.jpg: composition 8" in prompt.user
     for key in DIMENSIONS:
-        assert key in prompt.user
+        assert key in prompt.system
+    assert prompt.system == critique_prompt(ansel).system
     msgs = prompt.training_messages({"x": 1})
     assert msgs[:2] == prompt.messages() and msgs[2] == {"role": "assistant", "content": '{"x": 1}'}
-    assert "Ansel" not in profile_prompt().user
+    profile = profile_prompt()
+    assert "Ansel" not in profile.system + profile.user
+    # Every pass starts with the same role and format text (shared across advisors and RAG's passes).
+    other = critique_prompt(Advisor(id="x", name="X", bio=""))
+    shared = len(os.path.commonprefix([profile.system, prompt.system, other.system]))
+    assert shared > 0.5 * len(profile.system)

@@ -5,6 +5,13 @@ on. So both paths build their chat turns here: inference renders :meth:`Prompt.m
 generation prompt (see ``model_host.render_prompt``), and training appends the target report as
 the assistant turn with :meth:`Prompt.training_messages`; mlx-vlm's trainer renders the same
 turns, so the trained completion prefix equals the inference prompt token for token.
+
+Layout, for reuse of the computed prompt (app/engine/model/prefill.py): mlx-vlm puts the photo at
+the start of the user turn, so everything constant goes in the system turn, most widely shared
+first: the critic's role, the report format (the same for every pass), then the persona (the same
+for every photo of one advisor). What belongs to one photo (measured facts, RAG references) comes
+after the photo. The text before the photo is then computed once per advisor (and its first part
+once for all advisors), not once per photo.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ _FORMAT_TEXT = (
     'Answer with JSON only, in this shape: {"dimensional_analysis": {"composition": {"score": 7, '
     '"comment": "...", "recommendation": "..."}, ...}, "overall_grade": "B+", "summary": "..."}'
 )
+
+_CRITIQUE_ASK = "Critique this photograph."
+_PROFILE_ASK = "Profile this photograph."
 
 _PROFILE_TEXT = (
     "Profile this photograph neutrally, as a reference for later comparison. Describe what is "
@@ -109,12 +119,15 @@ def critique_prompt(
     facts: Sequence[str] = (),
     references: Sequence[ReferenceContext] = (),
 ) -> Prompt:
-    """The critique prompt for ``advisor``: persona, optional measured facts and RAG references, format."""
-    parts = [_persona_text(advisor), _facts_text(facts), _references_text(references), _FORMAT_TEXT]
-    return Prompt(system=SYSTEM_TEXT, user="\n\n".join(p for p in parts if p))
+    """The critique prompt for ``advisor``: role, format and persona before the photo; the photo's
+    measured facts and RAG references after it."""
+    system = "\n\n".join([SYSTEM_TEXT, _FORMAT_TEXT, _persona_text(advisor)])
+    parts = [_facts_text(facts), _references_text(references), _CRITIQUE_ASK]
+    return Prompt(system=system, user="\n\n".join(p for p in parts if p))
 
 
 def profile_prompt(*, facts: Sequence[str] = ()) -> Prompt:
     """Pass 1 of RAG and draft training targets: a neutral eight-dimension profile, no persona."""
-    parts = [_PROFILE_TEXT, _facts_text(facts), _FORMAT_TEXT]
-    return Prompt(system=SYSTEM_TEXT, user="\n\n".join(p for p in parts if p))
+    system = "\n\n".join([SYSTEM_TEXT, _FORMAT_TEXT, _PROFILE_TEXT])
+    parts = [_facts_text(facts), _PROFILE_ASK]
+    return Prompt(system=system, user="\n\n".join(p for p in parts if p))

@@ -16,6 +16,10 @@ machinery, make those passes skip work:
   up to the longest common token prefix) kept per (weights, photo), bounded in bytes. The state
   matches token ids only, and image placeholder tokens are the same for every photo of one size,
   so one state per photo keeps a K/V computed on another photo from ever being reused.
+* :class:`~app.engine.model.prefill.TextPrefixCache`: the K/V of the prompt text *before* the
+  photo (role, format, persona), shared by every photo of one advisor and, up to the persona, by
+  all advisors; mlx-vlm cannot reuse a prefix that ends before the image, see model/prefill.py.
+  It and the per-photo states share the ``prefix_cache_mb`` budget half and half.
 
 Both are keyed by the weights that answer (:class:`Weights`): an adapter changes the K/V, and one
 that wraps vision-tower layers changes the features; an adapter on the language model only shares
@@ -30,6 +34,8 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+from app.engine.model.prefill import TextPrefixCache
 
 log = logging.getLogger(__name__)
 
@@ -229,15 +235,17 @@ class ModelCaches:
         self.budget = budget
         self.vision = VisionCache(int(budget.vision_mb * MB))
         self.vision_installed = install_vision_cache(model, self.vision)
-        self.prefix = PrefixCache(int(budget.prefix_mb * MB))
+        self.prefix = PrefixCache(int(budget.prefix_mb * MB) // 2)
+        self.text = TextPrefixCache(int(budget.prefix_mb * MB) // 2)
 
     @property
     def nbytes(self) -> int:
-        return self.vision.nbytes + self.prefix.nbytes
+        return self.vision.nbytes + self.prefix.nbytes + self.text.nbytes
 
     def clear(self) -> None:
         self.vision.clear()
         self.prefix.clear()
+        self.text.clear()
 
     def relieve(self) -> bool:
         """Drop everything when MLX's active memory is near its limit; True when it did."""
@@ -254,6 +262,7 @@ class ModelCaches:
     def stats(self) -> dict[str, Any]:
         return {"vision_hits": self.vision.hits, "vision_misses": self.vision.misses,
                 "vision_bytes": self.vision.nbytes, "prefix_bytes": self.prefix.nbytes,
+                "text_prefix_bytes": self.text.nbytes,
                 "prefix_reused_tokens": self.prefix.reused_tokens,
                 "prefix_prompt_tokens": self.prefix.prompt_tokens}
 

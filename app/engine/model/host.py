@@ -29,6 +29,7 @@ from app.engine.critique.budget import (
 )
 from app.engine.critique.result import GenerationStats  # re-exported: what one generation cost
 from app.engine.model.caches import CacheBudget, caches_of, photo_key, weights_of
+from app.engine.model.prefill import TextPrefixCache, as_prompt_state, last_media_index, prefill
 from app.engine.model.requests import (  # re-exported: callers name requests through the host
     CancelledError,
     GenerationOutput,
@@ -231,16 +232,19 @@ class ModelHost:
         kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": req.temperature, **inputs}
         if schema is not None and req.constrain:
             kwargs["logits_processors"] = [self._logits_processor(loaded, schema)]
-        prefix = caches_of(loaded, self.cache_budget).prefix
+        caches = caches_of(loaded, self.cache_budget)
+        prefix = caches.prefix
         prefix_key = (weights_of(loaded).key, photo_key(req.image))
         prefix_state = prefix.state_for(prefix_key) if req.cache and prefix.enabled else None
-        if prefix_state is not None:
-            kwargs["prompt_cache_state"] = prefix_state
+        reused = None  # prompt tokens taken from the text-before-the-photo cache (None: mlx-vlm counts)
         mx.reset_peak_memory()
+        start = time.perf_counter()  # the prefill below is part of the time to the first token
+        if prefix_state is not None:
+            prefix_state, reused = self._warm_state(loaded, inputs, prefix_state, caches.text)
+            kwargs["prompt_cache_state"] = prefix_state
         stats = GenerationStats()
         pieces: list[str] = []
         finish = "length"
-        start = time.perf_counter()
         last = None
         images: list[Any] = [req.image]  # mlx-vlm takes paths or PIL images (its hint says str)
         for result in stream_generate(loaded.model, loaded.processor, text_prompt, image=images, **kwargs):
@@ -263,7 +267,7 @@ class ModelHost:
             stats.prompt_tps = float(last.prompt_tps)
             stats.generation_tps = float(last.generation_tps)
         stats.peak_memory_gb = mx.get_peak_memory() / 1e9
-        stats.cached_prompt_tokens = int(getattr(last, "cached_tokens", 0) or 0)
+        stats.cached_prompt_tokens = int(getattr(last, "cached_tokens", 0) or 0) if reused is None else reused
         if prefix_state is not None and finish != "cancelled":
             prefix.give_back(prefix_key, prefix_state)  # a cancelled request's K/V is not kept
             prefix.reused_tokens += stats.cached_prompt_tokens
@@ -272,6 +276,20 @@ class ModelHost:
             raise CancelledError(f"request {req.request_id} was cancelled")
         return GenerationOutput(request_id=req.request_id, text="".join(pieces), finish_reason=finish,
                                 stats=stats, model_id=loaded.model_id, budget=budget)
+
+    def _warm_state(self, loaded: LoadedModel, inputs: dict[str, Any], state: Any,
+                    text: TextPrefixCache) -> tuple[Any, int | None]:
+        """The prompt cache state to hand ``stream_generate``: this photo's own state when it covers
+        the photo (a re-run, another pass with the same text before the photo: mlx-vlm reuses it),
+        else a state prefilled up to the last token with the text before the photo taken from
+        ``text`` (model/prefill.py). The int is the count of reused tokens when it is ours."""
+        ids = inputs["input_ids"][0].tolist()
+        if state.cache is not None and state.find_prefix_length(ids) > last_media_index(loaded, ids):
+            return state, None
+        done = prefill(loaded, inputs, text, weights_of(loaded).key)
+        if done is None:
+            return state, None
+        return as_prompt_state(done), done.reused
 
     def _plan(self, loaded: LoadedModel, req: GenerationRequest,
               prompt_tokens: int) -> tuple[dict[str, Any] | None, TokenBudget | None]:
