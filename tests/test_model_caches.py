@@ -92,7 +92,18 @@ def test_photos_of_one_size_never_share_image_kv(counted):
     cold = _run(host, critique_prompt(advisor), second, cache=False)
     _run(host, critique_prompt(advisor), first)
     warm = _run(host, critique_prompt(advisor), second)
-    assert warm.stats.cached_prompt_tokens == 0 and warm.text == cold.text
+    # Only the text before the photo is shared with the other photo's request, never its image K/V.
+    ids = host.call(lambda loaded: _prompt_ids(loaded, critique_prompt(advisor), second)).result(60)
+    image_at = ids.index(host.loaded.model.config.image_token_index)
+    assert 0 < warm.stats.cached_prompt_tokens <= image_at and warm.text == cold.text
+
+
+def _prompt_ids(loaded, prompt, image):
+    from app.engine.model.prefill import prepare_model_inputs
+    from app.engine.model.requests import render_prompt
+
+    text = render_prompt(loaded.processor, loaded.model.config, prompt)
+    return prepare_model_inputs(loaded, text, image)["input_ids"][0].tolist()
 
 
 def test_an_adapter_on_vision_layers_gets_its_own_features(tmp_path):

@@ -1,10 +1,16 @@
-"""Several requests decoded together on mlx-vlm's ``BatchGenerator``.
+"""Several requests decoded together on mlx-vlm's batch generation.
 
-Glue only, following mlx-vlm 0.7.10's own ``_generate_batch``: each request's inputs are
-prepared and embedded on its own (so each photo goes through the vision cache, photos of any
-size mix in one batch, and every row carries exactly the inputs the one-at-a-time path uses),
-then the rows go to one ``BatchGenerator`` with their own constrained-JSON processor. Each row
-streams to its own ``on_token``, is cancelled on its own (``BatchGenerator.remove``) and
+Glue only. Each row is prefilled on its own up to its last token (model/prefill.py: the text
+before the photo from the text cache, the photo through the vision cache, so photos of any size
+mix and every row carries exactly the inputs of the one-at-a-time path); the rows' caches are
+merged into mlx-vlm's ``BatchKVCache`` (left-padded), its ``PromptProcessingBatch`` runs the last
+prompt tokens together with each row's own constrained-JSON processor, and its
+``GenerationBatch`` decodes all rows in one forward pass per step. Prefilling a row alone costs
+no more than in a batch on the CPU (measured: the same tokens per second), and it is what lets
+every row start from the shared text. Families whose cache is not plain ``KVCache`` (sliding
+windows: Gemma 3) go through mlx-vlm's ``BatchGenerator`` with cold rows, as before.
+
+Each row streams to its own ``on_token``, is cancelled on its own (dropped from the batch) and
 resolves its own handle. Under greedy decoding the reports equal the one-at-a-time ones (tested).
 """
 
@@ -15,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.model.prefill import Prefilled, TextPrefixCache, prefill, prepare_model_inputs
 from app.engine.model.requests import (
     CancelledError,
     GenerationOutput,
@@ -43,6 +50,7 @@ class _Row:
     done: bool = False
     max_tokens: int = 0
     budget: Any = None
+    reused: int = 0  # prompt tokens taken from the text cache
 
 
 def _row_inputs(loaded: LoadedModel, req: GenerationRequest) -> tuple[list[int], dict[str, Any]]:
@@ -72,6 +80,7 @@ def _settle(row: _Row, loaded: LoadedModel, finish: str, start: float) -> None:
     total = time.perf_counter() - start
     gen_s = max(total - row.first_token_s, 1e-9)
     stats = GenerationStats(prompt_tokens=row.prompt_tokens, generation_tokens=len(row.tokens),
+                            cached_prompt_tokens=row.reused,
                             time_to_first_token_s=row.first_token_s, total_s=total,
                             prompt_tps=row.prompt_tokens / max(row.first_token_s, 1e-9),
                             generation_tps=len(row.tokens) / gen_s, peak_memory_gb=mx.get_peak_memory() / 1e9)
@@ -80,14 +89,66 @@ def _settle(row: _Row, loaded: LoadedModel, finish: str, start: float) -> None:
                                            budget=row.budget))
 
 
+def _plan_row(row: _Row, plan: Planner, prompt_tokens: int, make_processor: ProcessorFactory) -> list[Any]:
+    """Set the row's token limit; its logits processors (one constrained-JSON processor or none)."""
+    row.prompt_tokens = prompt_tokens
+    schema, row.budget = plan(row.request, prompt_tokens)
+    limit = row.budget.max_tokens if row.budget is not None else row.request.max_tokens
+    if limit is None:
+        raise ValueError("a generation without a schema needs max_tokens")
+    row.max_tokens = int(limit)
+    constrained = schema is not None and row.request.constrain
+    return [make_processor(schema)] if constrained and schema is not None else []
+
+
+def _deliver(row: _Row, token: int, finish: str | None, loaded: LoadedModel, start: float) -> None:
+    """One generated token (or the stop) of a row: stream it, settle the row when it finished."""
+    if row.done:
+        return
+    if not row.first_token_s:
+        row.first_token_s = time.perf_counter() - start
+    if finish != "stop":
+        row.tokens.append(int(token))
+        row.detokenizer.add_token(int(token))
+    if finish is not None:
+        row.detokenizer.finalize()
+    piece = row.detokenizer.last_segment
+    if piece:
+        row.pieces.append(piece)
+        if row.request.on_token is not None:
+            row.request.on_token(row.request.request_id, piece)
+    if finish is not None:
+        _settle(row, loaded, finish, start)
+
+
+def _last_step_inputs(loaded: LoadedModel, done: list[Prefilled]) -> tuple[Any, dict[str, Any]]:
+    """The rows' last prompt tokens embedded, and their position metadata stacked by row."""
+    import mlx.core as mx
+
+    model = loaded.model
+    embeds = mx.concatenate([model.get_input_embeddings(mx.array([[d.ids[-1]]]), None).inputs_embeds
+                             for d in done], axis=0)
+    kwargs: dict[str, Any] = {}
+    if all("position_ids" in d.last_kwargs for d in done):
+        ids = [d.last_kwargs["position_ids"] for d in done]
+        kwargs["position_ids"] = mx.concatenate(ids, axis=1 if ids[0].ndim == 3 else 0)
+    if all("rope_deltas" in d.last_kwargs for d in done):
+        kwargs["rope_deltas"] = mx.concatenate([d.last_kwargs["rope_deltas"].reshape(1, -1) for d in done], axis=0)
+    return embeds, kwargs
+
+
 def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationRequest, Handle]],
-                      make_processor: ProcessorFactory, plan: Planner) -> None:
+                      make_processor: ProcessorFactory, plan: Planner, text: TextPrefixCache | None = None,
+                      weights_key: str = "base") -> None:
     """Decode ``rows`` in one batch; every handle gets its own result or exception.
 
-    All rows must be for the same weights (the caller applies the adapter first).
+    All rows must be for the same weights (the caller applies the adapter first); ``text`` is the
+    cache of the text before the photo under ``weights_key`` (rows with ``cache=False`` skip it).
     """
     import mlx.core as mx
-    from mlx_vlm.generate.ar import BatchGenerator
+    from mlx_vlm.generate.ar import PromptProcessingBatch
+    from mlx_vlm.generate.common import generation_stream
+    from mlx_vlm.models.cache import BatchKVCache
     from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
 
     live = [_Row(req, handle) for req, handle in rows if not handle.cancel_requested
@@ -98,22 +159,68 @@ def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationReques
         raise ValueError("batched generation decodes greedily; a request asked for temperature > 0")
     mx.reset_peak_memory()
     start = time.perf_counter()
+    try:
+        done: list[Prefilled] = []
+        for row in live:
+            inputs = prepare_model_inputs(loaded, render_prompt(loaded.processor, loaded.model.config,
+                                                                row.request.prompt), row.request.image)
+            one = prefill(loaded, inputs, text if row.request.cache else None, weights_key)
+            if one is None:  # this family's cache cannot be prefilled per row: mlx-vlm's own batch path
+                _generate_cold(loaded, live, make_processor, plan, start)
+                return
+            done.append(one)
+        processors = [_plan_row(row, plan, len(d.ids), make_processor) for row, d in zip(live, done, strict=True)]
+        for uid, (row, d) in enumerate(zip(live, done, strict=True)):
+            row.uid, row.reused = uid, d.reused
+            row.detokenizer = make_streaming_detokenizer(loaded.processor)
+        lm = loaded.model.language_model
+        tokenizer = getattr(loaded.processor, "tokenizer", loaded.processor)
+        with mx.stream(generation_stream):
+            cache = [BatchKVCache.merge([d.cache[i] for d in done]) for i in range(len(done[0].cache))]
+            embeds, kwargs = _last_step_inputs(loaded, done)
+            prompt = PromptProcessingBatch(lm, [r.uid for r in live], [[d.ids[-1]] for d in done],
+                                           [r.max_tokens for r in live], embeds, kwargs,
+                                           logits_processors=processors, warm_cache=cache, greedy_sampling=True)
+            batch = prompt.generate(lambda x: mx.argmax(x, axis=-1), tokenizer.stopping_criteria,
+                                    compute_logprobs=False)
+            del done, cache, prompt
+            by_uid = {r.uid: r for r in live}
+            while batch.uids:
+                cancelled = [i for i, uid in enumerate(batch.uids) if by_uid[uid].handle.cancel_requested]
+                for i in cancelled:
+                    _settle(by_uid[batch.uids[i]], loaded, "cancelled", start)
+                if cancelled:
+                    batch.filter([i for i in range(len(batch.uids)) if i not in cancelled])
+                    continue
+                for resp in batch.next():
+                    _deliver(by_uid[resp.uid], resp.token, resp.finish_reason, loaded, start)
+        for row in live:
+            if not row.done:
+                _settle(row, loaded, "cancelled" if row.handle.cancel_requested else "length", start)
+    except BaseException as exc:  # noqa: BLE001 - every unfinished row learns why
+        for row in live:
+            if not row.done:
+                row.done = True
+                row.handle.set_exception(exc)
+    finally:
+        mx.clear_cache()
+
+
+def _generate_cold(loaded: LoadedModel, live: list[_Row], make_processor: ProcessorFactory, plan: Planner,
+                   start: float) -> None:
+    """mlx-vlm's ``BatchGenerator`` with every row prefilled from nothing (rows settle as they finish)."""
+    from mlx_vlm.generate.ar import BatchGenerator
+    from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
+
     prompts: list[list[int]] = []
     kwargs: list[dict[str, Any]] = []
     processors: list[list[Callable[[Any, Any], Any]] | None] = []
     for row in live:
         ids, row_kwargs = _row_inputs(loaded, row.request)
-        row.prompt_tokens = len(ids)
         row.detokenizer = make_streaming_detokenizer(loaded.processor)
         prompts.append(ids)
         kwargs.append(row_kwargs)
-        schema, row.budget = plan(row.request, len(ids))
-        limit = row.budget.max_tokens if row.budget is not None else row.request.max_tokens
-        if limit is None:
-            raise ValueError("a generation without a schema needs max_tokens")
-        row.max_tokens = int(limit)
-        constrained = schema is not None and row.request.constrain
-        processors.append([make_processor(schema)] if constrained and schema is not None else [])
+        processors.append(_plan_row(row, plan, len(ids), make_processor))
     gen = BatchGenerator(loaded.model.language_model, loaded.processor, prefill_batch_size=len(live),
                          completion_batch_size=len(live), compute_logprobs=False)
     try:
@@ -130,32 +237,9 @@ def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationReques
                     _settle(row, loaded, "cancelled", start)
             _, responses = gen.next()
             for resp in responses:
-                row = by_uid[resp.uid]
-                if row.done:
-                    continue
-                if not row.first_token_s:
-                    row.first_token_s = time.perf_counter() - start
-                if resp.finish_reason != "stop":
-                    row.tokens.append(int(resp.token))
-                    row.detokenizer.add_token(int(resp.token))
-                if resp.finish_reason is not None:
-                    row.detokenizer.finalize()
-                piece = row.detokenizer.last_segment
-                if piece:
-                    row.pieces.append(piece)
-                    if row.request.on_token is not None:
-                        row.request.on_token(row.request.request_id, piece)
-                if resp.finish_reason is not None:
-                    _settle(row, loaded, "stop" if resp.finish_reason == "stop" else str(resp.finish_reason),
-                            start)
+                _deliver(by_uid[resp.uid], resp.token, resp.finish_reason, loaded, start)
         for row in live:
             if not row.done:
                 _settle(row, loaded, "cancelled" if row.handle.cancel_requested else "length", start)
-    except BaseException as exc:  # noqa: BLE001 - every unfinished row learns why
-        for row in live:
-            if not row.done:
-                row.done = True
-                row.handle.set_exception(exc)
     finally:
         gen.close()
-        mx.clear_cache()

@@ -18,8 +18,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
-
 from app.engine.critique.budget import (
     BoundedSchema,
     TokenBudget,
@@ -29,7 +27,13 @@ from app.engine.critique.budget import (
 )
 from app.engine.critique.result import GenerationStats  # re-exported: what one generation cost
 from app.engine.model.caches import CacheBudget, caches_of, photo_key, weights_of
-from app.engine.model.prefill import TextPrefixCache, as_prompt_state, last_media_index, prefill
+from app.engine.model.prefill import (
+    TextPrefixCache,
+    as_prompt_state,
+    last_media_index,
+    prefill,
+    prepare_model_inputs,
+)
 from app.engine.model.requests import (  # re-exported: callers name requests through the host
     CancelledError,
     GenerationOutput,
@@ -215,8 +219,10 @@ class ModelHost:
         from app.engine.model.batch import generate_together
 
         self._apply_weights(loaded, rows[0][0])
+        caches = caches_of(loaded, self.cache_budget)
         generate_together(loaded, rows, lambda schema: self._logits_processor(loaded, schema),
-                          lambda req, prompt_tokens: self._plan(loaded, req, prompt_tokens))
+                          lambda req, prompt_tokens: self._plan(loaded, req, prompt_tokens),
+                          caches.text, weights_of(loaded).key)
 
     def _generate(self, loaded: LoadedModel, req: GenerationRequest, handle: Handle) -> GenerationOutput:
         import mlx.core as mx
@@ -224,7 +230,7 @@ class ModelHost:
 
         self._apply_weights(loaded, req)
         text_prompt = render_prompt(loaded.processor, loaded.model.config, req.prompt)
-        inputs = _prepare_inputs(loaded, text_prompt, req.image)
+        inputs = prepare_model_inputs(loaded, text_prompt, req.image)
         schema, budget = self._plan(loaded, req, int(inputs["input_ids"].shape[-1]))
         max_tokens = budget.max_tokens if budget is not None else req.max_tokens
         if max_tokens is None:
@@ -321,17 +327,3 @@ def _token_bytes(loaded: LoadedModel) -> int:
         probe = build_json_schema_logits_processor(tokenizer, {"type": "boolean"})  # builds mlx-vlm's cached view
         loaded.state["min_token_bytes"] = min_token_bytes(probe.llg_tokenizer)
     return int(loaded.state["min_token_bytes"])
-
-
-def _prepare_inputs(loaded: LoadedModel, text_prompt: str, image: Image.Image) -> dict[str, Any]:
-    """The model inputs, prepared once as ``stream_generate`` would (so the prompt length is known
-    before generation); passed back to it as caller-prepared tensors."""
-    from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
-
-    config = loaded.model.config
-    inputs = prepare_inputs(loaded.processor, images=[image], prompts=text_prompt,
-                            image_token_index=getattr(config, "image_token_index", None),
-                            add_special_tokens=should_add_special_tokens(config.model_type, loaded.processor))
-    out = {k: v for k, v in inputs.items() if k != "attention_mask" and v is not None}
-    out["mask"] = inputs.get("attention_mask")
-    return out

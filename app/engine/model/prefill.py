@@ -117,6 +117,20 @@ class Prefilled:
     reused: int  # prompt tokens taken from the text cache instead of computed
 
 
+def prepare_model_inputs(loaded: LoadedModel, text_prompt: str, image: Any) -> dict[str, Any]:
+    """The model inputs, prepared once as ``stream_generate`` would (so the prompt length is known
+    before generation); passed back to it as caller-prepared tensors."""
+    from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
+
+    config = loaded.model.config
+    inputs = prepare_inputs(loaded.processor, images=[image], prompts=text_prompt,
+                            image_token_index=getattr(config, "image_token_index", None),
+                            add_special_tokens=should_add_special_tokens(config.model_type, loaded.processor))
+    out = {k: v for k, v in inputs.items() if k != "attention_mask" and v is not None}
+    out["mask"] = inputs.get("attention_mask")
+    return out
+
+
 def glue_supported(loaded: LoadedModel) -> bool:
     """True when the model's prompt cache is plain KVCache layers (trimmable, mergeable per row)."""
     if GLUE_KEY not in loaded.state:
