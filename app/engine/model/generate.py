@@ -3,10 +3,12 @@
 Every pass that produces a report goes through :func:`generate_report`: the one-pass critique,
 both RAG passes, reference and portfolio drafts, and training's evaluation. Which weights answer
 is part of the call (``adapter``: None is the base model), so it travels with the request.
+:func:`generate_reports` is the same for several photos or prompts decoded together (greedy).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,3 +60,33 @@ def generate_report(host: ModelHost, settings: Settings, image: Image.Image, pro
     limit = output.budget.max_tokens if output.budget else settings.max_tokens
     report, partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
     return ReportPass(report, output, problems, partial)
+
+
+def generate_reports(host: ModelHost, settings: Settings, items: Sequence[tuple[Image.Image, Prompt]], *,
+                     adapter: Any = None, on_tokens: Sequence[TokenCallback | None] | None = None,
+                     scope: CancelScope | None = None, request_ids: Sequence[str] | None = None) -> list[ReportPass]:
+    """:func:`generate_report` for several (photo, prompt) pairs decoded together in one batch on
+    ``adapter``'s weights (greedy); each streams to its own ``on_tokens[i]``. Cancelling ``scope``
+    cancels every row. Raises CancelledError when cancelled."""
+    scope = scope or CancelScope()
+    requests = [GenerationRequest(prompt=prompt, image=image, max_tokens=settings.max_tokens or None,
+                                  temperature=0.0, schema=report_schema(settings.max_text_chars),
+                                  constrain=settings.constrained_decoding,
+                                  on_token=on_tokens[i] if on_tokens else None,
+                                  request_id=request_ids[i] if request_ids else new_request_id("batch"),
+                                  adapter=adapter) for i, (image, prompt) in enumerate(items)]
+    handles = host.generate_batch(requests)
+    outputs: list[GenerationOutput] = []
+    try:
+        for handle in handles:
+            outputs.append(scope.wait(handle))
+    except BaseException:
+        for handle in handles:
+            handle.cancel()
+        raise
+    passes = []
+    for output in outputs:
+        limit = output.budget.max_tokens if output.budget else settings.max_tokens
+        report, partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
+        passes.append(ReportPass(report, output, problems, partial))
+    return passes
