@@ -1,4 +1,9 @@
-"""``critique PHOTO [PHOTO ...]``: a report per photo; a bad photo is one line and a non-zero exit."""
+"""``critique PHOTO [PHOTO ...]``: a report per photo; a bad photo is one line and a non-zero exit.
+
+``--advisor all`` (or a comma list such as ``ansel,fan_ho``) is an advisor panel: every advisor's
+report on each photo, decoded in one batch on one encoding of the photo, then the scores per
+dimension side by side with their spread and one line each for agreements and disagreements.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from app.engine.settings import cli_type
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("critique", help="critique one or more photos")
     p.add_argument("photos", nargs="+", metavar="PHOTO")
-    p.add_argument("--advisor", default=None, help="advisor id (see `advisors`); default from settings")
+    p.add_argument("--advisor", default=None, help="advisor id (see `advisors`), a comma list or `all` for a panel; "
+                   "default from settings")
     p.add_argument("--mode", default=None, help="auto, baseline, rag, lora or technical (no model)")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.add_argument("--json", action="store_true", help="print JSON lines, one object per photo (\"ok\" says "
@@ -61,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     on_token = echo if args.stream else None
+    panel = _panel_ids(service, advisor)
+    if panel is not None:
+        try:
+            return _run_panel(service, args, panel, mode)
+        finally:
+            service.close()
     failures = 0
     notice_shown = False
     try:
@@ -88,4 +100,74 @@ def run(args: argparse.Namespace) -> int:
                 print(to_text(result) + "\n")
     finally:
         service.close()
+    return 1 if failures else 0
+
+
+def _panel_ids(service: object, advisor: str) -> list[str] | None:
+    """The advisors of a panel (``all`` or a comma list), or None for a single advisor."""
+    if advisor.strip().lower() == "all":
+        return list(service.advisors())  # type: ignore[attr-defined]
+    if "," in advisor:
+        return [a.strip() for a in advisor.split(",") if a.strip()]
+    return None
+
+
+def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str], mode: str) -> int:
+    """Each photo before the whole panel; exit status as for one advisor (1: some report missing)."""
+    from app.engine.adapters.manager import AdapterError
+    from app.engine.advisors import AdvisorError, get_advisor
+    from app.engine.critique.export import to_text
+    from app.engine.critique.panel import summarize_panel
+    from app.engine.model.source import ModelNotAvailableError
+    from app.engine.service import MondrianService
+    from app.engine.vocabulary import UnknownModeError
+
+    assert isinstance(service, MondrianService)
+    try:
+        names = {a: get_advisor(a).name for a in advisor_ids}
+    except AdvisorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    last = [-1]
+
+    def echo(index: int, text: str) -> None:  # rows interleave: name the advisor when it changes
+        if index != last[0]:
+            sys.stderr.write(f"\n[{advisor_ids[index]}] ")
+            last[0] = index
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    failures = 0
+    for photo in args.photos:
+        try:
+            results = service.critique_panel(photo, advisor_ids, mode, on_token=echo if args.stream else None)
+        except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
+            _fail(photo, str(exc) or type(exc).__name__, args.json)
+            failures += 1
+            continue
+        if args.stream:
+            sys.stderr.write("\n")
+        missing = [r for r in results if not r.ok]
+        failures += bool(missing)
+        for r in missing:
+            print(f"error: {photo}: no report from {r.advisor_id}: {'; '.join(r.parse_problems) or 'no output'}",
+                  file=sys.stderr)
+        summary = summarize_panel({r.advisor_id: r.report for r in results}, names)
+        if args.json:
+            print(json.dumps({"photo": photo, "ok": not missing, "panel": summary.to_dict(),
+                              "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+            continue
+        for r in results:
+            print(to_text(r) + "\n")
+        rows = summary.table()
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        print(f"Panel on {photo}")
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        print(summary.agreements)
+        print(summary.disagreements + "\n")
     return 1 if failures else 0

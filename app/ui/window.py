@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.training: TrainingTab | None = None
         self._add_training_tab()
         self._add_review_tab()
+        self._add_panel_tab()
         self.tabs.currentChanged.connect(self._tab_changed)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -144,6 +145,13 @@ class MainWindow(QMainWindow):
         self.review.jobRequested.connect(self.reopen_job)
         self.review.reviewFinished.connect(lambda _row: self.history.refresh())
         self.tabs.addTab(self.review, "Review")
+
+    def _add_panel_tab(self) -> None:
+        from .panel_view import PanelView
+
+        self.panel = PanelView(self.service, self.bridge)
+        self.panel.panelFinished.connect(lambda _results: self.history.refresh())
+        self.tabs.addTab(self.panel, "Panel")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
