@@ -177,10 +177,12 @@ def main() -> int:
                                                         bench.run(critique_prompt(first), img, adapter=adapter)))
         row("base + fine-tuned / one critique (time)", "<=1.8", cmp_s / one_s, peak, f"vision tower runs {calls}")
 
-    cold = bench.measured(lambda: bench.run(critique_prompt(second), img, cache=False))
-    warm = bench.measured(lambda: (bench.run(critique_prompt(first), img), bench.run(critique_prompt(second), img)))
-    ttft_cold = cold[1].stats.time_to_first_token_s
-    ttft_warm = warm[1][1].stats.time_to_first_token_s
+    colds = [bench.measured(lambda: bench.run(critique_prompt(second), img, cache=False)) for _ in range(3)]
+    warms = [bench.measured(lambda: (bench.run(critique_prompt(first), img), bench.run(critique_prompt(second), img)))
+             for _ in range(3)]
+    warm = warms[0]
+    ttft_cold = min(c[1].stats.time_to_first_token_s for c in colds)
+    ttft_warm = min(w[1][1].stats.time_to_first_token_s for w in warms)
     row("second advisor, same photo: first-token time / cold", "<=0.5", ttft_warm / ttft_cold, warm[2],
         f"{warm[1][1].stats.cached_prompt_tokens} prompt tokens reused")
 
@@ -191,20 +193,36 @@ def main() -> int:
     _, outs, peak, _ = bench.measured(lambda: [bench.run(critique_prompt(first), p) for p in photos])
     total = sum(o.stats.prompt_tokens for o in outs[1:])
     reused = sum(o.stats.cached_prompt_tokens for o in outs[1:])
+    cold_outs = [bench.run(critique_prompt(first), p, cache=False) for p in photos]
+    same = sum(a.text == b.text for a, b in zip(outs, cold_outs, strict=True))
     row("prompt tokens computed / prompt tokens, photos 2..8", "<=0.6", (total - reused) / total, peak,
-        "the constant text sits after the photo: nothing shared across photos yet")
+        f"{reused}/{total} reused (the text before the photo); {same}/8 identical to no caches")
 
-    serial_s, serial, _, _ = bench.measured(lambda: [bench.run(critique_prompt(first), p, cache=False)
-                                                     for p in photos])
-    batch_s, batched, peak, _ = bench.measured(lambda: [
-        h.result() for i in range(0, 8, 4)
-        for h in bench.host.generate_batch([bench.request(critique_prompt(first), p, cache=False)
-                                            for p in photos[i:i + 4]])])
-    tokens_serial = sum(o.stats.generation_tokens for o in serial)
-    tokens_batch = sum(o.stats.generation_tokens for o in batched)
-    same = sum(a.text == b.text for a, b in zip(serial, batched, strict=True))
-    row("8 photos at batch 4: throughput / one at a time", ">=2.0",
-        (tokens_batch / batch_s) / (tokens_serial / serial_s), peak, f"{same}/8 reports identical")
+    def panel():
+        return [h.result() for h in bench.host.generate_batch([bench.request(critique_prompt(a), img)
+                                                               for a in bench.advisors[:5]])]
+
+    panel_s, panel_out, peak, calls = bench.measured(panel)
+    row("panel of the 5 built-in advisors / one critique (time)", "<=2.5", panel_s / one_s, peak,
+        f"one batch; vision tower runs {calls}; "
+        f"{sum(o.stats.cached_prompt_tokens for o in panel_out)} prompt tokens reused")
+
+    def best(fn, repeats: int = 3):
+        """The fastest of a few runs (the machine is shared: the minimum is the least disturbed)."""
+        return min((bench.measured(fn) for _ in range(repeats)), key=lambda r: r[0])
+
+    for label, cache in (("no caches", False), ("caches on", True)):
+        serial_s, serial, _, _ = best(lambda cache=cache: [
+            bench.run(critique_prompt(first), p, cache=cache) for p in photos])
+        batch_s, batched, peak, _ = best(lambda cache=cache: [
+            h.result() for i in range(0, 8, 4)
+            for h in bench.host.generate_batch([bench.request(critique_prompt(first), p, cache=cache)
+                                                for p in photos[i:i + 4]])])
+        tokens_serial = sum(o.stats.generation_tokens for o in serial)
+        tokens_batch = sum(o.stats.generation_tokens for o in batched)
+        same = sum(a.text == b.text for a, b in zip(serial, batched, strict=True))
+        row(f"8 photos at batch 4: throughput / one at a time ({label})", ">=2.0",
+            (tokens_batch / batch_s) / (tokens_serial / serial_s), peak, f"{same}/8 reports identical")
 
     if adapter:
         bench.run(critique_prompt(first), img, adapter=adapter, cache=False)  # adapter on, then off below
@@ -213,7 +231,8 @@ def main() -> int:
         row("adapter off, per token / plain base", "<=1.03", off / plain, peak,
             f"off: {status.layers} wrappers aside, none in the model")
 
-    row("forward passes / generated tokens (stretch, not done)", "<=0.85", 1.0, one_peak, "one pass per token")
+    row("forward passes / generated tokens (stretch, not done)", "<=0.85", 1.0, one_peak,
+        "one pass per token: mlx-vlm's decode loops feed one token per step")
 
     import mlx.core as mx
 

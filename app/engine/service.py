@@ -349,8 +349,10 @@ class MondrianService:
         groups: list[list[int]] = []  # positions of the one-pass critiques, by the weights they run on
         for pos, (_, plan, _) in enumerate(planned):
             if plan is not None and plan.pipeline is Pipeline.ONE_PASS and batchable:
-                same = next((g for g in groups if planned[g[0]][1].weights == plan.weights), None)  # type: ignore[union-attr]
-                (same if same is not None else groups.append([]) or groups[-1]).append(pos)
+                same = next((g for g in groups if getattr(planned[g[0]][1], "weights", None) == plan.weights), None)
+                if same is None:
+                    groups.append(same := [])
+                same.append(pos)
         try:
             for members in groups:
                 plan0 = planned[members[0]][1]

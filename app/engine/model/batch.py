@@ -169,7 +169,8 @@ def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationReques
                 _generate_cold(loaded, live, make_processor, plan, start)
                 return
             done.append(one)
-        processors = [_plan_row(row, plan, len(d.ids), make_processor) for row, d in zip(live, done, strict=True)]
+        processors: list[list[Callable[[Any, Any], Any]] | None] = [
+            _plan_row(row, plan, len(d.ids), make_processor) for row, d in zip(live, done, strict=True)]
         for uid, (row, d) in enumerate(zip(live, done, strict=True)):
             row.uid, row.reused = uid, d.reused
             row.detokenizer = make_streaming_detokenizer(loaded.processor)
