@@ -5,9 +5,10 @@
 Sections: settings (bad values at load and on the command line), database (one overwritten
 page, recovery, the cost of the integrity check on a --jobs database), files (modes, the
 reference index never hard-linking nor following links out of the folder), http (the local API's
-attacks and faults against `serve` in its own process: bench/faults_http.py; `--root` another
-checkout to compare). Everything runs in a throwaway MONDRIAN_HOME. Other sections (training) can
-add a function to SECTIONS.
+attacks and faults against `serve` in its own process: bench/faults_http.py), training (full and
+read-only disks, kill -9 inside a publish and the dataset swap, broken `active` pointers, bad
+settings, against the training commands in their own processes: bench/faults_training.py). `--root`
+another checkout to compare (http and training). Everything runs in a throwaway MONDRIAN_HOME.
 """
 
 from __future__ import annotations
@@ -188,8 +189,15 @@ def http_section(args: argparse.Namespace) -> list[Row]:
     return run(args)
 
 
+def training_section(args: argparse.Namespace) -> list[Row]:
+    from faults_training import training_section as run
+
+    return run(args)
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "settings": settings_section, "database": database_section, "files": files_section, "http": http_section,
+    "training": training_section,
 }
 
 

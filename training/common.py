@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any, cast
 
 from app.engine.model.source import configure_offline
+from app.engine.settings import SettingsError, SettingValueError
 
 from . import events
 
@@ -18,6 +20,7 @@ EXIT_ERROR = 1  # an unexpected failure (a bug, a crash in a library)
 EXIT_BAD_INPUT = 2  # bad arguments, missing/corrupt dataset, unknown advisor or version, ...
 EXIT_REFUSED = 3  # the configuration cannot work here (memory), or fuse on a quantized base
 EXIT_PEER_LOST = 4  # a process of a multi-Mac run died or its Mac dropped out (resumable)
+EXIT_DISK = 5  # the disk is full or the folder read-only (training.diskspace names it and the space needed)
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
@@ -27,8 +30,9 @@ NEWEST = "newest"  # evaluate --version newest: the version the training step ju
 class CommandError(Exception):
     """An error for the user: printed as one line, exits with ``code``."""
 
-    def __init__(self, message: str, code: int = EXIT_BAD_INPUT):
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT, reason: str = ""):
         self.code = code
+        self.reason = reason  # the error event's ``reason`` ("disk", "settings", ...)
         super().__init__(message)
 
 
@@ -49,14 +53,23 @@ class JsonLines:
     def emit(self, kind: str, **values: Any) -> dict[str, Any]:
         return self.write(events.make(kind, **values))
 
-    def write(self, event: events.Event) -> dict[str, Any]:
+    def write(self, event: events.Event, *, log_optional: bool = False) -> dict[str, Any]:
         record = event.to_dict()
         line = json.dumps(record, ensure_ascii=False)
         for out in (self.stream, self.log):
             if out is not None:
-                out.write(line + "\n")
-                out.flush()
+                try:
+                    out.write(line + "\n")
+                    out.flush()
+                except OSError:
+                    if out is self.stream or not log_optional:
+                        raise
+                    self.log = None  # the log's disk is full: the event still reached stdout
         return record
+
+    def emit_error(self, message: str, code: int, reason: str = "") -> dict[str, Any]:
+        """The ``error`` event: on stdout even when the log file's disk cannot take it."""
+        return self.write(events.make("error", message=message, code=code, reason=reason), log_optional=True)
 
 
 def flatten(tree: Any) -> list[tuple[str, Any]]:
@@ -66,10 +79,39 @@ def flatten(tree: Any) -> list[tuple[str, Any]]:
     return cast(list[tuple[str, Any]], tree_flatten(tree))
 
 
+def settings_problem(exc: SettingsError | SettingValueError) -> CommandError:
+    """A bad settings file or value as the command's error (exit 2), as ``python -m app`` does."""
+    return CommandError(str(exc), EXIT_BAD_INPUT, reason="settings")
+
+
+@contextmanager
+def reported(lines: JsonLines | None) -> Iterator[None]:
+    """Errors of the block as the JSON-lines ``error`` event (same text as stderr's ``error:`` line)."""
+    try:
+        yield
+    except (SettingsError, SettingValueError) as exc:
+        error = settings_problem(exc)
+        if lines is not None:
+            emit_error(lines, error)
+        raise error from None
+    except CommandError as exc:
+        if lines is not None:
+            emit_error(lines, exc)
+        raise
+
+
+def emit_error(lines: JsonLines, exc: CommandError) -> None:
+    lines.emit_error(str(exc), exc.code, exc.reason)
+
+
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a command's main, turning :class:`CommandError` into its message and exit code."""
+    """Run a command's main, turning :class:`CommandError` (and a bad settings file) into its message and
+    exit code."""
     try:
         return main(argv)
+    except (SettingsError, SettingValueError) as exc:
+        print(f"error: {settings_problem(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

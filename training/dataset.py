@@ -11,20 +11,25 @@ Columns:
 * ``photo``, ``photo_sha256``, ``augmentation``, ``target_source``, ``rating`` - provenance.
 
 The folder is replaced atomically: built beside it, then swapped in by renames, so a reader sees the
-old dataset or the new one. ``export_jsonl`` writes the ``train.jsonl``/``validation.jsonl`` +
+old dataset or the new one. A kill during the swap leaves hidden ``.staging-<advisor>-*`` /
+``.old-<advisor>-*`` folders: the next save or load of that advisor's dataset finishes the swap (or
+puts the old one back) and removes them (:func:`recover_swap`; a lock keeps it off a live save). ``export_jsonl`` writes the ``train.jsonl``/``validation.jsonl`` +
 ``images/`` layout that ``python -m mlx_vlm.train --data DIR`` reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,10 @@ from PIL import Image
 
 from app.engine import atomic, paths
 from app.engine.advisors import validate_advisor_id
+
+from . import diskspace
+
+log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION = "train", "validation"
 SPLITS = (TRAIN, VALIDATION)
@@ -109,18 +118,29 @@ def dataset_dir(advisor_id: str) -> Path:
 
 
 def save_dataset(advisor_id: str, splits: dict[str, list[Row]], meta: dict[str, Any]) -> tuple[Path, str]:
-    """Write the dataset atomically into ``dataset_dir(advisor_id)``; returns (folder, content hash)."""
+    """Write the dataset atomically into ``dataset_dir(advisor_id)``; returns (folder, content hash).
+
+    A disk that cannot take it (checked first, from the encoded images) is a one-line
+    :class:`training.diskspace.DiskError` naming the folder and the space needed."""
+    target = dataset_dir(advisor_id)
+    with diskspace.writing(target.parent, diskspace.PROBE_BYTES, "the dataset"), dataset_lock(advisor_id):
+        recover_swap(advisor_id, locked=True)
+        return _save(advisor_id, target, splits, meta)
+
+
+def _save(advisor_id: str, target: Path, splits: dict[str, list[Row]], meta: dict[str, Any]) -> tuple[Path, str]:
     from datasets import Dataset, DatasetDict, disable_progress_bars
 
     disable_progress_bars()  # stderr is the GUI's log; progress here is instant anyway
-    target = dataset_dir(advisor_id)
     digest = hashlib.sha256()
     parts = {}
+    need = 64 << 10  # dataset_dict.json, state.json, dataset_info.json, our metadata
     for split in SPLITS:
         rows = splits.get(split, [])
         if not rows:  # datasets cannot load an empty split back; a missing split means "none"
             continue
         pngs = [r.png() for r in rows]
+        need += sum(len(png) + len(json.dumps(r.messages)) + 512 for r, png in zip(rows, pngs, strict=True))
         _hash_rows(digest, split, rows, pngs)
         parts[split] = Dataset.from_dict({
             "messages": [r.messages for r in rows],
@@ -132,13 +152,15 @@ def save_dataset(advisor_id: str, splits: dict[str, list[Row]], meta: dict[str, 
             "rating": [r.rating for r in rows],
         }, features=features())
     content_hash = digest.hexdigest()
+    diskspace.check_writable(target.parent, need, "the dataset")
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{advisor_id}-", dir=target.parent))
     try:
-        DatasetDict(parts).save_to_disk(str(staging))
         meta = {**meta, "format": META_FORMAT, "advisor_id": advisor_id, "hash": content_hash,
                 "created": time.time(), "counts": {s: len(splits.get(s, [])) for s in SPLITS} | meta.get("counts", {})}
-        atomic.write_json(staging / META_FILE, meta)
-        _swap_in(staging, target)
+        with diskspace.writing(target.parent, need, "the dataset"):
+            DatasetDict(parts).save_to_disk(str(staging))
+            atomic.write_json(staging / META_FILE, meta)
+            _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -147,13 +169,87 @@ def save_dataset(advisor_id: str, splits: dict[str, list[Row]], meta: dict[str, 
 
 def _swap_in(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with renames (the old one is moved aside, then deleted)."""
-    trash = None
-    if target.exists() and any(target.iterdir()):
-        trash = target.with_name(f".old-{target.name}-{int(time.time() * 1000)}")
-        os.rename(target, trash)
+    trash = _move_aside(target)
     os.replace(staging, target)  # onto a missing or empty folder
     if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(trash)
+
+
+def _move_aside(target: Path) -> Path | None:
+    if not (target.exists() and any(target.iterdir())):
+        return None
+    trash = target.with_name(f".old-{target.name}-{int(time.time() * 1000)}")
+    os.rename(target, trash)
+    return trash
+
+
+def _remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def dataset_lock(advisor_id: str, *, blocking: bool = True) -> Iterator[bool]:
+    """Held while a dataset is written (an OS file lock: it dies with the process); yields whether it
+    was taken (``blocking=False`` yields False when another process holds it)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield True
+        return
+    folder = dataset_dir(advisor_id).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{advisor_id}.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "dataset_dict.json").is_file() and (folder / META_FILE).is_file()
+
+
+def recover_swap(advisor_id: str, *, locked: bool = False) -> list[str]:
+    """Finish a dataset swap a kill interrupted and remove its leftovers; returns what was done.
+
+    With the dataset folder gone (killed between the two renames), the newest complete staging
+    folder (the new dataset, fully written) takes its place, else the old one comes back. Then
+    every ``.staging-<advisor>-*`` and ``.old-<advisor>-*`` left is deleted. Skipped while another
+    process holds the dataset lock (it is saving: those folders are its own).
+    """
+    target = dataset_dir(advisor_id)
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    if not locked:
+        with dataset_lock(advisor_id, blocking=False) as taken:
+            return recover_swap(advisor_id, locked=True) if taken else []
+    name = re.escape(advisor_id)
+    staged = [c for c in parent.iterdir() if re.fullmatch(rf"\.staging-{name}-[a-z0-9_]{{8}}", c.name) and c.is_dir()]
+    old = [c for c in parent.iterdir() if re.fullmatch(rf"\.old-{name}-\d+", c.name) and c.is_dir()]
+    done: list[str] = []
+    if not (target.is_dir() and any(target.iterdir())):
+        newest = sorted((c for c in staged if _complete(c)), key=lambda c: c.stat().st_mtime)
+        back = sorted((c for c in old if _complete(c)), key=lambda c: int(c.name.rsplit("-", 1)[1]))
+        source = newest[-1] if newest else back[-1] if back else None
+        if source is not None:
+            if target.is_dir():
+                target.rmdir()  # empty
+            os.replace(source, target)
+            done.append(f"finished the interrupted save of {target}" if source in staged else
+                        f"put the previous dataset back in {target} (the new one was not complete)")
+    for leftover in (*staged, *old):
+        if leftover.exists():
+            _remove(leftover)
+            done.append(f"removed {leftover.name}")
+    for line in done:
+        log.warning("dataset of %s: %s", advisor_id, line)
+    return done
 
 
 @dataclass
@@ -173,6 +269,8 @@ class LoadedDataset:
 def load_dataset(advisor_id: str, path: str | os.PathLike[str] | None = None) -> LoadedDataset:
     """Load and check the advisor's dataset; :class:`DatasetError` says what is wrong and what to do."""
     folder = Path(path) if path is not None else dataset_dir(advisor_id)
+    if path is None:
+        recover_swap(advisor_id)
     hint = f"prepare it with: python -m training.prepare_dataset --advisor {advisor_id} --portfolio DIR"
     if not folder.is_dir() or not (folder / "dataset_dict.json").is_file():
         raise DatasetError(f"no dataset for advisor {advisor_id!r} in {folder}; {hint}")

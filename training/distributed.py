@@ -43,6 +43,7 @@ from .common import (
     EXIT_REFUSED,
     CommandError,
     JsonLines,
+    reported,
     run_main,
     setup,
 )
@@ -303,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
+    jsonl = args.command == "launch" or getattr(args, "jsonl", False)
+    with reported(JsonLines(sys.stdout) if jsonl else None):  # e.g. a bad settings file: error event + exit 2
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.command == "probe":
         print(json.dumps(probe(args.advisor)), flush=True)
         return EXIT_OK

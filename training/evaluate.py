@@ -31,11 +31,19 @@ from app.engine.advisors import AdvisorError, get_advisor
 from app.engine.critique.prompts import Prompt
 from app.engine.critique.report import DIMENSIONS, parse_report
 
-from .common import EXIT_OK, NEWEST, CommandError, JsonLines, run_main, setup
+from . import diskspace
+from .common import EXIT_OK, NEWEST, CommandError, JsonLines, reported, run_main, setup
 from .dataset import VALIDATION, DatasetError, load_dataset
 from .metrics import Sample, compare, summarize
 
 BASE, TUNED = "base", "fine_tuned"
+SAMPLE_BYTES = 24 << 10  # one held-out photo in eval.json: both outputs (up to 4,000 characters each), scores
+
+
+def results_bytes(samples: int, version: AdapterVersion) -> int:
+    """What :func:`write_results` writes: eval.json, eval.md and the manifest again."""
+    manifest = version.path / MANIFEST
+    return samples * SAMPLE_BYTES + (64 << 10) + (manifest.stat().st_size if manifest.is_file() else 0)
 
 
 def resolve_version(advisor_id: str, version: str | None) -> AdapterVersion:
@@ -46,7 +54,7 @@ def resolve_version(advisor_id: str, version: str | None) -> AdapterVersion:
         elif version:
             return adapter_versions.get_version(advisor_id, version)
         else:
-            active = adapter_versions.active_version(advisor_id)
+            active = adapter_versions.read_active(advisor_id)  # a broken pointer is named, not skipped
             if active is not None:
                 return active
             versions = adapter_versions.list_versions(advisor_id)
@@ -85,6 +93,8 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
     rows = [held_out[i] for i in range(len(held_out) if limit is None else min(limit, len(held_out)))]
     settings = replace(load_settings(), model=model_ref, constrained_decoding=False, max_tokens=max_tokens or 0,
                        temperature=0.0)
+    # Before minutes of generation: the results must have somewhere to go.
+    diskspace.check_writable(version.path, results_bytes(len(rows), version), "the evaluation results")
     drift = prompt_drift(advisor, rows, grounding=settings.grounding)
     if drift:
         emit("warning", message=drift)
@@ -207,6 +217,12 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 def write_results(version: AdapterVersion, result: dict[str, Any]) -> None:
     """eval.json + eval.md into the version folder; the summary into its manifest."""
+    with diskspace.writing(version.path, results_bytes(int(result.get("samples", 0)), version),
+                           "the evaluation results"):
+        _write_results(version, result)
+
+
+def _write_results(version: AdapterVersion, result: dict[str, Any]) -> None:
     atomic.write_json(version.path / "eval.json", result)
     atomic.write_text(version.path / "eval.md", render_markdown(result))
     manifest_file = version.path / MANIFEST
@@ -238,16 +254,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
+    lines = JsonLines(sys.stdout)
+    with reported(lines if args.jsonl else None):
+        return _main(args, lines)
+
+
+def _main(args: argparse.Namespace, lines: JsonLines) -> int:
     from app.engine.settings import load_settings
 
+    settings = load_settings()  # a bad settings file is named first, whatever else is wrong
     version = resolve_version(args.advisor, args.version)
-    manifest = version.manifest()
-    settings = load_settings()
+    try:
+        manifest = version.manifest()
+    except AdapterStoreError as exc:
+        raise CommandError(str(exc)) from None
     model_ref = args.model or (manifest.base_model if manifest else None) or settings.model
     max_tokens = args.max_tokens or settings.max_tokens or None  # None: derived from the model per report
     if (args.max_tokens is not None and args.max_tokens < 0) or (args.limit is not None and args.limit < 1):
         raise CommandError("--max-tokens must be 0 (automatic) or more and --limit at least 1")
-    lines = JsonLines(sys.stdout)
     emit = lines.emit if args.jsonl else (lambda *a, **k: None)
     result = evaluate(args.advisor, version, model_ref=model_ref, max_tokens=max_tokens, limit=args.limit, emit=emit)
     write_results(version, result)

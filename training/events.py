@@ -172,6 +172,7 @@ class Published(Event):
     path: str = ""
     active: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
+    recovered: bool = False  # a publish a kill interrupted, finished by this run (not published again)
 
 
 @event

@@ -27,6 +27,7 @@ from typing import Any
 
 from PIL import Image
 
+from app.engine import paths
 from app.engine.advisors import Advisor, AdvisorError, UnknownAdvisorError, get_advisor, save_user_advisor
 from app.engine.critique.prompts import critique_prompt
 from app.engine.photos.decode import ImageLoadError, decode_photo, file_sha256, find_photos
@@ -34,9 +35,10 @@ from app.engine.photos.exif import ShootingData, read_shooting_data
 from app.engine.photos.prepare import ANALYSIS_EDGE, PreparedPhoto, prepare_image
 from app.engine.settings import Settings, load_settings
 
+from . import diskspace
 from .augment import AugmentOptions, augment, copy_rng
-from .common import EXIT_OK, CommandError, JsonLines, run_main, setup
-from .dataset import TRAIN, VALIDATION, Row, export_jsonl, save_dataset, split_photos
+from .common import EXIT_OK, CommandError, JsonLines, reported, run_main, setup
+from .dataset import TRAIN, VALIDATION, Row, dataset_dir, export_jsonl, save_dataset, split_photos
 from .targets import (
     DRAFT,
     EDITED,
@@ -139,9 +141,14 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
 def _db_profiles(advisor_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The advisor's stored profiles by absolute image path and by content hash."""
     from app.engine.store.database import open_default_store
+    from app.engine.store.schema import StoreError
 
-    with open_default_store() as store:
-        profiles = store.list_profiles(advisor_id)
+    try:
+        with open_default_store() as store:
+            profiles = store.list_profiles(advisor_id)
+    except StoreError as exc:  # opening writes too (WAL): a full disk is named like the others
+        disk = diskspace.as_disk_error(exc, paths.data_dir(), 64 << 10, "the history database")
+        raise disk or CommandError(f"{exc} (the stored profiles are targets)") from None
     by_path: dict[str, Any] = {}
     by_hash: dict[str, Any] = {}
     for p in profiles:
@@ -291,7 +298,8 @@ def _advisor(advisor_id: str, name: str | None) -> Advisor:
         raise CommandError(str(exc)) from None
     display = name or advisor_id.replace("_", " ").replace("-", " ").strip().title() or advisor_id
     advisor = Advisor(id=advisor_id, name=display, bio=f"{display}'s own eye, learned from their portfolio.")
-    save_user_advisor(advisor)
+    with diskspace.writing(paths.data_dir() / "advisors", 4096, "the new personal advisor"):
+        save_user_advisor(advisor)
     print(f"note: created the personal advisor '{advisor_id}' (\"{display}\")"
           + ("" if name else "; give it another display name with --advisor-name"), file=sys.stderr)
     return get_advisor(advisor_id)
@@ -320,6 +328,10 @@ def prepare(opts: PrepareOptions, *, settings: Settings | None = None, emit: Emi
         warnings.extend(targets.notes)
     if not photos:
         raise CommandError(f"no readable photos in {opts.portfolio}" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    # Before drafting (minutes on the model): can the dataset be written at all?
+    rough = rough_dataset_bytes(photos, settings, opts)
+    with diskspace.writing(paths.data_dir() / "datasets", rough, "the dataset"):
+        diskspace.check_writable(dataset_dir(advisor.id).parent, rough, "the dataset", space=False)
     if opts.exclude_rejected:
         for p in [p for p in photos if p.rating and p.rating.rejected]:
             source = p.rating.source if p.rating else "?"
@@ -329,7 +341,8 @@ def prepare(opts: PrepareOptions, *, settings: Settings | None = None, emit: Emi
                               max_chars=settings.max_text_chars, warnings=warnings)
     drafted: list[str] = []
     if opts.draft:
-        drafted = make_drafts(missing, advisor, settings, emit=emit, skipped=skipped)
+        with diskspace.writing(paths.data_dir(), len(missing) * (16 << 10), "the draft profiles (database)"):
+            drafted = make_drafts(missing, advisor, settings, emit=emit, skipped=skipped)
     for photo in photos:
         if photo.target is None and not any(s["file"] == photo.relative for s in skipped):
             skipped.append({"file": photo.relative,
@@ -358,11 +371,23 @@ def prepare(opts: PrepareOptions, *, settings: Settings | None = None, emit: Emi
             "targets_file": str(opts.targets) if opts.targets else None}
     path, content_hash = save_dataset(advisor.id, splits, meta)
     if opts.export_jsonl is not None:
-        export_jsonl(advisor.id, opts.export_jsonl)
+        with diskspace.writing(opts.export_jsonl, diskspace.tree_bytes(path), "the JSON-lines export"):
+            export_jsonl(advisor.id, opts.export_jsonl)
     counts = {**counts, TRAIN: len(splits[TRAIN]), VALIDATION: len(splits[VALIDATION])}
     result = PrepareResult(advisor.id, path, content_hash, counts, sources, skipped, warnings, drafted)
     emit("saved", **result.to_dict())
     return result
+
+
+def rough_dataset_bytes(photos: list[Photo], settings: Settings, opts: PrepareOptions) -> int:
+    """At most what the dataset's images take (raw RGB at the model's size; PNG is smaller), all copies."""
+    total = 0
+    copies = 1 + (opts.augment if opts.augment_options.any else 0)
+    for photo in photos:
+        w, h = photo.image.size
+        scale = min(1.0, settings.max_image_edge / max(w, h, 1))
+        total += int(w * scale) * int(h * scale) * 3 * copies
+    return total + (64 << 10)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -416,6 +441,12 @@ def _print_summary(result: PrepareResult) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
+    lines = JsonLines(sys.stdout) if args.jsonl else None
+    with reported(lines):
+        return _main(args, lines)
+
+
+def _main(args: argparse.Namespace, lines: JsonLines | None) -> int:
     if args.draft_only and not args.draft:
         raise CommandError("--draft-only needs --draft")
     opts = PrepareOptions(
@@ -424,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         augment_options=AugmentOptions(crop=args.crop, flip=args.flip, exposure=args.exposure, rotate=args.rotate),
         val_fraction=args.val_fraction, seed=args.seed, exclude_rejected=args.exclude_rejected,
         recursive=args.recursive, model=args.model, export_jsonl=args.export_jsonl)
-    emit = JsonLines(sys.stdout).emit if args.jsonl else _nothing
+    emit = lines.emit if lines is not None else _nothing
     result = prepare(opts, emit=emit, advisor_name=args.advisor_name)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))

@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,6 +29,7 @@ LOG_FILE = "training_log.jsonl"
 OPTIMIZER_FILE = "optimizer.safetensors"
 CHECKPOINT_STATE = "checkpoint.json"
 STOP_FILE = "stop-requested"  # written by training.distributed on Cancel; rank 0 checks it every step
+FINISHED_PREFIX = ".finished-"  # a published run's folder, renamed away before it is deleted
 
 
 def run_dir(advisor_id: str) -> Path:
@@ -54,6 +58,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     resumes: int = 0
     world_size: int = 1
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # recorded in the manifest it publishes
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +84,28 @@ class RunState:
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file}: the saved run is unreadable ({exc}); start a new run without --resume") \
                 from None
+
+
+def discard_run(folder: Path) -> None:
+    """Remove a published run's folder: first renamed away (one atomic step: a kill leaves either the
+    run, whose publish the next run then finishes, or a hidden leftover), then deleted."""
+    if not folder.exists():
+        return
+    trash = folder.with_name(f"{FINISHED_PREFIX}{folder.name}-{int(time.time() * 1000)}")
+    os.rename(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def clean_finished_runs(advisor_id: str) -> int:
+    """Delete the leftovers of :func:`discard_run` that a kill interrupted; returns how many."""
+    parent = run_dir(advisor_id).parent
+    pattern = re.compile(rf"^{re.escape(FINISHED_PREFIX + advisor_id)}-\d+$")
+    n = 0
+    for child in parent.iterdir() if parent.is_dir() else ():
+        if pattern.match(child.name) and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+            n += 1
+    return n
 
 
 def resumable(advisor_id: str) -> RunState | None:

@@ -39,6 +39,7 @@ from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.versions import ADAPTER_WEIGHTS
 from app.engine.advisors import AdvisorError, validate_advisor_id
 
+from . import diskspace
 from . import hyper as hyperparams
 from .common import (
     EXIT_ERROR,
@@ -49,12 +50,13 @@ from .common import (
     CommandError,
     JsonLines,
     flatten,
+    reported,
     run_main,
     setup,
 )
 from .dataset import TRAIN, VALIDATION, DatasetError, load_dataset
 from .hyper import Hyper, HyperError
-from .publish import publish_run
+from .publish import Finished, finish_interrupted, publish_bytes, publish_run
 from .run_state import (
     CHECKPOINT_STATE,
     LOG_FILE,
@@ -62,6 +64,8 @@ from .run_state import (
     STOP_FILE,
     RunState,
     advisor_lock,
+    clean_finished_runs,
+    discard_run,
     epoch_name,
     run_dir,
 )
@@ -79,6 +83,8 @@ from .trainer_support import (
 from .world import PeerLost, World, peer_errors
 
 NO_LIMIT_SEQ = 1 << 20  # "no truncation": padding follows the longest row in a batch, not this
+EVENT_BYTES = 512  # one JSON-lines event in training_log.jsonl, generously
+SMALL_FILES = 64 << 10  # run.json, checkpoint.json, adapter_config.json, training_args.json
 
 
 class Training:
@@ -101,6 +107,9 @@ class Training:
         self.out = JsonLines(self.stream)
         self._log: IO[str] | None = None
         self._trainer_args: dict[str, Any] | None = None
+        # Where the run is writing now, what, and about how much: named when the disk refuses it.
+        self._writing: tuple[Path, int, str] = (self.folder, SMALL_FILES, "the training run's state")
+        self._weights_bytes = 0  # the adapter's trainable tensors, once the model is loaded
 
     # ---- the run ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -110,23 +119,31 @@ class Training:
                 with lock:
                     return self._run()
             except CommandError as exc:
-                self._say_error(str(exc), exc.code)
+                self._say_error(str(exc), exc.code, exc.reason)
                 raise
             except PeerLost as exc:
                 self._say_error(f"a training process of this run was lost ({exc}): the run stopped and nothing "
                                 f"was published; {self._resume_hint()}", EXIT_PEER_LOST, reason="peer_lost")
                 return EXIT_PEER_LOST
-            except Exception as exc:  # a bug or a library crash: tell the GUI, traceback to stderr
+            except Exception as exc:  # a full/read-only disk: one line; else a bug or a library crash
+                disk = diskspace.as_disk_error(exc, *self._writing)
+                if disk is not None:
+                    self._say_error(str(disk), disk.code, reason="disk")
+                    raise disk from None
                 self._say_error(f"{type(exc).__name__}: {exc}", EXIT_ERROR)
                 raise
             finally:
-                if self._log is not None:
-                    self._log.close()
-                    self._log = None
+                self._close_log()
                 self.out = JsonLines(self.stream)
 
+    def _close_log(self) -> None:
+        if self._log is not None:
+            with contextlib.suppress(OSError):  # a full disk already said so
+                self._log.close()
+            self._log = None
+
     def _say_error(self, message: str, code: int, reason: str = "") -> None:
-        self.out.emit("error", message=message, code=code, reason=reason)
+        self.out.emit_error(message, code, reason)
         if not self.world.leader:
             print(f"error: process {self.world.rank}: {message}", file=sys.stderr, flush=True)
 
@@ -151,8 +168,18 @@ class Training:
 
     def _run(self) -> int:
         world = self.world
+        finished = None
         if world.leader:
             adapter_versions.clean_stale_staging(self.advisor_id)
+            clean_finished_runs(self.advisor_id)
+            self._writing = (adapter_versions.advisor_root(self.advisor_id), SMALL_FILES, "the adapter's active pointer")
+            finished = finish_interrupted(self.folder, self.advisor_id)
+            self._writing = (self.folder, SMALL_FILES, "the training run's state")
+        if world.broadcast_text("done" if finished is not None and self.resume else "") == "done":
+            return self._report_finished(finished) if world.leader else EXIT_OK
+        if finished is not None:  # a new run: first the old run's publish, then this one
+            self._report_finished(finished)
+            self.out.emit("note", message="then a new run starts (nothing to resume: the last run was published)")
         try:
             data, problem = load_dataset(self.advisor_id), None
         except DatasetError as exc:
@@ -184,15 +211,60 @@ class Training:
                 return code
         if not world.leader:
             return EXIT_OK
+        self._writing = (adapter_versions.advisor_root(self.advisor_id), self._publish_need(), "the new adapter version")
         version, metrics = publish_run(state, data, folder=self.folder, activate=self.activate,
                                        trainer_args=self._trainer_args)
         self.out.emit("published", advisor_id=self.advisor_id, version=version.version, path=str(version.path),
                       active=self.activate, metrics=metrics)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._close_log()
+        discard_run(self.folder)
         return EXIT_OK
+
+    def _report_finished(self, finished: Finished | None) -> int:
+        """The ``published`` event of a publish a kill interrupted and this run finished; its folder goes."""
+        assert finished is not None
+        version = finished.version
+        manifest = version.manifest()
+        active = adapter_versions.active_version(self.advisor_id)
+        self.out.emit("note", message=finished.note)
+        self.out.emit("published", advisor_id=self.advisor_id, version=version.version, path=str(version.path),
+                      active=active is not None and active.version == version.version,
+                      metrics=manifest.metrics if manifest else {}, recovered=True)
+        self._close_log()
+        self.out = JsonLines(self.stream)
+        discard_run(self.folder)
+        return EXIT_OK
+
+    def _publish_need(self) -> int:
+        """The adapter (as trained, or the best checkpoint's file) and the run's log."""
+        kept = [f.stat().st_size for f in self.checkpoints.glob(f"epoch-*/{ADAPTER_WEIGHTS}")] if \
+            self.checkpoints.is_dir() else []
+        log = self.folder / LOG_FILE
+        return publish_bytes(max([self._weights_bytes, *kept]), log.stat().st_size if log.is_file() else 0)
+
+    def _check_space(self, steps_left: int) -> None:
+        """Before the first step: room for the checkpoints (the newest, the best and the one being written:
+        weights and Adam's two moments each) and for the version published at the end."""
+        checkpoint = 3 * self._weights_bytes + SMALL_FILES
+        self._writing = (self.checkpoints, 3 * checkpoint + steps_left * EVENT_BYTES, "the training checkpoints")
+        publish = self._publish_need() + steps_left * EVENT_BYTES
+        diskspace.check_writable(self.checkpoints, self._writing[1] + publish, "the training checkpoints")
+        diskspace.check_writable(adapter_versions.advisor_root(self.advisor_id), publish, "the new adapter version")
+
+    def _agree(self, check: Any) -> None:
+        """Run a check on rank 0; every rank stops on its error (rank 0 with the error's own code)."""
+        error = None
+        if self.world.leader:
+            try:
+                check()
+            except CommandError as exc:
+                error = exc
+        try:
+            self.world.check_all(str(error) if error else None)
+        except CommandError:
+            if error is not None:
+                raise error from None
+            raise
 
     def _agree_on_run(self, data: Any) -> RunState:
         """Rank 0 opens (or resumes) the run; every rank gets its state, or the same error."""
@@ -316,7 +388,9 @@ class Training:
         if hyper.max_seq_length and longest > hyper.max_seq_length:
             raise CommandError(f"the longest example has {longest} tokens, over --max-seq-length "
                                f"{hyper.max_seq_length}: it would be cut (raise it or use a smaller --max-image-edge)")
-        lora_params = sum(v.size for _, v in flatten(model.trainable_parameters()))
+        trainable = [v for _, v in flatten(model.trainable_parameters())]
+        lora_params = sum(v.size for v in trainable)
+        self._weights_bytes = sum(v.nbytes for v in trainable)
         longest_train = max(range(len(train_rows)), key=lambda i: lengths[i])
         est = estimate_for_training(model, hyper, sequence_tokens=longest, lora_parameters=lora_params,
                                     image_tokens=image_token_count(trainer.train_dataset[longest_train], model),
@@ -330,6 +404,7 @@ class Training:
                 f"this configuration needs about {est.total_gb:.1f} GB but {est.budget_gb or 0:.1f} GB is available "
                 f"(90 % usable){where}; {est.advice()}"), estimate=est.to_dict())
             return EXIT_REFUSED
+        self._agree(lambda: self._check_space((hyper.epochs - state.completed_epochs) * steps_per_epoch))
         if hyper.grad_checkpoint:
             enable_grad_checkpoint(model)
         if state.completed_epochs:
@@ -346,6 +421,7 @@ class Training:
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir(parents=True)
             trainer.args.adapter_file = str(tmp / ADAPTER_WEIGHTS)  # mlx-vlm saves it on rank 0 only
+            self._writing = (self.checkpoints, self._writing[1], f"the checkpoint of epoch {epoch}")
             trainer.seed = hyper.seed + epoch  # a fresh, reproducible shuffle per epoch (also after --resume)
             callback.begin_epoch(epoch)
             started = time.perf_counter()
@@ -427,13 +503,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     world = World.current()
     say = JsonLines(out if world.leader else None)
-    try:
-        validate_advisor_id(args.advisor)
-        hyper = hyperparams.from_args(args)
-    except (AdvisorError, HyperError) as exc:
-        say.emit("error", message=str(exc), code=2)
-        raise CommandError(str(exc)) from None
-    model = args.model or ("" if args.resume else load_settings().model)
+    with reported(say):
+        try:
+            validate_advisor_id(args.advisor)
+            hyper = hyperparams.from_args(args)
+        except (AdvisorError, HyperError) as exc:
+            raise CommandError(str(exc)) from None
+        model = args.model or ("" if args.resume else load_settings().model)
     training = Training(args.advisor, model, hyper, resume=args.resume, activate=args.activate,
                         memory_limit_gb=args.memory_limit_gb, out=out, epochs_given="epochs" in hyperparams.given(args),
                         world=world)

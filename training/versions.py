@@ -32,6 +32,7 @@ from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.versions import AdapterStoreError, AdapterVersion
 from app.engine.advisors import AdvisorError
 
+from . import diskspace
 from .common import EXIT_OK, EXIT_REFUSED, CommandError, run_main, setup
 
 WEIGHT_SUFFIXES = (".safetensors",)
@@ -43,6 +44,15 @@ def _call(fn: Any, *args: Any) -> Any:
         return fn(*args)
     except (AdapterStoreError, AdvisorError) as exc:
         raise CommandError(str(exc)) from None
+
+
+def pointer_problem(advisor_id: str) -> str | None:
+    """Why the ``active`` file names no version (None when it is fine or absent)."""
+    try:
+        _call(adapter_versions.read_active, advisor_id)
+    except CommandError as exc:
+        return str(exc)
+    return None
 
 
 def describe(advisor_id: str) -> list[dict[str, Any]]:
@@ -83,6 +93,9 @@ def _print_list(advisor_id: str, entries: list[dict[str, Any]]) -> None:
               f"{(f'{val:.4f}' if isinstance(val, float) else '-'):>9} {mse:>14}  {e.get('base_model', '-')}")
     if not any(e["active"] for e in entries):
         print("(no active version: the advisor runs on the base model)")
+    problem = pointer_problem(advisor_id)
+    if problem:
+        print(f"warning: {problem}")
 
 
 # ---------------------------------------------------------------------------- fuse
@@ -111,7 +124,6 @@ def fuse(advisor_id: str, version: AdapterVersion, *, output: Path | None, model
     import mlx_vlm
     from mlx_vlm.trainer import apply_lora_layers
     from mlx_vlm.trainer.peft.utils import dequantize as dequantize_model
-    from mlx_vlm.utils import save_weights
 
     from app.engine.model.source import ModelNotAvailableError, resolve_model
     from app.engine.settings import load_settings
@@ -125,6 +137,8 @@ def fuse(advisor_id: str, version: AdapterVersion, *, output: Path | None, model
     target = output or paths.data_dir() / "exports" / f"{advisor_id}-{version.version}-fused"
     if target.exists() and not force:
         raise CommandError(f"{target} already exists (pass --force to replace it)")
+    need = fused_bytes(base_path, dequantize)
+    diskspace.check_writable(target.parent, need, "the fused model")
     model, _processor = mlx_vlm.load(str(base_path))
     quantized = _is_quantized(model)
     if quantized and not dequantize:
@@ -139,25 +153,13 @@ def fuse(advisor_id: str, version: AdapterVersion, *, output: Path | None, model
         raise CommandError(f"{version.path} holds no LoRA layers to fuse (DoRA/full adapters are not supported)")
     if dequantize:
         dequantize_model(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        for item in base_path.iterdir():
-            if item.is_file() and not item.name.endswith(WEIGHT_SUFFIXES) and item.name != WEIGHT_INDEX:
-                shutil.copy2(item, staging / item.name)
-        config = json.loads((base_path / "config.json").read_text(encoding="utf-8"))
-        config.pop("lora", None)
-        if dequantize:
-            for key in ("quantization", "quantization_config"):
-                config.pop(key, None)
-                if isinstance(config.get("text_config"), dict):
-                    config["text_config"].pop(key, None)
-        atomic.write_json(staging / "config.json", config)
-        save_weights(staging, model)
-        atomic.write_json(staging / "fused_from.json", {
-            "advisor_id": advisor_id, "version": version.version, "adapter_path": str(version.path),
-            "base_model": base_ref, "dequantized": dequantize, "fused_layers": count, "created": time.time(),
-            "manifest": manifest.to_dict() if manifest else None})
+        with diskspace.writing(target.parent, need, "the fused model"):
+            _write_fused(base_path, staging, model, dequantize=dequantize, info={
+                "advisor_id": advisor_id, "version": version.version, "adapter_path": str(version.path),
+                "base_model": base_ref, "dequantized": dequantize, "fused_layers": count, "created": time.time(),
+                "manifest": manifest.to_dict() if manifest else None})
         if target.exists():
             trash = target.with_name(f".old-{target.name}-{int(time.time() * 1000)}")
             os.rename(target, trash)
@@ -167,6 +169,32 @@ def fuse(advisor_id: str, version: AdapterVersion, *, output: Path | None, model
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def fused_bytes(base_path: Path, dequantize: bool) -> int:
+    """About what a fused copy takes: the base's files, its weights 4x larger when dequantized (4-bit ->
+    16-bit; an 8-bit base needs less)."""
+    weights = sum(f.stat().st_size for f in base_path.glob("*.safetensors"))
+    others = sum(f.stat().st_size for f in base_path.iterdir() if f.is_file() and not f.name.endswith(".safetensors"))
+    return weights * (4 if dequantize else 1) + others + (1 << 20)
+
+
+def _write_fused(base_path: Path, staging: Path, model: Any, *, dequantize: bool, info: dict[str, Any]) -> None:
+    from mlx_vlm.utils import save_weights
+
+    for item in base_path.iterdir():
+        if item.is_file() and not item.name.endswith(WEIGHT_SUFFIXES) and item.name != WEIGHT_INDEX:
+            shutil.copy2(item, staging / item.name)
+    config = json.loads((base_path / "config.json").read_text(encoding="utf-8"))
+    config.pop("lora", None)
+    if dequantize:
+        for key in ("quantization", "quantization_config"):
+            config.pop(key, None)
+            if isinstance(config.get("text_config"), dict):
+                config["text_config"].pop(key, None)
+    atomic.write_json(staging / "config.json", config)
+    save_weights(staging, model)
+    atomic.write_json(staging / "fused_from.json", info)
 
 
 # ---------------------------------------------------------------------------- the command
@@ -197,11 +225,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
+    # A full or read-only disk under the advisor's adapters: one line naming the folder (fuse checks its own).
+    what = {"activate": "the active pointer", "rollback": "the active pointer",
+            "delete": "the deletion of a version"}.get(args.action, "the adapter versions")
+    with diskspace.writing(paths.data_dir() / "adapters" / args.advisor, diskspace.PROBE_BYTES, what):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     advisor = args.advisor
     if args.action == "list":
         entries = describe(advisor)
         if args.json:
             print(json.dumps(entries, ensure_ascii=False, indent=2))
+            problem = pointer_problem(advisor)
+            if problem:
+                print(f"warning: {problem}", file=sys.stderr)
         else:
             _print_list(advisor, entries)
     elif args.action == "activate":

@@ -38,7 +38,7 @@ class AdapterError(ValueError):
     """An adapter that cannot be used; ``kind`` says why (for callers that branch on it).
 
     Kinds: ``missing``, ``bad_config``, ``unsupported``, ``corrupt``, ``wrong_base``,
-    ``shape_mismatch``, ``apply_failed``.
+    ``shape_mismatch``, ``apply_failed``, ``bad_pointer`` (the advisor's ``active`` file names no version).
     """
 
     def __init__(self, folder: str | os.PathLike[str], problem: str, kind: str):

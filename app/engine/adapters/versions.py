@@ -27,10 +27,20 @@ ADAPTER_WEIGHTS = "adapters.safetensors"
 MANIFEST = "manifest.json"
 ACTIVE = "active"
 _VERSION_RE = re.compile(r"^v(\d+)$")
+_POINTER_MAX = 256  # an ``active`` file is "v3\n"; more than this is not a pointer
 
 
 class AdapterStoreError(ValueError):
     pass
+
+
+class ActivePointerError(AdapterStoreError):
+    """The ``active`` file exists but does not name a published version; ``problem`` says how."""
+
+    def __init__(self, advisor_id: str, pointer: Path, problem: str):
+        self.advisor_id, self.pointer, self.problem = advisor_id, pointer, problem
+        super().__init__(f"{pointer}: {problem}; fix it with: python -m training.versions activate --advisor "
+                         f"{advisor_id} vN (or delete the file to run on the base model)")
 
 
 @dataclass
@@ -45,6 +55,7 @@ class AdapterManifest:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     source: str = "mondrian"  # or "imported" for adapters made elsewhere (mlx_vlm.train)
+    run_id: str = ""  # the training run that published it: a killed publish is finished, not repeated
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,16 +120,54 @@ def next_version_name(advisor_id: str) -> str:
     return f"v{versions[-1].number + 1 if versions else 1}"
 
 
+def read_active(advisor_id: str) -> AdapterVersion | None:
+    """The active version; None when there is no pointer (the advisor runs on the base model).
+
+    A pointer that exists but is wrong (a folder, unreadable, garbage bytes, a path such as
+    ``../../../etc``, a version that is not there) raises :class:`ActivePointerError` naming the
+    file and the problem, so a caller can fall back *with that reason* or refuse.
+    """
+    root = advisor_root(advisor_id)
+    pointer = root / ACTIVE
+    if not os.path.lexists(pointer):
+        return None
+    if pointer.is_symlink() or not pointer.is_file():
+        raise ActivePointerError(advisor_id, pointer, "is not a plain file (it should hold a version name like 'v3')")
+    try:
+        with open(pointer, "rb") as handle:
+            raw = handle.read(_POINTER_MAX + 1)
+    except OSError as exc:
+        raise ActivePointerError(advisor_id, pointer, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        name = None
+    if name is None or len(raw) > _POINTER_MAX or not name.isprintable():
+        raise ActivePointerError(advisor_id, pointer, f"holds {len(raw)}{'+' if len(raw) > _POINTER_MAX else ''} "
+                                 "bytes that are not a version name (expected a name like 'v3')")
+    if not name:
+        raise ActivePointerError(advisor_id, pointer, "is empty (expected a version name like 'v3')")
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ActivePointerError(advisor_id, pointer, f"points outside the advisor's adapter folder ({name!r}); "
+                                 "only a version name like 'v3' is allowed")
+    if not _VERSION_RE.match(name):
+        raise ActivePointerError(advisor_id, pointer, f"holds {name[:40]!r}, which is not a version name like 'v3'")
+    if not (root / name).is_dir():
+        have = ", ".join(v.version for v in list_versions(advisor_id)) or "none"
+        raise ActivePointerError(advisor_id, pointer, f"names {name}, which does not exist (versions: {have})")
+    return AdapterVersion(advisor_id, name, root / name)
+
+
 def active_version(advisor_id: str) -> AdapterVersion | None:
-    """The active version, or None (no pointer, or it points at a deleted version)."""
-    pointer = advisor_root(advisor_id) / ACTIVE
-    if not pointer.is_file():
+    """The active version, or None (no pointer, or a broken one: see :func:`read_active` for why).
+
+    For displays that only need "which version, if any"; a critique resolves with
+    :func:`read_active` so a broken pointer is reported, never silently taken for "no adapter".
+    """
+    try:
+        return read_active(advisor_id)
+    except ActivePointerError:
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
-    path = advisor_root(advisor_id) / name
-    if not _VERSION_RE.match(name) or not path.is_dir():
-        return None
-    return AdapterVersion(advisor_id, name, path)
 
 
 def set_active(advisor_id: str, version: str | None) -> None:
@@ -159,6 +208,20 @@ def publish(advisor_id: str, staged: Path, manifest: AdapterManifest, *, activat
     return AdapterVersion(advisor_id, version, root / version)
 
 
+def find_run(advisor_id: str, run_id: str) -> AdapterVersion | None:
+    """The version a training run published (by the manifest's ``run_id``), newest first; None if none."""
+    if not run_id:
+        return None
+    for version in reversed(list_versions(advisor_id)):
+        try:
+            manifest = version.manifest()
+        except AdapterStoreError:
+            continue
+        if manifest is not None and manifest.run_id == run_id:
+            return version
+    return None
+
+
 def delete_version(advisor_id: str, version: str) -> None:
     """Delete a version; if it was active, the newest remaining version becomes active (or none)."""
     target = get_version(advisor_id, version)
@@ -173,7 +236,7 @@ def delete_version(advisor_id: str, version: str) -> None:
 
 def rollback(advisor_id: str) -> AdapterVersion | None:
     """Activate the version before the active one (None if there is none before it: base model)."""
-    active = active_version(advisor_id)
+    active = read_active(advisor_id)  # a broken pointer: say so, there is nothing to roll back from
     versions = list_versions(advisor_id)
     if active is None:
         raise AdapterStoreError(f"advisor {advisor_id!r} has no active adapter to roll back from")

@@ -6,7 +6,9 @@ weights are decided once: the preset's own (the base, or the advisor's active ad
 a weights policy, the policy's draw. ``model_used`` is decided here and nowhere else.
 
 A ``lora`` asked for by name whose advisor adapter is broken is an error (the adapter manager's
-``AdapterError``), not a silent fallback; with no adapter at all it falls back like ``auto``.
+``AdapterError``), not a silent fallback; with no adapter at all it falls back like ``auto``. A
+broken ``active`` pointer (garbage, a path, a missing version) is such an error for ``lora`` and
+the fallback reason, naming the file and the problem, for ``auto``.
 Under a policy with its own adapter the advisor's adapter is never looked at.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.manager import AdapterError, AdapterManager
-from app.engine.adapters.versions import AdapterStoreError, AdapterVersion
+from app.engine.adapters.versions import ActivePointerError, AdapterStoreError, AdapterVersion
 from app.engine.advisors import Advisor
 from app.engine.modes.presets import AUTO_HEAD, PRESETS, Pipeline, Preset, WeightsSource, effective_mode
 from app.engine.modes.weights import BASE_WEIGHTS, Weights, WeightsPolicy
@@ -57,14 +59,16 @@ class ModeConditions:
 
     @staticmethod
     def active_adapter(advisor: Advisor) -> AdapterVersion | None:
-        try:
-            return adapter_versions.active_version(advisor.id)
-        except AdapterStoreError:
-            return None
+        """The advisor's active version; a broken ``active`` pointer raises ActivePointerError."""
+        return adapter_versions.read_active(advisor.id)
 
     def advisor_adapter(self, advisor: Advisor) -> tuple[AdapterVersion | None, str]:
-        """The advisor's active adapter when it validates against the loaded model, else why not."""
-        version = self.active_adapter(advisor)
+        """The advisor's active adapter when it validates against the loaded model, else why not
+        (a broken ``active`` pointer: the file and its problem)."""
+        try:
+            version = self.active_adapter(advisor)
+        except AdapterStoreError as exc:
+            return None, str(exc)
         if version is None:
             return None, f"advisor {advisor.id!r} has no active adapter"
         try:
@@ -74,8 +78,12 @@ class ModeConditions:
         return version, ""
 
     def check_explicit_adapter(self, advisor: Advisor) -> None:
-        """``lora`` asked for by name: a broken adapter raises its AdapterError (none at all does not)."""
-        version = self.active_adapter(advisor)
+        """``lora`` asked for by name: a broken adapter or ``active`` pointer raises AdapterError (none at
+        all does not)."""
+        try:
+            version = self.active_adapter(advisor)
+        except ActivePointerError as exc:
+            raise AdapterError(exc.pointer, exc.problem, "bad_pointer") from None
         if version is not None:
             self.adapters.validate(version)
 
