@@ -250,10 +250,12 @@ def main() -> int:
     for name in ("chelsea.png", "rocket.jpg", "astronaut.png", "coffee.png", "hubble_deep_field.jpg",
                  "motorcycle_left.png"):
         to_jpeg(skimage_photo(name), portfolio / (Path(name).stem + ".jpg"))
-    ids: dict = {}
-    window.queries.result.connect(lambda rid, value: ids.setdefault(rid, value))
     scan = tab.set_portfolio(str(portfolio))
-    wait(app, lambda: scan in ids)
+    if scan is None:
+        raise SystemExit("the portfolio scan did not start")
+    scanned: list = []
+    scan.finished.connect(lambda: scanned.append(True))
+    wait(app, lambda: bool(scanned))
     for i, photo in enumerate(tab.photos):  # the user's own reviewed scores
         dims = {k: (max(2, min(10, s + ((i * 3 + j) % 5) - 2)), c, r)
                 for j, (k, (s, c, r)) in enumerate(COFFEE.items())}

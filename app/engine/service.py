@@ -237,12 +237,13 @@ class MondrianService:
 
     def paired_jobs(self, job: JobRow) -> list[JobRow]:
         """The finished jobs of the comparison ``job`` belongs to, oldest first (the base ran first);
-        ``[job]`` alone when it was no comparison or the other half is gone."""
+        ``[job]`` alone when it was no comparison, or either half failed or is gone."""
         pair_id = job.details.get("pair_id")
         store = self.store
         if not pair_id or store is None:
             return [job]
-        return store.jobs_in_pair(str(pair_id)) or [job]
+        jobs = store.jobs_in_pair(str(pair_id))
+        return jobs if len(jobs) == 2 and job.id in {j.id for j in jobs} else [job]
 
     def _plan(self, requested: Mode, advisor: Advisor, policy: WeightsPolicy | None) -> Plan | None:
         """None: a measurement-only report (asked for, or no model installed)."""
