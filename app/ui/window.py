@@ -126,8 +126,8 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setSizes([230, 950])
         self.setCentralWidget(self.splitter)
-        build_menus(self)
-        self._restore_state()
+        build_menus(self, self)
+        ui_state.restore_window(self, self.splitter, self.MIN_SIZE)
 
         self.tray = MondrianTray(app_icon(), self) if tray else None
         if self.tray is not None:
@@ -337,23 +337,8 @@ class MainWindow(QMainWindow):
         self.history.setVisible(self.tabs.currentWidget() is self.critique)
         self.tabs.updateGeometry()
 
-    def _restore_state(self) -> None:
-        geometry = ui_state.get_bytes(ui_state.GEOMETRY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        size = ui_state.get_str(ui_state.SIZE)
-        if "x" in size:  # restoreGeometry alone is unreliable off macOS/Windows (and offscreen)
-            w, _, h = size.partition("x")
-            if w.isdigit() and h.isdigit():
-                self.resize(max(int(w), self.MIN_SIZE.width()), max(int(h), self.MIN_SIZE.height()))
-        splitter = ui_state.get_bytes(ui_state.SPLITTER)
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-
     def save_state(self) -> None:
-        ui_state.set_bytes(ui_state.GEOMETRY, self.saveGeometry())
-        ui_state.set_str(ui_state.SIZE, f"{self.width()}x{self.height()}")
-        ui_state.set_bytes(ui_state.SPLITTER, self.splitter.saveState())
+        ui_state.save_window(self, self.splitter)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Without a menubar icon, closing the window quits: ask first while training runs."""
