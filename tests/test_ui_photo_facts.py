@@ -5,12 +5,23 @@ facts in the PDF, and a comparison reopened side by side from history. Real wind
 from __future__ import annotations
 
 from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
 from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
 
 from app.testing.dng import add_shooting_data
 from app.ui import exporting
 from app.ui.critique_panel import PAGE_COMPARE, PAGE_REPORT
 from app.ui.operations import Comparison
+
+
+def wheel(widget, modifiers) -> None:
+    """One notch of the wheel, away from the user, as the window system sends it."""
+    at = QPointF(widget.width() / 2, widget.height() / 2)
+    QApplication.sendEvent(widget, QWheelEvent(at, widget.mapToGlobal(at), QPoint(0, 0), QPoint(0, 120),
+                                               Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase,
+                                               False))
 
 
 def big_photo(folder, name: str = "night.jpg"):
@@ -42,6 +53,10 @@ def test_report_shows_shooting_data_and_the_viewer_zooms_with_the_focus_map(qtbo
     assert viewer.zoom_factor == 1.0 and viewer.zoom_label.text() == "100 %"
     viewer.zoom(2.0)
     assert viewer.zoom_factor == 2.0
+    wheel(viewer.view.viewport(), Qt.KeyboardModifier.NoModifier)  # the plain wheel pans
+    assert viewer.zoom_factor == 2.0
+    wheel(viewer.view.viewport(), Qt.KeyboardModifier.ControlModifier)  # Ctrl/⌘ + wheel zooms
+    assert viewer.zoom_factor == 2.0 * 1.25
 
     assert viewer.focus_check.isEnabled() and not viewer.overlay.isVisible()
     viewer.focus_check.setChecked(True)

@@ -1,24 +1,26 @@
 """The photo at full size: fit the window or 100 % (one image pixel per screen pixel), zoom with
-the wheel or Ctrl +/-, drag to pan, and the focus map from the measurements as an optional overlay.
+Ctrl/⌘ + wheel, a pinch or Ctrl/⌘ +/-, drag or scroll to pan, and the focus map from the measurements as an optional overlay.
 
 The viewer opens at once on the report's preview and swaps in the full-resolution photo when the
 quick-query worker has decoded it (a 48 MP file takes a moment; the UI thread never decodes it).
 The focus map is the measured sharpness grid (``technical.sharpness.focus_map``, variance of the
-Laplacian per cell of the upright photo): brighter cells are sharper, on a log scale because the
-values span orders of magnitude; the sharpest cell is outlined.
+Laplacian per cell of the upright photo): the softest cell is left clear and the sharpest is the
+brightest, on a log scale because the values span orders of magnitude; the sharpest is outlined.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QImage,
     QKeySequence,
+    QNativeGestureEvent,
     QPainter,
     QPen,
     QPixmap,
@@ -78,10 +80,22 @@ class ZoomView(QGraphicsView):
         self.scale(value, value)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        """Ctrl (⌘ on a Mac) + wheel zooms; the plain wheel or a two-finger swipe pans."""
         steps = event.angleDelta().y() / 120
-        if steps:
+        if steps and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             self.set_scale(self.scale_factor * ZOOM_STEP ** steps)
-        event.accept()
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """A trackpad pinch (macOS delivers it as a native zoom gesture)."""
+        if event.type() == QEvent.Type.NativeGesture:
+            gesture = cast(QNativeGestureEvent, event)
+            if gesture.gestureType() == Qt.NativeGestureType.ZoomNativeGesture:
+                self.set_scale(self.scale_factor * (1.0 + gesture.value()))
+                return True
+        return super().viewportEvent(event)
 
 
 class PhotoViewer(QDialog):
@@ -169,15 +183,15 @@ class PhotoViewer(QDialog):
         if grid is None:
             return
         rows, cols = len(grid), len(grid[0])
-        peak = max(max(row) for row in grid)
+        logs = [[math.log1p(max(v, 0.0)) for v in row] for row in grid]
+        low, high = min(min(row) for row in logs), max(max(row) for row in logs)
         best = max(((r, c) for r in range(rows) for c in range(cols)), key=lambda rc: grid[rc[0]][rc[1]])
-        scale = math.log1p(max(peak, 0.0)) or 1.0
         for r in range(rows):
             for c in range(cols):
                 rect = QRectF(width * c / cols, height * r / rows, width / cols, height / rows)
                 item = QGraphicsRectItem(rect)
-                share = math.log1p(max(grid[r][c], 0.0)) / scale
-                item.setBrush(QBrush(QColor(255, 214, 0, int(30 + 150 * share))))
+                share = (logs[r][c] - low) / (high - low) if high > low else 1.0  # 0 the softest cell, 1 the sharpest
+                item.setBrush(QBrush(QColor(255, 214, 0, int(8 + 150 * share))))
                 best_cell = (r, c) == best
                 item.setPen(QPen(QColor(theme.RED), 0 if not best_cell else max(2.0, width / 300)) if best_cell
                             else QPen(QColor(0, 0, 0, 60), 0))
@@ -198,8 +212,9 @@ class PhotoViewer(QDialog):
         self._show_zoom()
 
     def actual_size(self) -> None:
+        """One photo pixel per device pixel (on a Retina display a point is two)."""
         self._fitted = False
-        self.view.set_scale(1.0)
+        self.view.set_scale(1.0 / max(1.0, self.view.devicePixelRatioF()))
         self._show_zoom()
 
     def zoom(self, factor: float) -> None:
@@ -208,7 +223,8 @@ class PhotoViewer(QDialog):
         self._show_zoom()
 
     def _show_zoom(self) -> None:
-        self.zoom_label.setText(f"{100 * self.view.scale_factor:.0f} %" if self.full_size else "preview")
+        device = self.view.scale_factor * max(1.0, self.view.devicePixelRatioF())  # photo px per device px
+        self.zoom_label.setText(f"{100 * device:.0f} %" if self.full_size else "preview")
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
         super().resizeEvent(event)

@@ -163,6 +163,9 @@ class ReportView(QWidget):
         self.title = WrapLabel()
         self.title.setFont(theme.title_font(13))
         outer.addWidget(self.title)
+        self.facts = WrapLabel(object_name="muted")  # shooting data and notes about the photo
+        self.facts.hide()
+        outer.addWidget(self.facts)
 
         header = QHBoxLayout()
         header.setSpacing(16)
@@ -207,9 +210,6 @@ class ReportView(QWidget):
         self.grid.setSpacing(10)
         outer.addLayout(self.grid)
 
-        self.facts = WrapLabel(object_name="muted")  # shooting data and notes about the photo
-        self.facts.hide()
-        outer.addWidget(self.facts)
         self.footer = WrapLabel(object_name="muted")
         outer.addWidget(self.footer)
         outer.addStretch(1)
