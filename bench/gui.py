@@ -171,10 +171,12 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
 
     # 1. Model load (background preload, as the app does after the window appears).
     done: dict = {}
-    window.bridge.finished.connect(lambda rid: done.setdefault(rid, True))
     meter.start("model load")
-    rid = window.preload_model()
-    wait_for(app, lambda: rid in done, 600)
+    preload = window.preload_model()
+    if preload is None:
+        raise SystemExit("the model preload did not start")
+    preload.finished.connect(lambda: done.setdefault("load", True))
+    wait_for(app, lambda: "load" in done, 600)
     meter.stop()
     info["load_s"] = window.service.host.loaded.load_seconds  # includes importing mlx / mlx-vlm
 
@@ -184,11 +186,11 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
     window.critique.critiqueFinished.connect(finished.append)
     tokens = 0
 
-    def count(_rid: str, text: str) -> None:
+    def count(_text: str) -> None:
         nonlocal tokens
         tokens += 1
 
-    window.bridge.token.connect(count)
+    window.bridge.submitted.connect(lambda request: request.token.connect(count))  # each request's own signal
     meter.start("critique")
     t0 = time.perf_counter()
     for i in range(critiques):

@@ -4,6 +4,7 @@
 
 * ``main-report.png``: the main window with a report (history on the left);
 * ``main-900x600.png``: the same report in the smallest window the layout is made for;
+* ``photo-viewer.png``: the photo at full size with the measured focus map over it;
 * ``comparison.png``: base model and fine-tuned adapter side by side, with the deltas;
 * ``training.png`` and ``training-versions.png``: the Training tab after a real training run.
 
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,10 +185,13 @@ def main() -> int:
 
     app = QApplication(["Mondrian"])
     app.setFont(QFont("DejaVu Sans", 10))
+    from app.engine.photos.decode import load_photo
+    from app.engine.photos.exif import ShootingData
     from app.engine.resources import resource_path
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
     from app.engine.store.database import open_default_store
+    from app.engine.technical import analyze_photo
     from app.ui.operations import Comparison
     from app.ui.pixmaps import load_preview
     from app.ui.window import MainWindow
@@ -206,6 +211,10 @@ def main() -> int:
     summary = ("A quiet, well-seen still life. The light is handled with care and the palette is restrained; "
                "what it lacks is depth: a lower viewpoint would open the space and let the cup breathe.")
     result = example_result(coffee, "ansel", report_dict(COFFEE, "B+", summary))
+    result.technical = analyze_photo(load_photo(coffee)).to_dict()  # the real measurements of the photo
+    result.shooting = ShootingData(camera="Fujifilm X-T4", lens="XF35mmF1.4 R", focal_length_mm=35, aperture=2.0,
+                                   exposure_time_s=1 / 125, iso=400, flash_fired=False,
+                                   taken_at=datetime(2024, 3, 9, 8, 41)).to_dict()  # example EXIF
     record(store, result, coffee)
 
     window = MainWindow(service, store, tray=False)
@@ -225,6 +234,20 @@ def main() -> int:
     window.grab().save(str(out / "main-900x600.png"))
     window.resize(*SIZE)
     settle(app, 200)
+
+    # The photo viewer: full size, fitted, with the focus map of the measurements.
+    viewer = panel.view_photo()
+    if viewer is None or viewer.request is None:
+        raise SystemExit("the photo viewer did not open")
+    loaded: list = []
+    viewer.request.finished.connect(lambda: loaded.append(True))
+    wait(app, lambda: bool(loaded))
+    viewer.resize(900, 640)
+    viewer.focus_check.setChecked(True)
+    viewer.fit()
+    settle(app, 400)
+    viewer.grab().save(str(out / "photo-viewer.png"))
+    viewer.close()
 
     # Comparison: base vs the advisor's fine-tuned v2 (two real tiny adapters published for Ansel).
     publish_tiny_adapters(model, work, "ansel", 2)
@@ -250,10 +273,12 @@ def main() -> int:
     for name in ("chelsea.png", "rocket.jpg", "astronaut.png", "coffee.png", "hubble_deep_field.jpg",
                  "motorcycle_left.png"):
         to_jpeg(skimage_photo(name), portfolio / (Path(name).stem + ".jpg"))
-    ids: dict = {}
-    window.queries.result.connect(lambda rid, value: ids.setdefault(rid, value))
     scan = tab.set_portfolio(str(portfolio))
-    wait(app, lambda: scan in ids)
+    if scan is None:
+        raise SystemExit("the portfolio scan did not start")
+    scanned: list = []
+    scan.finished.connect(lambda: scanned.append(True))
+    wait(app, lambda: bool(scanned))
     for i, photo in enumerate(tab.photos):  # the user's own reviewed scores
         dims = {k: (max(2, min(10, s + ((i * 3 + j) % 5) - 2)), c, r)
                 for j, (k, (s, c, r)) in enumerate(COFFEE.items())}

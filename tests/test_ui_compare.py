@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
+from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo, wait_first_token
 
 from app.engine.critique.report import DIMENSIONS
 from app.ui.ab_stats import stats_rows
@@ -28,14 +28,18 @@ def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_pa
     try:
         panel, bridge = window.critique, window.bridge
         seen: list[tuple[str, str]] = []
-        bridge.token.connect(lambda rid, text: seen.append(("token", rid)))
-        bridge.result.connect(lambda rid, value: seen.append(("result", rid)))
-        with qtbot.waitSignal(bridge.token, timeout=LONG):
-            window.open_photos([str(sample_photo(tmp_path))])
+
+        def watch(request) -> None:  # every request the bridge runs, through its own signals
+            request.token.connect(lambda _text: seen.append(("token", request.id)))
+            request.result.connect(lambda _value: seen.append(("result", request.id)))
+
+        bridge.submitted.connect(watch)
+        request = wait_first_token(qtbot, window, lambda: window.open_photos([str(sample_photo(tmp_path))]))
         rid = panel.current_id
+        assert rid == request.id
         ends: list[tuple] = []
-        bridge.failed.connect(lambda *args: ends.append(("failed", *args)))
-        bridge.finished.connect(lambda *args: ends.append(("finished", *args)))
+        request.failed.connect(lambda message: ends.append(("failed", rid, message)))
+        request.finished.connect(lambda: ends.append(("finished", rid)))
         panel.cancel()  # the bridge ends the request at once, before the worker has even noticed
         assert ends == [("failed", rid, CANCELLED), ("finished", rid)]
         assert panel.current_id is None and not panel.cancel_button.isEnabled()

@@ -9,7 +9,7 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtTest import QTest
-from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
+from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo, wait_first_token
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
 from app.engine.critique.result import CritiqueResult
@@ -73,8 +73,7 @@ def test_photos_opened_mid_run_are_queued_with_a_count(qtbot, tiny_model_dir, ho
         panel.statusMessage.connect(statuses.append)
         done: list[object] = []
         panel.critiqueFinished.connect(done.append)
-        with qtbot.waitSignal(window.bridge.token, timeout=LONG):
-            window.open_photos([str(sample_photo(tmp_path, "one.jpg"))])
+        wait_first_token(qtbot, window, lambda: window.open_photos([str(sample_photo(tmp_path, "one.jpg"))]))
         window.open_photos([str(sample_photo(tmp_path, "two.jpg")), str(sample_photo(tmp_path, "three.jpg"))])
         assert "2 queued" in panel.status_label.text()
         qtbot.waitUntil(lambda: len(done) == 3, timeout=LONG)
@@ -91,8 +90,7 @@ def test_esc_cancels_and_ctrl_comma_opens_settings(qtbot, tiny_model_dir, home, 
     try:
         window.activateWindow()
         qtbot.waitUntil(window.isActiveWindow, timeout=5000)
-        with qtbot.waitSignal(window.bridge.token, timeout=LONG):
-            window.open_photos([str(sample_photo(tmp_path))])
+        wait_first_token(qtbot, window, lambda: window.open_photos([str(sample_photo(tmp_path))]))
         QTest.keyClick(window, Qt.Key.Key_Escape)
         assert window.critique.request is None and window.critique.notice.kind == "cancelled"
         QTest.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
@@ -256,9 +254,10 @@ def test_reference_photos_are_added_from_the_window(qtbot, window, tmp_path):
     refs = tmp_path / "refs"
     refs.mkdir()
     sample_photo(refs, "ref1.jpg")
-    with qtbot.waitSignal(window.bridge.finished, timeout=LONG):
-        request = window.add_reference_photos(str(refs))
-        assert request is not None
+    request = window.add_reference_photos(str(refs))
+    assert request is not None
+    with qtbot.waitSignal(request.finished, timeout=LONG):
+        pass
     assert window.store.count_profiles("ansel") == 1
     assert "1 reference photo added" in window.statusBar().currentMessage()
     assert "1 reference photo" in window.critique.advisor_info.text()
@@ -287,8 +286,7 @@ def test_drop_queues_rather_than_replacing(qtbot, tiny_model_dir, home, tmp_path
     _pace(monkeypatch, 0.005)
     window = make_window(qtbot, tiny_model_dir, home)
     try:
-        with qtbot.waitSignal(window.bridge.token, timeout=LONG):
-            window.open_photos([str(sample_photo(tmp_path, "first.jpg"))])
+        wait_first_token(qtbot, window, lambda: window.open_photos([str(sample_photo(tmp_path, "first.jpg"))]))
         running = window.critique.request
         assert drop_files(window.critique.stream_page, [sample_photo(tmp_path, "later.jpg")]) or \
             drop_files(window, [sample_photo(tmp_path, "later.jpg")])

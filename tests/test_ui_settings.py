@@ -93,8 +93,9 @@ def test_photo_args_and_empty_clipboard(qtbot, window):
 def test_background_preload_shows_model_loading_then_ready(qtbot, window):
     messages: list[str] = []
     window.statusBar().messageChanged.connect(lambda text: messages.append(text))
-    with qtbot.waitSignal(window.bridge.finished, timeout=LONG):
-        rid = window.preload_model()
-        assert rid is not None
+    request = window.preload_model()
+    assert request is not None
+    with qtbot.waitSignal(request.finished, timeout=LONG):
+        pass
     assert any(m.startswith("Loading the model") for m in messages)
     assert window.statusBar().currentMessage().endswith("ready.") and window.service.host.loaded is not None

@@ -41,7 +41,7 @@ def test_damaged_database_is_shown(qtbot, tmp_path, sound_db):  # noqa: F811
     window = QWidget()
     qtbot.addWidget(window)
     with Store(path) as store:
-        watch_store_damage(window, store)
-        qtbot.waitUntil(lambda: getattr(window, "damage_box", None) is not None, timeout=10_000)
-        assert window.damage_box.text() == str(store.damage)
-        assert "stopped writing" in window.damage_box.text()
+        watch = watch_store_damage(window, store)
+        qtbot.waitUntil(lambda: watch.box is not None, timeout=10_000)
+        assert watch.box.text() == str(store.damage)
+        assert "stopped writing" in watch.box.text()

@@ -49,10 +49,9 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
 
         # Portfolio: thumbnails for the readable photos, the broken one flagged.
         portfolio = make_portfolio(tmp_path / "portfolio")
-        ids: dict[str, str | None] = {}
-        with qtbot.waitSignal(window.queries.result, timeout=LONG,
-                              check_params_cb=lambda rid, value: rid == ids.get("scan")):
-            ids["scan"] = tab.set_portfolio(str(portfolio))
+        scan = tab.set_portfolio(str(portfolio))
+        with qtbot.waitSignal(scan.result, timeout=LONG):
+            pass
         assert [p.path.name for p in tab.photos] == ["broken.jpg", "p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]
         assert tab.photos[0].problem and all(p.thumbnail for p in tab.photos[1:])
         assert tab.profiles.grid.count() == 5 and tab.profiles.table.rowCount() == 5
@@ -60,10 +59,10 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         assert "need a profile" in tab.last_error
 
         # Drafts by the resident base model, in the background.
-        with qtbot.waitSignal(window.bridge.result, timeout=LONG,
-                              check_params_cb=lambda rid, value: rid == ids.get("draft")) as drafted:
-            ids["draft"] = tab.draft_profiles()
-        assert sorted(drafted.args[1].drafted) == ["p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]
+        draft = tab.draft_profiles()
+        with qtbot.waitSignal(draft.result, timeout=LONG) as drafted:
+            pass
+        assert sorted(drafted.args[0].drafted) == ["p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]
         assert tab.profiles.counts() == {"photos": 5, "draft": 4, "edited": 0, "none": 1}
 
         # The user corrects a score: saved as their own profile; a bad value is refused with a message.

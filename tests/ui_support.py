@@ -38,6 +38,18 @@ def make_window(qtbot, model_dir: Path, home: Path, **overrides):
     return window
 
 
+def wait_first_token(qtbot, window, start) -> object:
+    """Run ``start()`` (it opens or drops photos), then wait for the first token of the critique it
+    started; returns that request. Its signals arrive only through the event loop, so connecting
+    right after ``start`` misses nothing."""
+    start()
+    request = window.critique.request
+    assert request is not None, "nothing was started"
+    with qtbot.waitSignal(request.token, timeout=LONG):
+        pass
+    return request
+
+
 def sample_photo(folder: Path, name: str = "sample.jpg") -> Path:
     target = folder / name
     shutil.copyfile(resource_path("samples", "sample.jpg"), target)

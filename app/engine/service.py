@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,9 @@ from app.engine.photos.decode import load_photo
 from app.engine.photos.errors import ImageLoadError
 from app.engine.photos.prepare import PreparedPhoto, prepare_image, prepare_photo
 from app.engine.rag.draft import draft_profile_of_file
+from app.engine.rag.index import IndexSummary, ProgressCallback, ReferenceIndex
 from app.engine.settings import Settings, load_settings
-from app.engine.store.database import ProfileRow, Store, open_default_store
+from app.engine.store.database import JobRow, ProfileRow, Store, open_default_store
 from app.engine.technical import TechnicalAnalysis, technical_report
 from app.engine.vocabulary import Mode, ModelUsed, parse_mode
 
@@ -178,17 +180,20 @@ class MondrianService:
 
     def critique(self, photo: str | Path, advisor_id: str, mode: str = "auto", *,
                  on_token: TokenCallback | None = None, scope: CancelScope | None = None,
-                 request_id: str | None = None, weights: WeightsPolicy | None = None) -> CritiqueResult:
-        """Critique the photo file. Raises ImageLoadError / AdvisorError / UnknownModeError on bad input."""
+                 request_id: str | None = None, weights: WeightsPolicy | None = None,
+                 pair_id: str | None = None) -> CritiqueResult:
+        """Critique the photo file. Raises ImageLoadError / AdvisorError / UnknownModeError on bad input.
+        ``pair_id`` links the critiques of one comparison (:meth:`new_pair_id`, :meth:`paired_jobs`)."""
         advisor = get_advisor(advisor_id)
         prepared = prepare_photo(photo, self.settings)
         return self.critique_image(prepared, str(photo), advisor, mode, on_token=on_token, scope=scope,
-                                   request_id=request_id, photo_file=Path(photo), weights=weights)
+                                   request_id=request_id, photo_file=Path(photo), weights=weights, pair_id=pair_id)
 
     def critique_image(self, image: Image.Image | PreparedPhoto, name: str, advisor: Advisor, mode: str = "auto", *,
                        on_token: TokenCallback | None = None, scope: CancelScope | None = None,
                        request_id: str | None = None, photo_file: Path | None = None,
-                       photo_hash: str | None = None, weights: WeightsPolicy | None = None) -> CritiqueResult:
+                       photo_hash: str | None = None, weights: WeightsPolicy | None = None,
+                       pair_id: str | None = None) -> CritiqueResult:
         """Critique a loaded image and record it as a job (``photo_file``/``photo_hash`` identify it).
         ``weights`` overrides the service's weights policy for this request (the GUI's blind A/B)."""
         prepared = image if isinstance(image, PreparedPhoto) else prepare_image(image, self.settings, name=name)
@@ -213,9 +218,32 @@ class MondrianService:
         except BaseException as exc:
             self.recorder.fail(job_id, exc)
             raise
-        result.job_id = job_id
-        self.recorder.complete(job_id, result)
+        self._record(job_id, result, prepared, pair_id)
         return result
+
+    def _record(self, job_id: str | None, result: CritiqueResult, prepared: PreparedPhoto,
+                pair_id: str | None = None) -> None:
+        """Complete the job with what the photo itself says (shooting data, notes) and its link."""
+        result.job_id = job_id
+        result.shooting = prepared.shooting.to_dict() if prepared.shooting and not prepared.shooting.empty else None
+        result.notes = list(prepared.notes)
+        result.pair_id = pair_id
+        self.recorder.complete(job_id, result)
+
+    @staticmethod
+    def new_pair_id() -> str:
+        """An id that links the critiques of one comparison (base and fine-tuned of one photo)."""
+        return f"pair-{uuid.uuid4().hex[:16]}"
+
+    def paired_jobs(self, job: JobRow) -> list[JobRow]:
+        """The finished jobs of the comparison ``job`` belongs to, oldest first (the base ran first);
+        ``[job]`` alone when it was no comparison, or either half failed or is gone."""
+        pair_id = job.details.get("pair_id")
+        store = self.store
+        if not pair_id or store is None:
+            return [job]
+        jobs = store.jobs_in_pair(str(pair_id))
+        return jobs if len(jobs) == 2 and job.id in {j.id for j in jobs} else [job]
 
     def _plan(self, requested: Mode, advisor: Advisor, policy: WeightsPolicy | None) -> Plan | None:
         """None: a measurement-only report (asked for, or no model installed)."""
@@ -259,6 +287,13 @@ class MondrianService:
         """A profile draft of a photo file on the base model, prepared as its critique would be
         (RAG's pass 1; the Training tab's drafts). Raises ImageLoadError."""
         return draft_profile_of_file(self.host, self.settings, photo, scope=scope, request_id=request_id)
+
+    def index_references(self, advisor_id: str, folder: str | Path, *, on_progress: ProgressCallback | None = None,
+                         scope: CancelScope | None = None) -> IndexSummary:
+        """Import a folder as the advisor's reference photos and profile the new ones on the base
+        model (RAG's index; the GUI's Add Reference Photos). The originals are only read."""
+        return ReferenceIndex(self.host, self.settings, self._profiles_store()).update(
+            advisor_id, folder, on_progress=on_progress, scope=scope)
 
     def prepare_weights(self, timeout: float | None = None) -> None:
         """Load the model and check the weights policy can run (``serve`` does it before listening)."""
@@ -379,8 +414,7 @@ class MondrianService:
         out = []
         for pos, (item, _, job_id) in enumerate(planned):
             result = done[pos]
-            result.job_id = job_id
-            self.recorder.complete(job_id, result)
+            self._record(job_id, result, item.prepared)
             out.append((item, result))
         return out
 

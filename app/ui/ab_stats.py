@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -14,6 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+if TYPE_CHECKING:
+    from app.engine.store.database import Store
+
 COLUMNS = ("Adapter version", "Fine-tuned win rate", "Pairwise (FT / base / tie)",
            "Blind rating fine-tuned", "Blind rating base")
 
@@ -22,7 +25,7 @@ def _fmt(mean: float | None, n: int) -> str:
     return "—" if mean is None else f"{mean:.2f} ({n})"
 
 
-def stats_rows(store: Any) -> list[tuple[str, ...]]:
+def stats_rows(store: Store | None) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for w in store.ab_win_rates() if store is not None else []:
         rate = w.fine_tuned_win_rate
@@ -33,7 +36,7 @@ def stats_rows(store: Any) -> list[tuple[str, ...]]:
 
 
 class ABStatsDialog(QDialog):
-    def __init__(self, store: Any, parent: QWidget | None = None):
+    def __init__(self, store: Store | None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Blind A/B statistics")
         self.resize(720, 320)

@@ -8,10 +8,12 @@ Every request gets an id and a :class:`Request` object of its own (:meth:`Infere
 its signals are about that request only, so a caller connects to what it submitted instead of
 filtering a broadcast by id. The signals form a small fixed set, always in this order per
 request: ``started``, then any ``token`` / ``progress``, then ``result`` or ``failed``, then
-``finished``. The bridge also repeats them as broadcast signals carrying the id (for the training
-tab and for tests that watch everything). Cancelling a request emits ``failed(id, CANCELLED)`` and ``finished(id)`` at once
-and drops whatever the worker still sends for it (late tokens, a late result): the main thread
-decides what is current, so there is no race between a cancel and a result already queued.
+``finished``. There is no broadcast of results filtered by id: an observer that watches every
+request (the benchmark, the screenshots) hears of each new one through ``submitted`` and connects
+to that request's own signals. Cancelling a request emits its ``failed(CANCELLED)`` and
+``finished`` at once and drops whatever the worker still sends for it (late tokens, a late
+result): the main thread decides what is current, so there is no race between a cancel and a
+result already queued.
 
 Tokens arrive on the model thread, often faster than the screen refreshes; they are buffered and
 delivered as one ``token`` signal per main-loop turn (nothing is lost, the UI is not flooded).
@@ -155,14 +157,9 @@ def user_message(exc: BaseException) -> str:
 
 
 class InferenceBridge(QObject):
-    """Queue engine work on one worker thread; hear about it through six signals."""
+    """Queue engine work on one worker thread; each request reports through its own :class:`Request`."""
 
-    started = Signal(str, str)  # request id, kind
-    token = Signal(str, str)  # request id, text (one or more generated chunks)
-    progress = Signal(str, str, float)  # request id, message, fraction 0..1 or -1
-    result = Signal(str, object)  # request id, value returned by the task
-    failed = Signal(str, str)  # request id, message for the user (CANCELLED when cancelled)
-    finished = Signal(str)  # request id; always the last signal of a request
+    submitted = Signal(object)  # a new Request, for observers that watch every request
 
     # Internal: emitted on the worker/model threads, delivered queued on this object's thread.
     _w_started = Signal(str)
@@ -201,11 +198,8 @@ class InferenceBridge(QObject):
         self._live[rid] = ctx
         self._requests[rid] = request
         self._worker.tasks.put(_Task(ctx, fn))
+        emit(self.submitted, request)
         return request
-
-    def submit(self, kind: str, fn: TaskFn) -> str:
-        """Like :meth:`run`, returning only the id (for callers that follow the broadcast signals)."""
-        return self.run(kind, fn).id
 
     def cancel(self, request_id: str | None = None) -> None:
         """Cancel one request (or all with None). Its signals end now; late output is dropped."""
@@ -274,7 +268,6 @@ class InferenceBridge(QObject):
             request = self._requests.get(rid)
             if request is not None:
                 emit(request.started)
-            emit(self.started, rid, ctx.kind)
 
     def _on_tokens(self, rid: str) -> None:
         text = self._drain(rid)
@@ -282,14 +275,12 @@ class InferenceBridge(QObject):
             request = self._requests.get(rid)
             if request is not None:
                 emit(request.token, text)
-            emit(self.token, rid, text)
 
     def _on_progress(self, rid: str, message: str, fraction: float) -> None:
         if rid in self._live:
             request = self._requests.get(rid)
             if request is not None:
                 emit(request.progress, message, fraction)
-            emit(self.progress, rid, message, fraction)
 
     def _on_result(self, rid: str, value: object) -> None:
         self._on_tokens(rid)
@@ -297,7 +288,6 @@ class InferenceBridge(QObject):
             request = self._requests.get(rid)
             if request is not None:
                 emit(request.result, value)
-            emit(self.result, rid, value)
 
     def _on_failed(self, rid: str, message: str) -> None:
         self._on_tokens(rid)
@@ -314,11 +304,9 @@ class InferenceBridge(QObject):
         request = self._requests.get(rid)
         if request is not None:
             emit(request.failed, message)
-        emit(self.failed, rid, message)
 
     def _emit_finished(self, rid: str) -> None:
         request = self._requests.pop(rid, None)
         if request is not None:
             request.done = True
             emit(request.finished)
-        emit(self.finished, rid)

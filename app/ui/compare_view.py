@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from app.engine.critique.export import photo_lines
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
 from . import theme
@@ -28,6 +29,8 @@ class CompareView(QWidget):
         self.title = WrapLabel()
         self.title.setFont(theme.title_font(13))
         outer.addWidget(self.title)
+        self.facts = WrapLabel(object_name="muted")  # the photo's shooting data and notes, once for both
+        outer.addWidget(self.facts)
 
         top = QHBoxLayout()
         self.photo = QLabel()
@@ -66,6 +69,9 @@ class CompareView(QWidget):
         self.title.setText(f"{name} — {advisor_name or base.advisor_id}: base model vs fine-tuned "
                            f"{tuned.adapter_version or '(no adapter)'}")
         self.photo.setPixmap(fit(photo, 220, 200))  # never the previous comparison's photo
+        facts = photo_lines(base)
+        self.facts.setText("\n".join(facts))
+        self.facts.setVisible(bool(facts))
         deltas = comparison.deltas()
         self.base_view.set_result(base, title="Base model")
         self.tuned_view.set_result(tuned, deltas=deltas, title=f"Fine-tuned {tuned.adapter_version or ''}".strip())

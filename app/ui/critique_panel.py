@@ -2,9 +2,8 @@
 
 The panel submits each critique to the :class:`InferenceBridge` and listens to that request's
 own signals; it keeps one current request and a queue (photos opened mid-run wait their turn).
-What the report page shows is one :class:`Shown` value (the item, its photo and its file):
-export reads only that, so a file never pairs one photo with another photo's critique, and it
-is disabled whenever no report is on screen.
+What the report page shows, reopening, the photo viewer, the blind rating and export are its
+other half, :mod:`app.ui.critique_display`.
 """
 
 from __future__ import annotations
@@ -15,35 +14,27 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-from app.engine.critique.report import DIMENSIONS
 from app.engine.critique.result import CritiqueResult
 
 from . import ui_state
 from .bridge import CANCELLED, InferenceBridge, Request
 from .critique_bar import CritiqueBar
-from .failure import explain
+from .critique_display import ReportDisplay
+from .critique_status import CritiqueStatus
 from .notice_bar import NoticeBar
 from .operations import BlindResult, Comparison, choose_task
+from .photo_viewer import PhotoViewer
 from .pixmaps import load_preview
 from .qt_compat import emit
 from .rating_bar import RatingBar
 from .report_pages import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT, PAGE_STREAM, ReportPages
-from .report_view import weights_text
-from .shown import Item, Shown, export_dialog, export_shown
+from .shown import Item, Shown
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
-    from app.engine.store.database import JobRow, Store
+    from app.engine.store.database import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +46,7 @@ def _from_bar(name: str) -> property:
     return property(lambda self: getattr(self.bar, name))
 
 
-class CritiquePanel(QWidget):
+class CritiquePanel(ReportDisplay, QWidget):
     critiqueFinished = Signal(object)  # CritiqueResult | Comparison | BlindResult
     historyChanged = Signal()
     statusMessage = Signal(str)
@@ -78,12 +69,12 @@ class CritiquePanel(QWidget):
         self.request_preview: QImage | None = None
         self.last_photo: Path | None = None  # what "Critique again" critiques
         self.shown: Shown | None = None
+        self.viewer: PhotoViewer | None = None  # the last photo viewer opened
         self.queue: list[str] = []
         self.batch_index = 0
         self.batch_total = 0
         self.last_error = ""
         self._stream_text: list[str] = []
-        self._passes = 1
         self._build()
         self.bar.reload_advisors(select=ui_state.get_str(ui_state.ADVISOR) or None,
                                  mode=ui_state.get_str(ui_state.MODE) or service.settings.default_mode)
@@ -107,28 +98,16 @@ class CritiquePanel(QWidget):
         self.stack = ReportPages()
         self.dropzone, self.stream_page = self.stack.dropzone, self.stack.stream_page
         self.report_view, self.compare_view = self.stack.report_view, self.stack.compare_view
+        self.report_view.photoRequested.connect(self.view_photo)
         self.dropzone.photosDropped.connect(self.critique_paths)
         self.stack.currentChanged.connect(lambda _i: self._update_export())
         root.addWidget(self.stack, 1)
 
-        status = QHBoxLayout()
-        self.status_label = QLabel("Ready.")
-        self.status_label.setObjectName("muted")
-        self.status_label.setMinimumWidth(1)
-        status.addWidget(self.status_label, 1)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumWidth(220)
-        self.progress.hide()
-        status.addWidget(self.progress, 1)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("primary")
-        self.cancel_button.setToolTip("Stop this critique (Esc)")
-        self.cancel_button.setEnabled(False)
+        self.status = CritiqueStatus()
+        self.status_label, self.progress, self.cancel_button = (self.status.label, self.status.progress,
+                                                                self.status.cancel_button)
         self.cancel_button.clicked.connect(self.cancel)
-        status.addWidget(self.cancel_button)
-        root.addLayout(status)
+        root.addWidget(self.status)
 
     # ---- the bar's widgets, under the names the window, the Training tab and the tests use ----
     compare_check = _from_bar("compare_check")
@@ -202,8 +181,7 @@ class CritiquePanel(QWidget):
         self._stream_text = []
         self.stream_page.begin(self.request_preview)
         compare = self.compare_check.isChecked() and self.compare_check.isEnabled()
-        kind, fn, self._passes = choose_task(self.service, photo, advisor, self.mode(), compare=compare,
-                                             seed=self.ab_seed)
+        kind, fn, passes = choose_task(self.service, photo, advisor, self.mode(), compare=compare, seed=self.ab_seed)
         request = self.bridge.run(kind, fn)
         request.started.connect(self._on_started)
         request.token.connect(self._on_token)
@@ -212,9 +190,7 @@ class CritiquePanel(QWidget):
         request.failed.connect(self._on_failed)
         request.finished.connect(self._on_finished)
         self.request = request
-        self.cancel_button.setEnabled(True)
-        self.progress.show()
-        self.progress.setRange(0, 0)
+        self.status.begin(passes)
         self._set_status(f"Starting {self._where()}…")
         self.stack.setCurrentIndex(PAGE_STREAM)
         return request.id
@@ -249,19 +225,13 @@ class CritiquePanel(QWidget):
             return
         self._stream_text.append(text)
         self.stream_page.append(text)
-        done = "".join(self._stream_text).count('"score"')
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(int(1000 * min(1.0, done / (len(DIMENSIONS) * self._passes))))
+        self.status.tokens(text)
 
     def _on_progress(self, message: str, fraction: float) -> None:
         if not self._current():
             return
         self._set_status(f"{message} {self._where()}" if self.batch_total > 1 else message)
-        if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * fraction))
+        self.status.stage(fraction)
 
     def _on_result(self, value: object) -> None:
         if not self._current() or not isinstance(value, (CritiqueResult, Comparison, BlindResult)):
@@ -290,74 +260,11 @@ class CritiquePanel(QWidget):
         if not self._current():
             return
         self.request = None
-        self.cancel_button.setEnabled(False)
-        self.progress.hide()
+        self.status.end()
         if self.queue:
             self.start(self.queue.pop(0))
         else:
             self.batch_index = self.batch_total = 0
-
-    # ---- showing results ---------------------------------------------------------------------
-    def show_item(self, item: Item, photo: QImage | None = None, photo_path: Path | None = None) -> None:
-        """Show a result (a finished request, or one reopened from history) with its own photo."""
-        self.shown = Shown(item, photo, None)
-        result = self.shown.result
-        self.shown.photo_path = photo_path or Path(str(result.photo))
-        self._set_status(self.stack.show_item(item, photo, self._title(result), self.advisor_name(result.advisor_id)))
-        if isinstance(item, BlindResult):
-            self.rating_bar.ask()
-        else:
-            self.rating_bar.hide()
-        failed = [r for r in ((item.base, item.tuned) if isinstance(item, Comparison) else (result,))
-                  if r.report is None and (r.parse_problems or r.raw_text)]
-        if failed:
-            why = explain(failed[0].parse_problems, failed[0].raw_text)
-            self.notice.show_notice(why.text(), "error", [("Open Settings…", lambda: emit(self.settingsRequested)),
-                                                          ("Critique again", self.retry)])
-        self._update_export()
-        if self.shown.job_id:
-            emit(self.jobShown, self.shown.job_id)
-
-    def show_job(self, job: JobRow, item: CritiqueResult) -> None:
-        """Reopen a stored job; a cancelled or failed one says what happened and offers to retry."""
-        path = Path(job.photo_path)
-        photo = load_preview(path) if path.is_file() else None
-        if photo is None and job.thumbnail_path:
-            photo = load_preview(job.thumbnail_path)
-        self.notice.clear()
-        self.last_photo = path
-        self.show_item(item, photo=photo, photo_path=path)
-        if job.status in ("cancelled", "failed"):
-            actions = [("Critique again", self.retry)] if path.is_file() else []
-            self.notice.show_notice(item.notice or "", "cancelled" if job.status == "cancelled" else "error",
-                                    actions)
-
-    def _update_export(self) -> None:
-        on_report = self.stack.on_report()
-        self.export_button.setEnabled(self.shown is not None and on_report)
-        self.export_button.setToolTip("" if self.export_button.isEnabled() else
-                                      "Export saves the report on screen: there is none right now")
-
-    def _title(self, result: CritiqueResult) -> str:
-        return f"{Path(str(result.photo)).name} — {self.advisor_name(result.advisor_id)}"
-
-    def rate(self, value: int) -> None:
-        """Record the blind rating and reveal which model wrote it (the footer says the same)."""
-        item = self.current_item
-        if not isinstance(item, BlindResult):
-            return
-        job_id = item.result.job_id
-        store = self.store or self.service.store
-        if store is not None and job_id:
-            try:
-                store.add_rating(job_id, value)
-            except Exception as exc:  # noqa: BLE001
-                self.show_error(f"Could not record the rating: {exc}")
-                return
-        self.rating_bar.revealed(f"Thanks — you gave {value}/5. This critique was written by "
-                                 f"{weights_text(item.result, sentence=True)}.")
-        self.report_view.reveal()
-        emit(self.historyChanged)
 
     def show_error(self, message: str, *, retry: bool = False) -> None:
         self.last_error = message
@@ -372,19 +279,3 @@ class CritiquePanel(QWidget):
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
         emit(self.statusMessage, text)
-
-    # ---- export -------------------------------------------------------------------------------
-    def export_dialog(self, kind: str) -> None:
-        if self.shown is not None and self.export_button.isEnabled():
-            path = export_dialog(self, self.shown, kind)
-            if path is not None:
-                self.export_to(path)
-
-    def export_to(self, path: str | Path) -> Path | None:
-        """Write the report on screen (and only it) to ``path``."""
-        if self.shown is None:
-            return None
-        target = export_shown(self, self.shown, path)
-        if target is not None:
-            self._set_status(f"Exported {target}")
-        return target

@@ -9,27 +9,39 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QEvent, QObject, Signal
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QFileOpenEvent
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+if TYPE_CHECKING:
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+    from app.engine.store.database import Store
+
+    from .window import MainWindow
 
 log = logging.getLogger(__name__)
 
 
-class _FileOpenFilter(QObject):
-    """macOS delivers "Open With" / drops on the Dock icon as QFileOpenEvent on the application."""
+class AppEvents(QObject):
+    """What the application itself receives: macOS delivers "Open With" and drops on the Dock icon
+    as QFileOpenEvent, and every way to quit (menu, Cmd+Q, menubar icon, Dock, logging out) as
+    QEvent.Quit, which waits for the user's answer while a training run is going."""
 
-    def __init__(self, window: Any):
+    def __init__(self, window: MainWindow):
         super().__init__(window)
         self.window = window
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.FileOpen:
-            path = event.file()  # type: ignore[attr-defined]
+            path = cast(QFileOpenEvent, event).file()
             if path:
                 self.window.open_photos([path])
                 return True
+        if event.type() == QEvent.Type.Quit and obj is QApplication.instance():
+            return not self.window.confirm_quit()  # True swallows the quit
         return False
 
 
@@ -46,9 +58,7 @@ def ask_about_settings(message: str) -> bool:
     return box.clickedButton() is box.property("defaults_button")
 
 
-def settings_error_box(message: str) -> Any:
-    from PySide6.QtWidgets import QMessageBox
-
+def settings_error_box(message: str) -> QMessageBox:
     box = QMessageBox(QMessageBox.Icon.Critical, "Mondrian settings", message.splitlines()[0])
     box.setInformativeText("\n".join(line.strip() for line in message.splitlines()[1:]))
     box.setDetailedText(message)
@@ -58,7 +68,7 @@ def settings_error_box(message: str) -> Any:
     return box
 
 
-def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Any:
+def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Settings | None:
     """The saved settings; when the file is not valid, ``ask`` decides: defaults (the file is set
     aside, never deleted) or None (quit)."""
     from app.engine.settings import Settings, SettingsError, load_settings, set_aside_settings
@@ -75,30 +85,32 @@ def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Any:
         return Settings()
 
 
-class _DamageSignal(QObject):
-    """Carries the store's damage report from its checking thread to the GUI thread."""
+class DamageWatch(QObject):
+    """Carries the store's damage report from its checking thread to the GUI thread and shows it
+    (the CLI's text) in a non-modal box, kept as ``box``."""
 
     found = Signal(str)
 
+    def __init__(self, window: QWidget):
+        super().__init__(window)
+        self.window = window
+        self.box: QMessageBox | None = None
+        self.found.connect(self._show)
 
-def watch_store_damage(window: Any, store: Any) -> None:
-    """Show the store's :class:`DatabaseDamagedError` (the CLI's text) when its check finds damage;
-    the box is non-modal (``open``) and kept as ``window.damage_box``."""
-    from PySide6.QtWidgets import QMessageBox
-
-    signal = _DamageSignal(window)
-
-    def show(message: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Mondrian history database", message, parent=window)
-        window.damage_box = box
-        box.open()
-
-    signal.found.connect(show)
-    window._damage_signal = signal
-    store.on_damage(lambda error: signal.found.emit(str(error)))
+    def _show(self, message: str) -> None:
+        self.box = QMessageBox(QMessageBox.Icon.Warning, "Mondrian history database", message, parent=self.window)
+        self.box.open()
 
 
-def create_window(*, preload: bool = True, tray: bool = True, service: Any = None, store: Any = None) -> Any:
+def watch_store_damage(window: QWidget, store: Store) -> DamageWatch:
+    """Show the store's :class:`DatabaseDamagedError` when its background check finds damage."""
+    watch = DamageWatch(window)
+    store.on_damage(lambda error: watch.found.emit(str(error)))
+    return watch
+
+
+def create_window(*, preload: bool = True, tray: bool = True, service: MondrianService | None = None,
+                  store: Store | None = None) -> MainWindow | None:
     """The main window over a fresh service and store (both owned by the window: it closes them);
     None when the user chose to quit over an invalid settings file."""
     from app.engine.service import MondrianService
@@ -106,6 +118,7 @@ def create_window(*, preload: bool = True, tray: bool = True, service: Any = Non
 
     from .window import MainWindow
 
+    settings = None
     if service is None:
         settings = startup_settings()
         if settings is None:
@@ -137,7 +150,7 @@ def run_gui(argv: Sequence[str]) -> int:
     app.setWindowIcon(window.windowIcon())
     if window.tray is not None and window.tray.icon is not None:
         app.setQuitOnLastWindowClosed(False)  # the menubar icon keeps the app reachable
-    app.installEventFilter(_FileOpenFilter(window))
+    app.installEventFilter(AppEvents(window))
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     photos = photo_args(argv)

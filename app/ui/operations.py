@@ -63,6 +63,9 @@ class BlindResult:
     adapter_version: str | None  # the version under test (recorded on the rating for both arms)
 
 
+Item = CritiqueResult | Comparison | BlindResult  # what the report page shows and Export writes
+
+
 def ensure_model(service: MondrianService, ctx: TaskContext) -> None:
     """Load the model first (with a visible stage) so the user sees why the first run waits."""
     handle = service.ensure_loaded()
@@ -90,7 +93,8 @@ def critique_task(service: MondrianService, photo: str | Path, advisor_id: str,
 
 
 def compare_task(service: MondrianService, photo: str | Path, advisor_id: str) -> TaskFn:
-    """Base (no adapter) then fine-tuned (the advisor's active adapter) on the same resident model."""
+    """Base (no adapter) then fine-tuned (the advisor's active adapter) on the same resident model;
+    the two jobs are linked (one ``pair_id``), so history reopens them side by side."""
 
     def run(ctx: TaskContext) -> Comparison:
         if TUNED_MODE not in service.modes:
@@ -100,13 +104,14 @@ def compare_task(service: MondrianService, photo: str | Path, advisor_id: str) -
             raise RuntimeError(f"advisor {advisor_id!r} has no fine-tuned adapter yet: train one in the "
                                "Training tab (or activate a version) to compare")
         ensure_model(service, ctx)
+        pair = service.new_pair_id()
         ctx.progress("Base model (1 of 2)…", 0.0)
         base = service.critique(photo, advisor_id, BASE_MODE, on_token=ctx.on_token, scope=ctx.scope,
-                                request_id=ctx.request_id)
+                                request_id=ctx.request_id, pair_id=pair)
         ctx.token("\n\n")
         ctx.progress("Fine-tuned (2 of 2)…", 0.5)
         tuned = service.critique(photo, advisor_id, TUNED_MODE, on_token=ctx.on_token, scope=ctx.scope,
-                                 request_id=ctx.request_id)
+                                 request_id=ctx.request_id, pair_id=pair)
         return Comparison(base=base, tuned=tuned)
 
     return run
@@ -180,6 +185,17 @@ def _local_time(stamp: str | None) -> str:
         return datetime.fromisoformat(stamp or "").astimezone().strftime("%d %b %Y at %H:%M")
     except ValueError:
         return stamp or "an unknown date"
+
+
+def item_from_jobs(jobs: list[JobRow]) -> CritiqueResult | Comparison:
+    """What a history entry reopens: the comparison when its job is one of a linked pair
+    (``MondrianService.paired_jobs``: base and fine-tuned), else the critique alone."""
+    results = [result_from_job(job) for job in jobs]
+    base = [r for r in results if r.model_used == "base"]
+    tuned = [r for r in results if r.model_used == "fine_tuned"]
+    if len(results) == 2 and len(base) == 1 and len(tuned) == 1:
+        return Comparison(base=base[0], tuned=tuned[0])
+    return results[0]
 
 
 def result_from_job(job: JobRow) -> CritiqueResult:

@@ -35,6 +35,20 @@ def load_preview(path: str | Path, max_edge: int = 640) -> QImage | None:
         return None
 
 
+def load_full(path: str | Path) -> QImage | None:
+    """The photo at full resolution, upright (what "100 %" shows); any thread. None if unreadable."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    if reader.canRead():
+        image = reader.read()
+        if not image.isNull():
+            return image
+    try:  # HEIC, RAW, 16-bit TIFF...: the engine's loader (a RAW file gives its rendering)
+        return pil_to_qimage(load_photo(path, max_edge=None))
+    except (ImageLoadError, OSError):
+        return None
+
+
 def fit(image: QImage | QPixmap | None, width: int, height: int) -> QPixmap:
     if image is None:
         return QPixmap()

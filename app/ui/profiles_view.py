@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
@@ -39,6 +39,9 @@ from .operations import PortfolioPhoto
 from .qt_compat import emit
 from .radar import SHORT_LABELS
 
+if TYPE_CHECKING:
+    from app.engine.store.database import ProfileRow, Store
+
 log = logging.getLogger(__name__)
 
 COL_PHOTO = 0
@@ -53,12 +56,12 @@ class ProfilesView(QWidget):
     edited = Signal(str)  # photo path whose profile the user changed
     problem = Signal(str)  # a message for the user (an invalid score, a store error)
 
-    def __init__(self, store: Any, parent: QWidget | None = None):
+    def __init__(self, store: Store | None, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
         self.advisor_id: str | None = None
         self.photos: list[PortfolioPhoto] = []
-        self._profiles: dict[str, Any] = {}
+        self._profiles: dict[str, ProfileRow] = {}
         self._loading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -164,7 +167,7 @@ class ProfilesView(QWidget):
         if 0 <= current < len(self.photos):
             self._show_detail(current)
 
-    def profile_of(self, path: Path) -> Any:
+    def profile_of(self, path: Path) -> ProfileRow | None:
         return self._profiles.get(str(path.resolve()))
 
     def counts(self) -> dict[str, int]:
@@ -231,6 +234,9 @@ class ProfilesView(QWidget):
 
     def _save(self, path: Path, scores: dict[str, float | None], grade: str | None,
               comments: dict[str, str] | None, summary: str | None) -> bool:
+        if self.store is None or not self.advisor_id:
+            emit(self.problem, f"{path.name}: there is no history database to save the profile in")
+            return False
         profile = self.profile_of(path)
         old_comments = profile.comments if profile else {}
         recs = profile.recommendations if profile else {}

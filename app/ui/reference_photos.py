@@ -2,7 +2,8 @@
 
 The folder is imported into the advisor's references (linked or copied, the originals only
 read) and each new or changed photo is profiled by the base model on the worker, with progress;
-the same incremental index as ``python -m app index`` (``ReferenceIndex.update``).
+the same incremental index as ``python -m app index``, through the facade
+(:meth:`MondrianService.index_references`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from .operations import ensure_model
 if TYPE_CHECKING:
     from app.engine.rag.index import IndexSummary
     from app.engine.service import MondrianService
-    from app.engine.store.database import Store
 
 
-def index_task(service: MondrianService, store: Store, advisor_id: str, folder: str | Path) -> TaskFn:
+def index_task(service: MondrianService, advisor_id: str, folder: str | Path) -> TaskFn:
     def run(ctx: TaskContext) -> IndexSummary:
-        from app.engine.rag.index import ReferenceIndex
-
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: not a folder of photos")
         ensure_model(service, ctx)
@@ -31,8 +29,7 @@ def index_task(service: MondrianService, store: Store, advisor_id: str, folder: 
             ctx.progress(f"Reference photos: {Path(path).name} {outcome} ({done} of {total})", done / max(1, total))
 
         ctx.progress("Importing the reference photos…", -1.0)
-        return ReferenceIndex(service.host, service.settings, store).update(advisor_id, folder, on_progress=progress,
-                                                                           scope=ctx.scope)
+        return service.index_references(advisor_id, folder, on_progress=progress, scope=ctx.scope)
 
     return run
 

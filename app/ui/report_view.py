@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from app.engine.critique.export import photo_lines
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore
 
 from . import theme
 from .failure import explain, notice_text
 from .pixmaps import fit
+from .qt_compat import emit
 from .radar import RadarChart
 from .wrap_text import WrapLabel
 
@@ -137,8 +140,11 @@ def footer_text(result: CritiqueResult, *, hidden: bool = False) -> str:
 
 
 class ReportView(QWidget):
-    """Shows one CritiqueResult. ``compact`` (side by side in comparisons) drops the photo and the
-    radar, which the comparison draws once for both."""
+    """Shows one CritiqueResult. ``compact`` (side by side in comparisons) drops the photo, the
+    radar and the photo's facts, which the comparison shows once for both. ``photoRequested``:
+    the user asked for the photo at full size (the panel opens the viewer)."""
+
+    photoRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None, *, compact: bool = False, columns: int | None = None):
         super().__init__(parent)
@@ -157,15 +163,25 @@ class ReportView(QWidget):
         self.title = WrapLabel()
         self.title.setFont(theme.title_font(13))
         outer.addWidget(self.title)
+        self.facts = WrapLabel(object_name="muted")  # shooting data and notes about the photo
+        self.facts.hide()
+        outer.addWidget(self.facts)
 
         header = QHBoxLayout()
         header.setSpacing(16)
+        photo_box = QVBoxLayout()
         self.photo = QLabel()
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.photo.setMinimumSize(QSize(10, 10))
         self.photo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.photo.setVisible(not compact)
-        header.addWidget(self.photo, 2)
+        photo_box.addWidget(self.photo, 1)
+        self.view_button = QPushButton("View Photo…")
+        self.view_button.setToolTip("The photo at full size: fit or 100 %, with the measured focus map")
+        self.view_button.clicked.connect(lambda: emit(self.photoRequested))
+        self.view_button.setVisible(not compact)
+        photo_box.addWidget(self.view_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        header.addLayout(photo_box, 2)
         self.radar = RadarChart(diameter=200)
         self.radar.setMinimumWidth(250)  # the axis labels take ~150 px of it; below that the chart is a dot
         self.radar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -237,6 +253,9 @@ class ReportView(QWidget):
                 card = DimensionCard(key, report.dimensions.get(key), delta=(deltas or {}).get(key))
                 self.grid.addWidget(card, i // self.columns, i % self.columns)
                 self.cards.append(card)
+        facts = [] if self.compact else photo_lines(result)
+        self.facts.setText("\n".join(facts))
+        self.facts.setVisible(bool(facts))
         self.footer.setText(footer_text(result, hidden=hidden))
 
     def _fit_photo(self) -> None:

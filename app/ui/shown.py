@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from app.engine.critique.result import CritiqueResult
 
 from . import exporting, ui_state
-from .operations import BlindResult, Comparison
+from .operations import BlindResult, Comparison, Item
 
-Item = CritiqueResult | Comparison | BlindResult
+__all__ = ["Item", "Shown", "export_dialog", "export_shown"]
 SUFFIXES = {"markdown": ".md", "json": ".json", "pdf": ".pdf"}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,9 +30,9 @@ class HostsPanel(QGroupBox):
     problem = Signal(str)
     checked = Signal(bool)
 
-    def __init__(self, tab: QWidget):
-        super().__init__("Train on several Macs")
-        self.tab = tab
+    def __init__(self, advisor_id: Callable[[], str | None], parent: QWidget | None = None):
+        super().__init__("Train on several Macs", parent)
+        self.advisor_id = advisor_id  # the advisor the tab trains
         self.runner = CommandRunner(self)
         self.reports: list[ev.HostChecked] = []
         layout = QVBoxLayout(self)
@@ -70,7 +72,7 @@ class HostsPanel(QGroupBox):
         self.enabled.setChecked(enabled)
 
     def check(self) -> bool:
-        advisor = getattr(self.tab, "advisor_id", lambda: None)()
+        advisor = self.advisor_id()
         hosts = self.hosts()
         if not advisor or len(hosts) < 2:
             self.problem.emit("Choose an advisor and list at least two Macs (this one first).")

@@ -2,73 +2,55 @@
 
 Create the advisor (name + persona), choose a portfolio folder, let the resident base model draft
 a profile per photo (in the background), correct them in the table, pick hyperparameters (with
-the memory estimate), then Train: the dataset, training and evaluation commands run one after the
-other as separate processes (``python -m training.*`` via QProcess), with progress, ETA and a live
-loss plot, and Cancel. Finally the versions table: evaluation base vs fine-tuned, Activate, Roll back.
+the memory estimate), then Train: the dataset, training and evaluation commands that training
+builds run one after the other as separate processes, with progress, ETA, a live loss plot and
+Cancel. Finally the versions table: evaluation base vs fine-tuned, Activate, Roll back.
+
+The layout is in :mod:`~app.ui.training_controls` and :mod:`~app.ui.training_run_page`; each
+background query (scan, drafts, memory) is a :class:`~app.ui.bridge.Request` of its own.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QFrame,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QScrollArea, QTabWidget, QWidget
 
 from app.engine.advisors import Advisor, AdvisorError, save_user_advisor, slugify, validate_advisor_id
 from training import events as ev
-from training.events import describe
-from training.pipeline import EVALUATE, PREPARE, TRAIN, evaluate_command, resume_pipeline, training_pipeline
+from training.pipeline import TRAIN, evaluate_command, resume_pipeline, training_pipeline
 from training.run_state import resumable
 
-from .bridge import CANCELLED, InferenceBridge
-from .loss_plot import LossPlot
-from .operations import DraftSummary, MemoryInfo, PortfolioPhoto, draft_task, memory_task, scan_task
+from .bridge import InferenceBridge, Request
+from .operations import PortfolioPhoto
 from .profiles_view import ProfilesView
-from .qt_compat import emit
-from .training_form import HyperForm, remember, remembered
-from .training_hosts import HostsPanel
+from .qt_compat import emit, signals_blocked
+from .training_controls import TrainingControls
+from .training_form import remember, remembered
+from .training_portfolio import PortfolioWork
 from .training_process import CommandRunner, Step
+from .training_run_page import RunPage, fmt_eta
 from .versions_view import VersionsView, eval_summary, read_eval
+
+if TYPE_CHECKING:
+    from app.engine.service import MondrianService
+    from app.engine.store.database import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TRAIN", "TrainingTab"]
+__all__ = ["TRAIN", "TrainingTab", "fmt_eta"]
 MIN_PROFILES = 2
-
-
-def fmt_eta(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "—"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class TrainingTab(QWidget):
     advisorsChanged = Signal(str)
-    trainingFinished = Signal(str)
+    trainingFinished = Signal(str)  # a run ended well: what to announce
+    runEnded = Signal(bool, str)  # any pipeline ended (ok, message): the window's quit waits for it
 
-    def __init__(self, service: Any, bridge: InferenceBridge, store: Any, *,
+    def __init__(self, service: MondrianService, bridge: InferenceBridge, store: Store | None, *,
                  queries: InferenceBridge | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("page")
@@ -78,18 +60,10 @@ class TrainingTab(QWidget):
         self.queries = queries or bridge
         self.store = store
         self.runner = CommandRunner(self)
-        self.photos: list[PortfolioPhoto] = []
-        self._scan_id: str | None = None
-        self._draft_id: str | None = None
-        self._memory_id: str | None = None
         self.new_version: str | None = None
         self.last_error = ""
         self._build()
         self.reload_advisors()
-        for b in {id(self.bridge): self.bridge, id(self.queries): self.queries}.values():
-            b.progress.connect(self._on_task_progress)
-            b.result.connect(self._on_task_result)
-            b.failed.connect(self._on_task_failed)
         self.runner.stepStarted.connect(self._step_started)
         self.runner.progressEvent.connect(self._on_event)
         self.runner.output.connect(lambda label, text: self.log.appendPlainText(text))
@@ -101,106 +75,31 @@ class TrainingTab(QWidget):
     def _build(self) -> None:
         root = QHBoxLayout(self)
         root.setContentsMargins(12, 10, 12, 10)
-        left = QWidget()
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 8, 0)
-
-        box = QGroupBox("Advisor")
-        form = QFormLayout(box)
-        self.advisor_combo = QComboBox()
-        self.advisor_combo.currentIndexChanged.connect(self._advisor_changed)
-        form.addRow("Train", self.advisor_combo)
-        self.new_name = QLineEdit()
-        self.new_name.setPlaceholderText("e.g. My street style")
-        form.addRow("New name", self.new_name)
-        self.new_persona = QPlainTextEdit()
-        self.new_persona.setPlaceholderText("Persona: how this advisor sees photos, what they care about…")
-        self.new_persona.setFixedHeight(70)
-        form.addRow("Persona", self.new_persona)
-        self.create_button = QPushButton("Create personal advisor")
-        self.create_button.clicked.connect(self.create_advisor)
-        form.addRow(self.create_button)
-        col.addWidget(box)
-
-        box = QGroupBox("Portfolio")
-        form = QFormLayout(box)
-        row = QHBoxLayout()
-        self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("a folder of your own photos")
-        self.folder_edit.editingFinished.connect(lambda: self.set_portfolio(self.folder_edit.text()))
-        row.addWidget(self.folder_edit)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row.addWidget(browse)
-        form.addRow(row)
-        self.draft_button = QPushButton("Draft profiles with the base model")
-        self.draft_button.clicked.connect(self.draft_profiles)
-        form.addRow(self.draft_button)
-        self.portfolio_info = QLabel("No portfolio yet.")
-        self.portfolio_info.setObjectName("muted")
-        self.portfolio_info.setWordWrap(True)
-        form.addRow(self.portfolio_info)
-        col.addWidget(box)
-
-        box = QGroupBox("Hyperparameters")
-        form = QFormLayout(box)
-        self.form = HyperForm(form, box)
+        c = self.controls = TrainingControls()
+        self.advisor_combo, self.new_name, self.new_persona = c.advisor_combo, c.new_name, c.new_persona
+        self.folder_edit, self.draft_button, self.portfolio_info = c.folder_edit, c.draft_button, c.portfolio_info
+        self.form, self.activate, self.hosts = c.form, c.activate, c.hosts
         self.epochs, self.rank, self.lr = self.form["epochs"], self.form["rank"], self.form["lr"]
         self.batch, self.grad_checkpoint = self.form["batch_size"], self.form["grad_checkpoint"]
         self.eval_limit = self.form["eval_limit"]
-        self.activate = QCheckBox("Activate the new version when done")
-        self.activate.setChecked(True)
-        form.addRow(self.activate)
-        mem = QHBoxLayout()
-        self.memory_label = QLabel("Memory: —")
-        self.memory_label.setWordWrap(True)
-        mem.addWidget(self.memory_label, 1)
-        self.memory_button = QPushButton("Estimate")
+        self.memory_label, self.memory_button = c.memory_label, c.memory_button
+        self.train_button, self.cancel_button, self.resume_button = c.train_button, c.cancel_button, c.resume_button
+        self.progress, self.status, self.error_label = c.progress, c.status, c.error_label
+        self.advisor_combo.currentIndexChanged.connect(self._advisor_changed)
+        c.create_button.clicked.connect(self.create_advisor)
+        self.folder_edit.editingFinished.connect(lambda: self.set_portfolio(self.folder_edit.text()))
+        c.browse_button.clicked.connect(self._browse)
+        self.draft_button.clicked.connect(self.draft_profiles)
         self.memory_button.clicked.connect(self.estimate_memory)
-        mem.addWidget(self.memory_button)
-        form.addRow(mem)
-        for name in ("rank", "batch_size"):
-            self.form[name].valueChanged.connect(lambda *_: self.memory_label.setText("Memory: — (press Estimate)"))
-        self.grad_checkpoint.toggled.connect(lambda *_: self.memory_label.setText("Memory: — (press Estimate)"))
-        col.addWidget(box)
-        self.hosts = HostsPanel(self)
         self.hosts.problem.connect(self.show_error)
-        col.addWidget(self.hosts)
-
-        buttons = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.setObjectName("primary")
         self.train_button.clicked.connect(self.train)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("continue the cancelled run from its last finished epoch")
         self.resume_button.clicked.connect(self.resume)
-        self.resume_button.hide()
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.resume_button)
-        buttons.addWidget(self.cancel_button)
-        col.addLayout(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        col.addWidget(self.progress)
-        self.status = QLabel("Ready.")
-        self.status.setObjectName("muted")
-        self.status.setWordWrap(True)
-        col.addWidget(self.status)
-        self.error_label = QLabel()
-        self.error_label.setObjectName("error")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-        col.addWidget(self.error_label)
-        col.addStretch(1)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(left)
+        scroll.setWidget(c)
         scroll.setFixedWidth(380)
         root.addWidget(scroll)
 
@@ -209,39 +108,30 @@ class TrainingTab(QWidget):
         self.profiles.problem.connect(self.show_error)
         self.profiles.edited.connect(lambda *_: self._update_portfolio_info())
         self.tabs.addTab(self.profiles, "Photos && profiles")
-        run = QWidget()
-        run_layout = QVBoxLayout(run)
-        self.run_title = QLabel("No training run yet.")
-        run_layout.addWidget(self.run_title)
-        self.eta_label = QLabel("")
-        self.eta_label.setObjectName("muted")
-        run_layout.addWidget(self.eta_label)
-        self.loss_plot = LossPlot()
-        run_layout.addWidget(self.loss_plot, 2)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(2000)
-        run_layout.addWidget(self.log, 1)
-        self.tabs.addTab(run, "Training run")
+        self.run_page = RunPage()
+        self.run_title, self.eta_label = self.run_page.run_title, self.run_page.eta_label
+        self.loss_plot, self.log = self.run_page.loss_plot, self.run_page.log
+        self.tabs.addTab(self.run_page, "Training run")
         self.versions = VersionsView()
         self.versions.problem.connect(self.show_error)
         self.versions.changed.connect(lambda: emit(self.advisorsChanged, self.advisor_id() or ""))
         self.versions.evaluateRequested.connect(self.evaluate)
         self.tabs.addTab(self.versions, "Versions && evaluation")
         root.addWidget(self.tabs, 1)
+        self.portfolio = PortfolioWork(self.service, self.store, self.bridge, self.queries, c, self.profiles,
+                                       self.advisor_id, self)
+        self.portfolio.problem.connect(self.show_error)
+        self.portfolio.scanned.connect(lambda: self.tabs.setCurrentWidget(self.profiles))
 
     # ---- advisors -----------------------------------------------------------------------------
     def reload_advisors(self, select: str | None = None) -> None:
         current = select or self.advisor_id()
-        advisors = self.service.advisors()
-        ordered = sorted(advisors.values(), key=lambda a: (a.builtin, a.name.lower()))
-        self.advisor_combo.blockSignals(True)
-        self.advisor_combo.clear()
-        for a in ordered:
-            self.advisor_combo.addItem(a.name + ("" if a.builtin else "  (personal)"), a.id)
-        index = self.advisor_combo.findData(current)
-        self.advisor_combo.setCurrentIndex(max(0, index))
-        self.advisor_combo.blockSignals(False)
+        ordered = sorted(self.service.advisors().values(), key=lambda a: (a.builtin, a.name.lower()))
+        with signals_blocked(self.advisor_combo):
+            self.advisor_combo.clear()
+            for a in ordered:
+                self.advisor_combo.addItem(a.name + ("" if a.builtin else "  (personal)"), a.id)
+            self.advisor_combo.setCurrentIndex(max(0, self.advisor_combo.findData(current)))
         self._advisor_changed()
 
     def advisor_id(self) -> str | None:
@@ -251,12 +141,13 @@ class TrainingTab(QWidget):
         self.advisor_combo.setCurrentIndex(self.advisor_combo.findData(advisor_id))
 
     def _advisor_changed(self) -> None:
+        if not hasattr(self, "portfolio"):
+            return  # still being built
         advisor_id = self.advisor_id()
         self.versions.set_advisor(advisor_id)
         self.profiles.set_photos(advisor_id, self.photos)
         self._update_portfolio_info()
-        if hasattr(self, "resume_button"):
-            self._update_resume()
+        self._update_resume()
 
     def create_advisor(self) -> str | None:
         name = self.new_name.text().strip()
@@ -281,106 +172,36 @@ class TrainingTab(QWidget):
         emit(self.advisorsChanged, advisor_id)
         return advisor_id
 
-    # ---- portfolio and drafts -------------------------------------------------------------------
+    # ---- portfolio, drafts, memory (training_portfolio) ----------------------------------------------
+    @property
+    def photos(self) -> list[PortfolioPhoto]:
+        return self.portfolio.photos
+
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose the portfolio folder", self.folder_edit.text())
         if folder:
             self.set_portfolio(folder)
 
-    def set_portfolio(self, folder: str) -> str | None:
-        folder = folder.strip()
-        if not folder:
-            return None
-        self.folder_edit.setText(folder)
+    def set_portfolio(self, folder: str) -> Request | None:
         self._clear_error()
-        if self._scan_id is not None:
-            self.queries.cancel(self._scan_id)
-        self.status.setText(f"Reading {folder}…")
-        self._scan_id = self.queries.submit("scan", scan_task(folder))
-        return self._scan_id
+        return self.portfolio.set_folder(folder)
 
-    def draft_profiles(self) -> str | None:
-        advisor_id = self.advisor_id()
-        if not advisor_id or not self.photos:
-            self.show_error("Choose an advisor and a portfolio folder first.")
-            return None
+    def draft_profiles(self) -> Request | None:
         self._clear_error()
-        usable = [p.path for p in self.photos if not p.problem]
-        self.draft_button.setEnabled(False)
-        self.status.setText(f"Drafting profiles for {len(usable)} photo(s) with the base model…")
-        self.progress.setValue(0)
-        self._draft_id = self.bridge.submit("draft", draft_task(self.service, self.store, advisor_id, usable))
-        return self._draft_id
+        return self.portfolio.draft_profiles()
+
+    def estimate_memory(self) -> Request:
+        return self.portfolio.estimate_memory()
 
     def _update_portfolio_info(self) -> None:
-        if not self.photos:
-            self.portfolio_info.setText("No portfolio yet.")
-            return
-        c = self.profiles.counts()
-        bad = sum(1 for p in self.photos if p.problem)
-        text = f"{c['photos']} photos · {c['draft']} drafts · {c['edited']} edited · {c['none']} without a profile"
-        if bad:
-            text += f" · {bad} unreadable"
-        self.portfolio_info.setText(text)
-
-    def estimate_memory(self) -> str:
-        self.memory_label.setText("Memory: estimating…")
-        hosts = self.hosts.selected()
-        self._memory_id = self.bridge.submit("memory", memory_task(
-            self.service, self.form.hyper(), advisor_id=self.advisor_id(), world_size=len(hosts) if hosts else 1))
-        return self._memory_id
-
-    def _on_task_progress(self, rid: str, message: str, fraction: float) -> None:
-        if rid in (self._draft_id, self._scan_id):
-            self.status.setText(message)
-            if fraction >= 0:
-                self.progress.setValue(int(1000 * fraction))
-            if rid == self._draft_id and message.startswith("Drafted"):
-                self.profiles.reload()
-                self._update_portfolio_info()
-
-    def _on_task_result(self, rid: str, value: object) -> None:
-        if rid == self._scan_id:
-            self._scan_id = None
-            self.photos = list(cast(list[PortfolioPhoto], value))
-            self.profiles.set_photos(self.advisor_id(), self.photos)
-            self._update_portfolio_info()
-            self.status.setText(f"{len(self.photos)} photo(s) in the portfolio.")
-            self.tabs.setCurrentWidget(self.profiles)
-        elif rid == self._draft_id and isinstance(value, DraftSummary):
-            self._draft_id = None
-            self.draft_button.setEnabled(True)
-            self.progress.setValue(1000)
-            self.profiles.reload()
-            self._update_portfolio_info()
-            text = f"Drafted {len(value.drafted)} profile(s); kept {value.kept} existing."
-            if value.skipped:
-                text += " Skipped: " + "; ".join(f"{f} ({why})" for f, why in value.skipped[:5])
-            self.status.setText(text + " Review and correct them in the table.")
-        elif rid == self._memory_id and isinstance(value, MemoryInfo):
-            self._memory_id = None
-            budget = f" of {value.budget_gb:.0f} GB" if value.budget_gb else ""
-            mark = "fits" if value.fits else "does NOT fit"
-            self.memory_label.setText(f"Memory ≈ {value.total_gb:.2f} GB{budget}: {mark}")
-            self.memory_label.setToolTip(value.detail)
-
-    def _on_task_failed(self, rid: str, message: str) -> None:
-        if rid not in (self._scan_id, self._draft_id, self._memory_id):
-            return
-        if rid == self._draft_id:
-            self.draft_button.setEnabled(True)
-            self._draft_id = None
-        elif rid == self._scan_id:
-            self._scan_id = None
-        else:
-            self._memory_id = None
-            self.memory_label.setText("Memory: —")
-        if message != CANCELLED:
-            self.show_error(message)
-        else:
-            self.status.setText("Cancelled.")
+        self.portfolio.update_info()
 
     # ---- training -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """A training, evaluation or host check process is running."""
+        return self.runner.running
+
     def steps(self) -> list[Step]:
         """The pipeline training builds for these choices (``training.pipeline``)."""
         return training_pipeline(self.advisor_id() or "", self.folder_edit.text().strip(), self.service.settings.model,
@@ -390,19 +211,16 @@ class TrainingTab(QWidget):
     def train(self) -> bool:
         """Check the inputs, then run dataset -> training -> evaluation as separate processes."""
         self._clear_error()
-        if self.runner.running:
-            self.show_error("A training command is already running.")
-            return False
-        if not self.advisor_id():
-            self.show_error("Choose or create an advisor first.")
-            return False
         folder = self.folder_edit.text().strip()
-        if not folder or not Path(folder).is_dir():
-            self.show_error(f"Choose the portfolio folder first{f' ({folder} is not a folder)' if folder else ''}.")
-            return False
+        problem = ("A training command is already running." if self.runner.running else
+                   "Choose or create an advisor first." if not self.advisor_id() else
+                   f"Choose the portfolio folder first{f' ({folder} is not a folder)' if folder else ''}."
+                   if not folder or not Path(folder).is_dir() else None)
         c = self.profiles.counts()
-        if c["draft"] + c["edited"] < MIN_PROFILES:
-            self.show_error(f"At least {MIN_PROFILES} photos need a profile: press “Draft profiles”, then review them.")
+        if problem is None and c["draft"] + c["edited"] < MIN_PROFILES:
+            problem = f"At least {MIN_PROFILES} photos need a profile: press “Draft profiles”, then review them."
+        if problem:
+            self.show_error(problem)
             return False
         self._remember()
         self._start_run(self.steps(), "Training")
@@ -423,14 +241,12 @@ class TrainingTab(QWidget):
 
     def _start_run(self, steps: list[Step], verb: str) -> None:
         self.new_version = None
-        self.loss_plot.clear()
-        self.log.clear()
         self.progress.setValue(0)
-        self.run_title.setText(f"{verb} {self.advisor_combo.currentText().replace('(personal)', '').strip()}")
+        self.run_page.begin(f"{verb} {self.advisor_combo.currentText().replace('(personal)', '').strip()}")
         self.train_button.setEnabled(False)
         self.resume_button.hide()
         self.cancel_button.setEnabled(True)
-        self.tabs.setCurrentIndex(1)
+        self.tabs.setCurrentWidget(self.run_page)
         self.runner.start(steps)
 
     def evaluate(self, version: str) -> None:
@@ -451,40 +267,19 @@ class TrainingTab(QWidget):
 
     def _step_started(self, label: str) -> None:
         self.status.setText(f"{label}…")
-        self.log.appendPlainText(f"── {label}")
-        base = {PREPARE: 0.0, TRAIN: 0.1, EVALUATE: 0.9}.get(label, 0.0)
-        self.progress.setValue(int(1000 * base))
+        self.progress.setValue(int(1000 * self.run_page.step_started(label)))
 
-    def _on_event(self, label: str, e: ev.Event) -> None:
-        if isinstance(e, ev.Step):
-            total = e.total_steps or 1
-            loss = e.loss if e.loss is not None else float("nan")
-            self.loss_plot.add_step(e.step, loss, total)
-            self.progress.setValue(int(1000 * (0.1 + 0.8 * e.step / total)))
-            self.eta_label.setText(f"Step {e.step} of {total} · epoch {e.epoch}/{e.epochs} · loss {loss:.3f} · "
-                                   f"{e.tokens_per_s:.0f} tok/s · ETA {fmt_eta(e.eta_s)}")
-            self.status.setText(f"Training: step {e.step}/{total}, ETA {fmt_eta(e.eta_s)}")
-        elif isinstance(e, ev.Epoch):
-            total = self.loss_plot.total_steps or e.epoch
-            self.loss_plot.add_val(int(total * e.epoch / max(e.epochs, 1)), e.val_loss)
-            self.log.appendPlainText(f"epoch {e.epoch}/{e.epochs}: train loss {_f(e.train_loss)}, "
-                                     f"validation loss {_f(e.val_loss)}")
-        elif isinstance(e, ev.Published):
-            self.new_version = e.version
-            self.log.appendPlainText(f"published {e.version}" + (" (active)" if e.active else ""))
-        elif isinstance(e, ev.Sample):
-            total = e.total or 1
-            done = 2 * e.index + (1 if e.model == "base" else 2)
-            self.progress.setValue(int(1000 * (0.9 + 0.1 * done / (2 * total))))
-            self.status.setText(f"Evaluating: photo {e.index + 1} of {total} ({e.model})")
-        elif isinstance(e, ev.MemoryEstimateEvent):
-            fits = "fits" if e.fits else "does NOT fit"
-            self.memory_label.setText(f"Memory ≈ {e.total_gb:.2f} GB"
-                                      + (f" of {e.budget_gb:.0f} GB" if e.budget_gb else "") + f": {fits}")
+    def _on_event(self, _label: str, e: ev.Event) -> None:
+        shown = self.run_page.show_event(e)
+        if shown.fraction is not None:
+            self.progress.setValue(int(1000 * shown.fraction))
+        if shown.status is not None:
+            self.status.setText(shown.status)
+        if shown.memory is not None:
+            self.memory_label.setText(shown.memory)
             self.memory_label.setToolTip("training's own estimate, from the loaded model and the longest example")
-            self.log.appendPlainText(f"memory estimate {_f(e.total_gb)} GB, budget {_f(e.budget_gb)} GB")
-        else:
-            self.log.appendPlainText(describe(e))
+        if shown.version is not None:
+            self.new_version = shown.version
 
     def _pipeline_finished(self, ok: bool, message: str) -> None:
         self.train_button.setEnabled(True)
@@ -494,20 +289,28 @@ class TrainingTab(QWidget):
         emit(self.advisorsChanged, advisor)
         self._update_resume()
         if not ok:
-            state = resumable(advisor)
-            if message.endswith(": stopped") or self._lost_peer():
-                if state is not None:
-                    text = (f"Training cancelled after epoch {state.completed_epochs} of {state.hyper.epochs}. "
-                            "Press Resume to continue from there.")
-                else:
-                    text = "Training cancelled before the first epoch finished; there is nothing to resume."
-                if self._lost_peer():
-                    self.show_error(message)
-                self.status.setText(text)
-                self.log.appendPlainText("cancelled")
-            else:
-                self.show_error(message)
+            self._run_failed(advisor, message)
+        else:
+            self._run_done(advisor)
+        emit(self.runEnded, ok, message)
+
+    def _run_failed(self, advisor: str, message: str) -> None:
+        lost_peer = any(isinstance(e, ev.Error) and e.reason == "peer_lost" for _, e in self.runner.events)
+        if not (message.endswith(": stopped") or lost_peer):
+            self.show_error(message)
             return
+        state = resumable(advisor)
+        if state is not None:
+            text = (f"Training cancelled after epoch {state.completed_epochs} of {state.hyper.epochs}. "
+                    "Press Resume to continue from there.")
+        else:
+            text = "Training cancelled before the first epoch finished; there is nothing to resume."
+        if lost_peer:
+            self.show_error(message)
+        self.status.setText(text)
+        self.log.appendPlainText("cancelled")
+
+    def _run_done(self, advisor: str) -> None:
         self.progress.setValue(1000)
         summary = ""
         if self.new_version:
@@ -523,9 +326,6 @@ class TrainingTab(QWidget):
         self.eta_label.setText("Done.")
         self.tabs.setCurrentWidget(self.versions)
         emit(self.trainingFinished, text)
-
-    def _lost_peer(self) -> bool:
-        return any(isinstance(e, ev.Error) and e.reason == "peer_lost" for _, e in self.runner.events)
 
     def _update_resume(self) -> None:
         can = not self.runner.running and resumable(self.advisor_id() or "") is not None
@@ -557,10 +357,7 @@ class TrainingTab(QWidget):
         self.error_label.hide()
 
     def shutdown(self) -> None:
-        """Stop a running training process (it keeps its last checkpoint) before the app quits."""
+        """Stop a running training process cleanly (it keeps its last finished epoch, so the run can
+        be resumed) before the app quits."""
         self.runner.stop(wait=True)
         self.hosts.runner.stop(wait=True)
-
-
-def _f(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) else "—"

@@ -29,12 +29,16 @@ class MondrianTray(QObject):
         self.open_action.triggered.connect(self.showWindow)
         self.grade_action = QAction("Last grade: —", self.menu)
         self.grade_action.setEnabled(False)
+        self.training_action = QAction("", self.menu)  # "Training… quits when done" while a quit waits
+        self.training_action.setEnabled(False)
+        self.training_action.setVisible(False)
         self.quit_action = QAction("Quit Mondrian", self.menu)
         self.quit_action.triggered.connect(self.quitRequested)
         self.menu.addAction(self.clipboard_action)
         self.menu.addAction(self.open_action)
         self.menu.addSeparator()
         self.menu.addAction(self.grade_action)
+        self.menu.addAction(self.training_action)
         self.menu.addSeparator()
         self.menu.addAction(self.quit_action)
         self.icon: QSystemTrayIcon | None = None
@@ -52,6 +56,13 @@ class MondrianTray(QObject):
 
     def set_last_grade(self, text: str) -> None:
         self.grade_action.setText(f"Last grade: {text}")
+
+    def set_training(self, text: str | None) -> None:
+        """Say in the menu (and the icon's tooltip) that a training run keeps Mondrian open."""
+        self.training_action.setText(text or "")
+        self.training_action.setVisible(bool(text))
+        if self.icon is not None:
+            self.icon.setToolTip(f"Mondrian — {text}" if text else "Mondrian")
 
     def notify(self, title: str, message: str) -> None:
         self.notifications.append((title, message))

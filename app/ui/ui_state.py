@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QSize
+from PySide6.QtWidgets import QSplitter, QWidget
 
 from app.engine import paths
 
@@ -61,3 +62,24 @@ def folder(key: str) -> str:
 def remember_folder(key: str, file_or_folder: str | Path) -> None:
     p = Path(file_or_folder)
     set_str(key, str(p if p.is_dir() else p.parent))
+
+
+def restore_window(window: QWidget, splitter: QSplitter, min_size: QSize) -> None:
+    """The window's last geometry and splitter (never below ``min_size``)."""
+    geometry = get_bytes(GEOMETRY)
+    if geometry is not None:
+        window.restoreGeometry(geometry)
+    size = get_str(SIZE)
+    if "x" in size:  # restoreGeometry alone is unreliable off macOS/Windows (and offscreen)
+        w, _, h = size.partition("x")
+        if w.isdigit() and h.isdigit():
+            window.resize(max(int(w), min_size.width()), max(int(h), min_size.height()))
+    state = get_bytes(SPLITTER)
+    if state is not None:
+        splitter.restoreState(state)
+
+
+def save_window(window: QWidget, splitter: QSplitter) -> None:
+    set_bytes(GEOMETRY, window.saveGeometry())
+    set_str(SIZE, f"{window.width()}x{window.height()}")
+    set_bytes(SPLITTER, splitter.saveState())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,32 +23,31 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QImage,
-    QKeySequence,
     QShortcut,
     QShowEvent,
 )
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QSplitter, QTabWidget, QWidget
 
-from app import __version__
 from app.engine import atomic
 from app.engine.resources import resource_path
 
 from . import theme, ui_state
-from .actions import action
 from .bridge import CANCELLED, InferenceBridge, Request
 from .critique_panel import CritiquePanel
 from .dropzone import local_paths
 from .history import HistoryPanel
-from .operations import BlindResult, Comparison, load_task, pasted_photo_path, result_from_job
+from .operations import BlindResult, Comparison, item_from_jobs, load_task, pasted_photo_path
 from .qt_compat import emit
 from .reference_photos import index_task, summary_text
 from .tray import MondrianTray
+from .window_menus import build_menus
 
 if TYPE_CHECKING:
     from app.engine.critique.result import CritiqueResult
     from app.engine.service import MondrianService
     from app.engine.store.database import JobRow, Store
 
+    from .quit_guard import QuitGuard
     from .training_tab import TrainingTab
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,11 @@ class _Tabs(QTabWidget):
 class MainWindow(QMainWindow):
     shown = Signal()  # first time the window is on screen (the benchmark times launch to this)
     MIN_SIZE = QSize(900, 600)  # a 13-inch laptop at a larger text size
+    open_action: QAction  # these four: window_menus.build_menus
+    paste_action: QAction
+    settings_action: QAction
+    references_action: QAction
+    escape: QShortcut
 
     def __init__(self, service: MondrianService, store: Store | None = None, *,
                  bridge: InferenceBridge | None = None, preload: bool = False, tray: bool = True):
@@ -121,14 +126,24 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setSizes([230, 950])
         self.setCentralWidget(self.splitter)
-        self._build_menus()
-        self._restore_state()
+        build_menus(self, self)
+        ui_state.restore_window(self, self.splitter, self.MIN_SIZE)
 
         self.tray = MondrianTray(app_icon(), self) if tray else None
         if self.tray is not None:
             self.tray.critiqueClipboard.connect(self.paste)
             self.tray.showWindow.connect(self.bring_to_front)
             self.tray.quitRequested.connect(QApplication.quit)
+        self.quit_guard: QuitGuard | None = None
+        if self.training is not None:
+            from .quit_guard import QuitGuard
+
+            self.quit_guard = QuitGuard(self, self.training, self.tray, lambda: self.exit_app())
+        self.exit_app: Callable[[], None] = lambda: QApplication.exit(0)  # the end of a quit that waited
+
+    def confirm_quit(self) -> bool:
+        """May the app quit now? Asks first while a training run is going (:mod:`app.ui.quit_guard`)."""
+        return self.quit_guard is None or self._closed or self.quit_guard.confirm()
 
     def _add_training_tab(self) -> None:
         from .training_tab import TrainingTab
@@ -152,41 +167,6 @@ class MainWindow(QMainWindow):
         self.panel = PanelView(self.service, self.bridge)
         self.panel.panelFinished.connect(lambda _results: self.history.refresh())
         self.tabs.addTab(self.panel, "Panel")
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = action("&Open Photo…", self, self.critique.open_dialog,
-                                  shortcut=QKeySequence.StandardKey.Open)
-        self.paste_action = action("&Paste Photo", self, self.paste, shortcut=QKeySequence.StandardKey.Paste)
-        file_menu.addAction(self.open_action)
-        file_menu.addAction(self.paste_action)
-        export = file_menu.addMenu("&Export")
-        for label, kind in (("Markdown", "markdown"), ("JSON", "json"), ("PDF", "pdf")):
-            export.addAction(action(f"{label}…", self, partial(self.critique.export_dialog, kind)))
-        file_menu.addSeparator()
-        self.settings_action = action("&Settings…", self, self.open_settings, role=QAction.MenuRole.PreferencesRole)
-        # StandardKey.Preferences is Cmd+, on macOS but empty on Linux and Windows: say Ctrl+, everywhere
-        self.settings_action.setShortcuts([QKeySequence("Ctrl+,"), *QKeySequence.keyBindings(
-            QKeySequence.StandardKey.Preferences)])
-        file_menu.addAction(self.settings_action)
-        file_menu.addSeparator()
-        file_menu.addAction(action("&Quit", self, QApplication.quit, shortcut=QKeySequence.StandardKey.Quit,
-                                   role=QAction.MenuRole.QuitRole))
-        view = self.menuBar().addMenu("&View")
-        compare = QAction("&Compare Base and Fine-tuned", self, checkable=True,
-                          shortcut=QKeySequence("Ctrl+Shift+C"))
-        compare.toggled.connect(self.critique.compare_check.setChecked)
-        self.critique.compare_check.toggled.connect(compare.setChecked)
-        view.addAction(compare)
-        view.addAction(action("&A/B Statistics…", self, self.open_ab_stats))
-        advisor_menu = self.menuBar().addMenu("&Advisor")
-        self.references_action = action("Add &Reference Photos…", self, self.add_reference_photos)
-        advisor_menu.addAction(self.references_action)
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(action("Mondrian &Guide", self, self.open_help,
-                                   shortcut=QKeySequence.StandardKey.HelpContents))
-        help_menu.addAction(action("&About Mondrian", self, self._about, role=QAction.MenuRole.AboutRole))
-        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
 
     # ---- photos in ------------------------------------------------------------------------------
     def open_photos(self, paths: list[str]) -> None:
@@ -226,7 +206,7 @@ class MainWindow(QMainWindow):
         atomic.write_bytes(target, bytes(io.BytesIO(data.data()).getvalue()))
         return target
 
-    def _escape(self) -> None:
+    def escape_pressed(self) -> None:
         """Esc stops the running critique; with nothing running it dismisses the banner."""
         if self.critique.request is not None:
             self.critique.cancel()
@@ -235,8 +215,9 @@ class MainWindow(QMainWindow):
 
     # ---- results ------------------------------------------------------------------------------
     def reopen_job(self, job: JobRow) -> None:
+        """Show a history entry; one half of a comparison reopens both, side by side."""
         self.tabs.setCurrentWidget(self.critique)
-        self.critique.show_job(job, result_from_job(job))
+        self.critique.show_job(job, item_from_jobs(self.service.paired_jobs(job)))
 
     def _critique_finished(self, item: CritiqueResult | Comparison | BlindResult) -> None:
         result = item.tuned if isinstance(item, Comparison) else item.result if isinstance(item, BlindResult) else item
@@ -292,7 +273,7 @@ class MainWindow(QMainWindow):
             if not folder:
                 return None
         ui_state.remember_folder(ui_state.REFERENCE_FOLDER, folder)
-        request = self.bridge.run("index", index_task(self.service, self.store, advisor_id, folder))
+        request = self.bridge.run("index", index_task(self.service, advisor_id, folder))
         request.progress.connect(lambda message, _f: self.statusBar().showMessage(message))
         request.result.connect(lambda summary: self._indexed(name, summary))
         request.failed.connect(partial(self._index_failed, Path(folder).name))
@@ -314,14 +295,9 @@ class MainWindow(QMainWindow):
 
         ABStatsDialog(self.store, self).exec()
 
-    def _about(self) -> None:
-        from PySide6.QtWidgets import QMessageBox
-
-        QMessageBox.about(self, "About Mondrian",
-                          f"Mondrian {__version__}\nPrivate, offline photo critique from a local vision-language "
-                          "model.")
-
     def bring_to_front(self) -> None:
+        if self.quit_guard is not None:
+            self.quit_guard.cancel_wait()
         self.showNormal()
         self.raise_()
         self.activateWindow()
@@ -337,7 +313,7 @@ class MainWindow(QMainWindow):
 
                 QTimer.singleShot(200, self.preload_model)
 
-    def preload_model(self) -> str | None:
+    def preload_model(self) -> Request | None:
         """Load the model in the background so the first critique starts at once."""
         if self._closed or self.bridge.busy:
             return None
@@ -347,7 +323,7 @@ class MainWindow(QMainWindow):
         request.failed.connect(lambda message: self.statusBar().showMessage(
             f"The model could not be loaded: {message}", 15000))
         self._preload = request
-        return request.id
+        return request
 
     def _preload_result(self, model_id: object) -> None:
         name = str(model_id).rstrip("/").split("/")[-1]
@@ -361,25 +337,15 @@ class MainWindow(QMainWindow):
         self.history.setVisible(self.tabs.currentWidget() is self.critique)
         self.tabs.updateGeometry()
 
-    def _restore_state(self) -> None:
-        geometry = ui_state.get_bytes(ui_state.GEOMETRY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        size = ui_state.get_str(ui_state.SIZE)
-        if "x" in size:  # restoreGeometry alone is unreliable off macOS/Windows (and offscreen)
-            w, _, h = size.partition("x")
-            if w.isdigit() and h.isdigit():
-                self.resize(max(int(w), self.MIN_SIZE.width()), max(int(h), self.MIN_SIZE.height()))
-        splitter = ui_state.get_bytes(ui_state.SPLITTER)
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-
     def save_state(self) -> None:
-        ui_state.set_bytes(ui_state.GEOMETRY, self.saveGeometry())
-        ui_state.set_str(ui_state.SIZE, f"{self.width()}x{self.height()}")
-        ui_state.set_bytes(ui_state.SPLITTER, self.splitter.saveState())
+        ui_state.save_window(self, self.splitter)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Without a menubar icon, closing the window quits: ask first while training runs."""
+        keeps_running = self.tray is not None and self.tray.icon is not None
+        if not keeps_running and not self._closed and not self.confirm_quit():
+            event.ignore()
+            return
         self.save_state()
         super().closeEvent(event)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
@@ -16,8 +17,33 @@ def _bar(score: float | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def shooting_text(data: dict[str, Any] | None) -> str:
+    """"1/250 s at 50 mm, f/8, ISO 100, no flash; Canon EOS R5 with RF50mm; 12 May 2025, 14:03"
+    from a stored ``ShootingData.to_dict()``; "" when there is nothing."""
+    if not data:
+        return ""
+    kit = " with ".join(str(data[k]) for k in ("camera", "lens") if data.get(k))
+    when = ""
+    if isinstance(data.get("taken_at"), str):
+        try:
+            when = datetime.fromisoformat(data["taken_at"]).strftime("%d %b %Y, %H:%M")
+        except ValueError:
+            when = data["taken_at"]
+    return "; ".join(str(part) for part in (data.get("summary"), kit, when) if part)
+
+
+def photo_lines(result: CritiqueResult) -> list[str]:
+    """The photo's own facts: camera, lens and settings (EXIF), and notes about its pixels."""
+    lines: list[str] = []
+    text = shooting_text(result.shooting)
+    if text:
+        lines.append(f"Shot: {text}")
+    lines += [f"Note: {note}" for note in result.notes]
+    return lines
+
+
 def _footer(result: CritiqueResult) -> list[str]:
-    lines = [f"Mode: {result.effective_mode}" + (f" (asked for {result.requested_mode}: {result.fallback_reason})"
+    lines = [*photo_lines(result), f"Mode: {result.effective_mode}" + (f" (asked for {result.requested_mode}: {result.fallback_reason})"
                                                  if result.fallback_reason else "")]
     if result.model_id:
         lines.append(f"Model: {result.model_id}" + (f", adapter {result.adapter_version}" if result.adapter_version else ""))

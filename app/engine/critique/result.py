@@ -86,6 +86,9 @@ class CritiqueResult:
     model_used: str = ModelUsed.BASE.value
     partial_report: Report | None = None  # the dimensions a generation cut at its token limit completed
     budget: TokenBudget | None = None  # how the generation's token limit was derived
+    shooting: dict[str, Any] | None = None  # the camera settings from EXIF (ShootingData.to_dict), if any
+    notes: list[str] = field(default_factory=list)  # about the pixels: "only the first of 12 frames ..."
+    pair_id: str | None = None  # links the two critiques of a base vs fine-tuned comparison
 
     @property
     def ok(self) -> bool:
@@ -113,7 +116,15 @@ class CritiqueResult:
             "job_id": self.job_id,
             "partial_report": self.partial_report.to_dict() if self.partial_report else None,
             "budget": self.budget.to_dict() if self.budget else None,
+            "shooting": self.shooting,
+            "notes": self.notes,
+            "pair_id": self.pair_id,
         }
+
+    def details(self) -> dict[str, Any]:
+        """What a stored job keeps beside its report and raw output (``jobs.details_json``)."""
+        return {"references": self.references, "technical": self.technical, "parse_problems": self.parse_problems,
+                "notice": self.notice, "shooting": self.shooting, "notes": self.notes, "pair_id": self.pair_id}
 
     @classmethod
     def from_job(cls, job: StoredJob) -> CritiqueResult:
@@ -134,7 +145,8 @@ class CritiqueResult:
             parse_problems=list(details.get("parse_problems") or []), stats=stats, model_id=job.base_model or "",
             adapter_version=job.adapter_version, references=list(details.get("references") or []),
             technical=details.get("technical"), notice=details.get("notice"), job_id=job.id,
-            model_used=job.model_used or ModelUsed.BASE.value,
+            model_used=job.model_used or ModelUsed.BASE.value, shooting=details.get("shooting") or None,
+            notes=[str(n) for n in details.get("notes") or []], pair_id=details.get("pair_id"),
             # a cut-off generation's completed dimensions are derived again from the kept raw output
             partial_report=parse_partial_report(job.raw_output) if job.report is None and job.raw_output else None,
         )

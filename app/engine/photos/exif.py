@@ -88,6 +88,7 @@ class ShootingData:
         data = asdict(self)
         data["taken_at"] = self.taken_at.isoformat() if self.taken_at else None
         data["shutter"] = self.shutter
+        data["summary"] = self.summary()
         return data
 
     @classmethod

@@ -68,8 +68,7 @@ class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin):
         with the raw output kept."""
         report = result.report
         stats = result.stats
-        details = {"references": result.references, "technical": result.technical,
-                   "parse_problems": result.parse_problems, "notice": result.notice}
+        details = result.details()
         values: dict[str, Any] = {
             "completed_at": now_iso(), "requested_mode": result.requested_mode,
             "effective_mode": result.effective_mode, "fallback_reason": result.fallback_reason,

@@ -133,6 +133,13 @@ class JobsMixin(StoreBase):
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return [row_to_job(r) for r in self._query(sql, [*params, max(0, int(limit)), max(0, int(offset))])]
 
+    def jobs_in_pair(self, pair_id: str) -> list[JobRow]:
+        """The completed jobs linked as one comparison (``details.pair_id``), oldest first."""
+        rows = self._query("SELECT * FROM jobs WHERE status = 'completed' AND json_valid(details_json) "
+                           "AND json_extract(details_json, '$.pair_id') = ? ORDER BY created_at, rowid",
+                           (pair_id,))
+        return [row_to_job(r) for r in rows]
+
     def count_jobs(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM jobs")[0][0])
 

@@ -142,28 +142,51 @@ class TechnicalAnalysis:
 
     def measurements(self) -> dict[str, tuple[str, Measurement]]:
         """Headline measurements for display: key -> (label, measurement), in reading order."""
-        return {
-            "exposure": ("Exposure (mean luminance)", self.exposure.mean),
-            "ev_offset": ("Median tone vs mid-grey", self.exposure.ev_offset),
-            "contrast": ("Contrast (RMS)", self.exposure.contrast),
-            "highlight_clipping": ("Highlight clipping", self.clipping.highlights),
-            "shadow_clipping": ("Shadow clipping", self.clipping.shadows),
-            "dynamic_range": ("Tonal range used", self.dynamic_range.used),
-            "dynamic_range_stops": ("Tonal range", self.dynamic_range.stops),
-            "sharpness": ("Sharpness (whole frame)", self.sharpness.overall),
-            "peak_sharpness": ("Sharpness (sharpest region)", self.sharpness.peak),
-            "noise": ("Noise", self.noise.sigma),
-            "saturation": ("Saturation", self.colour.saturation),
-            "colourfulness": ("Colourfulness", self.colour.colourfulness),
-            "colour_cast": ("Colour balance", self.colour.cast),
-            "horizon_tilt": ("Horizon tilt", self.horizon.tilt),
-            "thirds_offset": ("Subject vs thirds", self.placement.thirds_offset),
-            "balance": ("Visual weight left", self.placement.balance),
-        }
+        out: dict[str, tuple[str, Measurement]] = {}
+        for key, (label, path) in MEASUREMENTS.items():
+            value: Any = self
+            for name in path:
+                value = getattr(value, name)
+            out[key] = (label, value)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""
         return _jsonable(asdict(self))
+
+
+# key -> (label, where the Measurement sits in the analysis), in reading order
+MEASUREMENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "exposure": ("Exposure (mean luminance)", ("exposure", "mean")),
+    "ev_offset": ("Median tone vs mid-grey", ("exposure", "ev_offset")),
+    "contrast": ("Contrast (RMS)", ("exposure", "contrast")),
+    "highlight_clipping": ("Highlight clipping", ("clipping", "highlights")),
+    "shadow_clipping": ("Shadow clipping", ("clipping", "shadows")),
+    "dynamic_range": ("Tonal range used", ("dynamic_range", "used")),
+    "dynamic_range_stops": ("Tonal range", ("dynamic_range", "stops")),
+    "sharpness": ("Sharpness (whole frame)", ("sharpness", "overall")),
+    "peak_sharpness": ("Sharpness (sharpest region)", ("sharpness", "peak")),
+    "noise": ("Noise", ("noise", "sigma")),
+    "saturation": ("Saturation", ("colour", "saturation")),
+    "colourfulness": ("Colourfulness", ("colour", "colourfulness")),
+    "colour_cast": ("Colour balance", ("colour", "cast")),
+    "horizon_tilt": ("Horizon tilt", ("horizon", "tilt")),
+    "thirds_offset": ("Subject vs thirds", ("placement", "thirds_offset")),
+    "balance": ("Visual weight left", ("placement", "balance")),
+}
+
+
+def measurements_of(data: dict[str, Any] | None) -> list[tuple[str, Measurement]]:
+    """The headline measurements of a stored analysis (``TechnicalAnalysis.to_dict``, as a job
+    keeps it), as (label, measurement) in reading order; the ones it lacks are left out."""
+    out: list[tuple[str, Measurement]] = []
+    for label, path in MEASUREMENTS.values():
+        value: Any = data
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        if isinstance(value, dict) and "reading" in value:
+            out.append((label, Measurement(value.get("value"), str(value.get("unit") or ""), str(value["reading"]))))
+    return out
 
 
 def _jsonable(value: Any) -> Any:

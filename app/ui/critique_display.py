@@ -1,0 +1,152 @@
+"""The Critique tab's report half: what is on screen, reopening it, the photo viewer, the blind
+rating and export (a part of :class:`~app.ui.critique_panel.CritiquePanel`).
+
+What the report page shows is one :class:`~app.ui.shown.Shown` value (the item, its photo and
+its file): export reads only that, so a file never pairs one photo with another photo's
+critique, and it is disabled whenever no report is on screen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from app.engine.critique.result import CritiqueResult
+
+from .failure import explain
+from .operations import BlindResult, Comparison, Item
+from .photo_viewer import PhotoViewer, focus_map_of
+from .pixmaps import load_preview
+from .qt_compat import emit
+from .report_view import weights_text
+from .shown import Shown, export_dialog, export_shown
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import SignalInstance
+
+    from app.engine.service import MondrianService
+    from app.engine.store.database import JobRow, Store
+
+    from .bridge import InferenceBridge
+    from .critique_bar import CritiqueBar
+    from .notice_bar import NoticeBar
+    from .rating_bar import RatingBar
+    from .report_pages import ReportPages
+
+
+class ReportDisplay:
+    """The panel's methods about the report on screen (a mixin: the panel owns the widgets)."""
+
+    service: MondrianService
+    store: Store | None
+    queries: InferenceBridge | None
+    shown: Shown | None
+    viewer: PhotoViewer | None
+    last_photo: Path | None
+    bar: CritiqueBar
+    notice: NoticeBar
+    rating_bar: RatingBar
+    stack: ReportPages
+    settingsRequested: SignalInstance
+    jobShown: SignalInstance
+    historyChanged: SignalInstance
+
+    if TYPE_CHECKING:  # the panel's own
+        def retry(self) -> None: ...
+        def show_error(self, message: str, *, retry: bool = False) -> None: ...
+        def _set_status(self, text: str) -> None: ...
+
+    # ---- showing results ---------------------------------------------------------------------
+    def show_item(self, item: Item, photo: QImage | None = None, photo_path: Path | None = None) -> None:
+        """Show a result (a finished request, or one reopened from history) with its own photo."""
+        self.shown = Shown(item, photo, None)
+        result = self.shown.result
+        self.shown.photo_path = photo_path or Path(str(result.photo))
+        self._set_status(self.stack.show_item(item, photo, self._title(result),
+                                               self.bar.advisor_name(result.advisor_id)))
+        if isinstance(item, BlindResult):
+            self.rating_bar.ask()
+        else:
+            self.rating_bar.hide()
+        failed = [r for r in ((item.base, item.tuned) if isinstance(item, Comparison) else (result,))
+                  if r.report is None and (r.parse_problems or r.raw_text)]
+        if failed:
+            why = explain(failed[0].parse_problems, failed[0].raw_text)
+            self.notice.show_notice(why.text(), "error", [("Open Settings…", lambda: emit(self.settingsRequested)),
+                                                          ("Critique again", self.retry)])
+        self._update_export()
+        if self.shown.job_id:
+            emit(self.jobShown, self.shown.job_id)
+
+    def show_job(self, job: JobRow, item: CritiqueResult | Comparison) -> None:
+        """Reopen a stored job (a comparison side by side); a cancelled or failed one says what
+        happened and offers to retry."""
+        path = Path(job.photo_path)
+        photo = load_preview(path) if path.is_file() else None
+        if photo is None and job.thumbnail_path:
+            photo = load_preview(job.thumbnail_path)
+        self.notice.clear()
+        self.last_photo = path
+        self.show_item(item, photo=photo, photo_path=path)
+        if job.status in ("cancelled", "failed"):
+            actions = [("Critique again", self.retry)] if path.is_file() else []
+            notice = item.notice if isinstance(item, CritiqueResult) else None
+            self.notice.show_notice(notice or "", "cancelled" if job.status == "cancelled" else "error", actions)
+
+    def view_photo(self) -> PhotoViewer | None:
+        """The photo on screen at full size, with the focus map of its measurements."""
+        if self.shown is None:
+            return None
+        result = self.shown.result
+        viewer = PhotoViewer(self.shown.photo, self.shown.photo_path, focus_map_of(result.technical),
+                             Path(str(result.photo)).name, self.queries, self.stack)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.open()
+        self.viewer = viewer
+        return viewer
+
+    def _update_export(self) -> None:
+        on_report = self.stack.on_report()
+        self.bar.export_button.setEnabled(self.shown is not None and on_report)
+        self.bar.export_button.setToolTip("" if self.bar.export_button.isEnabled() else
+                                          "Export saves the report on screen: there is none right now")
+
+    def _title(self, result: CritiqueResult) -> str:
+        return f"{Path(str(result.photo)).name} — {self.bar.advisor_name(result.advisor_id)}"
+
+    def rate(self, value: int) -> None:
+        """Record the blind rating and reveal which model wrote it (the footer says the same)."""
+        item = self.shown.item if self.shown else None
+        if not isinstance(item, BlindResult):
+            return
+        job_id = item.result.job_id
+        store = self.store or self.service.store
+        if store is not None and job_id:
+            try:
+                store.add_rating(job_id, value)
+            except Exception as exc:  # noqa: BLE001
+                self.show_error(f"Could not record the rating: {exc}")
+                return
+        self.rating_bar.revealed(f"Thanks — you gave {value}/5. This critique was written by "
+                                 f"{weights_text(item.result, sentence=True)}.")
+        self.stack.report_view.reveal()
+        emit(self.historyChanged)
+
+    # ---- export -------------------------------------------------------------------------------
+    def export_dialog(self, kind: str) -> None:
+        if self.shown is not None and self.bar.export_button.isEnabled():
+            path = export_dialog(self.stack, self.shown, kind)
+            if path is not None:
+                self.export_to(path)
+
+    def export_to(self, path: str | Path) -> Path | None:
+        """Write the report on screen (and only it) to ``path``."""
+        if self.shown is None:
+            return None
+        target = export_shown(self.stack, self.shown, path)
+        if target is not None:
+            self._set_status(f"Exported {target}")
+        return target
