@@ -29,6 +29,7 @@ from app.engine.critique.report import DIMENSIONS
 from app.engine.critique.result import CritiqueResult
 
 from . import ui_state
+from .ask_panel import AskPanel
 from .bridge import CANCELLED, InferenceBridge, Request
 from .critique_bar import CritiqueBar
 from .failure import explain
@@ -110,6 +111,10 @@ class CritiquePanel(QWidget):
         self.dropzone.photosDropped.connect(self.critique_paths)
         self.stack.currentChanged.connect(lambda _i: self._update_export())
         root.addWidget(self.stack, 1)
+        self.ask = AskPanel(self.service, self.bridge, self.store, queries=self.queries)
+        self.ask.critiqueRequested.connect(self._critique_crop)
+        self.ask.statusMessage.connect(self._set_status)
+        self.stack.add_below_report(self.ask)
 
         status = QHBoxLayout()
         self.status_label = QLabel("Ready.")
@@ -315,6 +320,7 @@ class CritiquePanel(QWidget):
             self.notice.show_notice(why.text(), "error", [("Open Settings…", lambda: emit(self.settingsRequested)),
                                                           ("Critique again", self.retry)])
         self._update_export()
+        self.ask.show_for(item if isinstance(item, CritiqueResult) else None, self.advisor_name(result.advisor_id))
         if self.shown.job_id:
             emit(self.jobShown, self.shown.job_id)
 
@@ -359,6 +365,15 @@ class CritiquePanel(QWidget):
         self.report_view.reveal()
         emit(self.historyChanged)
 
+    def _critique_crop(self, path: str, advisor_id: str, mode: str) -> None:
+        """"Critique the crop": a new critique of the exported file, by the job's advisor and mode."""
+        for choose, value in ((self.set_advisor, advisor_id), (self.set_mode, mode)):
+            try:
+                choose(value)
+            except KeyError:  # that advisor was deleted since: the one picked now critiques it
+                pass
+        self.critique_paths([path])
+
     def show_error(self, message: str, *, retry: bool = False) -> None:
         self.last_error = message
         actions = [("Critique again", self.retry)] if retry and self.last_photo else []
@@ -384,7 +399,10 @@ class CritiquePanel(QWidget):
         """Write the report on screen (and only it) to ``path``."""
         if self.shown is None:
             return None
-        target = export_shown(self, self.shown, path)
+        store = self.store or self.service.store
+        job_id = self.shown.job_id if isinstance(self.shown.item, CritiqueResult) else None
+        turns = store.list_turns(job_id) if store is not None and job_id else []
+        target = export_shown(self, self.shown, path, turns)
         if target is not None:
             self._set_status(f"Exported {target}")
         return target

@@ -9,6 +9,7 @@ import html
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocum
 from app.engine import atomic
 from app.engine.critique.export import to_markdown
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.result import CritiqueResult
 
+from .conversation_export import conversation_html
 from .operations import BlindResult, Comparison
 
 FORMATS = {"Markdown (*.md)": ".md", "JSON (*.json)": ".json", "PDF (*.pdf)": ".pdf"}
@@ -32,10 +35,11 @@ def _results(item: Any) -> list[tuple[str, Any]]:
     return [("", item)]
 
 
-def markdown_text(item: Any) -> str:
+def markdown_text(item: Any, turns: Sequence[Any] = ()) -> str:
+    """The report(s) in Markdown; ``turns``: the conversation about a single critique."""
     parts = []
     for heading, result in _results(item):
-        text = to_markdown(result)
+        text = to_markdown(result, turns if isinstance(item, CritiqueResult) else ())
         parts.append(f"## {heading}\n\n{text}" if heading else text)
     return "\n\n".join(parts)
 
@@ -48,7 +52,7 @@ def json_data(item: Any) -> dict[str, Any]:
     return item.to_dict()
 
 
-def report_html(item: Any, photo: QImage | None = None) -> str:
+def report_html(item: Any, photo: QImage | None = None, turns: Sequence[Any] = ()) -> str:
     """A printable page per result: photo, grade, summary, a score table with comments."""
     out = ["<html><body style='font-family: sans-serif;'>"]
     for heading, r in _results(item):
@@ -81,16 +85,18 @@ def report_html(item: Any, photo: QImage | None = None) -> str:
         if r.model_id:
             foot = f"Model {html.escape(r.model_id)} · " + foot
         out.append(f"<p style='color:#666; font-size:small'>{html.escape(foot)}</p>")
+    out.append(conversation_html(turns) if isinstance(item, CritiqueResult) else "")
     out.append("</body></html>")
     return "".join(out)
 
 
-def write_pdf(item: Any, path: str | os.PathLike[str], photo: QImage | None = None) -> Path:
+def write_pdf(item: Any, path: str | os.PathLike[str], photo: QImage | None = None,
+              turns: Sequence[Any] = ()) -> Path:
     target = Path(path)
     doc = QTextDocument()
     if photo is not None and not photo.isNull():
         doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl("mondrian://photo"), photo)
-    doc.setHtml(report_html(item, photo))
+    doc.setHtml(report_html(item, photo, turns))
     fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".pdf", dir=target.parent)
     os.close(fd)
     try:
@@ -109,16 +115,17 @@ def write_pdf(item: Any, path: str | os.PathLike[str], photo: QImage | None = No
     return target
 
 
-def export(item: Any, path: str | os.PathLike[str], photo: QImage | None = None) -> Path:
-    """Write ``item`` (a result, comparison or blind result) in the format its suffix names."""
+def export(item: Any, path: str | os.PathLike[str], photo: QImage | None = None, turns: Sequence[Any] = ()) -> Path:
+    """Write ``item`` (a result, comparison or blind result) in the format its suffix names;
+    ``turns`` (the job's conversation) go into Markdown and PDF."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".md":
-        atomic.write_text(target, markdown_text(item))
+        atomic.write_text(target, markdown_text(item, turns))
     elif suffix == ".json":
         atomic.write_text(target, json.dumps(json_data(item), ensure_ascii=False, indent=2, default=str) + "\n")
     elif suffix == ".pdf":
-        write_pdf(item, target, photo)
+        write_pdf(item, target, photo, turns)
     else:
         raise ValueError(f"{target}: unknown export format {suffix!r}; use .md, .json or .pdf")
     return target
