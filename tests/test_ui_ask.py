@@ -126,6 +126,23 @@ def test_old_turns_left_out_of_the_context_are_announced(qtbot, window, tmp_path
     assert "left out of this answer's context" in ask.turn_views[2].note.text()
 
 
+def test_a_question_cancelled_while_it_waits_for_the_model_goes_back_in_the_box(qtbot, window, tmp_path):
+    result = _critique(qtbot, window, sample_photo(tmp_path))
+    ask = window.critique.ask
+    gate = threading.Event()
+    busy = window.bridge.run("hold", lambda _ctx: gate.wait(LONG / 1000))  # the worker is busy with other work
+    ask.box.setPlainText("And the shadows?")
+    request = ask.ask()
+    assert ask.turn_views[-1].question.text() == "And the shadows?"
+    qtbot.mouseClick(ask.cancel_button, Qt.MouseButton.LeftButton)  # before the model ever saw it
+    _wait(qtbot, request)
+    gate.set()
+    _wait(qtbot, busy)
+    qtbot.waitUntil(lambda: ask.syncing is None, timeout=LONG)
+    assert ask.turn_views == [] and ask.box.toPlainText() == "And the shadows?" and not ask.notice.text()
+    assert window.store.list_turns(result.job_id) == []
+
+
 def test_a_moved_photo_is_said_and_located(qtbot, window, tmp_path, monkeypatch):
     photo = sample_photo(tmp_path, "harbour.jpg")
     result = _critique(qtbot, window, photo)

@@ -253,9 +253,10 @@ class AskPanel(QWidget):
         index = self.turn_views.index(view)
         if index < len(turns):
             view.show_turn(turns[index])
-        else:
+        else:  # refused before it was stored, or cancelled before it started: nothing to keep
             self._unsend(view)
-            self.notice.show_notice(message[0].upper() + message[1:], "error")
+            if message != CANCELLED:
+                self.notice.show_notice(message[0].upper() + message[1:], "error")
 
     def _unsend(self, view: TurnView) -> None:
         self.turn_views.remove(view)

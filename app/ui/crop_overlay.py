@@ -20,6 +20,7 @@ from .crop_geometry import MOVE, drag_box, handle_points, move_box
 from .qt_compat import emit
 
 GRAB = 9  # px around a handle that pick it up
+MAX_HEIGHT = 300  # the photo fits inside; the thread around it stays readable
 _CURSORS = {"nw": Qt.CursorShape.SizeFDiagCursor, "se": Qt.CursorShape.SizeFDiagCursor,
             "ne": Qt.CursorShape.SizeBDiagCursor, "sw": Qt.CursorShape.SizeBDiagCursor,
             "n": Qt.CursorShape.SizeVerCursor, "s": Qt.CursorShape.SizeVerCursor,
@@ -41,6 +42,7 @@ class CropOverlay(QWidget):
         self._drag: tuple[str, Box, QPointF] | None = None  # handle, box at press, press point (photo px)
         self.setMouseTracking(True)
         self.setMinimumSize(QSize(160, 120))
+        self.setMaximumHeight(MAX_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
     def set_crop(self, image: QImage | None, original: tuple[int, int], box: Box,
@@ -62,7 +64,7 @@ class CropOverlay(QWidget):
 
     # ---- geometry: photo pixels <-> widget ----------------------------------------------------
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
-        return max(120, min(420, round(width * self.original[1] / max(1, self.original[0]))))
+        return max(120, min(MAX_HEIGHT, round(width * self.original[1] / max(1, self.original[0]))))
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
         return True
