@@ -166,6 +166,7 @@ def shoot_ask(app, window, store, result, photo: Path, out: Path) -> None:
                           aspect=aspect)
     turn = store.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
     store.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
+    window.resize(SIZE[0], 1180)  # taller, to show the thread and the crop together
     window.reopen_job(store.get_job(result.job_id))
     ask = window.critique.ask
     ask.aspect.setCurrentText(aspect)
@@ -176,6 +177,7 @@ def shoot_ask(app, window, store, result, photo: Path, out: Path) -> None:
     settle(app, 400)
     window.grab().save(str(out / "ask.png"))
     scroll.verticalScrollBar().setValue(0)
+    window.resize(*SIZE)
 
 
 def publish_tiny_adapters(model: Path, work: Path, advisor: str, count: int) -> None:
