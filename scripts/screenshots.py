@@ -5,13 +5,15 @@
 * ``main-report.png``: the main window with a report (history on the left);
 * ``main-900x600.png``: the same report in the smallest window the layout is made for;
 * ``photo-viewer.png``: the photo at full size with the measured focus map over it;
+* ``ask.png``: the question thread under the report and a suggested 4:5 crop drawn over the photo;
 * ``comparison.png``: base model and fine-tuned adapter side by side, with the deltas;
 * ``training.png`` and ``training-versions.png``: the Training tab after a real training run.
 
 The windows are the real ones over a real store and the real training commands, run on a tiny
 random-weight model (built offline). Because random weights write meaningless text, the reports
 shown in the Critique tab are written examples of what a real model produces for these photos
-(``EXAMPLES`` below), stored and shown through the same code paths as real results. The loss
+(``EXAMPLES`` below), stored and shown through the same code paths as real results; so are the
+follow-up answers and the crop box of ``ask.png`` (``ASK_TURNS``, ``ASK_CROP``). The loss
 curve, the versions table and the evaluation come from the actual training run.
 """
 
@@ -79,6 +81,19 @@ COFFEE_TUNED = {
                          "Shoot the next frame as the light turns golden."),
 }
 
+ASK_TURNS = [
+    ("Why only 6 for depth and perspective?",
+     "Because the camera looks almost straight down. The table becomes a flat plane and nothing recedes: there "
+     "is no near, middle and far. Lower the camera to the height of the cup, let the window glow softly behind "
+     "it, and the space opens without losing the quiet of the still life."),
+    ("Would this work in black and white?",
+     "It would, if you print for the porcelain. The warm palette carries much of the mood now; in monochrome the "
+     "picture rests on tone alone, so place the cup's highlight on Zone VIII and keep the wood near Zone III, or "
+     "the table turns to mud."),
+]
+ASK_CROP = ((140, 0, 460, 400), "4:5", "Close in on the cup and the spoon: a 4:5 frame drops the empty wood on "
+                                       "both sides and lets the saucer's curve fill the picture.")
+
 OTHERS = [  # (skimage photo, advisor, grade, mean-ish score) for the history sidebar
     ("chelsea.png", "vivian_maier", "B+"),
     ("rocket.jpg", "ansel", "A-"),
@@ -134,6 +149,37 @@ def record(store, result, photo: Path) -> None:
     thumb = save_thumbnail(photo, paths.thumbnails_dir() / f"{job.id}.jpg")
     store.set_thumbnail(job.id, thumb)
     result.job_id = job.id
+
+
+def shoot_ask(app, window, store, result, photo: Path, out: Path) -> None:
+    """The conversation under the report: written answers and a crop stored as the engine stores
+    them (turns of the job), then the job reopened from history, scrolled to the thread."""
+    from app.engine.conversation.coordinates import Frame, from_original
+    from app.engine.conversation.crop import CropSuggestion, check_box, parse_aspect
+
+    for question, answer in ASK_TURNS:
+        turn = store.add_turn(result.job_id, question)
+        store.finish_turn(turn.id, answer=answer, status="done")
+    box, aspect, reason = ASK_CROP
+    size = (600, 400)
+    check_box(box, size, parse_aspect(aspect))
+    model_box = tuple(round(v) for v in from_original(box, Frame.grid(), size))
+    crop = CropSuggestion(box=box, original_size=size, reason=reason, frame=Frame.grid(), model_box=model_box,
+                          aspect=aspect)
+    turn = store.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
+    store.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
+    window.resize(SIZE[0], 1180)  # taller, to show the thread and the crop together
+    window.reopen_job(store.get_job(result.job_id))
+    ask = window.critique.ask
+    ask.aspect.setCurrentText(aspect)
+    ask.box.setPlainText("What would make the light more dramatic?")
+    settle(app, 400)
+    scroll = window.critique.stack.report_scroll
+    scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())  # the crop and the question box
+    settle(app, 400)
+    window.grab().save(str(out / "ask.png"))
+    scroll.verticalScrollBar().setValue(0)
+    window.resize(*SIZE)
 
 
 def publish_tiny_adapters(model: Path, work: Path, advisor: str, count: int) -> None:
@@ -234,6 +280,7 @@ def main() -> int:
     window.grab().save(str(out / "main-900x600.png"))
     window.resize(*SIZE)
     settle(app, 200)
+    shoot_ask(app, window, store, result, coffee, out)
 
     # The photo viewer: full size, fitted, with the focus map of the measurements.
     viewer = panel.view_photo()

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from app.engine.service import MondrianService
     from app.engine.store.database import JobRow, Store
 
+    from .ask_panel import AskPanel
     from .bridge import InferenceBridge
     from .critique_bar import CritiqueBar
     from .notice_bar import NoticeBar
@@ -50,6 +51,7 @@ class ReportDisplay:
     notice: NoticeBar
     rating_bar: RatingBar
     stack: ReportPages
+    ask: AskPanel
     settingsRequested: SignalInstance
     jobShown: SignalInstance
     historyChanged: SignalInstance
@@ -78,6 +80,8 @@ class ReportDisplay:
             self.notice.show_notice(why.text(), "error", [("Open Settings…", lambda: emit(self.settingsRequested)),
                                                           ("Critique again", self.retry)])
         self._update_export()
+        self.ask.show_for(item if isinstance(item, CritiqueResult) else None,
+                          self.bar.advisor_name(result.advisor_id))
         if self.shown.job_id:
             emit(self.jobShown, self.shown.job_id)
 
@@ -146,7 +150,10 @@ class ReportDisplay:
         """Write the report on screen (and only it) to ``path``."""
         if self.shown is None:
             return None
-        target = export_shown(self.stack, self.shown, path)
+        store = self.store or self.service.store
+        job_id = self.shown.job_id if isinstance(self.shown.item, CritiqueResult) else None
+        turns = store.list_turns(job_id) if store is not None and job_id else []
+        target = export_shown(self.stack, self.shown, path, turns)
         if target is not None:
             self._set_status(f"Exported {target}")
         return target

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 from app.engine.critique.result import CritiqueResult
 
 from . import ui_state
+from .ask_panel import AskPanel
 from .bridge import CANCELLED, InferenceBridge, Request
 from .critique_bar import CritiqueBar
 from .critique_display import ReportDisplay
@@ -102,6 +103,10 @@ class CritiquePanel(ReportDisplay, QWidget):
         self.dropzone.photosDropped.connect(self.critique_paths)
         self.stack.currentChanged.connect(lambda _i: self._update_export())
         root.addWidget(self.stack, 1)
+        self.ask = AskPanel(self.service, self.bridge, self.store, queries=self.queries)
+        self.ask.critiqueRequested.connect(self._critique_crop)
+        self.ask.statusMessage.connect(self._set_status)
+        self.stack.add_below_report(self.ask)
 
         self.status = CritiqueStatus()
         self.status_label, self.progress, self.cancel_button = (self.status.label, self.status.progress,
@@ -265,6 +270,15 @@ class CritiquePanel(ReportDisplay, QWidget):
             self.start(self.queue.pop(0))
         else:
             self.batch_index = self.batch_total = 0
+
+    def _critique_crop(self, path: str, advisor_id: str, mode: str) -> None:
+        """"Critique the crop": a new critique of the exported file, by the job's advisor and mode."""
+        for choose, value in ((self.set_advisor, advisor_id), (self.set_mode, mode)):
+            try:
+                choose(value)
+            except KeyError:  # that advisor was deleted since: the one picked now critiques it
+                pass
+        self.critique_paths([path])
 
     def show_error(self, message: str, *, retry: bool = False) -> None:
         self.last_error = message

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from app.engine.critique.result import CritiqueResult
 from app.engine.technical.results import measurements_of
 
 from . import theme
+from .conversation_export import conversation_html
 from .operations import BlindResult, Comparison, Item
 from .radar import RadarChart, Series
 
@@ -41,10 +43,11 @@ def _results(item: Item) -> list[tuple[str, CritiqueResult]]:
     return [("", item)]
 
 
-def markdown_text(item: Item) -> str:
+def markdown_text(item: Item, turns: Sequence[Any] = ()) -> str:
+    """The report(s) in Markdown; ``turns``: the conversation about a single critique."""
     parts = []
     for heading, result in _results(item):
-        text = to_markdown(result)
+        text = to_markdown(result, turns if isinstance(item, CritiqueResult) else ())
         parts.append(f"## {heading}\n\n{text}" if heading else text)
     return "\n\n".join(parts)
 
@@ -128,7 +131,8 @@ def _result_html(heading: str, r: CritiqueResult, *, photo: bool, radar: bool) -
     return out
 
 
-def report_html(item: Item, photo: QImage | None = None, *, radar: bool = False) -> str:
+def report_html(item: Item, photo: QImage | None = None, *, radar: bool = False,
+                turns: Sequence[Any] = ()) -> str:
     """A printable page per result; the photo, the radar (``radar``: the document holds
     ``mondrian://radar``) and the measured facts once, with the first result."""
     has_photo = photo is not None and not photo.isNull()
@@ -137,11 +141,13 @@ def report_html(item: Item, photo: QImage | None = None, *, radar: bool = False)
     for i, (heading, r) in enumerate(results):
         out += _result_html(heading, r, photo=has_photo and i == 0, radar=radar and i == 0)
     out.append(_measured_table(results[0][1]))
+    out.append(conversation_html(turns) if isinstance(item, CritiqueResult) else "")
     out.append("</body></html>")
     return "".join(out)
 
 
-def write_pdf(item: Item, path: str | os.PathLike[str], photo: QImage | None = None) -> Path:
+def write_pdf(item: Item, path: str | os.PathLike[str], photo: QImage | None = None,
+              turns: Sequence[Any] = ()) -> Path:
     target = Path(path)
     doc = QTextDocument()
     if photo is not None and not photo.isNull():
@@ -149,7 +155,7 @@ def write_pdf(item: Item, path: str | os.PathLike[str], photo: QImage | None = N
     series = radar_series(item)
     if series:
         doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl("mondrian://radar"), radar_image(series))
-    doc.setHtml(report_html(item, photo, radar=bool(series)))
+    doc.setHtml(report_html(item, photo, radar=bool(series), turns=turns))
     fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".pdf", dir=target.parent)
     os.close(fd)
     try:
@@ -168,16 +174,18 @@ def write_pdf(item: Item, path: str | os.PathLike[str], photo: QImage | None = N
     return target
 
 
-def export(item: Item, path: str | os.PathLike[str], photo: QImage | None = None) -> Path:
-    """Write ``item`` (a result, comparison or blind result) in the format its suffix names."""
+def export(item: Item, path: str | os.PathLike[str], photo: QImage | None = None,
+           turns: Sequence[Any] = ()) -> Path:
+    """Write ``item`` (a result, comparison or blind result) in the format its suffix names;
+    ``turns`` (the job's conversation) go into Markdown and PDF."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".md":
-        atomic.write_text(target, markdown_text(item))
+        atomic.write_text(target, markdown_text(item, turns))
     elif suffix == ".json":
         atomic.write_text(target, json.dumps(json_data(item), ensure_ascii=False, indent=2, default=str) + "\n")
     elif suffix == ".pdf":
-        write_pdf(item, target, photo)
+        write_pdf(item, target, photo, turns)
     else:
         raise ValueError(f"{target}: unknown export format {suffix!r}; use .md, .json or .pdf")
     return target

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFrame, QScrollArea, QStackedWidget, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from .compare_view import CompareView
 from .dropzone import DropZone
@@ -37,11 +37,20 @@ class ReportPages(QStackedWidget):
         self.stream_page = StreamPage()
         self.addWidget(self.stream_page)
         self.report_view = ReportView()
-        self.report_scroll = _scroll(self.report_view)
+        self.report_page = QWidget()  # the report, and what goes under it (the question thread)
+        self.report_page.setObjectName("page")
+        self._report_layout = QVBoxLayout(self.report_page)
+        self._report_layout.setContentsMargins(0, 0, 0, 0)
+        self._report_layout.addWidget(self.report_view)
+        self.report_scroll = _scroll(self.report_page)
         self.addWidget(self.report_scroll)
         self.compare_view = CompareView()
         self.compare_scroll = _scroll(self.compare_view)
         self.addWidget(self.compare_scroll)
+
+    def add_below_report(self, widget: QWidget) -> None:
+        """Put ``widget`` under the report, scrolling with it."""
+        self._report_layout.addWidget(widget)
 
     def show_item(self, item: Item, photo: QImage | None, title: str, advisor_name: str) -> str:
         """Show ``item`` on its page; returns the status line for it."""

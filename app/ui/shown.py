@@ -7,8 +7,10 @@ text can never come from different photos.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -53,9 +55,9 @@ def export_dialog(parent: QWidget, shown: Shown, kind: str) -> str | None:
     return path if path.lower().endswith(suffix) else path + suffix
 
 
-def export_shown(parent: QWidget, shown: Shown, path: str | Path) -> Path | None:
+def export_shown(parent: QWidget, shown: Shown, path: str | Path, turns: Sequence[Any] = ()) -> Path | None:
     try:
-        target = exporting.export(shown.item, path, shown.photo)
+        target = exporting.export(shown.item, path, shown.photo, turns)
     except Exception as exc:  # noqa: BLE001 - tell the user, keep going
         QMessageBox.warning(parent, "Export failed", f"{path}: {exc}")
         return None

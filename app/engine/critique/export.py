@@ -108,6 +108,30 @@ def to_markdown(result: CritiqueResult, turns: Sequence[Any] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
+def crop_text(crop: dict[str, Any]) -> str:
+    """A stored crop suggestion in one line: where it is, its aspect and the model's reason."""
+    b = crop["box"]
+    return (f"Crop x {b['x0']}–{b['x1']}, y {b['y0']}–{b['y1']} of {crop['original_size'][0]}x"
+            f"{crop['original_size'][1]} px" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
+            + (f": {crop['reason']}" if crop.get("reason") else ""))
+
+
+def turn_answer(turn: Any) -> tuple[str, str]:
+    """What a stored turn answered and how it ended: (text, note); the note is "" for a finished
+    answer, else "cancelled", "no answer: <why>" or "interrupted" (every front end says the same)."""
+    answer = (turn.answer or "").strip()
+    if turn.status == "failed":
+        return "", f"no answer: {turn.error or 'failed'}"
+    if turn.status == "cancelled":
+        return answer, "cancelled"
+    if turn.status == "running":
+        return "", "interrupted"
+    crop = (getattr(turn, "details", None) or {}).get("crop") if turn.kind == "crop" else None
+    if isinstance(crop, dict):
+        return crop_text(crop), ""
+    return answer, ""
+
+
 def conversation_markdown(turns: Sequence[Any]) -> list[str]:
     """The follow-up exchanges (store ``TurnRow``s: question, answer, status, kind) as Markdown lines."""
     if not turns:
@@ -115,18 +139,6 @@ def conversation_markdown(turns: Sequence[Any]) -> list[str]:
     out = ["", "## Conversation"]
     for turn in turns:
         out += ["", f"**You:** {turn.question}", ""]
-        answer = (turn.answer or "").strip()
-        if turn.status == "failed":
-            answer = f"_(no answer: {turn.error or 'failed'})_"
-        elif turn.status == "cancelled":
-            answer = (answer + " " if answer else "") + "_(cancelled)_"
-        elif turn.status == "running":
-            answer = "_(interrupted)_"
-        crop = (getattr(turn, "details", None) or {}).get("crop") if turn.kind == "crop" else None
-        if crop and turn.status == "done":
-            b = crop["box"]
-            answer = (f"Crop x {b['x0']}–{b['x1']}, y {b['y0']}–{b['y1']} of {crop['original_size'][0]}x"
-                      f"{crop['original_size'][1]} px" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
-                      + (f": {crop['reason']}" if crop.get("reason") else ""))
-        out.append(f"**Advisor:** {answer}")
+        answer, note = turn_answer(turn)
+        out.append("**Advisor:** " + " ".join(p for p in (answer, f"_({note})_" if note else "") if p))
     return out
