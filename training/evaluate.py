@@ -79,6 +79,7 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
     """Run both models over the held-out split; returns the eval.json content."""
     from app.engine.adapters.manager import AdapterError, AdapterManager
     from app.engine.model.generate import generate_report
+    from app.engine.model.caches import CacheBudget
     from app.engine.model.host import GenerationRequest, ModelHost
     from app.engine.settings import load_settings
 
@@ -98,7 +99,7 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
     drift = prompt_drift(advisor, rows, grounding=settings.grounding)
     if drift:
         emit("warning", message=drift)
-    host = ModelHost(model_ref)
+    host = ModelHost(model_ref, cache_budget=CacheBudget.from_settings(settings))
     manager = AdapterManager(host)
     try:
         try:
