@@ -33,13 +33,18 @@ _FORMAT_TEXT = (
     "Score each of the eight dimensions from 0 (poor) to 10 (masterful) as an integer, with a "
     "one- or two-sentence comment on what you see and one concrete recommendation. Then give an "
     f"overall letter grade ({', '.join(GRADES)}) and a short summary.\n"
-    "Dimensions: " + "; ".join(f"{k} ({DIMENSION_LABELS[k]})" for k in DIMENSIONS) + ".\n"
+    "Dimensions: " + "; ".join(f"{k} ({DIMENSION_LABELS[k]})" for k in DIMENSIONS) + "."
+)
+
+# The answer's shape closes the user turn: the last words before the answer are the same for every
+# photo (a model copies the shape best from right there), and they are short, so little of the
+# prompt after the photo is left to prefill.
+_ANSWER_SHAPE = (
     'Answer with JSON only, in this shape: {"dimensional_analysis": {"composition": {"score": 7, '
     '"comment": "...", "recommendation": "..."}, ...}, "overall_grade": "B+", "summary": "..."}'
 )
-
-_CRITIQUE_ASK = "Critique this photograph."
-_PROFILE_ASK = "Profile this photograph."
+_CRITIQUE_ASK = "Critique this photograph. " + _ANSWER_SHAPE
+_PROFILE_ASK = "Profile this photograph. " + _ANSWER_SHAPE
 
 _PROFILE_TEXT = (
     "Profile this photograph neutrally, as a reference for later comparison. Describe what is "
