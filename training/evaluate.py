@@ -78,8 +78,8 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
              emit: Any) -> dict[str, Any]:
     """Run both models over the held-out split; returns the eval.json content."""
     from app.engine.adapters.manager import AdapterError, AdapterManager
-    from app.engine.model.generate import generate_report
     from app.engine.model.caches import CacheBudget
+    from app.engine.model.generate import generate_report
     from app.engine.model.host import GenerationRequest, ModelHost
     from app.engine.settings import load_settings
 
