@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,41 +30,24 @@ from PIL import Image
 from app.engine import paths
 from app.engine.advisors import Advisor, AdvisorError, UnknownAdvisorError, get_advisor, save_user_advisor
 from app.engine.critique.prompts import critique_prompt
-from app.engine.photos.decode import ImageLoadError, decode_photo, file_sha256, find_photos
-from app.engine.photos.exif import ShootingData, read_shooting_data
-from app.engine.photos.prepare import ANALYSIS_EDGE, PreparedPhoto, prepare_image
+from app.engine.photos.prepare import PreparedPhoto, prepare_image
 from app.engine.settings import Settings, load_settings
 
 from . import diskspace
 from .augment import AugmentOptions, augment, copy_rng
 from .common import EXIT_OK, CommandError, JsonLines, reported, run_main, setup
 from .dataset import TRAIN, VALIDATION, Row, dataset_dir, export_jsonl, save_dataset, split_photos
+from .portfolio import Emit, Photo, _nothing, resolve_targets, scan_portfolio
 from .targets import (
     DRAFT,
     EDITED,
     TARGETS,
     Target,
-    TargetsFile,
     TargetsFileError,
     calibrate,
     load_targets_file,
     normalize_report,
-    report_to_target,
 )
-from .xmp import StarRating, XmpError, read_rating
-
-Emit = Callable[..., Any]
-
-
-@dataclass
-class Photo:
-    path: Path
-    relative: str
-    sha256: str
-    image: Image.Image
-    rating: StarRating | None = None
-    target: Target | None = None
-    shooting: ShootingData | None = None  # EXIF camera settings: grounding facts, as at inference
 
 
 @dataclass
@@ -99,108 +82,6 @@ class PrepareResult:
         return {"advisor_id": self.advisor_id, "path": str(self.path) if self.path else None, "hash": self.hash,
                 "counts": self.counts, "sources": self.sources, "skipped": self.skipped,
                 "warnings": self.warnings, "drafted": self.drafted}
-
-
-def _nothing(*_args: Any, **_kwargs: Any) -> None:
-    return None
-
-
-# ---------------------------------------------------------------------------- scanning
-
-def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
-                   emit: Emit = _nothing) -> tuple[list[Photo], list[dict[str, str]], list[str]]:
-    """Load every photo; returns (photos, skipped [{file, reason}], warnings)."""
-    try:
-        files = find_photos(folder, recursive=recursive)
-    except ImageLoadError as exc:
-        raise CommandError(f"portfolio {exc}") from None
-    photos: list[Photo] = []
-    skipped: list[dict[str, str]] = []
-    warnings: list[str] = []
-    for path in files:
-        relative = path.relative_to(folder).as_posix()
-        try:
-            # Measured at the analysis size, as inference does; _prepare makes the model's copy.
-            image = decode_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge), min_raw_preview_edge=max_edge).image
-            sha = file_sha256(path)
-        except ImageLoadError as exc:
-            skipped.append({"file": relative, "reason": exc.reason})
-            emit("skipped", file=relative, reason=exc.reason)
-            continue
-        photo = Photo(path=path, relative=relative, sha256=sha, image=image, shooting=read_shooting_data(path))
-        try:
-            photo.rating = read_rating(path)
-        except (XmpError, OSError) as exc:
-            warnings.append(f"{relative}: star rating ignored ({exc})")
-        photos.append(photo)
-    return photos, skipped, warnings
-
-
-# ---------------------------------------------------------------------------- targets
-
-def _db_profiles(advisor_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The advisor's stored profiles by absolute image path and by content hash."""
-    from app.engine.store.database import open_default_store
-    from app.engine.store.schema import StoreError
-
-    try:
-        with open_default_store() as store:
-            profiles = store.list_profiles(advisor_id)
-    except StoreError as exc:  # opening writes too (WAL): a full disk is named like the others
-        disk = diskspace.as_disk_error(exc, paths.data_dir(), 64 << 10, "the history database")
-        raise disk or CommandError(f"{exc} (the stored profiles are targets)") from None
-    by_path: dict[str, Any] = {}
-    by_hash: dict[str, Any] = {}
-    for p in profiles:
-        by_path[p.image_path] = p
-        if p.content_hash:
-            current = by_hash.get(p.content_hash)
-            if current is None or (_is_edited(p) and not _is_edited(current)):
-                by_hash[p.content_hash] = p
-    return by_path, by_hash
-
-
-def _is_edited(profile: Any) -> bool:
-    return bool(profile.edited) or profile.source == "user"
-
-
-def _profile_target(profile: Any, source: str, max_chars: int) -> Target | None:
-    where = f"stored profile of {Path(profile.image_path).name}"
-    try:
-        report = report_to_target(profile.to_report(), where=where, max_text_chars=max_chars)
-    except ValueError:
-        return None  # an incomplete profile (some dimension without a score) is no target
-    kind = "edited profile" if source == EDITED else f"{profile.source} profile"
-    return Target(report=report, source=source, origin=f"database ({kind})")
-
-
-def resolve_targets(photos: list[Photo], advisor_id: str, targets: TargetsFile | None, *, use_drafts: bool,
-                    max_chars: int, warnings: list[str]) -> list[Photo]:
-    """Give each photo its target by precedence; returns the photos that still have none."""
-    by_path, by_hash = _db_profiles(advisor_id)
-    used_keys: set[str] = set()
-    missing: list[Photo] = []
-    for photo in photos:
-        profile = by_path.get(str(photo.path.resolve())) or by_hash.get(photo.sha256)
-        if profile is not None and _is_edited(profile):
-            photo.target = _profile_target(profile, EDITED, max_chars)
-        if photo.target is None and targets is not None:
-            found = targets.lookup(photo.relative)
-            if found is not None:
-                key, report = found
-                used_keys.add(key)
-                photo.target = Target(report=report, source=TARGETS, origin=targets.origins[key])
-        if photo.target is None and use_drafts and profile is not None:
-            photo.target = _profile_target(profile, DRAFT, max_chars)
-        if photo.target is None:
-            missing.append(photo)
-    if targets is not None:
-        unused = sorted(set(targets.entries) - used_keys)
-        if unused:
-            shown = ", ".join(unused[:10]) + (" ..." if len(unused) > 10 else "")
-            warnings.append(f"{targets.path.name}: {len(unused)} entr{'y' if len(unused) == 1 else 'ies'} "
-                            f"match no photo in the portfolio: {shown}")
-    return missing
 
 
 def _prepare(image: Image.Image, settings: Settings, photo: Photo) -> PreparedPhoto:

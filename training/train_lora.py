@@ -17,6 +17,11 @@ folder + rename). Early stopping after ``--patience`` epochs without a better va
 SIGINT/SIGTERM (or the stop file of a multi-Mac run) stop every process at the same step; the
 last checkpoint stays and ``--resume`` continues from it. A lost process ends the others with a
 clear error and nothing published.
+
+Kept as one module (over the usual ~350 lines) because it is one cohesive kernel: the
+``Training`` run's state machine (open or resume, agree across processes, train each epoch,
+checkpoint, stop, publish), whose steps share the run's state; the parts that stand alone already
+live beside it (run_state, stopping, trainer_support, publish, world, diskspace).
 """
 
 from __future__ import annotations
