@@ -16,12 +16,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from api_support import jpeg_bytes, multipart
 from PIL import Image
 
 from app.api.app import BackgroundServer, build_asgi, is_loopback
@@ -32,28 +32,6 @@ from app.engine.settings import Settings
 from app.engine.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def jpeg_bytes(color: tuple[int, int, int] = (40, 90, 160), size: tuple[int, int] = (96, 64)) -> bytes:
-    img = Image.new("RGB", size, color)
-    img.putpixel((5, 5), (255, 255, 255))
-    buffer = io.BytesIO()
-    img.save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
-    """A multipart/form-data body as curl -F builds it."""
-    boundary = f"----mondrian{uuid.uuid4().hex}"
-    out = io.BytesIO()
-    for name, value in fields.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    for name, (filename, data, ctype) in files.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                  f"Content-Type: {ctype}\r\n\r\n".encode())
-        out.write(data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 def call(method: str, url: str, body: bytes | None = None, ctype: str | None = None,
