@@ -104,7 +104,7 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
     assert "## Conversation" in text and all(f"**You:** {t.question}" in text for t in turns)
     assert "_(cancelled)_" in text
     pdf = window.critique.export_to(tmp_path / "talk.pdf")
-    html = exporting.report_html(result, None, turns)
+    html = exporting.report_html(result, None, turns=turns)
     assert "<h2>Conversation</h2>" in html and "Would it work in black and white?" in html
     bare = exporting.export(result, tmp_path / "bare.pdf", window.critique.preview)
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > bare.stat().st_size
