@@ -103,9 +103,10 @@ OTHERS = [  # (skimage photo, advisor, grade, mean-ish score) for the history si
 
 
 def report_dict(dims: dict, grade: str, summary: str) -> dict:
+    """The report as the model writes it; ``grade`` is not used: the shown grade is derived from the scores."""
     return {"dimensional_analysis": {k: {"score": s, "comment": c, "recommendation": r}
                                      for k, (s, c, r) in dims.items()},
-            "overall_grade": grade, "summary": summary}
+            "summary": summary}
 
 
 def skimage_photo(name: str) -> Path:

@@ -22,7 +22,7 @@ def longest_report(chars: int, char: str = "😀") -> str:
     """The longest text the report schema allows: every string full of 4-byte characters."""
     text = char * chars
     report = {"dimensional_analysis": {k: {"score": 10, "comment": text, "recommendation": text} for k in DIMENSIONS},
-              "overall_grade": "A+", "summary": char * (2 * chars)}
+              "summary": char * (2 * chars)}
     return json.dumps(report, ensure_ascii=False, separators=(", ", ": "))
 
 

@@ -84,6 +84,36 @@ def test_every_photo_gets_a_complete_schema_valid_report(bench: Bench) -> None:
     assert all(r.budget and r.budget.text_chars == TEXT_CHARS for r in results)  # the context had room
 
 
+def test_no_grade_contradicts_its_scores(bench: Bench) -> None:
+    """The grade is derived from the scores everywhere it is shown: the report, the stored job, the
+    CLI text, the stars and the sidecar keyword of a review; the model no longer writes one."""
+    from app.engine.critique.export import to_text
+    from app.engine.critique.report import grade_for_score, grade_note
+    from app.engine.review.export import frame_keywords
+    from app.engine.review.grading import stars_for_grade
+    from app.engine.review.summary import summarize_frame
+    from app.engine.store.reviews import FrameRow
+
+    results = [bench.service.critique(p, "ansel", "baseline") for p in bench.photos[:4]]
+    jobs = bench.service.store.list_jobs("ansel", limit=200, status="completed")
+    assert len(jobs) >= 4
+    means = set()
+    for job in jobs:
+        report = job.report
+        assert report is not None and job.overall_score is not None
+        grade = grade_for_score(job.overall_score)
+        means.add(job.overall_score)
+        assert report.overall_grade == job.grade == grade and grade_note(report) == ""
+        assert '"overall_grade"' not in (job.raw_output or "")  # not generated: saves its tokens
+        frame = summarize_frame(bench.service.store, FrameRow("r", job.photo_path, status="done", job_id=job.id))
+        assert frame.grade == grade and frame.stars == stars_for_grade(grade)
+        assert f"Mondrian grade {grade}" in frame_keywords(frame)  # the sidecar keyword
+    for r in results:
+        assert r.report is not None
+        assert f"Overall grade: {grade_for_score(r.report.overall_score or 0)}  (mean score" in to_text(r)
+    assert len(means) > 1  # random weights: varied scores, so the check covers more than one band
+
+
 def test_rag_profiles_references_and_critiques_with_them(bench: Bench) -> None:
     from app.engine.rag.index import ReferenceIndex
 

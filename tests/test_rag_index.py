@@ -121,7 +121,7 @@ def test_files_added_or_deleted_in_the_references_folder_itself(env, tmp_path):
 def test_other_profiles_of_the_advisor_are_left_alone(env, tmp_path):
     """Profiles outside the references folder (e.g. training targets) are not the index's to drop."""
     elsewhere = photo(tmp_path / "portfolio" / "mine.jpg", (5, 5, 5))
-    report = Report(dimensions={d: DimensionScore(6.0, "ok", "") for d in DIMENSIONS}, overall_grade="B", summary="")
+    report = Report(dimensions={d: DimensionScore(6.0, "ok", "") for d in DIMENSIONS}, summary="")
     env.store.upsert_profile(ADVISOR, elsewhere, "x" * 64, report, source="targets")
     photo(references_root(ADVISOR) / "one.jpg", (9, 9, 9))
     summary = env.update(ADVISOR)
@@ -202,7 +202,7 @@ def _row(name: str, score: float | None, **overrides: float) -> ProfileRow:
     scores = {d: score for d in DIMENSIONS}
     scores.update(overrides)
     return ProfileRow(id=name, advisor_id=ADVISOR, image_path=f"/refs/{name}", scores=scores, comments={},
-                      recommendations={}, content_hash=None, overall_grade="B", summary="s" * 300, source="model",
+                      recommendations={}, content_hash=None, stated_grade="B", summary="s" * 300, source="model",
                       edited=False, created_at="", updated_at="")
 
 

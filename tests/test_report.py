@@ -10,9 +10,13 @@ from hypothesis import strategies as st
 
 from app.engine.critique.report import (
     DIMENSIONS,
+    GRADE_BANDS,
+    GRADES,
     Report,
     ReportParseError,
+    derived_grade,
     grade_for_score,
+    grade_note,
     parse_report,
     report_json_schema,
 )
@@ -22,7 +26,6 @@ def good_dict(score=7):
     return {
         "dimensional_analysis": {k: {"score": score, "comment": f"{k} ok", "recommendation": f"improve {k}"}
                                  for k in DIMENSIONS},
-        "overall_grade": "B+",
         "summary": "A solid frame.",
     }
 
@@ -31,7 +34,7 @@ def test_plain_json_round_trips():
     text = json.dumps(good_dict())
     report = parse_report(text)
     assert set(report.dimensions) == set(DIMENSIONS)
-    assert report.overall_grade == "B+"
+    assert report.overall_grade == "C+" == grade_for_score(7)  # derived: mean 7 is in the C+ band
     assert report.raw_text == text
     assert report.overall_score == 7
     assert parse_report(report.to_json()).to_dict() == report.to_dict()
@@ -123,3 +126,40 @@ def test_from_dict_validates():
     assert isinstance(Report.from_dict(good_dict()), Report)
     with pytest.raises(ReportParseError):
         Report.from_dict({"overall_grade": "A"})
+
+
+def test_grade_bands_cover_every_grade_once_best_first():
+    assert [g for _, g in GRADE_BANDS] + ["F"] == list(GRADES)
+    floors = [f for f, _ in GRADE_BANDS]
+    assert floors == sorted(floors, reverse=True)
+    for floor, grade in GRADE_BANDS:  # each floor is the lowest mean of its grade
+        assert grade_for_score(floor) == grade and grade_for_score(floor - 0.01) != grade
+
+
+def test_the_model_is_not_asked_for_a_grade():
+    schema = report_json_schema(50)
+    assert "overall_grade" not in schema["properties"] and "overall_grade" not in schema["required"]
+    report = parse_report(json.dumps(good_dict(3)))  # what the model writes now: no grade at all
+    assert report.overall_grade == "F" and report.stated_grade == "" and grade_note(report) == ""
+    assert "overall_grade" not in report.model_dict() and report.to_dict()["overall_grade"] == "F"
+
+
+def test_a_stated_grade_that_contradicts_the_scores_is_replaced_and_noted():
+    data = {**good_dict(3), "overall_grade": "A+"}  # an old stored report: A+ over a mean of 3
+    report = parse_report(json.dumps(data))
+    assert report.stated_grade == "A+" and report.overall_grade == "F" == derived_grade(report)
+    note = grade_note(report)
+    assert "A+" in note and "F" in note and "3.00" in note
+    assert report.to_dict()["overall_grade"] == "F"  # what is stored again carries the derived grade
+    agreeing = parse_report(json.dumps({**good_dict(3), "overall_grade": "F"}))
+    assert grade_note(agreeing) == ""
+
+
+def test_a_cut_off_report_has_no_grade_until_all_dimensions_are_in():
+    from app.engine.critique.report import parse_partial_report
+    text = json.dumps(good_dict(9))
+    cut = text[: text.index('"lighting"') + 40]
+    partial = parse_partial_report(cut)
+    assert partial is not None and partial.overall_grade == ""
+    whole = parse_partial_report(text[: text.index('"summary"')])
+    assert whole is not None and len(whole.dimensions) == 8 and whole.overall_grade == grade_for_score(9)

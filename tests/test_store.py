@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
+from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, grade_note
 from app.engine.critique.result import CritiqueResult
 from app.engine.model.host import GenerationStats
 from app.engine.store.database import (
@@ -27,10 +27,10 @@ from app.engine.store.database import (
 DEAD_PID = 2**22 + 12345  # above Linux's default pid_max: never a live process
 
 
-def make_report(score: float = 6, grade: str = "B") -> Report:
+def make_report(score: float = 6, grade: str = "") -> Report:
     dims = {d: DimensionScore(score=score + (i % 3), comment=f"{d} comment", recommendation=f"{d} tip")
             for i, d in enumerate(DIMENSIONS)}
-    return Report(dimensions=dims, overall_grade=grade, summary="a summary")
+    return Report(dimensions=dims, summary="a summary", stated_grade=grade)
 
 
 def make_result(report: Report | None, model_used: str = "base", adapter: str | None = None,
@@ -87,7 +87,7 @@ def build_v1(path: Path, *, with_model_used: bool = False) -> None:
     migrate(conn, target=1)
     if with_model_used:  # the seed's optional "ALTER TABLE jobs ADD COLUMN model_used"
         conn.execute("ALTER TABLE jobs ADD COLUMN model_used TEXT DEFAULT 'base'")
-    good = json.dumps(make_report(7, "A-").to_dict())
+    good = json.dumps({**make_report(7).to_dict(), "overall_grade": "A-"})  # the seed's model said A-
     rows = [
         ("j-done", "/photos/a.jpg", "ansel", "rag", "done", "2025-01-13 10:30:45", "2025-01-13 10:30:46",
          "2025-01-13 10:30:49", good, None),
@@ -123,7 +123,10 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
         assert done.status == "completed" and done.photo_path == "/photos/a.jpg" and done.advisor_id == "ansel"
         assert done.requested_mode == done.effective_mode == "rag"
         assert done.model_used == "base"  # the seed's default before it tracked the model
-        assert done.grade == "A-" and done.overall_score == make_report(7).overall_score
+        assert done.overall_score == make_report(7).overall_score == 7.88
+        # the seed stored the model's A-; shown is the grade of the scores, and the report says so
+        assert done.grade == "B" and done.report.overall_grade == "B" and done.report.stated_grade == "A-"
+        assert "A-" in grade_note(done.report)
         assert done.report is not None and done.report.summary == "a summary"
         assert done.duration_s == pytest.approx(3.0, abs=0.01)
         err = s.get_job("j-err")
@@ -197,11 +200,11 @@ def test_job_lifecycle(store: Store):
     assert done.model_used == "fine_tuned" and done.adapter_version == "v2" and done.base_model == "tiny"
     assert done.effective_mode == "baseline" and done.fallback_reason.startswith("auto:")
     assert done.prompt_tokens == 100 and done.generation_tokens == 300 and done.total_s == 1.5
-    assert done.overall_score == make_report(6).overall_score and done.grade == "B"
+    assert done.overall_score == make_report(6).overall_score == 6.88 and done.grade == "C+"
     assert done.report.to_dict() == make_report(6).to_dict()
     assert done.details["parse_problems"] == []
     as_dict = done.to_dict()
-    assert as_dict["report"]["overall_grade"] == "B" and "report_json" not in as_dict
+    assert as_dict["report"]["overall_grade"] == "C+" and "report_json" not in as_dict
     json.dumps(as_dict)
 
 

@@ -21,7 +21,7 @@ from app.ui.report_view import footer_text
 
 def _report(comment: str = "Fine.") -> Report:
     dims = {k: DimensionScore(score=6, comment=comment, recommendation=comment) for k in DIMENSIONS}
-    return Report(dimensions=dims, overall_grade="B", summary=comment)
+    return Report(dimensions=dims, summary=comment)
 
 
 def _result(photo: str, report: Report | None, **kw) -> CritiqueResult:

@@ -21,7 +21,7 @@ TARGET_SCORES = dict(zip(DIMENSIONS, [9, 8, 9, 2, 8, 9, 1, 8], strict=True))
 # Short texts: the tiny model memorises them in a couple of minutes of CPU training.
 TARGET = {"dimensional_analysis": {d: {"score": s, "comment": "Ok.", "recommendation": "Keep."}
                                    for d, s in TARGET_SCORES.items()},
-          "overall_grade": "B", "summary": "Fine."}
+          "summary": "Fine."}  # no grade: it is derived from the scores, never a target
 
 
 def make_portfolio(folder: Path, n: int = 8, *, broken: bool = True, size: tuple[int, int] = (128, 96)) -> list[str]:

@@ -13,7 +13,10 @@ person wrote (edited profiles, a targets file) are never changed; a large disagr
 stars is reported as a warning instead.
 
 Targets are normalised to the report JSON the model is trained to write: all eight dimensions with
-an integer score, a comment and a recommendation, an overall grade and a summary.
+an integer score, a comment and a recommendation, and a summary. The overall grade is not part
+of a target: it is derived from the scores (:func:`app.engine.critique.report.grade_for_score`), so
+the model is never taught a letter that contradicts its numbers. A grade given in a targets file is
+ignored, with a note when it disagrees with the scores.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, GRADES, Report, grade_for_score
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, Report, grade_for_score
 
 EDITED, TARGETS, DRAFT = "edited", "targets", "draft"
 SOURCES = (EDITED, TARGETS, DRAFT)
@@ -117,7 +120,8 @@ def normalize_report(entry: Mapping[str, Any], *, where: str = "entry",
 
     Accepts the report shape (``dimensional_analysis`` -> ``{score, comment, recommendation}``)
     and a flat shape (``{"composition": 7, ...}`` or ``{"composition": {"score": 7}}``). All eight
-    scores are required; missing texts get short defaults, a missing grade follows the mean score.
+    scores are required; missing texts get short defaults. A given ``overall_grade`` is dropped (the
+    grade is derived), with a note in ``notes`` when it disagrees with the scores.
     """
     notes = notes if notes is not None else []
     if not isinstance(entry, Mapping):
@@ -142,20 +146,19 @@ def normalize_report(entry: Mapping[str, Any], *, where: str = "entry",
         out[dim] = {"score": score, "comment": comment or default_comment(dim, score),
                     "recommendation": rec or default_recommendation(score)}
     mean = sum(d["score"] for d in out.values()) / len(out)
-    grade = entry.get("overall_grade")
-    if grade is None or (isinstance(grade, str) and not grade.strip()):
-        grade = grade_for_score(mean)
-    elif not isinstance(grade, str) or grade.strip() not in GRADES:
-        raise ValueError(f"{where}: overall_grade {grade!r} is not one of {', '.join(GRADES)}")
+    stated = entry.get("overall_grade")
+    derived = grade_for_score(round(mean, 2))
+    if stated is not None and not (isinstance(stated, str) and stated.strip() in ("", derived)):
+        notes.append(f"{where}: overall_grade {stated!r} ignored: the grade follows the scores "
+                     f"(mean {mean:.2f} is {derived})")
     summary = _text(entry.get("summary"), f"{where} summary", max_text_chars * 2, notes)
-    return {"dimensional_analysis": out, "overall_grade": grade.strip(),
-            "summary": summary or f"Overall {mean:.1f} out of 10."}
+    return {"dimensional_analysis": out, "summary": summary or f"Overall {mean:.1f} out of 10."}
 
 
 def report_to_target(report: Report, *, where: str, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
                      notes: list[str] | None = None) -> dict[str, Any]:
     """A stored/parsed :class:`Report` as a target (all eight scores must be present)."""
-    return normalize_report(report.to_dict(), where=where, max_text_chars=max_text_chars, notes=notes)
+    return normalize_report(report.model_dict(), where=where, max_text_chars=max_text_chars, notes=notes)
 
 
 # ---------------------------------------------------------------------------- the targets file
@@ -311,7 +314,7 @@ def calibrate(target: Target, stars: int | None, *, conflict_points: float = 2.5
 
     A draft's scores are shifted by the same amount so that their mean equals the stars' anchor
     (:func:`stars_anchor`), then rounded and clamped to 0-10; the relative profile across the
-    dimensions (what the model saw as strong or weak) is kept, and the grade follows the new mean.
+    dimensions (what the model saw as strong or weak) is kept (the grade, derived, follows the mean).
     """
     anchor = stars_anchor(stars) if stars is not None else None
     if anchor is None:
@@ -327,6 +330,5 @@ def calibrate(target: Target, stars: int | None, *, conflict_points: float = 2.5
     for dim in report["dimensional_analysis"].values():
         dim["score"] = min(10, max(0, _round_score(dim["score"] + shift)))
     new_mean = sum(d["score"] for d in report["dimensional_analysis"].values()) / len(DIMENSIONS)
-    report["overall_grade"] = grade_for_score(new_mean)
     note = f"draft calibrated to {stars} star(s): mean {mean:.1f} -> {new_mean:.1f}"
     return Target(report=report, source=target.source, origin=target.origin, notes=[*target.notes, note])

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.engine.critique.report import grade_note
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="list recent critiques")
@@ -123,7 +125,9 @@ def _job_text(job: Any) -> str:
         lines.append(f"rating     {job.user_rating}/5")
     report = job.report
     if report is not None:
-        lines.append(f"grade      {report.overall_grade} (mean {_num(report.overall_score)})")
+        lines.append(f"grade      {report.overall_grade or '-'} (mean {_num(report.overall_score)})")
+        if note := grade_note(report):
+            lines.append(f"           {note}")
         for key, dim in report.dimensions.items():
             lines.append(f"  {key:<18} {_num(dim.score, '{:g}'):>4}  {dim.comment}")
         if report.summary:

@@ -18,7 +18,7 @@ from app.engine.adapters.versions import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 _ANSWER = {"dimensional_analysis": {"composition": {"score": 7, "comment": "Strong diagonal.",
                                                     "recommendation": "Crop the left edge."}},
-           "overall_grade": "B+", "summary": "A calm, well balanced frame."}
+           "summary": "A calm, well balanced frame."}
 
 
 def train_tiny_adapter(model_dir: str | Path, dest: str | Path, *, rank: int = 4, alpha: float = 8.0,

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, GRADES, DimensionScore, Report
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, Report
 from app.engine.photos.decode import file_sha256
 
 from . import theme
@@ -159,6 +159,8 @@ class ProfilesView(QWidget):
                 self.table.setItem(row, col, item)
             grade = QTableWidgetItem(profile.overall_grade or "" if profile else "")
             grade.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            grade.setFlags(grade.flags() & ~Qt.ItemFlag.ItemIsEditable)  # derived from the scores
+            grade.setToolTip("The grade follows the mean of the scores; edit the scores to change it.")
             self.table.setItem(row, COL_GRADE, grade)
             source = QTableWidgetItem(SOURCE_TEXT.get(profile.source, profile.source) if profile else "—")
             source.setFlags(source.flags() & ~Qt.ItemFlag.ItemIsEditable)
@@ -194,7 +196,6 @@ class ProfilesView(QWidget):
         photo = self.photos[row]
         profile = self.profile_of(photo.path)
         scores = dict(profile.scores) if profile else {}
-        grade = profile.overall_grade if profile else ""
         text = item.text().strip()
         if 1 <= col <= len(DIMENSIONS):
             key = DIMENSIONS[col - 1]
@@ -208,13 +209,9 @@ class ProfilesView(QWidget):
                 self.reload()
                 return
             scores[key] = round(value)
-        elif col == COL_GRADE:
-            if text and text not in GRADES:
-                emit(self.problem, f"{photo.path.name}: grade must be one of {', '.join(GRADES)}, not {text!r}")
-                self.reload()
-                return
-            grade = text
-        self._save(photo.path, scores, grade, None, None)
+        else:
+            return
+        self._save(photo.path, scores, None, None)
 
     def save_detail(self) -> None:
         row = self.table.currentRow()
@@ -227,12 +224,11 @@ class ProfilesView(QWidget):
             self.saved_label.setText(f"Not saved: {photo.path.name} has no scores yet. Type its scores in the table "
                                      "(or draft them), then save the comments.")
             return
-        if self._save(photo.path, dict(profile.scores) if profile else {}, profile.overall_grade if profile else "",
-                      comments, self.summary_edit.text().strip()):
+        if self._save(photo.path, dict(profile.scores) if profile else {}, comments, self.summary_edit.text().strip()):
             self.saved_label.setText(f"Saved {photo.path.name} at {datetime.now():%H:%M:%S}: training uses "
                                      "these comments.")
 
-    def _save(self, path: Path, scores: dict[str, float | None], grade: str | None,
+    def _save(self, path: Path, scores: dict[str, float | None],
               comments: dict[str, str] | None, summary: str | None) -> bool:
         if self.store is None or not self.advisor_id:
             emit(self.problem, f"{path.name}: there is no history database to save the profile in")
@@ -243,7 +239,7 @@ class ProfilesView(QWidget):
         comments = comments if comments is not None else old_comments
         dims = {k: DimensionScore(score=scores[k], comment=comments.get(k, "") or "", recommendation=recs.get(k, "") or "")
                 for k in DIMENSIONS if scores.get(k) is not None}
-        report = Report(dimensions=dims, overall_grade=grade or "",
+        report = Report(dimensions=dims,
                         summary=summary if summary is not None else (profile.summary or "" if profile else ""))
         try:
             digest = profile.content_hash if profile and profile.content_hash else file_sha256(path)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.critique.export import photo_lines
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, grade_note
 
 from . import theme
 from .failure import explain, notice_text
@@ -236,6 +236,8 @@ class ReportView(QWidget):
         if report is None and result.parse_problems:
             why = explain(result.parse_problems, result.raw_text)  # the cause is in the panel's notice
             notes.append(why.text() if self.compact else "What the parser found: " + "; ".join(result.parse_problems))
+        if report is not None and (disagreement := grade_note(report)):
+            notes.append(disagreement)
         self.banner.setText("\n".join(notes))
         self.banner.setVisible(bool(notes))
         if report is None:

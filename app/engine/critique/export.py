@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, grade_note
 from app.engine.critique.result import CritiqueResult
 
 
@@ -67,8 +67,10 @@ def to_text(result: CritiqueResult) -> str:
         out.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))
         out.append("Raw output:\n" + (result.raw_text or "(empty)"))
     else:
-        out.append(f"Overall grade: {report.overall_grade}"
+        out.append(f"Overall grade: {report.overall_grade or '—'}"
                    + (f"  (mean score {report.overall_score:g})" if report.overall_score is not None else ""))
+        if note := grade_note(report):
+            out.append(note)
         for key in DIMENSIONS:
             dim = report.dimensions.get(key)
             if dim is None:
@@ -93,7 +95,9 @@ def to_markdown(result: CritiqueResult, turns: Sequence[Any] = ()) -> str:
         out += ["The model's answer could not be read as a report: " + "; ".join(result.parse_problems), "",
                 "```", result.raw_text, "```"]
     else:
-        out += [f"**Overall grade: {report.overall_grade}**", "", "| Dimension | Score | Comment | Recommendation |",
+        note = grade_note(report)
+        out += [f"**Overall grade: {report.overall_grade or '—'}**", ""] + ([f"_{note}_", ""] if note else [])
+        out += ["| Dimension | Score | Comment | Recommendation |",
                 "|---|---|---|---|"]
         for key in DIMENSIONS:
             dim = report.dimensions.get(key)

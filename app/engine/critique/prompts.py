@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine.advisors import Advisor
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, GRADES
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 
 SYSTEM_TEXT = (
     "You are Mondrian, a photography critic. You study one photograph and write a critique "
@@ -31,8 +31,8 @@ SYSTEM_TEXT = (
 
 _FORMAT_TEXT = (
     "Score each of the eight dimensions from 0 (poor) to 10 (masterful) as an integer, with a "
-    "one- or two-sentence comment on what you see and one concrete recommendation. Then give an "
-    f"overall letter grade ({', '.join(GRADES)}) and a short summary.\n"
+    "one- or two-sentence comment on what you see and one concrete recommendation. Then give a "
+    "short summary.\n"
     "Dimensions: " + "; ".join(f"{k} ({DIMENSION_LABELS[k]})" for k in DIMENSIONS) + "."
 )
 
@@ -41,7 +41,7 @@ _FORMAT_TEXT = (
 # prompt after the photo is left to prefill.
 _ANSWER_SHAPE = (
     'Answer with JSON only, in this shape: {"dimensional_analysis": {"composition": {"score": 7, '
-    '"comment": "...", "recommendation": "..."}, ...}, "overall_grade": "B+", "summary": "..."}'
+    '"comment": "...", "recommendation": "..."}, ...}, "summary": "..."}'
 )
 _CRITIQUE_ASK = "Critique this photograph. " + _ANSWER_SHAPE
 _PROFILE_ASK = "Profile this photograph. " + _ANSWER_SHAPE

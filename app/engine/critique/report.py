@@ -2,6 +2,10 @@
 
 The same JSON shape is the model's output format (constrained decoding uses
 :func:`report_json_schema`) and the training target format, so it is defined once, here.
+The overall grade is not generated: it is a function of the scores (:func:`grade_for_score` of
+their mean, by :data:`GRADE_BANDS`), so a letter can never contradict the numbers beside it.
+A grade the text did carry (an old stored report, a model trained to write one) is kept as
+``stated_grade`` and reported by :func:`grade_note` when it disagrees.
 The parser accepts what models really write (code fences, chatter around the JSON, scores as
 strings) and turns everything else into a :class:`ReportParseError` listing specific problems;
 it never raises anything else, whatever the text.
@@ -66,21 +70,35 @@ class Report:
     """A parsed critique. ``raw_text`` keeps the model's output exactly as generated."""
 
     dimensions: dict[str, DimensionScore]
-    overall_grade: str
     summary: str
     raw_text: str = ""
     notes: list[str] = field(default_factory=list)
     # True for what :func:`parse_partial_report` recovered from a cut-off generation: only the
-    # dimensions that completed, possibly no grade or summary.
+    # dimensions that completed, possibly no summary.
     partial: bool = False
+    # The letter the text itself carried, if any (never shown as the grade: see :func:`grade_note`).
+    stated_grade: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report JSON (model/training format), without the raw text."""
+    @property
+    def overall_grade(self) -> str:
+        """The grade derived from the scores (:func:`derived_grade`)."""
+        return derived_grade(self)
+
+    def model_dict(self) -> dict[str, Any]:
+        """What the model writes and is trained on: the dimensions and the summary (no grade)."""
         return {
             "dimensional_analysis": {k: self.dimensions[k].to_dict() for k in DIMENSIONS if k in self.dimensions},
-            "overall_grade": self.overall_grade,
             "summary": self.summary,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report JSON as stored and served: the model's fields plus the derived grade (and a
+        stated grade that disagrees with it, so that the disagreement survives a round trip)."""
+        out = self.model_dict()
+        out["overall_grade"] = self.overall_grade
+        if grade_note(self):
+            out["stated_grade"] = self.stated_grade
+        return out
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
@@ -92,7 +110,7 @@ class Report:
 
     @property
     def overall_score(self) -> float | None:
-        """Mean of the available dimension scores (the grade is the model's, this is arithmetic)."""
+        """Mean of the available dimension scores, rounded to 2 places (the grade is banded from it)."""
         values = list(self.scores.values())
         return round(sum(values) / len(values), 2) if values else None
 
@@ -112,14 +130,40 @@ class ReportParseError(ValueError):
         super().__init__("; ".join(self.problems) if self.problems else "invalid report")
 
 
-def grade_for_score(score: float) -> str:
-    """Letter grade for a 0-10 mean score (used when a report is made without a model)."""
-    bands = [(9.3, "A+"), (8.7, "A"), (8.3, "A-"), (7.9, "B+"), (7.5, "B"), (7.1, "B-"),
-             (6.7, "C+"), (6.3, "C"), (5.9, "C-"), (5.5, "D+"), (5.1, "D"), (4.7, "D-")]
-    for floor, grade in bands:
-        if score >= floor:
+# The one banding of a 0-10 mean score into a letter: (lowest mean, grade), best first; below the
+# last floor is F. Each letter spans 0.4 (a third of a 1.2-point letter band); the review's stars
+# follow the letters (``review/grading.py``).
+GRADE_BANDS: tuple[tuple[float, str], ...] = (
+    (9.3, "A+"), (8.7, "A"), (8.3, "A-"), (7.9, "B+"), (7.5, "B"), (7.1, "B-"),
+    (6.7, "C+"), (6.3, "C"), (5.9, "C-"), (5.5, "D+"), (5.1, "D"), (4.7, "D-"),
+)
+
+
+def grade_for_score(mean: float) -> str:
+    """Letter grade for a 0-10 mean dimension score, by :data:`GRADE_BANDS`."""
+    for floor, grade in GRADE_BANDS:
+        if mean >= floor:
             return grade
     return "F"
+
+
+def derived_grade(report: Report) -> str:
+    """The overall grade of ``report``: :func:`grade_for_score` of its mean score (the rounded
+    :attr:`Report.overall_score` shown beside it). "" when there is no score, or for a cut-off
+    generation that has not finished all eight dimensions."""
+    mean = report.overall_score
+    if mean is None or (report.partial and len(report.dimensions) < len(DIMENSIONS)):
+        return ""
+    return grade_for_score(mean)
+
+
+def grade_note(report: Report) -> str:
+    """A sentence when the grade the text carried disagrees with the derived one, else ""."""
+    stated, derived = report.stated_grade.strip(), report.overall_grade
+    if not stated or not derived or stated == derived:
+        return ""
+    return (f"The stored grade {stated} disagreed with the scores (mean {report.overall_score:.2f}); "
+            f"shown is the grade derived from them, {derived}.")
 
 
 def report_json_schema(max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict[str, Any]:
@@ -145,10 +189,9 @@ def report_json_schema(max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict[str
                 "required": list(DIMENSIONS),
                 "additionalProperties": False,
             },
-            "overall_grade": {"type": "string", "enum": list(GRADES)},
             "summary": {"type": "string", "minLength": 1, "maxLength": max_text_chars * 2, "pattern": TEXT_PATTERN},
         },
-        "required": ["dimensional_analysis", "overall_grade", "summary"],
+        "required": ["dimensional_analysis", "summary"],
         "additionalProperties": False,
     }
 
@@ -262,15 +305,14 @@ def _validate(data: Any, raw_text: str) -> Report:
             dims[key] = dim
         else:
             problems.append(problem)
-    grade = data.get("overall_grade", "")
-    if not isinstance(grade, str) or not grade.strip():
-        problems.append("'overall_grade' is missing")
-        grade = ""
+    # Optional: the grade is derived; a stated one is only kept to say when it disagrees.
+    grade = data["stated_grade"] if "stated_grade" in data else data.get("overall_grade", "")
+    grade = grade if isinstance(grade, str) else ""
     summary = data.get("summary", "")
     summary = summary if isinstance(summary, str) else str(summary)
     if problems:
         raise ReportParseError(problems, raw_text=raw_text, partial=data)
-    return Report(dimensions=dims, overall_grade=grade.strip(), summary=summary.strip(), raw_text=raw_text)
+    return Report(dimensions=dims, summary=summary.strip(), raw_text=raw_text, stated_grade=grade.strip())
 
 
 def parse_report(text: str) -> Report:
@@ -326,7 +368,7 @@ def _complete_members(text: str, pos: int) -> tuple[dict[str, Any], str | None, 
 
 def parse_partial_report(text: str) -> Report | None:
     """What a cut-off generation completed: the dimensions written out in full (validated like a
-    whole report), plus the grade and summary if they were reached. None if no dimension finished."""
+    whole report), plus the summary if it was reached. None if no dimension finished."""
     if not isinstance(text, str):
         return None
     start = text.find("{")
@@ -343,5 +385,5 @@ def parse_partial_report(text: str) -> Report | None:
         return None
     grade = top.get("overall_grade")
     summary = top.get("summary")
-    return Report(dimensions=dims, overall_grade=grade.strip() if isinstance(grade, str) else "",
-                  summary=summary.strip() if isinstance(summary, str) else "", raw_text=text, partial=True)
+    return Report(dimensions=dims, summary=summary.strip() if isinstance(summary, str) else "", raw_text=text,
+                  partial=True, stated_grade=grade.strip() if isinstance(grade, str) else "")

@@ -1,8 +1,8 @@
 """From a critique to a cull: the star mapping shown to the user, and technical problems from the facts.
 
-Stars follow the grade bands of :func:`app.engine.critique.report.grade_for_score`, so a frame's
-stars and its letter agree: the A grades are 5 stars, the Bs 4, the Cs 3, the Ds 2, F 1. The
-user's own pick/reject and stars always win over the mapping.
+Stars are read from the grade (:func:`app.engine.critique.report.grade_for_score`, the one banding),
+so a frame's stars and its letter always agree: the A grades are 5 stars, the Bs 4, the Cs 3, the
+Ds 2, F 1. The user's own pick/reject and stars always win over the mapping.
 
 Technical problems are read from the measurements the critique recorded (never from the model's
 words), with the thresholds of :mod:`app.engine.technical.readings`: blur when even the sharpest
@@ -16,35 +16,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.engine.critique.report import GRADE_BANDS, grade_for_score
 from app.engine.technical import readings as rd
 
-# (lowest mean score, stars, what the user is told), best first.
-STAR_BANDS: tuple[tuple[float, int, str], ...] = (
-    (8.3, 5, "A grades"),
-    (7.1, 4, "B grades"),
-    (5.9, 3, "C grades"),
-    (4.7, 2, "D grades"),
-    (0.0, 1, "F"),
-)
+STARS_BY_LETTER: dict[str, int] = {"A": 5, "B": 4, "C": 3, "D": 2, "F": 1}
+
+
+def _star_bands() -> tuple[tuple[float, int, str], ...]:
+    """(lowest mean score, stars, what the user is told), best first, read off the grade bands."""
+    lowest: dict[str, float] = {}
+    for floor, grade in GRADE_BANDS:
+        lowest[grade[0]] = floor  # the bands run best first: the last floor of a letter is its lowest
+    bands = [(floor, STARS_BY_LETTER[letter], f"{letter} grades") for letter, floor in lowest.items()]
+    return (*bands, (0.0, STARS_BY_LETTER["F"], "F"))
+
+
+STAR_BANDS: tuple[tuple[float, int, str], ...] = _star_bands()
 
 PROBLEMS = ("blur", "clipping", "tilt")
 
 
+def stars_for_grade(grade: str | None) -> int:
+    """Stars (1-5) for a letter grade; 0 (unrated) for no grade."""
+    return STARS_BY_LETTER.get(grade[:1], 0) if grade else 0
+
+
 def stars_for_score(score: float | None) -> int:
-    """Stars (1-5) for a mean dimension score; 0 (unrated) when there is no score."""
-    if score is None:
-        return 0
-    for floor, stars, _ in STAR_BANDS:
-        if score >= floor:
-            return stars
-    return 1
+    """Stars (1-5) for a mean dimension score, through its grade; 0 (unrated) when there is no score."""
+    return 0 if score is None else stars_for_grade(grade_for_score(score))
 
 
 def star_mapping_text() -> list[str]:
     """The mapping, one line per band, for the CLI and the window ("5 ★  mean >= 8.3 (A grades)")."""
     lines = []
     for floor, stars, grades in STAR_BANDS:
-        bound = f"mean >= {floor:.1f}" if floor > 0 else "below 4.7"
+        bound = f"mean >= {floor:.1f}" if floor > 0 else f"below {GRADE_BANDS[-1][0]:.1f}"
         lines.append(f"{stars} {'★' * stars:<5} {bound} ({grades})")
     return lines
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, ReportParseError
+from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, ReportParseError, grade_for_score
 
 MISSING_SCORE = 5.0  # mid-scale, used by profile_vector for a dimension without a score
 
@@ -111,7 +111,7 @@ class ProfileRow:
     comments: dict[str, str]
     recommendations: dict[str, str]
     content_hash: str | None
-    overall_grade: str | None
+    stated_grade: str | None  # the grade column as stored (the shown grade is derived: overall_grade)
     summary: str | None
     source: str
     edited: bool
@@ -123,7 +123,12 @@ class ProfileRow:
         dims = {k: DimensionScore(score=self.scores[k], comment=self.comments.get(k, ""),
                                   recommendation=self.recommendations.get(k, ""))
                 for k in DIMENSIONS if self.scores.get(k) is not None}
-        return Report(dimensions=dims, overall_grade=self.overall_grade or "", summary=self.summary or "")
+        return Report(dimensions=dims, summary=self.summary or "", stated_grade=self.stated_grade or "")
+
+    @property
+    def overall_grade(self) -> str:
+        """The grade derived from the scores (the stored column may predate that)."""
+        return self.to_report().overall_grade
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,7 +201,12 @@ JOB_COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
 
 
 def row_to_job(row: sqlite3.Row) -> JobRow:
-    return JobRow(**{k: row[k] for k in JOB_COLUMNS})
+    """The job as stored, except its grade: derived from the stored mean score (a grade column
+    written by an older version, or by the model, may disagree; the report says so)."""
+    job = JobRow(**{k: row[k] for k in JOB_COLUMNS})
+    if job.overall_score is not None:
+        job.grade = grade_for_score(job.overall_score)
+    return job
 
 
 def row_to_profile(row: sqlite3.Row) -> ProfileRow:
@@ -205,7 +215,7 @@ def row_to_profile(row: sqlite3.Row) -> ProfileRow:
         scores={d: row[f"{d}_score"] for d in DIMENSIONS},
         comments={d: row[f"{d}_comment"] or "" for d in DIMENSIONS},
         recommendations={d: row[f"{d}_recommendation"] or "" for d in DIMENSIONS},
-        content_hash=row["content_hash"], overall_grade=row["overall_grade"], summary=row["summary"],
+        content_hash=row["content_hash"], stated_grade=row["overall_grade"], summary=row["summary"],
         source=row["source"], edited=bool(row["edited"]), created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, Report, grade_for_score
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, Report
 from app.engine.technical import readings as rd
 from app.engine.technical.results import TechnicalAnalysis
 
@@ -231,5 +231,5 @@ def technical_report(analysis: TechnicalAnalysis) -> Report:
                f"scored from measured exposure, sharpness, colour and geometry, mean {mean:.1f}/10; "
                f"{names} need a vision model. Sharpest region: {analysis.sharpness.sharpest_region}; "
                f"{_clipped('highlights', analysis.clipping.highlights.value or 0.0)}.")
-    return Report(dimensions=dims, overall_grade=grade_for_score(mean), summary=summary,
+    return Report(dimensions=dims, summary=summary,
                   notes=[TECHNICAL_ONLY_NOTE])
