@@ -72,7 +72,7 @@ def test_a_failing_critique_is_a_failed_job(home: Path, tiny_image, tmp_path: Pa
         def boom(*args, **kwargs):
             raise RuntimeError("the model thread died")
 
-        service._technical_result = boom  # type: ignore[method-assign]  # no model: the technical path runs
+        service.runner._technical_result = boom  # type: ignore[method-assign]  # no model: the technical path runs
         with pytest.raises(RuntimeError):
             service.critique(photo, "ansel", "auto")
         [job] = store.list_jobs()

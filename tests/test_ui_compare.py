@@ -8,6 +8,7 @@ import pytest
 from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo, wait_first_token
 
 from app.engine.critique.report import DIMENSIONS
+from app.engine.vocabulary import ModelUsed
 from app.ui.ab_stats import stats_rows
 from app.ui.bridge import CANCELLED, TaskContext
 from app.ui.critique_panel import PAGE_COMPARE, PAGE_REPORT, PAGE_STREAM
@@ -112,7 +113,7 @@ def test_blind_ab_hides_the_arm_until_rated_and_records_the_rating(qtbot, tiny_m
         with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
             assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
         blind = finished.args[0]
-        assert isinstance(blind, BlindResult) and blind.arm == arm and blind.adapter_version == version.version
+        assert isinstance(blind, BlindResult) and blind.arm == ModelUsed(f"ab_test_{arm}") and blind.adapter_version == version.version
         assert panel.stack.currentIndex() == PAGE_REPORT and panel.rating_bar.isVisible()
         footer = panel.report_view.footer.text()
         assert "hidden" in footer and "lora" not in footer and "baseline" not in footer

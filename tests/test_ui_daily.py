@@ -13,6 +13,7 @@ from ui_support import LONG, drop_files, make_window, publish_adapter, sample_ph
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
 from app.engine.critique.result import CritiqueResult
+from app.engine.vocabulary import ModelUsed
 from app.ui.bridge import TaskContext
 from app.ui.critique_panel import PAGE_REPORT
 from app.ui.operations import BlindResult, Comparison
@@ -126,7 +127,7 @@ def test_long_unbroken_text_wraps_and_never_scrolls_sideways(qtbot, window):
 def test_window_fits_900_by_600_on_every_page(qtbot, window):
     panel = window.critique
     blind = BlindResult(_result("/p/b.jpg", _report(), model_used="ab_test_base", adapter_version="v2"),
-                        "base", "v2")
+                        ModelUsed.AB_TEST_BASE, "v2")
     for show in (lambda: None, lambda: panel.show_item(_result("/p/a.jpg", _report())), lambda: panel.show_item(blind),
                  lambda: window.tabs.setCurrentWidget(window.training)):
         show()
@@ -141,7 +142,7 @@ def test_blind_banner_and_footer_never_contradict_or_linger(qtbot, window):
     panel = window.critique
     base_arm = _result("/p/b.jpg", _report(), model_used="ab_test_base", adapter_version="v2")
     assert "Adapter v2" not in footer_text(base_arm) and "Base model" in footer_text(base_arm)
-    panel.show_item(BlindResult(base_arm, "base", "v2"))
+    panel.show_item(BlindResult(base_arm, ModelUsed.AB_TEST_BASE, "v2"))
     assert panel.rating_bar.isVisible() and "hidden" in panel.report_view.footer.text()
     panel.rate(3)
     assert "base model" in panel.rating_bar.prompt.text() and "Base model" in panel.report_view.footer.text()

@@ -35,6 +35,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.compare import register_compare
 from app.api.conversations import register_conversations
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
 from app.api.limits import (
@@ -212,6 +213,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
 
     register_reviews(app, service)  # POST /reviews, GET /reviews/{id} (app/api/reviews.py)
     register_conversations(app, service)  # /jobs/{id}/messages and /crop (app/api/conversations.py)
+    register_compare(app, service, admission)  # POST /compare: base vs fine-tuned, blind A/B (app/api/compare.py)
     return app
 
 

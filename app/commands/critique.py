@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from app.commands import critique_compare
 from app.engine.settings import cli_type
 
 
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-constrain", action="store_true", help="let the model write freely (no JSON schema)")
     p.add_argument("--no-grounding", action="store_true", help="do not put measured facts into the prompt")
     p.add_argument("--stream", action="store_true", help="print tokens as they are generated (stderr)")
+    critique_compare.register_flags(p)
     p.set_defaults(func=run)
 
 
@@ -67,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     on_token = echo if args.stream else None
+    if critique_compare.wanted(args):  # --compare / --blind: the engine's comparisons
+        try:
+            return critique_compare.run(service, args, advisor, mode)
+        finally:
+            service.close()
     panel = _panel_ids(service, advisor)
     if panel is not None:
         try:

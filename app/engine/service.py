@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,26 +20,24 @@ from PIL import Image
 
 from app.engine.adapters.manager import AdapterManager
 from app.engine.advisors import Advisor, get_advisor, load_advisors
+from app.engine.compare import BlindResult, Comparison, Comparisons, StageCallback
 from app.engine.critique.result import CritiqueResult
 from app.engine.jobs import DEFAULT_STORE, JobRecorder
-from app.engine.many import ManyCritiques
-from app.engine.model import source as model_source
 from app.engine.model.caches import CacheBudget
 from app.engine.model.cancel import CancelScope
 from app.engine.model.generate import ReportPass
 from app.engine.model.host import Handle, LoadedModel, ModelHost, TokenCallback
-from app.engine.modes.pipelines import CritiqueRequest, PipelineOutcome, run_pipeline
 from app.engine.modes.presets import MODE_CHOICES
-from app.engine.modes.resolve import ModeConditions, Plan, plan_critique
+from app.engine.modes.resolve import ModeConditions, plan_critique
 from app.engine.modes.weights import WeightsPolicy
 from app.engine.photos.decode import load_photo
 from app.engine.photos.prepare import PreparedPhoto, prepare_image, prepare_photo
 from app.engine.rag.draft import draft_profile_of_file
 from app.engine.rag.index import IndexSummary, ProgressCallback, ReferenceIndex
+from app.engine.runs import DEFAULT_BATCH, CritiqueRunner, ManyResultCallback, ManyTokenCallback, RunItem
 from app.engine.settings import Settings, load_settings
 from app.engine.store.database import JobRow, ProfileRow, Store, open_default_store
-from app.engine.technical import TechnicalAnalysis, technical_report
-from app.engine.vocabulary import Mode, ModelUsed, parse_mode
+from app.engine.vocabulary import Mode, parse_mode
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +53,9 @@ class ModeInfo:
     model_available: bool
 
 
-class MondrianService(ManyCritiques):
-    """Owns the settings, the model host (with its adapter manager) and the job recorder."""
+class MondrianService:
+    """Owns the settings, the model host (with its adapter manager), the job recorder and the
+    :class:`~app.engine.runs.CritiqueRunner` every critique goes through."""
 
     def __init__(self, settings: Settings | None = None, *, model_ref: str | None = None,
                  host: ModelHost | None = None, store: Store | None | Any = DEFAULT_STORE,
@@ -75,6 +73,10 @@ class MondrianService(ManyCritiques):
         self._own_profiles: Store | None = None
         self._lock = threading.Lock()
         self._before_close: list[Callable[[], None]] = []
+        self.runner = CritiqueRunner(settings=self.settings, recorder=self.recorder, host=lambda: self.host,
+                                     conditions=self._conditions, profiles=self._profiles,
+                                     policy=lambda: self.weights_policy)
+        self.comparisons = Comparisons(self.runner, lambda: self.store)
 
     # ---- queries -------------------------------------------------------------------------------
     def advisors(self) -> dict[str, Advisor]:
@@ -85,7 +87,7 @@ class MondrianService(ManyCritiques):
         return list(MODE_CHOICES)
 
     def model_available(self) -> bool:
-        return model_source.is_model_available(self.settings.model)
+        return self.runner.model_available()
 
     @property
     def store(self) -> Store | None:
@@ -152,7 +154,7 @@ class MondrianService(ManyCritiques):
             reason = None if requested is Mode.TECHNICAL else "no model installed"
             return ModeInfo(advisor_id, requested.value, Mode.TECHNICAL.value, reason, self.model_available())
         plan = plan_critique(requested, get_advisor(advisor_id), self._conditions(),
-                             weights or self.weights_policy, draw=False)
+                             weights or self.weights_policy, draw=False)  # a preview: no A/B draw taken
         return ModeInfo(advisor_id, requested.value, plan.effective.value, plan.fallback_reason, True)
 
     # ---- critique ------------------------------------------------------------------------------
@@ -178,90 +180,50 @@ class MondrianService(ManyCritiques):
         """Critique a loaded image and record it as a job (``photo_file``/``photo_hash`` identify it).
         ``weights`` overrides the service's weights policy for this request (the GUI's blind A/B)."""
         prepared = image if isinstance(image, PreparedPhoto) else prepare_image(image, self.settings, name=name)
-        requested = parse_mode(mode)
-        def begin(plan: Plan | None, used: ModelUsed | None) -> str | None:
-            return self.recorder.begin(name, advisor.id, requested.value, image=prepared.image,
-                                       photo_file=photo_file, photo_hash=photo_hash, model_id=self.settings.model,
-                                       model_used=used.value if used else None,
-                                       adapter_version=plan.adapter_version if plan else None)
+        item = RunItem(0, name, prepared, advisor, photo_file=photo_file, photo_hash=photo_hash, weights=weights,
+                       pair_id=pair_id, on_token=on_token, request_id=request_id)
+        return self.runner.run([item], mode, scope)[0]
 
-        try:
-            plan = self._plan(requested, advisor, weights or self.weights_policy)
-        except BaseException as exc:  # an explicit lora with a broken adapter: a failed job, then the error
-            self.recorder.fail(begin(None, None), exc)
-            raise
-        job_id = begin(plan, plan.model_used if plan else ModelUsed.NONE)
-        try:
-            if plan is None:
-                result = self._technical_result(name, advisor, requested, prepared.analysis)
-            else:
-                result = self._run(plan, prepared, name, advisor, on_token, scope, request_id)
-        except BaseException as exc:
-            self.recorder.fail(job_id, exc)
-            raise
-        self._record(job_id, result, prepared, pair_id)
-        return result
+    def critique_many(self, photos: Sequence[str | Path], advisor_id: str, mode: str = "auto", *,
+                      on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,
+                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH) -> list[CritiqueResult | Exception]:
+        """Photos with one advisor, decoded together in batches (:meth:`CritiqueRunner.critique_many`)."""
+        return self.runner.critique_many(photos, advisor_id, mode, on_result=on_result, on_token=on_token,
+                                         scope=scope, batch_size=batch_size)
 
-    def _record(self, job_id: str | None, result: CritiqueResult, prepared: PreparedPhoto,
-                pair_id: str | None = None) -> None:
-        """Complete the job with what the photo itself says (shooting data, notes) and its link."""
-        result.job_id = job_id
-        result.shooting = prepared.shooting.to_dict() if prepared.shooting and not prepared.shooting.empty else None
-        result.notes = list(prepared.notes)
-        result.pair_id = pair_id
-        self.recorder.complete(job_id, result)
+    def critique_panel(self, photo: str | Path, advisor_ids: Sequence[str], mode: str = "auto", *,
+                       on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,
+                       scope: CancelScope | None = None) -> list[CritiqueResult]:
+        """One photo before several advisors, one encoding (:meth:`CritiqueRunner.critique_panel`)."""
+        return self.runner.critique_panel(photo, advisor_ids, mode, on_result=on_result, on_token=on_token,
+                                          scope=scope)
 
-    @staticmethod
-    def new_pair_id() -> str:
+    # ---- comparisons -----------------------------------------------------------------------------
+    def compare(self, photo: str | Path | PreparedPhoto, advisor_id: str, mode: str = "auto", *,
+                name: str | None = None, photo_hash: str | None = None, on_token: TokenCallback | None = None,
+                scope: CancelScope | None = None, request_id: str | None = None,
+                on_stage: StageCallback | None = None) -> Comparison:
+        """Base vs fine-tuned on one photo in ``mode``'s pipeline (:meth:`Comparisons.compare`)."""
+        return self.comparisons.compare(photo, advisor_id, mode, name=name, photo_hash=photo_hash,
+                                        on_token=on_token, scope=scope, request_id=request_id, on_stage=on_stage)
+
+    def blind(self, photo: str | Path | PreparedPhoto, advisor_id: str, mode: str = "auto", *,
+              split: float | None = None, seed: int | None = None, name: str | None = None,
+              photo_hash: str | None = None, on_token: TokenCallback | None = None,
+              scope: CancelScope | None = None, request_id: str | None = None) -> BlindResult:
+        """One blind A/B critique (:meth:`Comparisons.blind`); ``split`` defaults to the settings'."""
+        return self.comparisons.blind(photo, advisor_id, mode,
+                                      split=self.settings.ab_test_split if split is None else split, seed=seed,
+                                      name=name, photo_hash=photo_hash, on_token=on_token, scope=scope,
+                                      request_id=request_id)
+
+    def new_pair_id(self) -> str:
         """An id that links the critiques of one comparison (base and fine-tuned of one photo)."""
-        return f"pair-{uuid.uuid4().hex[:16]}"
+        return self.comparisons.new_pair_id()
 
     def paired_jobs(self, job: JobRow) -> list[JobRow]:
-        """The finished jobs of the comparison ``job`` belongs to, oldest first (the base ran first);
-        ``[job]`` alone when it was no comparison, or either half failed or is gone."""
-        pair_id = job.details.get("pair_id")
-        store = self.store
-        if not pair_id or store is None:
-            return [job]
-        jobs = store.jobs_in_pair(str(pair_id))
-        return jobs if len(jobs) == 2 and job.id in {j.id for j in jobs} else [job]
-
-    def _plan(self, requested: Mode, advisor: Advisor, policy: WeightsPolicy | None) -> Plan | None:
-        """None: a measurement-only report (asked for, or no model installed)."""
-        if requested is Mode.TECHNICAL or not self.model_available():
-            return None
-        return plan_critique(requested, advisor, self._conditions(), policy)
-
-    def _run(self, plan: Plan, prepared: PreparedPhoto, name: str, advisor: Advisor,
-             on_token: TokenCallback | None, scope: CancelScope | None, request_id: str | None) -> CritiqueResult:
-        req = CritiqueRequest(prepared=prepared, advisor=advisor, on_token=on_token, scope=scope or CancelScope(),
-                              request_id=request_id)
-        outcome = run_pipeline(plan.pipeline, plan.weights, req, self.host, self.settings, self._profiles)
-        return self._result(plan, prepared, name, advisor, outcome)
-
-    @staticmethod
-    def _result(plan: Plan, prepared: PreparedPhoto, name: str, advisor: Advisor,
-                outcome: PipelineOutcome) -> CritiqueResult:
-        return CritiqueResult(
-            photo=name, advisor_id=advisor.id, requested_mode=plan.requested.value,
-            effective_mode=plan.effective.value, fallback_reason=plan.fallback_reason, report=outcome.report,
-            raw_text=outcome.raw_text, parse_problems=outcome.parse_problems, stats=outcome.stats,
-            model_id=outcome.model_id, adapter_version=plan.adapter_version, references=outcome.references,
-            partial_report=outcome.partial_report, budget=outcome.budget,
-            technical=prepared.analysis.to_dict(), model_used=plan.model_used.value,
-        )
-
-    def _technical_result(self, name: str, advisor: Advisor, requested: Mode,
-                          analysis: TechnicalAnalysis) -> CritiqueResult:
-        notice = None
-        if requested is not Mode.TECHNICAL:
-            notice = ("No vision-language model is installed, so this is a measurement-only report. "
-                      + model_source.missing_model_message(self.settings.model))
-        return CritiqueResult(
-            photo=name, advisor_id=advisor.id, requested_mode=requested.value, effective_mode=Mode.TECHNICAL.value,
-            report=technical_report(analysis), technical=analysis.to_dict(), notice=notice,
-            model_id="", model_used=ModelUsed.NONE.value,
-        )
+        """The finished jobs of the comparison ``job`` belongs to (:meth:`Comparisons.paired_jobs`)."""
+        return self.comparisons.paired_jobs(job)
 
     def draft_profile(self, photo: str | Path, *, scope: CancelScope | None = None,
                       request_id: str | None = None) -> ReportPass:

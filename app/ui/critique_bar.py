@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = (("Auto", "auto"), ("Baseline", "baseline"), ("RAG", "rag"), ("LoRA", "lora"))
-TUNED_MODE = "lora"
 
 
 class CritiqueBar(QWidget):
@@ -171,7 +170,7 @@ class CritiqueBar(QWidget):
             bits.append("no fine-tuned adapter")
         self.advisor_info.setText(" · ".join(bits))
         self.advisor_info.setToolTip(persona(advisor))
-        can_compare = active is not None and TUNED_MODE in self.service.modes
+        can_compare = active is not None and self.service.comparisons.available(advisor.id)  # the engine decides
         self.compare_check.setEnabled(can_compare)
         if not can_compare:
             self.compare_check.setChecked(False)

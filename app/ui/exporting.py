@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPdfWriter, QT
 
 from app.engine import atomic
 from app.engine.critique.export import photo_lines, to_markdown
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, grade_note
 from app.engine.critique.result import CritiqueResult
 from app.engine.technical.results import measurements_of
 
@@ -56,7 +56,7 @@ def json_data(item: Item) -> dict[str, Any]:
     if isinstance(item, Comparison):
         return {"base": item.base.to_dict(), "fine_tuned": item.tuned.to_dict(), "deltas": item.deltas()}
     if isinstance(item, BlindResult):
-        return {**item.result.to_dict(), "blind_arm": item.arm, "blind_adapter_version": item.adapter_version}
+        return {**item.result.to_dict(), "blind_arm": "fine_tuned" if item.fine_tuned else "base", "blind_adapter_version": item.adapter_version}
     return item.to_dict()
 
 
@@ -113,7 +113,10 @@ def _result_html(heading: str, r: CritiqueResult, *, photo: bool, radar: bool) -
         out.append(f"<pre>{html.escape(r.raw_text)}</pre>")
         return out
     mean = f" (mean {rep.overall_score:g}/10)" if rep.overall_score is not None else ""
-    out.append(f"<h2>Grade {html.escape(rep.overall_grade)}{mean}</h2><p>{html.escape(rep.summary)}</p>")
+    out.append(f"<h2>Grade {html.escape(rep.overall_grade or '—')}{mean}</h2>")
+    if note := grade_note(rep):
+        out.append(f"<p><i>{html.escape(note)}</i></p>")
+    out.append(f"<p>{html.escape(rep.summary)}</p>")
     out.append("<table border='1' cellspacing='0' cellpadding='4' width='100%'>"
                "<tr><th>Dimension</th><th>Score</th><th>Comment</th><th>Recommendation</th></tr>")
     for key in DIMENSIONS:

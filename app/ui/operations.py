@@ -1,5 +1,8 @@
 """What the window asks the worker to do: critique, compare, blind A/B, load the model.
 
+The comparisons themselves are the engine's (``app/engine/compare.py``); this file only adds the
+window's words to their errors.
+
 Each ``*_task`` returns a function for :meth:`InferenceBridge.submit`; it runs on the worker
 thread, calls the engine (never Qt) and returns a value the UI shows. The service records every
 critique as a job in its store (history reads them back).
@@ -15,16 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.engine import paths
-from app.engine.adapters import versions as adapter_versions
 from app.engine.advisors import get_advisor
-from app.engine.critique.report import DIMENSIONS
+from app.engine.compare import BlindResult, Comparison, ComparisonError, Comparisons
 from app.engine.critique.result import CritiqueResult
-from app.engine.modes.weights import ABDrawPolicy
 from app.engine.photos.decode import ImageLoadError, file_sha256, find_photos, open_photo_info
 from app.engine.photos.thumbnails import save_thumbnail
 from app.engine.service import ModeInfo, MondrianService
 from app.engine.store.database import Store
-from app.engine.vocabulary import Mode
 
 from .bridge import TaskContext, TaskFn
 
@@ -32,36 +32,6 @@ if TYPE_CHECKING:
     from app.engine.store.database import JobRow, Store
 
 log = logging.getLogger(__name__)
-
-BASE_MODE = Mode.BASELINE.value
-TUNED_MODE = Mode.LORA.value
-
-
-@dataclass
-class Comparison:
-    """Base and fine-tuned reports of one photo, made one after the other on the one resident model."""
-
-    base: CritiqueResult
-    tuned: CritiqueResult
-
-    def deltas(self) -> dict[str, float | None]:
-        """Fine-tuned minus base score per dimension (None when either is missing)."""
-        out: dict[str, float | None] = {}
-        for key in DIMENSIONS:
-            a = self.base.report.dimensions.get(key) if self.base.report else None
-            b = self.tuned.report.dimensions.get(key) if self.tuned.report else None
-            out[key] = (b.score - a.score) if a and b and a.score is not None and b.score is not None else None
-        return out
-
-
-@dataclass
-class BlindResult:
-    """A blind A/B critique: which arm ran stays hidden in the UI until the user has rated it."""
-
-    result: CritiqueResult
-    arm: str  # "base" | "fine_tuned"
-    adapter_version: str | None  # the version under test (recorded on the rating for both arms)
-
 
 Item = CritiqueResult | Comparison | BlindResult  # what the report page shows and Export writes
 
@@ -74,79 +44,74 @@ def ensure_model(service: MondrianService, ctx: TaskContext) -> None:
         ctx.scope.wait(handle)
 
 
-def _critique(service: MondrianService, ctx: TaskContext, photo: Path, advisor_id: str, mode: str,
-              weights: ABDrawPolicy | None = None) -> CritiqueResult:
-    ctx.check()
-    ctx.progress("Critiquing…", 0.0)
-    return service.critique(photo, advisor_id, mode, on_token=ctx.on_token, scope=ctx.scope,
-                            request_id=ctx.request_id, weights=weights)
-
-
 def critique_task(service: MondrianService, photo: str | Path, advisor_id: str,
                   mode: str = "auto") -> TaskFn:
     def run(ctx: TaskContext) -> CritiqueResult:
         open_photo_info(photo)  # fail fast (from the header) with a clear message before loading a model
         ensure_model(service, ctx)
-        return _critique(service, ctx, Path(photo), advisor_id, mode)
+        ctx.check()
+        ctx.progress("Critiquing…", 0.0)
+        return service.critique(photo, advisor_id, mode, on_token=ctx.on_token, scope=ctx.scope,
+                                request_id=ctx.request_id)
 
     return run
 
 
-def compare_task(service: MondrianService, photo: str | Path, advisor_id: str) -> TaskFn:
-    """Base (no adapter) then fine-tuned (the advisor's active adapter) on the same resident model;
-    the two jobs are linked (one ``pair_id``), so history reopens them side by side."""
+def _window_words(exc: ComparisonError) -> RuntimeError:
+    """The engine's reason, with what to do in the window."""
+    if exc.kind == "no_adapter":
+        return RuntimeError(f"{exc} (in the Training tab)")
+    return RuntimeError(str(exc))
+
+
+def compare_task(service: MondrianService, photo: str | Path, advisor_id: str, mode: str = "auto") -> TaskFn:
+    """The engine's base-vs-fine-tuned comparison (:meth:`MondrianService.compare`) in the chosen
+    mode; the two jobs are linked (one ``pair_id``), so history reopens them side by side."""
 
     def run(ctx: TaskContext) -> Comparison:
-        if TUNED_MODE not in service.modes:
-            raise RuntimeError("this build has no LoRA mode, so there is nothing to compare against")
         open_photo_info(photo)
-        if adapter_versions.active_version(advisor_id) is None:
-            raise RuntimeError(f"advisor {advisor_id!r} has no fine-tuned adapter yet: train one in the "
-                               "Training tab (or activate a version) to compare")
+        try:
+            service.comparisons.adapter_under_test(advisor_id)  # before the model loads
+        except ComparisonError as exc:
+            raise _window_words(exc) from exc
         ensure_model(service, ctx)
-        pair = service.new_pair_id()
-        ctx.progress("Base model (1 of 2)…", 0.0)
-        base = service.critique(photo, advisor_id, BASE_MODE, on_token=ctx.on_token, scope=ctx.scope,
-                                request_id=ctx.request_id, pair_id=pair)
-        ctx.token("\n\n")
-        ctx.progress("Fine-tuned (2 of 2)…", 0.5)
-        tuned = service.critique(photo, advisor_id, TUNED_MODE, on_token=ctx.on_token, scope=ctx.scope,
-                                 request_id=ctx.request_id, pair_id=pair)
-        return Comparison(base=base, tuned=tuned)
+        try:
+            return service.compare(photo, advisor_id, mode, on_token=ctx.on_token, scope=ctx.scope,
+                                   request_id=ctx.request_id, on_stage=ctx.progress)
+        except ComparisonError as exc:
+            raise _window_words(exc) from exc
 
     return run
 
 
 def blind_task(service: MondrianService, photo: str | Path, advisor_id: str, split: float,
-               seed: int | None = None) -> TaskFn:
-    """One blind critique: the engine's A/B weights policy, carried by this one request, resolves the
-    pipeline once and then draws the weights (fine-tuned with probability ``split``), so both arms
-    run the same pipeline; the job is recorded as ab_test_base/ab_test_fine_tuned and the UI hides
-    which until the user has rated it."""
+               seed: int | None = None, mode: str = "auto") -> TaskFn:
+    """One blind critique in the chosen mode (:meth:`MondrianService.blind`): the pipeline is
+    resolved once, then the weights drawn (fine-tuned with probability ``split``); the job is
+    recorded as ab_test_base/ab_test_fine_tuned and the UI hides which until the user has rated it."""
 
     def run(ctx: TaskContext) -> BlindResult:
-        active = adapter_versions.active_version(advisor_id)
-        if active is None or TUNED_MODE not in service.modes:
-            raise RuntimeError(f"blind A/B needs a fine-tuned adapter for advisor {advisor_id!r}; "
-                               "train or activate one first (or switch A/B off in Settings)")
         open_photo_info(photo)
         ensure_model(service, ctx)
-        draw = ABDrawPolicy(active, split, seed)
-        result = _critique(service, ctx, Path(photo), advisor_id, Mode.AUTO.value, weights=draw)
-        arm = "fine_tuned" if result.model_used == "ab_test_fine_tuned" else "base"
-        return BlindResult(result=result, arm=arm, adapter_version=active.version)
+        ctx.check()
+        ctx.progress("Critiquing…", 0.0)
+        try:
+            return service.blind(photo, advisor_id, mode, split=split, seed=seed, on_token=ctx.on_token,
+                                 scope=ctx.scope, request_id=ctx.request_id)
+        except ComparisonError as exc:
+            raise RuntimeError(f"{exc} (or switch blind A/B off in Settings)") from exc
 
     return run
 
 
 def choose_task(service: MondrianService, photo: str | Path, advisor_id: str, mode: str, *, compare: bool,
                 seed: int | None = None) -> tuple[str, TaskFn, int]:
-    """What a drop runs: a comparison, a blind A/B draw (when on and there is an adapter) or a
+    """What a drop runs: a comparison, a blind A/B draw (when on and the engine can run one) or a
     critique; with the number of report passes (for the progress bar)."""
     if compare:
-        return "compare", compare_task(service, photo, advisor_id), 2
-    if service.settings.ab_test_enabled and adapter_versions.active_version(advisor_id) is not None:
-        return "blind", blind_task(service, photo, advisor_id, service.settings.ab_test_split, seed), 1
+        return "compare", compare_task(service, photo, advisor_id, mode), 2
+    if service.settings.ab_test_enabled and service.comparisons.available(advisor_id):
+        return "blind", blind_task(service, photo, advisor_id, service.settings.ab_test_split, seed, mode), 1
     return "critique", critique_task(service, photo, advisor_id, mode), 1
 
 
@@ -190,12 +155,10 @@ def _local_time(stamp: str | None) -> str:
 def item_from_jobs(jobs: list[JobRow]) -> CritiqueResult | Comparison:
     """What a history entry reopens: the comparison when its job is one of a linked pair
     (``MondrianService.paired_jobs``: base and fine-tuned), else the critique alone."""
-    results = [result_from_job(job) for job in jobs]
-    base = [r for r in results if r.model_used == "base"]
-    tuned = [r for r in results if r.model_used == "fine_tuned"]
-    if len(results) == 2 and len(base) == 1 and len(tuned) == 1:
-        return Comparison(base=base[0], tuned=tuned[0])
-    return results[0]
+    pair = Comparisons.from_jobs(jobs)
+    if pair is not None:
+        return pair
+    return result_from_job(jobs[0])
 
 
 def result_from_job(job: JobRow) -> CritiqueResult:
