@@ -127,6 +127,7 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
         # the seed stored the model's A-; shown is the grade of the scores, and the report says so
         assert done.grade == "B" and done.report.overall_grade == "B" and done.report.stated_grade == "A-"
         assert "A-" in grade_note(done.report)
+        assert done.to_dict()["report"]["overall_grade"] == "B" and done.to_dict()["report"]["stated_grade"] == "A-"
         assert done.report is not None and done.report.summary == "a summary"
         assert done.duration_s == pytest.approx(3.0, abs=0.01)
         err = s.get_job("j-err")

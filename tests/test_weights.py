@@ -62,18 +62,21 @@ def test_building_policies_and_their_errors(tmp_path: Path):
     assert isinstance(build_weights_policy("fine_tuned", tmp_path), FixedAdapterPolicy)
     ab = build_weights_policy("ab_test", tmp_path, 0.25, seed=7)
     assert isinstance(ab, ABDrawPolicy) and ab.split == 0.25 and ab.seed == 7
-    with pytest.raises(WeightsPolicyError, match="needs --lora-path"):
+    with pytest.raises(WeightsPolicyError, match="needs an adapter folder") as err:
         build_weights_policy("fine_tuned")
-    with pytest.raises(WeightsPolicyError, match="needs --lora-path"):
+    assert err.value.setting == "lora_path" and "--" not in str(err.value)  # engine words: no CLI flag
+    with pytest.raises(WeightsPolicyError, match="needs an adapter folder"):
         build_weights_policy("ab_test", None)
     with pytest.raises(WeightsPolicyError, match="does not exist"):
         build_weights_policy("fine_tuned", tmp_path / "nope")
     for split in (-0.1, 1.5, float("nan"), True):
-        with pytest.raises(WeightsPolicyError, match="from 0 to 1"):
+        with pytest.raises(WeightsPolicyError, match="from 0 to 1") as err:
             build_weights_policy("ab_test", tmp_path, split)
-    with pytest.raises(WeightsPolicyError, match="unknown --model-mode"):
+        assert err.value.setting == "ab_test_split" and "--" not in str(err.value)
+    with pytest.raises(WeightsPolicyError, match="unknown model mode") as err:
         build_weights_policy("sometimes")
-    with pytest.raises(WeightsPolicyError, match="--lora-path is used with"):
+    assert err.value.setting == "model_mode"
+    with pytest.raises(WeightsPolicyError, match="only used with model mode fine_tuned or ab_test"):
         build_weights_policy(None, tmp_path)
 
 
@@ -148,7 +151,7 @@ def test_fine_tuned_refuses_to_start_without_an_adapter(home: Path, tiny_model_d
                                                         capsys: pytest.CaptureFixture[str]):
     assert main(["serve", "--model", str(tiny_model_dir), "--model_mode", "fine_tuned"]) == 1
     err = capsys.readouterr().err
-    assert "--model-mode fine_tuned needs --lora-path" in err
+    assert "--lora-path: model mode fine_tuned needs an adapter folder" in err  # the CLI names its flag
 
 
 def test_fine_tuned_refuses_a_folder_without_adapter_files(home: Path, tiny_model_dir: Path, tmp_path: Path,
@@ -278,7 +281,7 @@ def test_base_never_applies_the_advisors_adapter(home: Path, tmp_path: Path, tin
         baseline = plain.critique(photo, ADVISOR, "baseline")
         result = base.critique(photo, ADVISOR, "lora")
         assert result.effective_mode == "baseline"  # no references indexed: lora -> rag -> baseline
-        assert "--model-mode base" in result.fallback_reason and "rag unavailable" in result.fallback_reason
+        assert "model mode base" in result.fallback_reason and "rag unavailable" in result.fallback_reason
         assert result.adapter_version is None and result.model_used == "base"
         assert result.raw_text == baseline.raw_text != lora.raw_text
         auto = base.critique(photo, ADVISOR, "auto")

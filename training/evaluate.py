@@ -107,7 +107,7 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
         except AdapterError as exc:
             raise CommandError(str(exc)) from None
         first = rows[0]
-        for adapter in (None, version):  # warm-up: compile and cache, outside the timings
+        for adapter in (None, version.ref):  # warm-up: compile and cache, outside the timings
             host.generate(GenerationRequest(prompt=_prompt(first["messages"][:-1]), image=first["images"][0],
                                             max_tokens=4, adapter=adapter)).result()
         results: dict[str, list[Sample]] = {BASE: [], TUNED: []}
@@ -116,7 +116,7 @@ def evaluate(advisor_id: str, version: AdapterVersion, *, model_ref: str, max_to
             prompt = _prompt(row["messages"][:-1])
             target_report = parse_report(row["messages"][-1]["content"])
             record: dict[str, Any] = {"photo": row.get("photo", str(i)), "target": target_report.scores}
-            for name, adapter in ((BASE, None), (TUNED, version)):
+            for name, adapter in ((BASE, None), (TUNED, version.ref)):
                 outcome = generate_report(host, settings, row["images"][0], prompt, adapter=adapter)
                 stats = outcome.output.stats
                 sample = Sample(target=target_report.scores, report=outcome.report,

@@ -94,7 +94,7 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
     try:
         policy = build_weights_policy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
     except WeightsPolicyError as exc:
-        return str(exc)
+        return _flag_words(exc)
     service = MondrianService(settings, weights_policy=policy, **({"store": None} if args.no_history else {}))
     try:
         if not service.model_available():
@@ -106,7 +106,10 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
             return service
         print(f"loading {settings.model} ...", file=sys.stderr)
         service.prepare_weights()
-    except (WeightsPolicyError, ModelNotAvailableError) as exc:
+    except WeightsPolicyError as exc:
+        service.close()
+        return _flag_words(exc)
+    except ModelNotAvailableError as exc:
         service.close()
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - a model that does not load is a start-up failure
@@ -171,3 +174,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         service.close()
     return 0
+
+
+_FLAGS = {"model_mode": "--model-mode", "lora_path": "--lora-path", "ab_test_split": "--ab-test-split"}
+
+
+def _flag_words(exc: Exception) -> str:
+    """An engine weights-policy error with the flag that sets what is wrong."""
+    flag = _FLAGS.get(getattr(exc, "setting", ""))
+    return f"{flag}: {exc}" if flag else str(exc)

@@ -114,8 +114,13 @@ def references_dir(advisor_id: str) -> Path:
     return ensure_private_dir(data_dir() / "references" / advisor_id)
 
 
+def adapters_root() -> Path:
+    """Where the adapter store keeps every advisor's versions (``<root>/<advisor>/vN``); not created."""
+    return data_dir() / "adapters"
+
+
 def adapters_dir(advisor_id: str) -> Path:
-    return ensure_private_dir(data_dir() / "adapters" / advisor_id)
+    return ensure_private_dir(adapters_root() / advisor_id)
 
 
 def datasets_dir(advisor_id: str) -> Path:

@@ -2,7 +2,8 @@
 
 ``read_adapter`` reads ``adapter_config.json``, the safetensors header (names, shapes, dtypes:
 never the weights) and the manifest, and raises :class:`AdapterError` naming the folder for
-anything missing, unreadable or corrupt. Safe from any thread.
+anything missing, unreadable or corrupt. A folder is read once per content (its files' sizes,
+mtimes and inodes): later calls, e.g. one per request, only stat it. Safe from any thread.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import math
 import os
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +25,16 @@ from app.engine.adapters.versions import (
     MANIFEST,
     AdapterManifest,
     AdapterVersion,
+    adapter_ref,
 )
 from app.engine.model.caches import BASE, Weights
+from app.engine.model.weights_ref import AdapterRef
 
-AdapterRef = str | os.PathLike[str] | AdapterVersion
+# What names an adapter folder on the way in; inside the engine it is an AdapterRef.
+AdapterSource = str | os.PathLike[str] | AdapterVersion | AdapterRef
+_READ_CACHE: OrderedDict[tuple[Any, ...], AdapterInfo] = OrderedDict()
+_READ_CACHE_SIZE = 32
+_read_lock = threading.Lock()
 SUPPORTED_TYPES = ("lora", "dora")
 _MAX_HEADER = 100 * 1024 * 1024  # a safetensors header larger than this is not an adapter
 
@@ -96,14 +105,9 @@ class AdapterInfo:
         return Weights(key=key, vision_key=key if self.touches_vision else BASE.vision_key)
 
 
-def _adapter_folder(adapter: AdapterRef) -> tuple[Path, AdapterVersion | None]:
-    if isinstance(adapter, AdapterVersion):
-        return Path(adapter.path), adapter
-    if isinstance(adapter, str | os.PathLike):
-        path = Path(adapter).expanduser()
-        if path.is_file() and path.name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
-            path = path.parent  # accept the weights file itself, as mlx-vlm does
-        return path, None
+def _adapter_folder(adapter: AdapterSource) -> AdapterRef:
+    if isinstance(adapter, AdapterRef | AdapterVersion | str | os.PathLike):
+        return adapter_ref(adapter)  # a path to the weights file itself is its folder, as in mlx-vlm
     raise TypeError(f"an adapter is a folder path or an AdapterVersion, not {type(adapter).__name__}")
 
 
@@ -208,9 +212,44 @@ def _read_manifest(folder: Path) -> AdapterManifest | None:
         raise AdapterError(folder, f"{MANIFEST} is unreadable ({exc})", "bad_config") from exc
 
 
-def read_adapter(adapter: AdapterRef) -> AdapterInfo:
-    """Validate an adapter folder on its own (files, config, safetensors, manifest); no model needed."""
-    folder, version = _adapter_folder(adapter)
+def _content_key(ref: AdapterRef) -> tuple[Any, ...] | None:
+    """What identifies the folder's content (None: a file is gone; the full read says which)."""
+    try:
+        manifest = folder_stat(ref.path / MANIFEST)
+        return (_fingerprint(ref.path), manifest, ref.advisor_id, ref.version)
+    except OSError:
+        return None
+
+
+def folder_stat(file: Path) -> tuple[int, int, int] | None:
+    if not file.exists():
+        return None
+    st = file.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def read_adapter(adapter: AdapterSource) -> AdapterInfo:
+    """Validate an adapter folder on its own (files, config, safetensors, manifest); no model
+    needed. Read once per content (see the module docstring); a changed file is read again."""
+    ref = _adapter_folder(adapter)
+    key = _content_key(ref)
+    if key is not None:
+        with _read_lock:
+            cached = _READ_CACHE.get(key)
+            if cached is not None:
+                _READ_CACHE.move_to_end(key)
+                return cached
+    info = _read_adapter(ref)
+    if key is not None:
+        with _read_lock:
+            _READ_CACHE[key] = info
+            while len(_READ_CACHE) > _READ_CACHE_SIZE:
+                _READ_CACHE.popitem(last=False)
+    return info
+
+
+def _read_adapter(ref: AdapterRef) -> AdapterInfo:
+    folder = ref.path
     if not folder.is_dir():
         raise AdapterError(folder, "folder does not exist", "missing")
     missing = [name for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS) if not (folder / name).is_file()]
@@ -223,11 +262,11 @@ def read_adapter(adapter: AdapterRef) -> AdapterInfo:
     params = config["lora_parameters"]
     manifest = _read_manifest(folder)
     return AdapterInfo(
-        path=folder, label=version.version if version else str(folder), fine_tune_type=config.get(
+        path=folder, label=ref.label or str(folder), fine_tune_type=config.get(
             "fine_tune_type", "lora"), rank=int(params["rank"]), scale=float(params["scale"]),
         tensors=tensors, config=config, fingerprint=_fingerprint(folder),
-        advisor_id=version.advisor_id if version else (manifest.advisor_id if manifest else None),
-        version=version.version if version else None,
+        advisor_id=ref.advisor_id or (manifest.advisor_id if manifest else None),
+        version=ref.version,
         base_model=manifest.base_model if manifest else None,
     )
 

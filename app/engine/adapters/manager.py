@@ -37,7 +37,7 @@ from app.engine.adapters.files import (  # re-exported: what callers catch and i
     ADAPTER_WEIGHTS,
     AdapterError,
     AdapterInfo,
-    AdapterRef,
+    AdapterSource,
     read_adapter,
 )
 from app.engine.adapters.fit import (
@@ -50,6 +50,7 @@ from app.engine.adapters.fit import (
 )
 from app.engine.model.caches import BASE, WEIGHTS_KEY
 from app.engine.model.host import LoadedModel, ModelHost
+from app.engine.model.weights_ref import AdapterRef
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class AdapterManager:
             host.adapter_hook = self
 
     # ---- any thread ---------------------------------------------------------------------------
-    def inspect(self, adapter: AdapterRef) -> AdapterInfo:
+    def inspect(self, adapter: AdapterSource) -> AdapterInfo:
         """File-level validation plus the manifest's base model against the host's model id."""
         info = read_adapter(adapter)
         if self.host is not None:
@@ -104,7 +105,7 @@ class AdapterManager:
             check_base_model(info, self.host.model_id, str(loaded.path) if loaded else "")
         return info
 
-    def validate(self, adapter: AdapterRef, timeout: float | None = None) -> AdapterInfo:
+    def validate(self, adapter: AdapterSource, timeout: float | None = None) -> AdapterInfo:
         """Full validation, including shapes against the model (loads the model if it is not yet).
 
         Call it from any thread but the model thread (it may queue work there); on the model thread
@@ -160,8 +161,11 @@ class AdapterManager:
         if adapter is None:
             self._set_enabled(loaded, state, False)
             return None
-        info = read_adapter(adapter)
-        check_fits(info, self._signature_on_thread(loaded))
+        info = read_adapter(adapter)  # read once per content: a stat on later requests
+        checked: set[tuple[Any, ...]] = loaded.state.setdefault("adapters.fits", set())
+        if info.fingerprint not in checked:  # shapes checked once per adapter content and model
+            check_fits(info, self._signature_on_thread(loaded))
+            checked.add(info.fingerprint)
         applied = state.applied
         start = time.perf_counter()
         if applied is not None and applied.fingerprint == info.fingerprint:

@@ -21,6 +21,7 @@ from typing import Any
 
 from app.engine import atomic, paths
 from app.engine.advisors import validate_advisor_id
+from app.engine.model.weights_ref import AdapterRef
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapters.safetensors"
@@ -79,6 +80,11 @@ class AdapterVersion:
     def number(self) -> int:
         return int(self.version[1:])
 
+    @property
+    def ref(self) -> AdapterRef:
+        """This version as the value requests carry."""
+        return AdapterRef.to(self.path, advisor_id=self.advisor_id, version=self.version)
+
     def manifest(self) -> AdapterManifest | None:
         """The manifest, or None when the folder has none (e.g. a bare mlx_vlm.train output)."""
         file = self.path / MANIFEST
@@ -88,6 +94,24 @@ class AdapterVersion:
             return AdapterManifest.from_dict(json.loads(file.read_text(encoding="utf-8")))
         except (ValueError, UnicodeDecodeError) as exc:
             raise AdapterStoreError(f"{file}: unreadable manifest ({exc})") from exc
+
+
+def adapter_ref(adapter: str | os.PathLike[str] | AdapterVersion | AdapterRef) -> AdapterRef:
+    """One ref per adapter folder, however it was named: a folder of this store (``<advisor>/vN``,
+    given as a path, a symlink or an :class:`AdapterVersion`) is that advisor's version "vN", so
+    jobs record "v3"; any other folder (e.g. ``mlx_vlm.train`` output) is named by its path."""
+    if isinstance(adapter, AdapterRef):
+        return adapter
+    if isinstance(adapter, AdapterVersion):
+        return adapter.ref
+    ref = AdapterRef.to(adapter)
+    try:
+        root = paths.adapters_root().resolve()
+    except OSError:
+        return ref
+    if ref.path.parent.parent == root and _VERSION_RE.match(ref.path.name):
+        return AdapterRef(ref.path, ref.path.name, ref.path.parent.name, ref.path.name)
+    return ref
 
 
 def advisor_root(advisor_id: str) -> Path:

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.adapters import versions as adapter_versions
-from app.engine.adapters.versions import AdapterStoreError
+from app.engine.adapters.versions import AdapterStoreError, adapter_ref
 from app.engine.advisors import Advisor
 from app.engine.conversation.prompt import ConversationPrompt, Turn, conversation_prompt, image_placement
 from app.engine.critique.budget import context_window
 from app.engine.critique.prompts import Prompt, ReferenceContext, critique_prompt
 from app.engine.model.host import LoadedModel, render_prompt
-from app.engine.modes.weights import adapter_ref
+from app.engine.model.weights_ref import AdapterRef
 from app.engine.photos.prepare import PreparedPhoto
 from app.engine.rag.index import NOTE_CHARS
 from app.engine.store.database import JobRow
@@ -82,7 +82,7 @@ def rebuilt_critique_prompt(job: JobRow, advisor: Advisor, prepared: PreparedPho
     return critique_prompt(advisor, facts=prepared.facts, references=references_of(job))
 
 
-def adapter_of(job: JobRow) -> tuple[Any, str | None]:
+def adapter_of(job: JobRow) -> tuple[AdapterRef | None, str | None]:
     """The weights that wrote the critique (None = base), and a notice when they are gone."""
     fine = job.model_used in (ModelUsed.FINE_TUNED.value, ModelUsed.AB_TEST_FINE_TUNED.value)
     version = job.adapter_version
@@ -90,7 +90,7 @@ def adapter_of(job: JobRow) -> tuple[Any, str | None]:
         return None, None
     if re.fullmatch(r"v\d+", version):
         try:
-            return adapter_versions.get_version(job.advisor_id, version), None
+            return adapter_versions.get_version(job.advisor_id, version).ref, None
         except (AdapterStoreError, KeyError, OSError):
             return None, (f"adapter {version} of {job.advisor_id!r}, which wrote this critique, is gone: the base "
                           "model answers instead")

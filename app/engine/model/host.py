@@ -45,6 +45,7 @@ from app.engine.model.requests import (  # re-exported: callers name requests th
     render_prompt,
 )
 from app.engine.model.source import resolve_model
+from app.engine.model.weights_ref import AdapterRef
 
 __all__ = ["CancelledError", "GenerationOutput", "GenerationRequest", "GenerationStats", "Handle", "LoadedModel",
            "ModelHost", "TokenCallback", "new_request_id", "render_prompt"]
@@ -97,7 +98,7 @@ class ModelHost:
         self._load_error: BaseException | None = None
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
-        self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None
+        self.adapter_hook: Callable[[LoadedModel, AdapterRef | None], None] | None = None
         _HOSTS.add(self)
 
     # ---- lifecycle -------------------------------------------------------------------------

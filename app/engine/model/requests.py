@@ -20,6 +20,7 @@ from PIL import Image
 from app.engine.critique.budget import BoundedSchema, TokenBudget
 from app.engine.critique.prompts import Prompt
 from app.engine.critique.result import GenerationStats
+from app.engine.model.weights_ref import AdapterRef
 
 TokenCallback = Callable[[str, str], None]  # (request_id, text chunk)
 
@@ -48,7 +49,7 @@ class GenerationRequest:
     constrain: bool = True
     on_token: TokenCallback | None = None
     request_id: str = field(default_factory=new_request_id)
-    adapter: Any = None  # the weights that answer: None = the base model (see ``ModelHost.adapter_hook``)
+    adapter: AdapterRef | None = None  # the weights that answer: None = the base model (``ModelHost.adapter_hook``)
     # Reuse the photo's vision features and the prompt prefix's K/V from earlier requests (see
     # app/engine/model/caches.py); False computes everything afresh (benchmarks, exactness tests).
     cache: bool = True

@@ -130,7 +130,7 @@ def plan_critique(requested: Mode, advisor: Advisor, conditions: ModeConditions,
     else:  # baseline is always available: only a broken preset table gets here
         raise RuntimeError(f"no analysis mode is available for advisor {advisor.id!r}: {'; '.join(reasons)}")
     if policy is None:
-        weights = Weights(version, version.version) if version is not None else BASE_WEIGHTS
+        weights = Weights(version.ref, version.version) if version is not None else BASE_WEIGHTS
         used = ModelUsed.FINE_TUNED if weights.fine_tuned else ModelUsed.BASE
         return Plan(requested, preset.pipeline, weights, used, weights.label, tuple(reasons))
     chosen = policy.draw() if draw else policy.preview()

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.engine import paths
-from app.engine.adapters.versions import AdapterVersion
+from app.engine.adapters.versions import AdapterVersion, adapter_ref
+from app.engine.model.weights_ref import AdapterRef
 from app.engine.vocabulary import ModelMode, ModelUsed
 
 if TYPE_CHECKING:
@@ -39,15 +38,22 @@ MODEL_MODES: tuple[str, ...] = tuple(m.value for m in ModelMode)
 
 
 class WeightsPolicyError(ValueError):
-    """The weights policy cannot run as configured; the message says what to change."""
+    """The weights policy cannot run as configured; the message says what to change, in the
+    engine's words. ``setting`` names what is wrong (``model_mode``, ``lora_path``,
+    ``ab_test_split``) so a front end can add its own name for it (the CLI its flag)."""
+
+    def __init__(self, message: str, setting: str):
+        self.setting = setting
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
 class Weights:
-    """The weights one request runs on: ``adapter`` None is the plain base model."""
+    """The weights one request runs on: ``adapter`` None is the plain base model. Two Weights on
+    the same adapter folder are equal however it was named (the label is for records)."""
 
-    adapter: Any = None  # a folder path or an AdapterVersion
-    label: str | None = None  # "v3" for a stored version, else the folder
+    adapter: AdapterRef | None = None
+    label: str | None = field(default=None, compare=False)  # "v3" for a stored version, else the folder
 
     @property
     def fine_tuned(self) -> bool:
@@ -57,25 +63,10 @@ class Weights:
 BASE_WEIGHTS = Weights()
 
 
-def adapter_ref(path: str | Path | AdapterVersion) -> Any:
-    """An AdapterVersion when ``path`` is a version folder in the adapter store (so the job records
-    "v3"), else the folder path itself (e.g. ``mlx_vlm.train`` output)."""
-    if isinstance(path, AdapterVersion):
-        return path
-    folder = Path(path).expanduser()
-    try:
-        resolved = folder.resolve()
-        root = (paths.data_dir() / "adapters").resolve()
-    except OSError:
-        return folder
-    if resolved.parent.parent == root and re.fullmatch(r"v\d+", resolved.name):
-        return AdapterVersion(resolved.parent.name, resolved.name, resolved)
-    return folder
-
-
-def adapter_weights(path: str | Path | AdapterVersion) -> Weights:
-    ref = adapter_ref(path)
-    return Weights(ref, ref.version if isinstance(ref, AdapterVersion) else str(ref))
+def adapter_weights(adapter: str | Path | AdapterVersion | AdapterRef) -> Weights:
+    """The weights of one adapter folder (named "v3" when it is a stored version)."""
+    ref = adapter_ref(adapter)
+    return Weights(ref, ref.label)
 
 
 @dataclass(frozen=True)
@@ -119,45 +110,51 @@ class BasePolicy(WeightsPolicy):
 
     @property
     def blocks_adapter(self) -> str | None:
-        return "the service runs with --model-mode base: no adapter"
+        return "the service runs with model mode base: no adapter"
 
     def draw(self) -> Draw:
-        return Draw(BASE_WEIGHTS, ModelUsed.BASE, None, "the service runs with --model-mode base")
+        return Draw(BASE_WEIGHTS, ModelUsed.BASE, None, "the service runs with model mode base")
 
 
 class _AdapterPolicy(WeightsPolicy):
     """Shared by fine_tuned and ab_test: one adapter, validated before the service starts."""
 
-    def __init__(self, lora_path: str | Path | AdapterVersion | None):
+    def __init__(self, lora_path: str | Path | AdapterVersion | AdapterRef | None):
         if not lora_path:
-            raise WeightsPolicyError(f"--model-mode {self.name.value} needs --lora-path DIR (a folder with "
-                                     "adapter_config.json and adapters.safetensors)")
-        folder = Path(lora_path.path if isinstance(lora_path, AdapterVersion) else lora_path).expanduser()
-        if not folder.is_dir():
-            raise WeightsPolicyError(f"--lora-path {folder}: folder does not exist")
+            raise WeightsPolicyError(f"model mode {self.name.value} needs an adapter folder (with "
+                                     "adapter_config.json and adapters.safetensors)", "lora_path")
         self.weights = adapter_weights(lora_path)
+        folder = self.adapter.path
+        if not folder.is_dir():
+            raise WeightsPolicyError(f"adapter folder {folder} does not exist", "lora_path")
         self.label = self.weights.label
         self.info: AdapterInfo | None = None
+
+    @property
+    def adapter(self) -> AdapterRef:
+        assert self.weights.adapter is not None  # an adapter policy always has one
+        return self.weights.adapter
 
     def prepare(self, host: ModelHost, manager: AdapterManager, timeout: float | None = None) -> None:
         """Validate the adapter against the loaded model and apply it once (then back to base)."""
         from app.engine.adapters.manager import AdapterError
 
         try:
-            self.info = manager.validate(self.weights.adapter, timeout)
+            self.info = manager.validate(self.adapter, timeout)
 
             def trial(loaded: Any) -> None:
-                manager.use(loaded, self.weights.adapter)
+                manager.use(loaded, self.adapter)
                 manager.use(loaded, None)
 
             host.call(trial).result(timeout)
         except AdapterError as exc:
-            raise WeightsPolicyError(f"--model-mode {self.name.value}: the adapter cannot be used: {exc}") from exc
+            raise WeightsPolicyError(f"model mode {self.name.value}: the adapter cannot be used: {exc}",
+                                     "lora_path") from exc
         log.info("weights policy %s ready with adapter %s", self.name.value, self.label)
 
     def describe(self) -> dict[str, Any]:
         return {"model_mode": self.name.value, "adapter": self.label,
-                "lora_path": str(getattr(self.weights.adapter, "path", self.weights.adapter))}
+                "lora_path": str(self.adapter.path)}
 
 
 class FixedAdapterPolicy(_AdapterPolicy):
@@ -165,7 +162,7 @@ class FixedAdapterPolicy(_AdapterPolicy):
 
     def draw(self) -> Draw:
         return Draw(self.weights, ModelUsed.FINE_TUNED, self.label,
-                    f"the service runs every request on adapter {self.label} (--model-mode fine_tuned)")
+                    f"the service runs every request on adapter {self.label} (model mode fine_tuned)")
 
 
 class ABDrawPolicy(_AdapterPolicy):
@@ -173,9 +170,10 @@ class ABDrawPolicy(_AdapterPolicy):
 
     name = ModelMode.AB_TEST
 
-    def __init__(self, lora_path: str | Path | AdapterVersion | None, split: float = 0.5, seed: int | None = None):
+    def __init__(self, lora_path: str | Path | AdapterVersion | AdapterRef | None, split: float = 0.5,
+                 seed: int | None = None):
         if isinstance(split, bool) or not isinstance(split, int | float) or not 0.0 <= float(split) <= 1.0:
-            raise WeightsPolicyError(f"--ab-test-split must be a number from 0 to 1, not {split!r}")
+            raise WeightsPolicyError(f"the A/B split must be a number from 0 to 1, not {split!r}", "ab_test_split")
         super().__init__(lora_path)
         self.split = float(split)
         self.seed = seed
@@ -208,19 +206,21 @@ class ABDrawPolicy(_AdapterPolicy):
 
 def build_weights_policy(model_mode: str | None, lora_path: str | Path | None = None,
                          ab_test_split: float = 0.5, seed: int | None = None) -> WeightsPolicy | None:
-    """The policy for ``--model-mode`` (None: none; each mode preset picks its weights)."""
+    """The policy for a model mode (``serve --model-mode``; None: none, each mode preset picks its
+    weights)."""
     if model_mode is None:
         if lora_path:
-            raise WeightsPolicyError("--lora-path is used with --model-mode fine_tuned or ab_test")
+            raise WeightsPolicyError("an adapter folder is only used with model mode fine_tuned or ab_test",
+                                     "lora_path")
         return None
     try:
         mode = ModelMode(model_mode.strip().lower())
     except ValueError:
-        raise WeightsPolicyError(f"unknown --model-mode {model_mode!r}; choose one of: "
-                                 f"{', '.join(MODEL_MODES)}") from None
+        raise WeightsPolicyError(f"unknown model mode {model_mode!r}; choose one of: "
+                                 f"{', '.join(MODEL_MODES)}", "model_mode") from None
     if mode is ModelMode.BASE:
         if lora_path:
-            log.warning("--model-mode base never applies an adapter: --lora-path %s is ignored", lora_path)
+            log.warning("model mode base never applies an adapter: the adapter folder %s is ignored", lora_path)
         return BasePolicy()
     if mode is ModelMode.FINE_TUNED:
         return FixedAdapterPolicy(lora_path)

@@ -92,7 +92,8 @@ class JobRow:
         out.pop("details_json")
         out.pop("worker_pid")
         out.pop("worker_token")
-        out["report"] = json.loads(self.report_json) if self.report_json else None
+        report = self.report  # with the derived grade (a stored one that disagrees is kept as stated_grade)
+        out["report"] = report.to_dict() if report else json.loads(self.report_json) if self.report_json else None
         out.pop("report_json")
         out["details"] = self.details
         out["duration_s"] = self.duration_s
