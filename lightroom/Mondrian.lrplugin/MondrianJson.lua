@@ -74,7 +74,7 @@ end
 
 -- Decoding ------------------------------------------------------------------------------------
 
-local function fail(text, pos, what)
+local function fail(_, pos, what)
   error(string.format("JSON: %s at character %d", what, pos), 0)
 end
 

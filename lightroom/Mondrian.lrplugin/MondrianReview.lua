@@ -142,7 +142,7 @@ function Review.start(info, kind, order, byPath, prefs)
     for k in pairs(Review.TRIAGE_REQUEST) do body[k] = nil end  -- no triage stage on this server yet
     status, answer, err = Server.request(info, "POST", "/reviews", body)
   end
-  if err then return nil, err end
+  if err or not status then return nil, err or "no answer from the server" end
   local review = type(answer) == "table" and (answer.review or answer)
   if type(review) ~= "table" or type(review.id) ~= "string" then return nil, "the server's answer has no review id" end
   return review.id
@@ -189,8 +189,9 @@ function Review.write(catalog, order, byPath, payload, prefs)
   end
   local modes = {}
   for _, field in ipairs(Policy.FIELDS) do modes[field] = prefs["policy_" .. field] end
-  for first = 1, #jobs, Review.CHUNK do
-    local last = math.min(first + Review.CHUNK - 1, #jobs)
+  local chunk = prefs.chunkSize or Review.CHUNK
+  for first = 1, #jobs, chunk do
+    local last = math.min(first + chunk - 1, #jobs)
     local name = string.format("%s (%d-%d of %d)", LOC "$$$/Mondrian/Undo=Mondrian results", first, last, #jobs)
     catalog:withWriteAccessDo(name, function()
       local parent = catalog:createKeyword(Review.PARENT_KEYWORD, {}, false, nil, true)

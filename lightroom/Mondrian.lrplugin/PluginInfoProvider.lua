@@ -29,7 +29,7 @@ local function sections(f, prefs)
     }
   end
   rows[#rows + 1] = f:static_text {
-    title = LOC "$$$/Mondrian/Pref/Own=Scores, grade and summary go to Mondrian's own fields and keywords under \"Mondrian\": always written.",
+    title = LOC "$$$/Mondrian/Pref/Own=Scores, grade, summary: Mondrian's own fields and keywords (always written).",
   }
   local server = {
     spacing = f:control_spacing(), bind_to_object = prefs,
