@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
 from typing import TYPE_CHECKING
@@ -139,6 +140,10 @@ def access_rules(args: argparse.Namespace, settings: Settings) -> AccessRules:
                                 allowed_origins=[*settings.allowed_origins, *args.allow_origins], token=token)
 
 
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -187,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
                                 rules=ConnectionRules(request_timeout_s=args.request_timeout))
         info = server_file.describe(args.host, port, token_required=rules.token is not None)
         server_file.write_server_file(info)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that kills the
+        # process before the finally blocks (server.json, closing the service) run: exit through them.
+        signal.signal(signal.SIGTERM, _exit_after_shutdown)
         try:
             uvicorn.Server(config).run(sockets=[sock])
         finally:
