@@ -320,3 +320,97 @@ def test_cancel_stops_the_review(served, tmp_path: Path) -> None:
     graded = [p for p in result["photos"] if p["plugin"].get("grade")]
     assert 1 <= len(graded) < 8
     assert "Cancelled" in result["dialogs"][-1]["text"]
+
+
+@needs_socket
+def test_ask_about_a_critiqued_photo(served, tmp_path: Path) -> None:
+    """A photo whose critique is in the catalog (its job id): the question goes to that job's
+    conversation with the photo's path, and the answer is shown."""
+    home, port = served
+    photo = _fresh_photos(tmp_path / "ask", 1)[0]
+    prefs = {"pollInterval": 0.2, "mode": "baseline", "startTimeout": 180}
+    first = run_plugin(tmp_path, {"script": "CritiqueSelected.lua", "confirm": "ok", "photos": [{"path": str(photo)}],
+                                  "prefs": prefs}, env={"MONDRIAN_HOME": str(home)})
+    assert first["ok"], first.get("error")
+    job_id = first["photos"][0]["plugin"]["jobId"]
+    ask = tmp_path / "ask-run"
+    ask.mkdir()
+    result = run_plugin(ask, {"script": "AskSelected.lua", "confirm": "ok", "prefs": prefs,
+                              "dialogValues": {"question": "What would improve the light?"},
+                              "photos": [{"path": str(photo), "plugin": first["photos"][0]["plugin"]}]},
+                        env={"MONDRIAN_HOME": str(home)})
+    assert result["ok"], result.get("error")
+    posts = [a for a in calls(result, "LrHttp.post") if a[0].endswith(f"/jobs/{job_id}/messages")]
+    assert len(posts) == 1 and json.loads(posts[0][2]) == {"question": "What would improve the light?",
+                                                           "stream": False, "photo": str(photo)}
+    assert not [a for a in calls(result, "LrHttp.post") if a[0].endswith("/reviews")]  # no second critique
+    turns = get(f"http://127.0.0.1:{port}/jobs/{job_id}/messages")["messages"]
+    assert turns and result["dialogs"][-1]["style"] == "info" and result["dialogs"][-1]["text"] == turns[-1]["answer"]
+
+
+def test_reviews_take_a_list_of_files(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """POST /reviews {"files": [...]}: the review of exactly those files (a RAW and its JPEG are one
+    frame), the user's flag and stars recorded; bad entries are named."""
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+    from app.engine.store.database import Store
+
+    shoot = make_shoot(tmp_path / "shoot")
+    store = Store(tmp_path / "api.db")
+    service = MondrianService(Settings(model=str(tiny_model_dir)), store=store)
+    app = create_app(service)
+    app.state.reviews.start = lambda review_id: None  # the scan only: no model run in this test
+    try:
+        with TestClient(app, client=("127.0.0.1", 50000)) as client:
+            files = [str(shoot / PAIR_RAW), {"path": str(shoot / PAIR_JPEG), "flag": "reject", "stars": 1},
+                     str(shoot / BURST[0]), str(tmp_path / "gone.jpg")]
+            response = client.post("/reviews", json={"files": files, "mode": "baseline"})
+            assert response.status_code == 202, response.text
+            review = response.json()["review"]
+            assert review["total"] == 3 and review["folder"].startswith("files:")
+            frames = {f.path: f for f in store.list_frames(review["id"])}
+            assert frames[str(shoot / PAIR_RAW)].companions == [str(shoot / PAIR_JPEG)]
+            assert (frames[str(shoot / PAIR_RAW)].flag, frames[str(shoot / PAIR_RAW)].stars) == ("reject", 1)
+            assert frames[str(tmp_path / "gone.jpg")].content_hash is None  # fails as a frame, with its reason
+            again = client.post("/reviews", json={"files": list(reversed(files)), "mode": "baseline"}).json()
+            assert again["review"]["id"] == review["id"]  # the same selection reopens its review
+            cases = [
+                ({"files": []}, "non-empty list"),
+                ({"files": "a.jpg"}, "non-empty list"),
+                ({"files": ["relative.jpg"]}, "not an absolute path"),
+                ({"files": [{"path": "/a.jpg", "flag": "maybe"}]}, "files[0]: flag"),
+                ({"files": ["/a.jpg", {"path": "/b.jpg", "stars": 9}]}, "files[1]: stars"),
+                ({"files": [{"file": "/a.jpg"}]}, "files[0]"),
+                ({"files": ["/a.jpg"], "folder": str(shoot)}, "either folder or files"),
+            ]
+            for body, text in cases:
+                response = client.post("/reviews", json=body)
+                assert response.status_code == 400 and text in response.json()["error"], (body, response.text)
+    finally:
+        service.close()
+        store.close()
+
+
+def test_server_file_names_the_command_that_starts_serve_again(tmp_path: Path, monkeypatch) -> None:
+    from app.commands import server_file
+
+    main = ROOT / "app" / "__main__.py"
+    assert server_file.restart_command([str(main), "serve", "--port", "5100"]) == (
+        [sys.executable, "-m", "app", "serve", "--port", "5100"], str(ROOT))
+    script = tmp_path / "mondrian"
+    script.write_text("#!/bin/sh\n")
+    assert server_file.restart_command([str(script), "serve"])[0] == [str(script), "serve"]
+    monkeypatch.setenv("MONDRIAN_HOME", str(tmp_path / "home"))
+    info = server_file.describe("0.0.0.0", 5100, token_required=True)
+    path = server_file.write_server_file(info)
+    assert path == tmp_path / "home" / "data" / "server.json" and (path.stat().st_mode & 0o077) == 0
+    saved = json.loads(path.read_text())
+    assert saved["token_required"] and saved["token_file"].endswith("api_token") and "token" not in saved
+    server_file.mark_stopped(info)
+    assert json.loads(path.read_text())["running"] is False
+    server_file.write_server_file({**info, "pid": info["pid"] + 1})  # another server wrote it since
+    server_file.mark_stopped(info)
+    assert json.loads(path.read_text())["running"] is True
