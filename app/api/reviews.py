@@ -3,6 +3,9 @@
 * ``POST /reviews`` with JSON ``{"folder": "/path/on/this/machine", "advisor": "ansel", "mode": "auto",
   "recursive": false}``: 202 with the review (its id and counts); the review runs in the background.
   Only from loopback: the folder is a path on this machine, which no other machine should name.
+  Or ``{"files": ["/abs/IMG_1.CR3", {"path": "/abs/IMG_2.JPG", "flag": "pick", "stars": 3}], ...}``:
+  a review of exactly these files (a Lightroom selection); ``flag``/``stars`` are the user's own cull
+  from the catalog. A missing file is a frame that fails with the reason, not a refused request.
 * ``GET /reviews/{id}``: the review (state, total, finished, progress) and its ranked summary.
 * ``GET /reviews``: the latest reviews. ``DELETE /reviews/{id}/run``: cancel a running review.
 
@@ -22,7 +25,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.engine.model.cancel import CancelScope
-from app.engine.review.folder_review import ReviewError, review_payload, run_review, start_review
+from app.engine.review.folder_review import (
+    MAX_FILES,
+    ListedFile,
+    ReviewError,
+    review_payload,
+    run_review,
+    start_file_review,
+    start_review,
+)
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
@@ -43,6 +54,29 @@ def _loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def listed_files(value: Any) -> list[ListedFile] | str:
+    """``files`` of ``POST /reviews``: paths, or objects ``{"path", "flag", "stars"}`` carrying the user's
+    own cull from Lightroom's catalog. Returns the list, or the error text naming the entry."""
+    if not isinstance(value, list) or not value:
+        return "files: give a non-empty list of paths"
+    if len(value) > MAX_FILES:
+        return f"files: at most {MAX_FILES} paths in one review, not {len(value)}"
+    out = []
+    for i, item in enumerate(value):
+        entry = {"path": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict) or set(entry) - {"path", "flag", "stars"}:
+            return f"files[{i}]: a path, or an object with path, flag (pick/reject/none) and stars (0-5)"
+        path, flag, stars = entry.get("path"), entry.get("flag"), entry.get("stars")
+        if not isinstance(path, str) or not path.strip() or "\x00" in path:
+            return f"files[{i}]: path must be the text of a file's path"
+        if flag is not None and flag not in ("pick", "reject", "none"):
+            return f"files[{i}]: flag must be pick, reject or none, not {flag!r}"
+        if stars is not None and (isinstance(stars, bool) or not isinstance(stars, int) or not 0 <= stars <= 5):
+            return f"files[{i}]: stars must be a whole number from 0 to 5, not {stars!r}"
+        out.append(ListedFile(path, flag, stars))
+    return out
 
 
 class ReviewRunner:
@@ -117,12 +151,18 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
             return _error(400, 'the body must be JSON like {"folder": "/path", "advisor": "ansel"}')
         if not isinstance(payload, dict):
             return _error(400, 'the body must be a JSON object like {"folder": "/path", "advisor": "ansel"}')
-        unknown = set(payload) - {"folder", "advisor", "mode", "recursive"}
+        unknown = set(payload) - {"folder", "files", "advisor", "mode", "recursive"}
         if unknown:
-            return _error(400, f"unknown field(s): {', '.join(sorted(unknown))} (use folder, advisor, mode, recursive)")
+            return _error(400, f"unknown field(s): {', '.join(sorted(unknown))} "
+                               "(use folder or files, advisor, mode, recursive)")
         folder = payload.get("folder")
-        if not isinstance(folder, str) or not folder.strip():
-            return _error(400, "folder: give the path of a folder on this machine")
+        files = listed_files(payload["files"]) if "files" in payload else None
+        if isinstance(files, str):
+            return _error(400, files)
+        if files is not None and folder is not None:
+            return _error(400, "give either folder or files, not both")
+        if files is None and (not isinstance(folder, str) or not folder.strip()):
+            return _error(400, "folder: give the path of a folder on this machine (or files: a list of paths)")
         advisor = payload.get("advisor", service.settings.default_advisor)
         mode = payload.get("mode", service.settings.default_mode)
         recursive = payload.get("recursive", False)
@@ -134,7 +174,10 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
         if store is None:
             return _error(503, "job history is off for this service: reviews need it")
         try:
-            review = start_review(service, store, folder, advisor, mode, recursive=recursive)
+            if files is not None:
+                review = start_file_review(service, store, files, advisor, mode)
+            else:
+                review = start_review(service, store, str(folder), advisor, mode, recursive=recursive)
         except ReviewError as exc:
             return _error(404 if "not found" in str(exc) else 400, str(exc))
         runner.start(review.id)

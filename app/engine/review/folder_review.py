@@ -11,6 +11,7 @@ the review (``jobs.review_id``); cancelling stops before the next frame and leav
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from app.engine.photos.errors import ImageLoadError
 from app.engine.photos.files import file_sha256
 from app.engine.review.bursts import hash_file
 from app.engine.review.runner import critique_many, resume_key, resume_settings
-from app.engine.review.scan import Frame, scan_folder
+from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.store.reviews import FrameRow, ReviewRow
 
 if TYPE_CHECKING:
@@ -86,13 +87,7 @@ def _phash(store: Store, job_id: str | None, path: Path) -> str | None:
     return None
 
 
-def start_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
-                 recursive: bool = False) -> ReviewRow:
-    """Check the request, scan the folder and open (or reopen) its review row; nothing is critiqued yet.
-    Raises ReviewError naming the folder, advisor or mode that is wrong."""
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise ReviewError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
+def _check_advisor_mode(service: MondrianService, advisor_id: str, mode: str) -> str:
     try:
         get_advisor(advisor_id)
     except (KeyError, ValueError) as exc:
@@ -100,12 +95,78 @@ def start_review(service: MondrianService, store: Store, folder: str | Path, adv
     mode = (mode or "auto").strip().lower()
     if mode not in service.modes:
         raise ReviewError(f"unknown mode {mode!r}; choose one of: {', '.join(service.modes)}")
+    return mode
+
+
+def start_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
+                 recursive: bool = False) -> ReviewRow:
+    """Check the request, scan the folder and open (or reopen) its review row; nothing is critiqued yet.
+    Raises ReviewError naming the folder, advisor or mode that is wrong."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise ReviewError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
+    mode = _check_advisor_mode(service, advisor_id, mode)
     frames = scan_folder(root, recursive=recursive)
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
     review = store.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
                                settings={**settings, "recursive": recursive})
     store.set_frames(review.id, [_frame_row(review.id, f, key) for f in frames])
+    return store.get_review(review.id)
+
+
+MAX_FILES = 10_000  # one review of a list (a Lightroom selection): more is a folder's job
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """One file of a list review, with the user's own cull from the tool that sent it (Lightroom's
+    pick flag and stars, read from its catalog; None: not given, Mondrian's cull is kept)."""
+
+    path: str
+    flag: str | None = None  # pick / reject / none
+    stars: int | None = None  # 0-5
+
+
+def files_key(paths: list[str]) -> str:
+    """The ``folder`` column of a list review: ``files:`` and a digest of its sorted paths, so the same
+    selection reopens its review and never collides with a folder's review."""
+    return "files:" + hashlib.sha256("\n".join(sorted(paths)).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def start_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
+                      mode: str) -> ReviewRow:
+    """:func:`start_review` for a list of files (a Lightroom selection) instead of a folder.
+
+    Each path must be absolute; a RAW and its JPEG in the list count as one frame (as in a folder). A
+    file that is missing or offline is not refused: it becomes a frame that fails with the reason, so
+    the caller gets a per-photo answer. The user's flag and stars, when given, are recorded as the
+    frame's cull (what the user decided, never Mondrian's guess)."""
+    if not files:
+        raise ReviewError("files: give at least one path")
+    if len(files) > MAX_FILES:
+        raise ReviewError(f"files: at most {MAX_FILES} paths in one review, not {len(files)}")
+    for item in files:
+        if not Path(item.path).is_absolute():
+            raise ReviewError(f"files: {item.path!r} is not an absolute path")
+    mode = _check_advisor_mode(service, advisor_id, mode)
+    paths = sorted({str(Path(item.path)) for item in files})
+    frames = pair_frames([Path(p) for p in paths])
+    settings = resume_settings(service, advisor_id, mode)
+    key = resume_key(settings)
+    review = store.open_review(files_key(paths), advisor_id, mode, key, recursive=False,
+                               settings={**settings, "files": len(paths)})
+    store.set_frames(review.id, [_frame_row(review.id, f, key) for f in frames])
+    framed = {str(f.path): str(f.path) for f in frames} | {str(c): str(f.path) for f in frames for c in f.companions}
+    for item in files:
+        if item.flag is None and item.stars is None:
+            continue
+        cull: dict[str, Any] = {}
+        if item.flag is not None:
+            cull["flag"] = item.flag
+        if item.stars is not None:
+            cull["stars"] = item.stars
+        store.update_frame(review.id, framed[str(Path(item.path))], **cull)
     return store.get_review(review.id)
 
 
