@@ -339,7 +339,7 @@ class Training:
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         for stale in [*self.checkpoints.glob(".tmp-*"), self.folder / STOP_FILE]:
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-        self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
+        self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8")  # closed in run()
         self.out = JsonLines(self.stream, self._log)
 
     # ---- training -----------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             return error(409, str(exc))
         except CancelledError:
             return error(503, "the critique was cancelled (the client hung up or the service is shutting down)")
-        except Exception as exc:  # noqa: BLE001 - one failed critique must not take the server down
+        except Exception as exc:  # one failed critique must not take the server down
             log.exception("critique of %s failed", name)
             return error(500, f"the critique failed: {type(exc).__name__}: {exc}")
         prune_upload_thumbnails(service)
