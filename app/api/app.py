@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_HOST", "BackgroundServer", "build_asgi", "create_app", "is_loopback"]
 
-DEFAULT_PORT = 5100
 DEFAULT_MAX_QUEUE = 16
 
 
@@ -231,5 +230,5 @@ def build_asgi(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE,
                           allow_origin_regex=r"https?://(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?",
                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
                           expose_headers=["X-Analysis-Mode", "X-Requested-Mode", "X-Advisor-ID", "X-Model-Used",
-                                          "X-Job-ID", "X-Fallback-Reason"])
+                                          "X-Job-ID", "X-Adapter-Version", "X-Fallback-Reason"])
     return AccessGuard(cors, rules)

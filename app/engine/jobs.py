@@ -7,7 +7,6 @@ data folder's database, so commands that never critique never create it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import threading
@@ -34,10 +33,6 @@ class _Default:
 
 
 DEFAULT_STORE: Any = _Default()  # "open the data folder's database when first needed"
-
-
-def image_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def thumbnail_from_image(image: Image.Image, dest: Path, edge: int = THUMBNAIL_EDGE) -> Path:
