@@ -178,7 +178,7 @@ def test_the_scan_catches_the_window_qt_and_the_api_imported_by_name():
                "importlib.import_module(some_name)\n"
                "importlib.import_module('app.engine.paths')\n")  # allowed
     found = forbidden_offences(HEADLESS, _scan_snippet(snippet, "app.engine.service"))
-    assert [line.split(": ", 1)[1] for line in found] == [
+    assert [line.split(": ", 1)[1] for line in found if line.startswith("app/engine/service.py:")] == [
         "imports app.ui.window (app.ui is forbidden)",
         "imports PySide6.QtWidgets (PySide6 is forbidden)",
         "imports app.api.app (app.api is forbidden)",
@@ -193,7 +193,7 @@ def test_the_scan_catches_a_higher_floor_imported_by_name():
                "importlib.import_module('..rag.index', 'x')\n"     # relative: app.engine.rag, also higher
                "importlib.import_module('app.engine.photos.exif')\n")  # below: allowed
     found = layer_offences(FLOORS, _scan_snippet(snippet, "app.engine.model.host"))
-    assert [line.split(": ", 1)[1] for line in found] == [
+    assert [line.split(": ", 1)[1] for line in found if line.startswith("app/engine/model/host.py:")] == [
         "imports app.engine.service on floor 1 from floor 7 (app.engine.model)",
         "imports app.engine.rag.index on floor 5 from floor 7 (app.engine.model)",
     ]
