@@ -88,18 +88,26 @@ def _contracts() -> list[dict]:
     return data["tool"]["importlinter"]["contracts"]
 
 
+UNREADABLE = "imports a module whose name the source does not say"
+
+
+def _named_in(package: str, scan) -> Iterator[tuple[str, Named]]:
+    """(file:line, what it names) for each call in ``package`` that imports by name."""
+    for module, path, is_package in _modules(package):
+        for found in scan(path.read_text(encoding="utf-8"), module, is_package):
+            yield f"{path.relative_to(ROOT)}:{found.line}", found
+
+
 def forbidden_offences(contract: dict, scan=named_imports) -> list[str]:
     out = []
     for source in contract["source_modules"]:
-        for module, path, is_package in _modules(source):
-            for found in scan(path.read_text(encoding="utf-8"), module, is_package):
-                where = f"{path.relative_to(ROOT)}:{found.line}"
-                if found.name is None:
-                    out.append(f"{where}: imports a module whose name the source does not say")
-                    continue
-                for banned in contract["forbidden_modules"]:
-                    if _may_be_within(found, banned):
-                        out.append(f"{where}: imports {found.name}{'.*' if found.prefix else ''} ({banned} is forbidden)")
+        for where, found in _named_in(source, scan):
+            if found.name is None:
+                out.append(f"{where}: {UNREADABLE}")
+                continue
+            for banned in contract["forbidden_modules"]:
+                if _may_be_within(found, banned):
+                    out.append(f"{where}: imports {found.name}{'.*' if found.prefix else ''} ({banned} is forbidden)")
     return out
 
 
@@ -126,18 +134,16 @@ def layer_offences(contract: dict, scan=named_imports) -> list[str]:
     out = []
     for i, members in enumerate(floors):
         for member in members:
-            for module, path, is_package in _modules(member):
-                for found in scan(path.read_text(encoding="utf-8"), module, is_package):
-                    where = f"{path.relative_to(ROOT)}:{found.line}"
-                    if found.name is None:
-                        out.append(f"{where}: imports a module whose name the source does not say")
-                        continue
-                    target = _floor_of(found.name, floors)
-                    if target is not None and (target[0] < i or (target[0] == i and target[1] != member)):
-                        out.append(f"{where}: imports {found.name} on floor {target[0]} from floor {i} ({member})")
-                    elif target is None and found.prefix and any(
-                            m.startswith(found.name + ".") for floor in floors[:i + 1] for m in floor):
-                        out.append(f"{where}: imports something below {found.name}.*, which spans floors")
+            for where, found in _named_in(member, scan):
+                if found.name is None:
+                    out.append(f"{where}: {UNREADABLE}")
+                    continue
+                target = _floor_of(found.name, floors)
+                if target is not None and (target[0] < i or (target[0] == i and target[1] != member)):
+                    out.append(f"{where}: imports {found.name} on floor {target[0]} from floor {i} ({member})")
+                elif target is None and found.prefix and any(
+                        m.startswith(found.name + ".") for floor in floors[:i + 1] for m in floor):
+                    out.append(f"{where}: imports something below {found.name}.*, which spans floors")
     return out
 
 
