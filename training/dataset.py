@@ -279,6 +279,7 @@ def load_dataset(advisor_id: str, path: str | os.PathLike[str] | None = None) ->
     try:
         loaded = load_from_disk(str(folder))
     except Exception as exc:  # datasets raises many kinds for damaged folders
+        log.debug("load_from_disk(%s) failed", folder, exc_info=True)
         raise DatasetError(f"the dataset in {folder} is unreadable ({type(exc).__name__}: {exc}); {hint}") from None
     if not hasattr(loaded, "keys") or TRAIN not in loaded:
         raise DatasetError(f"the dataset in {folder} has no {TRAIN!r} split; {hint}")

@@ -218,7 +218,7 @@ class Saved(Event):
 
 @event
 @dataclass
-class Warning(Event):  # noqa: A001 - the wire name
+class Warning(Event):  # the wire name (shadows the builtin here only)
     kind: ClassVar[str] = "warning"
     message: str = ""
 

@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_HOST", "BackgroundServer", "build_asgi", "create_app", "is_loopback"]
 
-DEFAULT_PORT = 5100
 DEFAULT_MAX_QUEUE = 16
 
 
@@ -154,7 +153,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             return error(409, str(exc))
         except CancelledError:
             return error(503, "the critique was cancelled (the client hung up or the service is shutting down)")
-        except Exception as exc:  # noqa: BLE001 - one failed critique must not take the server down
+        except Exception as exc:  # one failed critique must not take the server down
             log.exception("critique of %s failed", name)
             return error(500, f"the critique failed: {type(exc).__name__}: {exc}")
         prune_upload_thumbnails(service)
@@ -231,5 +230,5 @@ def build_asgi(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE,
                           allow_origin_regex=r"https?://(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?",
                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
                           expose_headers=["X-Analysis-Mode", "X-Requested-Mode", "X-Advisor-ID", "X-Model-Used",
-                                          "X-Job-ID", "X-Fallback-Reason"])
+                                          "X-Job-ID", "X-Adapter-Version", "X-Fallback-Reason"])
     return AccessGuard(cors, rules)

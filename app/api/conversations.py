@@ -119,7 +119,7 @@ def register_conversations(app: FastAPI, service: MondrianService) -> None:
             scope = CancelScope()
             try:
                 answer = await run_in_threadpool(talk.ask, job_id, question, scope=scope, photo=photo, max_tokens=cap)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - each becomes its status
                 return _failure(exc)
             return answer.to_dict()
         return StreamingResponse(_stream(talk, request, job_id, question, photo, cap), media_type="text/event-stream",
@@ -142,7 +142,7 @@ def register_conversations(app: FastAPI, service: MondrianService) -> None:
             if export and answer.crop is not None:
                 out["exported"] = str(await run_in_threadpool(talk.export_crop, job_id, answer.crop, None, photo))
             return out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - each becomes its status
             return _failure(exc)
 
 

@@ -13,12 +13,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOADS = 4
@@ -118,9 +121,10 @@ class UploadLimit:
 
         try:
             await self.app(scope, counted_receive, guarded_send)
-        except Exception:
+        except Exception:  # an app cut off mid-upload may fail any way: the 413 below answers it
             if not state["over"]:
                 raise
+            log.debug("the app failed on a refused upload", exc_info=True)
         finally:
             finish()
         if state["over"]:

@@ -109,7 +109,7 @@ class ReviewRunner:
             return
         try:
             run_review(self.service, store, review_id, scope=scope)
-        except Exception:  # noqa: BLE001 - recorded on the review row by run_review
+        except Exception:  # recorded on the review row by run_review
             log.exception("review %s failed", review_id)
 
     def cancel(self, review_id: str) -> bool:

@@ -292,7 +292,7 @@ class MondrianService(ManyCritiques):
         for stop in self._before_close:
             try:
                 stop()
-            except Exception:  # noqa: BLE001 - closing must go on
+            except Exception:  # closing must go on
                 log.exception("stopping background work failed")
         self._before_close.clear()
         self.host.shutdown()

@@ -248,14 +248,6 @@ def bounds(name: str) -> tuple[float, float]:
     return rule.minimum, rule.maximum
 
 
-def check_setting(name: str, value: Any) -> Any:
-    """``value`` checked against the setting's rule (raises :class:`SettingValueError`)."""
-    try:
-        return _rule_of(name).check(value)
-    except ValueError as exc:
-        raise SettingValueError(name, value, str(exc)) from None
-
-
 def cli_type(name: str, option: str | None = None) -> Callable[[str], Any]:
     """An argparse ``type=`` for an option that overrides setting ``name`` (same rule as the file):
     ``--max_upload_mb nan`` is refused with the allowed range instead of crashing later."""

@@ -160,7 +160,7 @@ class CritiqueBar(QWidget):
             try:
                 n = self.store.count_profiles(advisor.id)
                 bits.append(f"{n} reference photo{'s' if n != 1 else ''}" if n else "no reference photos")
-            except Exception:  # noqa: BLE001 - an info line must not break the window
+            except Exception:  # an info line must not break the window
                 log.exception("counting profiles failed")
         versions = adapter_versions.list_versions(advisor.id)
         active = adapter_versions.active_version(advisor.id) if versions else None

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from . import theme
@@ -43,7 +52,7 @@ class DropZone(QFrame):
         layout.addWidget(self.hint)
         layout.addStretch(1)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if local_paths(event.mimeData()):
             self._hover = True
             self.update()
@@ -51,15 +60,15 @@ class DropZone(QFrame):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
         if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: ANN001 - QDragLeaveEvent
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt override
         self._hover = False
         self.update()
 
-    def dropEvent(self, event: QDropEvent) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self._hover = False
         self.update()
         paths = local_paths(event.mimeData())
@@ -69,7 +78,7 @@ class DropZone(QFrame):
         event.acceptProposedAction()
         emit(self.photosDropped, paths)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = self.rect().adjusted(14, 14, -14, -14)

@@ -125,7 +125,7 @@ class HistoryPanel(QFrame):
             return
         try:
             jobs = self.store.list_jobs(self.filter.currentData(), limit=HISTORY_LIMIT)
-        except Exception:  # noqa: BLE001 - a broken database must not break the window
+        except Exception:  # a broken database must not break the window
             log.exception("listing history failed")
             jobs = []
         selected = self._highlight or self.selected_job_id()

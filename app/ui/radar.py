@@ -38,7 +38,7 @@ class RadarChart(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setMinimumSize(160, 160)
 
-    def sizeHint(self) -> QSize:
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(self._diameter + 120, self._diameter + 40)
 
     def set_series(self, *series: Series) -> None:
@@ -55,7 +55,7 @@ class RadarChart(QWidget):
     def series(self) -> list[Series]:
         return list(self._series)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         w, h = self.width(), self.height()

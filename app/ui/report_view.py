@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -44,7 +44,7 @@ class ScoreBar(QWidget):
         self.score = score
         self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(Qt.PenStyle.NoPen)
@@ -262,7 +262,7 @@ class ReportView(QWidget):
         width = min(300, max(80, self.photo.width())) if self.photo.width() > 20 else 300
         self.photo.setPixmap(fit(self._photo_image, width, 240))
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if not self.compact and self._photo_image is not None:
             self._fit_photo()

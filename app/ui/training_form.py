@@ -98,7 +98,8 @@ def remembered() -> dict[str, Any]:
     """What the Training tab saved last time (``{}`` the first time)."""
     try:
         data = getattr(load_settings(), "training_tab", {}) or {}
-    except Exception:  # noqa: BLE001 - a broken settings file must not break the tab
+    except Exception:  # a broken settings file must not break the tab
+        log.warning("the Training tab's saved values are unreadable", exc_info=True)
         return {}
     return dict(data) if isinstance(data, dict) else {}
 

@@ -319,7 +319,8 @@ class TrainingTab(QWidget):
 
                 data = read_eval(adapter_versions.get_version(advisor, self.new_version))
                 summary = eval_summary(data) if data else ""
-            except Exception:  # noqa: BLE001 - the versions tab says what is missing
+            except Exception:  # the versions tab says what is missing
+                log.debug("no evaluation summary for %s %s", advisor, self.new_version, exc_info=True)
                 summary = ""
         text = f"{advisor} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
         self.status.setText(text)

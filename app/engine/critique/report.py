@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 DIMENSIONS: tuple[str, ...] = (
@@ -285,15 +285,6 @@ def parse_report(text: str) -> Report:
         raise
     except Exception as exc:  # defensive: the parser must never crash on model text
         raise ReportParseError([f"unexpected parser failure: {exc}"], raw_text=str(text)) from exc
-
-
-def report_from_json(text: str) -> Report:
-    """Load a stored report JSON (as written by :meth:`Report.to_json`)."""
-    return parse_report(text)
-
-
-def dimension_dict(report: Report) -> dict[str, dict[str, Any]]:
-    return {k: asdict(v) for k, v in report.dimensions.items()}
 
 
 def _complete_members(text: str, pos: int) -> tuple[dict[str, Any], str | None, int]:

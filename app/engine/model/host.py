@@ -94,7 +94,6 @@ class ModelHost:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._loaded: LoadedModel | None = None
-        self._load_error: BaseException | None = None
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
         self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None

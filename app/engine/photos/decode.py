@@ -19,6 +19,7 @@ files (hashing, folder scans, thumbnails) and exif (shooting data) sit beside it
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ from app.engine.photos.formats import PHOTO_SUFFIXES, RAW_SUFFIXES, is_photo_pat
 from app.engine.photos.pillow_open import MAX_PIXELS, exif_orientation, frame_count, open_image, open_readonly
 from app.engine.photos.raw import RawRender, load_raw, raw_size
 from app.engine.photos.still import load_still, upright_size
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EDGE = 1024
 
@@ -223,7 +226,8 @@ def _exif_summary(im: Image.Image) -> tuple[datetime | None, str | None]:
     try:
         exif = im.getexif()
         sub = exif.get_ifd(ExifTags.IFD.Exif)
-    except Exception:
+    except Exception:  # Pillow's EXIF parser raises many kinds; the photo decodes without it
+        log.debug("unreadable EXIF", exc_info=True)
         return None, None
     taken_at = None
     raw = sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import warnings
@@ -23,6 +24,8 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from app.engine.photos import formats
 from app.engine.photos.errors import ImageLoadError, megapixels
+
+log = logging.getLogger(__name__)
 
 MAX_PIXELS = 178_956_970  # Pillow's hard limit (2 * its default MAX_IMAGE_PIXELS): ~179 MP.
 
@@ -81,6 +84,7 @@ def _identify_refused(fh: IO[bytes]) -> str | None:
             reason = formats.refusal_reason(name, type(other)) or "not decoded"
             return f"unsupported format '{name}': {reason}"
     except Exception:  # any parser failure just means "unrecognised"
+        log.debug("no Pillow plugin identifies it", exc_info=True)
         return None
 
 
@@ -129,7 +133,8 @@ def _header_size(fh: IO[bytes], head: bytes, names: list[str]) -> tuple[int, int
             fh.seek(0)
             with factory(fh, "") as parsed:
                 return parsed.size
-        except Exception:
+        except Exception:  # a plugin that cannot parse it: try the next
+            log.debug("%s cannot read the header", name, exc_info=True)
             continue
     return None
 
@@ -149,7 +154,8 @@ def exif_orientation(im: Image.Image) -> int:
     try:
         value = im.getexif().get(ExifTags.Base.Orientation, 1)
         return int(value) if int(value) in range(1, 9) else 1
-    except Exception:
+    except Exception:  # corrupt EXIF must not block a photo: upright as stored
+        log.debug("unreadable EXIF orientation", exc_info=True)
         return 1
 
 
@@ -158,6 +164,7 @@ def frame_count(im: Image.Image) -> int:
     try:
         return max(1, int(getattr(im, "n_frames", 1)))
     except Exception:  # a damaged frame table must not block the first frame
+        log.debug("unreadable frame count", exc_info=True)
         return 1
 
 
