@@ -25,7 +25,7 @@ def new_file_mode(target: Path) -> int:
     return paths.PRIVATE_FILE if paths.is_private_path(target) else USER_FILE
 
 
-def _temp_copy(target: Path, data: bytes, mode: int | None = None) -> str:
+def temp_copy(target: Path, data: bytes, mode: int | None = None) -> str:
     """``data`` written and synced to a temp file beside ``target`` (same folder: a rename or link
     into place is atomic); returns its path. ``mode``: set exactly (fchmod, umask ignored);
     None: :func:`new_file_mode`."""
@@ -47,12 +47,12 @@ def _temp_copy(target: Path, data: bytes, mode: int | None = None) -> str:
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
     return tmp
 
 
-def _discard(tmp: str) -> None:
+def discard(tmp: str) -> None:
     try:
         os.unlink(tmp)
     except FileNotFoundError:
@@ -76,11 +76,11 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             paths.ensure_private_dir(target.parent)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_copy(target, data, _existing_mode(target))
+    tmp = temp_copy(target, data, _existing_mode(target))
     try:
         os.replace(tmp, target)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
 
 
@@ -88,11 +88,11 @@ def write_new_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Like :func:`write_bytes`, but never replaces a file: the temp file is hard-linked to
     ``path``, which fails with FileExistsError when something is already there."""
     target = Path(path)
-    tmp = _temp_copy(target, data)
+    tmp = temp_copy(target, data)
     try:
         os.link(tmp, target)
     finally:
-        _discard(tmp)
+        discard(tmp)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
