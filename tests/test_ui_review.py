@@ -85,13 +85,25 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     view.write_sidecars()
     assert sorted(p.name for p in folder.iterdir()) == before and "would change" in view.status.text()
     view.dry_run.setChecked(False)
-    view.write_sidecars()
+    asked: list[str] = []
+    view.confirm = lambda title, text, details: asked.append(text) is not None  # answers "no"
+    assert view.write_sidecars() is None and sorted(p.name for p in folder.iterdir()) == before
+    view.fields["rating"].setChecked(True)
+    view.fields["flag"].setChecked(True)
+    view.confirm = lambda title, text, details: asked.append(text) is None  # answers "yes"
+    written = view.write_sidecars()
+    assert written is not None and written.batch_id
+    assert asked[-1].startswith(f"{written.files_changing} sidecar(s) would change: ")
+    assert "of them ratings, labels, captions or flags" in asked[-1] and "plus flag, rating" in asked[-1]
     rating = read_sidecar(folder / f"{Path(first).name}.xmp")["Xmp.xmp.Rating"]
     assert rating == "4"
     raw = view.grid.frames[str(folder / PAIR_RAW)]
     expected = "-1" if raw.flag == "reject" else str(raw.user_stars if raw.user_stars is not None
                                                        else stars_for_score(raw.overall))
     assert read_sidecar(folder / f"{PAIR_RAW}.xmp")["Xmp.xmp.Rating"] == expected
+    view.undo_button.click()
+    assert "restored" in view.status.text() and not (folder / f"{PAIR_RAW}.xmp").exists()
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tmp_path: Path) -> None:
@@ -110,3 +122,23 @@ def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tm
     with qtbot.waitSignal(view.reviewFinished, timeout=LONG) as finished:
         view.review(folder)
     assert finished.args[0].id == view.review_id and finished.args[0].done == 6
+
+
+def test_tiles_show_what_the_files_already_say(qtbot) -> None:
+    from app.engine.review.summary import FrameSummary
+    from app.engine.sidecars import UserMetadata
+    from app.ui.review_grid import ReviewGrid, tile_text, tile_tooltip
+
+    meta = UserMetadata(rating=5, label="Purple", flag="pick", caption="Grandma's 90th birthday on the terrace",
+                        sources={"rating": "embedded XMP", "label": "embedded XMP", "flag": "embedded XMP",
+                                 "caption": "sidecar IMG_1.xmp"})
+    frame = FrameSummary(path="/shoot/IMG_1.jpg", companions=[], status="done", job_id=None, error=None, grade="F",
+                         overall=2.0, flag="pick", file_meta=meta)
+    assert frame.stars == 5  # the photographer's 5, not the score's 1
+    text = tile_text(frame)
+    assert "★★★★★ ● Purple" in text and "“Grandma's 90th birthday on…”" in text
+    assert "caption: Grandma's 90th birthday on the terrace (sidecar IMG_1.xmp)" in tile_tooltip(frame)
+    grid = ReviewGrid()
+    qtbot.addWidget(grid)
+    grid.set_frames([frame])
+    assert grid._items[frame.path].toolTip().startswith("IMG_1.jpg, from its files:")
