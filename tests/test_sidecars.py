@@ -191,6 +191,26 @@ def test_reject_convention_is_opt_in(tmp_path: Path, raw_photo: Path, store: Sto
     assert read_user_metadata(raw_photo).flag == "reject"
 
 
+def test_a_bridge_pick_does_not_block_a_rating_and_a_rejected_frame_gets_no_stars(tmp_path: Path, raw_photo: Path,
+                                                                                  store: Store) -> None:
+    sidecar = tmp_path / "IMG_0001.xmp"
+    sidecar.write_text(LIGHTROOM_SIDECAR.replace('xmp:Rating="2"', 'xmpDM:pick="1"').replace(
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:xmpDM="http://ns.adobe.com/xmp/1.0/DynamicMedia/"'))
+    export_sidecars(_summary(_frame(raw_photo, user_stars=3)), "lightroom", policy=WritePolicy(frozenset({"rating"})),
+                    store=store)
+    assert read_sidecar(sidecar)["Xmp.xmp.Rating"] == "3" and read_sidecar(sidecar)["Xmp.xmpDM.pick"] == "1"
+    other = tmp_path / "IMG_0002.CR3"
+    other.write_bytes(b"raw")
+    (tmp_path / "IMG_0002.CR3.xmp").write_text(LIGHTROOM_SIDECAR.replace('xmp:Rating="2"', 'xmp:Rating="0"').replace(
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:xmpDM="http://ns.adobe.com/xmp/1.0/DynamicMedia/" '
+        'xmpDM:pick="-1"'))
+    export_sidecars(_summary(_frame(other, user_stars=3)), "darktable", policy=WritePolicy(frozenset({"rating"})),
+                    store=store)
+    assert read_sidecar(tmp_path / "IMG_0002.CR3.xmp")["Xmp.xmp.Rating"] == "0"  # rejected in Bridge: no stars
+
+
 def test_undo_restores_exactly_and_refuses_a_file_changed_since(tmp_path: Path, store: Store) -> None:
     a, b, c = (tmp_path / f"IMG_{i}.NEF" for i in (1, 2, 3))
     for photo in (a, b, c):
@@ -233,6 +253,8 @@ def test_mode_owner_and_extended_attributes_are_kept(tmp_path: Path, raw_photo: 
         os.setxattr(sidecar, "user.xdg.tags", b"family")
     except OSError:
         pytest.skip("this filesystem has no user extended attributes")
+    if os.geteuid() == 0:  # as root the owner can differ from the writer's: it must be kept
+        os.chown(sidecar, 4321, 4322)
     owner = (sidecar.stat().st_uid, sidecar.stat().st_gid)
     export_sidecars(_summary(_frame(raw_photo)), "lightroom", store=store)
     assert "Xmp.mondrian.Grade" in read_sidecar(sidecar)

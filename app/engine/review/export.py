@@ -41,6 +41,7 @@ from app.engine.sidecars import (
     backup_root,
     commit_plan,
     plan_sidecar,
+    read_user_metadata,
     sidecar_note,
     sidecar_path,
 )
@@ -158,8 +159,11 @@ def export_sidecars(summary: ReviewSummary, convention: Convention | str, *, dry
             continue
         try:
             written = store.mondrian_values(str(sidecar_path(frame.path, convention))) if store else {}
+            user = {}
+            if policy.fields:  # read again now: Lightroom may have written since the folder was opened
+                user = read_user_metadata(frame.path, store.mondrian_values if store else None).to_dict()
             plan = plan_sidecar(frame.path, frame_update(frame), convention=convention, policy=policy,
-                                written=written, user=frame.file_meta.to_dict() if frame.file_meta else {})
+                                written=written, user=user)
             plan.change.dry_run = dry_run
             if plan.state is not None and plan.state.read_only and plan.new is not None:
                 plan.change.skipped = "read-only, left as it is"

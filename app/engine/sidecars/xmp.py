@@ -228,6 +228,12 @@ class _Planner:
     def ours(self, key: str) -> bool:
         return key in self.current and key in self.written and self.written[key] == self.current[key]
 
+    def _user_has(self, name: str) -> bool:
+        """Did the photographer set ``name`` anywhere Mondrian reads? ("reject": a reject flag.)"""
+        if name == "reject":
+            return self.user.get("flag") == "reject"
+        return self.user.get(name) is not None
+
     def _agrees(self, key: str, value: XmpValue, user_fields: tuple[str, ...]) -> bool:
         """Does the photographer's own value already say what Mondrian proposes? (Then nothing is kept back.)"""
         mine = self.user.get(user_fields[0])
@@ -243,7 +249,7 @@ class _Planner:
         if old == value:
             return
         if self.ours(key) or (value is not None and _blank(key, old) and not any(
-                self.user.get(f) is not None for f in user_fields)):
+                self._user_has(f) for f in user_fields)):
             self.new[key] = value
         elif value is not None and self.policy.overwrite:
             self.new[key] = value
@@ -261,7 +267,7 @@ def _planned(current: dict[str, XmpValue], update: SidecarUpdate, policy: WriteP
         if reject:
             plan.propose("flag", RATING, "-1", ("rating", "flag"))
         elif update.flag != "reject":
-            plan.propose("rating", RATING, None if update.rating is None else str(update.rating), ("rating", "flag"))
+            plan.propose("rating", RATING, None if update.rating is None else str(update.rating), ("rating", "reject"))
         plan.propose("flag", PICK, _PICK_VALUES.get(update.flag or ""), ("flag",))
         plan.propose("label", LABEL, update.label or None, ("label",))
         old = current.get(DESCRIPTION)
