@@ -68,3 +68,13 @@ def test_data_folder_insides_are_tightened_links_never_followed(tmp_path: Path, 
     assert _mode(checkpoints / "adapters.safetensors") == 0o600
     assert _mode(data / "datasets" / "ansel" / "train.jsonl") == 0o600
     assert _mode(original) == 0o644  # the user's photo behind a link is not ours to change
+
+
+def test_training_commands_write_privately_and_restore_the_umask(tmp_path: Path, home: Path,
+                                                                 umask_022: None) -> None:
+    with paths.private_umask():  # what train_lora / prepare_dataset run under (mlx, PIL write their own files)
+        (tmp_path / "checkpoints").mkdir()
+        (tmp_path / "checkpoints" / "adapters.safetensors").write_bytes(b"w")
+    assert _mode(tmp_path / "checkpoints") == 0o700 and _mode(tmp_path / "checkpoints" / "adapters.safetensors") == 0o600
+    (tmp_path / "after.txt").write_text("x")
+    assert _mode(tmp_path / "after.txt") == 0o644

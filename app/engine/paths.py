@@ -16,7 +16,9 @@ files are private (0600) and which are the user's (the umask's mode, like their 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
@@ -87,6 +89,17 @@ def tighten_tree(root: Path) -> int:
             except OSError:
                 continue
     return changed
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Within: every file and folder this process creates is private (umask 077), also those other
+    libraries write (mlx's checkpoints, datasets). For commands that write only into the data folder."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def _roots() -> list[Path]:
