@@ -194,6 +194,10 @@ def test_opening_a_folder_reads_what_the_photographer_decided(reviewed, tmp_path
     assert by_name["IMG_7.NEF"].flag == "reject"
     data = summary.to_dict()["frames"]
     assert next(f for f in data if f["name"] == "grandma.jpg")["file_metadata"]["caption"] == "Grandma's 90th birthday"
+    from app.engine.review.folder_review import review_payload
+
+    http = review_payload(store, review.id)["summary"]["frames"]  # what GET /reviews/{id} returns
+    assert next(f for f in http if f["name"] == "grandma.jpg")["file_metadata"]["label"] == "Purple"
     text = summary.to_text()
     assert "grandma.jpg: 5★ · Purple · pick · “Grandma's 90th birthday”" in text
     assert "Lightroom keeps pick flags in its catalog only" in text
