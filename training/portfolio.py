@@ -23,7 +23,7 @@ from app.engine.photos.prepare import ANALYSIS_EDGE
 from . import diskspace
 from .common import CommandError
 from .targets import DRAFT, EDITED, TARGETS, Target, TargetsFile, report_to_target
-from .xmp import StarRating, XmpError, read_rating
+from .xmp import StarRating, XmpError, mondrian_record, read_rating
 
 Emit = Callable[..., Any]
 
@@ -56,23 +56,30 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
     photos: list[Photo] = []
     skipped: list[dict[str, str]] = []
     warnings: list[str] = []
-    for path in files:
-        relative = path.relative_to(folder).as_posix()
-        try:
-            # Measured at the analysis size, as inference does; _prepare makes the model's copy.
-            image = decode_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge), min_raw_preview_edge=max_edge).image
-            sha = file_sha256(path)
-        except ImageLoadError as exc:
-            skipped.append({"file": relative, "reason": exc.reason})
-            emit("skipped", file=relative, reason=exc.reason)
-            continue
-        photo = Photo(path=path, relative=relative, sha256=sha, image=image, shooting=read_shooting_data(path))
-        try:
-            photo.rating = read_rating(path)
-        except (XmpError, OSError) as exc:
-            warnings.append(f"{relative}: star rating ignored ({exc})")
-        photos.append(photo)
+    with mondrian_record() as written:
+        for path in files:
+            _load_photo(folder, path, max_edge, written, photos, skipped, warnings, emit)
     return photos, skipped, warnings
+
+
+def _load_photo(folder: Path, path: Path, max_edge: int, written: Any, photos: list[Photo],
+                skipped: list[dict[str, str]], warnings: list[str], emit: Emit) -> None:
+    """One photo into ``photos`` (or ``skipped``), with its rating (a warning when unusable)."""
+    relative = path.relative_to(folder).as_posix()
+    try:
+        # Measured at the analysis size, as inference does; _prepare makes the model's copy.
+        image = decode_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge), min_raw_preview_edge=max_edge).image
+        sha = file_sha256(path)
+    except ImageLoadError as exc:
+        skipped.append({"file": relative, "reason": exc.reason})
+        emit("skipped", file=relative, reason=exc.reason)
+        return
+    photo = Photo(path=path, relative=relative, sha256=sha, image=image, shooting=read_shooting_data(path))
+    try:
+        photo.rating = read_rating(path, written)
+    except (XmpError, OSError) as exc:
+        warnings.append(f"{relative}: star rating ignored ({exc})")
+    photos.append(photo)
 
 
 # ---------------------------------------------------------------------------- targets

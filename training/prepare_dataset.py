@@ -320,6 +320,11 @@ def _print_summary(result: PrepareResult) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with paths.private_umask():  # everything written goes into the data folder, which is private
+        return _parse_and_run(argv)
+
+
+def _parse_and_run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
     lines = JsonLines(sys.stdout) if args.jsonl else None

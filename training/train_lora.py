@@ -38,6 +38,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
+from app.engine import paths
 from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.versions import ADAPTER_WEIGHTS
 from app.engine.advisors import AdvisorError, validate_advisor_id
@@ -394,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with paths.private_umask():  # everything written goes into the data folder, which is private
+        return _parse_and_run(argv)
+
+
+def _parse_and_run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
     out = sys.stdout

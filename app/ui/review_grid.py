@@ -104,9 +104,31 @@ def tile_pixmap(frame: FrameSummary, source: QPixmap | None) -> QPixmap:
 
 
 def tile_text(frame: FrameSummary) -> str:
-    stars = "★" * frame.stars + "☆" * (5 - frame.stars) if frame.reviewed or frame.user_stars is not None else ""
+    """Name, stars (yours in Mondrian, else the file's, else the score's), the file's label and caption, problems."""
+    meta = frame.file_meta
+    shown = frame.reviewed or frame.user_stars is not None or (meta is not None and meta.rating is not None)
+    stars = "★" * frame.stars + "☆" * (5 - frame.stars) if shown else ""
+    label = f"● {meta.label}" if meta is not None and meta.label else ""
+    caption = ""
+    if meta is not None and meta.caption:
+        caption = "“" + (meta.caption if len(meta.caption) <= 28 else meta.caption[:27].rstrip() + "…") + "”"
     problems = " · ".join(p.kind for p in frame.problems)
-    return "\n".join(part for part in (frame.name, stars, problems) if part)
+    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, label) if p), caption, problems)
+                     if part)
+
+
+def tile_tooltip(frame: FrameSummary) -> str:
+    """What the files already say (rating, label, flag, caption, and where each was read)."""
+    meta = frame.file_meta
+    if meta is None or meta.empty and not meta.problems:
+        return f"{frame.name}: no rating, label, flag or caption in its files"
+    lines = [f"{frame.name}, from its files:"]
+    for field in ("rating", "label", "flag", "caption"):
+        value = getattr(meta, field)
+        if value is not None:
+            lines.append(f"{field}: {value} ({meta.sources.get(field, '?')})")
+    lines += meta.problems
+    return "\n".join(lines)
 
 
 class ReviewGrid(QListWidget):
@@ -118,7 +140,7 @@ class ReviewGrid(QListWidget):
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(TILE, TILE))
-        self.setGridSize(QSize(TILE + 24, TILE + 64))
+        self.setGridSize(QSize(TILE + 24, TILE + 84))
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
@@ -158,7 +180,7 @@ class ReviewGrid(QListWidget):
     def _paint(self, item: QListWidgetItem, frame: FrameSummary) -> None:
         item.setIcon(tile_pixmap(frame, self._source(frame)))
         item.setText(tile_text(frame))
-        item.setToolTip(frame.summary or frame.error or frame.path)
+        item.setToolTip(tile_tooltip(frame) + "\n\n" + (frame.summary or frame.error or frame.path))
 
     def _order(self, frame: FrameSummary) -> tuple[float, str]:
         if self.sort_key == "name":

@@ -5,7 +5,10 @@ engine's :func:`~app.engine.review.folder_review.run_review`; each finished fram
 progress message and only that tile is repainted (two small queries on the UI thread), and the
 whole summary (bursts need every frame) is built on the worker at the end. Culling keys write the
 user's flag / stars to the review's frame row at once; "Write sidecars" hands them to Lightroom,
-Capture One or darktable (a dry run lists the changes first).
+Capture One or darktable under the photographer's policy: Mondrian's namespace and keywords only,
+unless the standard fields are ticked (filled only where empty, unless "Overwrite"). A write is
+confirmed with the count of files and fields that change; a dry run lists them; "Undo last sidecar
+write" restores the files exactly (naming any that changed since).
 """
 
 from __future__ import annotations
@@ -30,10 +33,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.review.export import export_dir, export_sidecars, write_csv, write_keyword_list
+from app.engine.review.export import (
+    ExportResult,
+    export_dir,
+    export_sidecars,
+    undo_last_write,
+    write_csv,
+    write_keyword_list,
+)
 from app.engine.review.folder_review import Progress, run_review, start_review
 from app.engine.review.grading import STAR_BANDS
-from app.engine.review.summary import ReviewSummary, build_summary, summarize_frame
+from app.engine.review.summary import LIGHTROOM_FLAGS_NOTE, ReviewSummary, build_summary, summarize_frame
+from app.engine.sidecars import STANDARD_FIELDS, WritePolicy
 
 from .bridge import CANCELLED, Request, TaskContext
 from .review_grid import FILTERS, SORTS, ReviewGrid
@@ -49,7 +60,9 @@ log = logging.getLogger(__name__)
 
 CONVENTIONS = [("Lightroom Classic", "lightroom"), ("Capture One", "capture_one"), ("darktable", "darktable")]
 JPEG_NOTE = ("Lightroom reads only the XMP embedded in JPEG, HEIC, TIFF and DNG files, never a sidecar: for those, "
-             "Mondrian also writes a CSV and a keyword list you can import (Metadata › Import Keywords).")
+             "Mondrian also writes a CSV and a keyword list you can import (Metadata › Import Keywords). "
+             + LIGHTROOM_FLAGS_NOTE)
+FIELD_LABELS = {"rating": "Rating", "label": "Label", "caption": "Caption", "flag": "Pick/reject"}
 
 
 class ReviewView(QWidget):
@@ -115,9 +128,18 @@ class ReviewView(QWidget):
         for label, key in CONVENTIONS:
             self.convention.addItem(label, key)
         self.dry_run = QCheckBox("Dry run")
+        self.fields = {name: QCheckBox(FIELD_LABELS[name]) for name in STANDARD_FIELDS}
+        for name, box in self.fields.items():
+            box.setToolTip(f"Also write the {FIELD_LABELS[name].lower()} (only where the file has none, "
+                           "unless Overwrite is ticked). Unticked: Mondrian's namespace and keywords only.")
+        self.overwrite = QCheckBox("Overwrite")
+        self.overwrite.setToolTip("Replace the photographer's own values in the ticked fields")
         self.export_button = QPushButton("Write Sidecars")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.write_sidecars)
+        self.undo_button = QPushButton("Undo Last Sidecar Write")
+        self.undo_button.clicked.connect(self.undo_sidecars)
+        self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
         self.mapping = QLabel("Stars from the score (your own stars win): " + " · ".join(
             f"{stars}★ {'mean ≥ ' + format(floor, '.1f') if floor else 'below'} ({grades})"
             for floor, stars, grades in STAR_BANDS))
@@ -125,9 +147,12 @@ class ReviewView(QWidget):
         self.note = QLabel(JPEG_NOTE)
         self.note.setWordWrap(True)
         export = QHBoxLayout()
-        for w in (QLabel("Ratings to"), self.convention, self.dry_run, self.export_button):
-            export.addWidget(w)
+        widgets: list[QWidget] = [QLabel("Ratings to"), self.convention, QLabel("Also write"), *self.fields.values(),
+                                  self.overwrite, self.dry_run, self.export_button]
+        for widget in widgets:
+            export.addWidget(widget)
         export.addStretch(1)
+        export.addWidget(self.undo_button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -253,23 +278,52 @@ class ReviewView(QWidget):
         if job is not None:
             self.jobRequested.emit(job)
 
-    def write_sidecars(self) -> None:
+    def policy(self) -> WritePolicy:
+        return WritePolicy(frozenset(n for n, box in self.fields.items() if box.isChecked()),
+                           self.overwrite.isChecked())
+
+    def _ask(self, title: str, text: str, details: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setDetailedText(details)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+    def _show(self, title: str, text: str, details: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setDetailedText(details)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+
+    def write_sidecars(self) -> ExportResult | None:
+        """Plan the write, confirm it with its counts (unless a dry run), then write; returns what was done."""
         if self.store is None or self.review_id is None:
-            return
+            return None
         summary = build_summary(self.store, self.review_id)
-        dry = self.dry_run.isChecked()
-        result = export_sidecars(summary, self.convention.currentData(), dry_run=dry)
+        convention, policy = self.convention.currentData(), self.policy()
+        result = export_sidecars(summary, convention, dry_run=True, policy=policy, store=self.store,
+                                 review_id=self.review_id)
+        if not self.dry_run.isChecked():
+            if result.files_changing and not self.confirm(
+                    "Write sidecars", f"{result.headline()}.\nPolicy: {policy.describe()}.\nA backup of every "
+                    "sidecar is kept; Undo Last Sidecar Write restores them.", result.describe()):
+                self.status.setText("Nothing written.")
+                return None
+            result = export_sidecars(summary, convention, policy=policy, store=self.store, review_id=self.review_id)
         folder = export_dir(self.review_id)
         csv_path = write_csv(summary, folder / "ratings.csv")
         write_keyword_list(summary, folder / "keywords.txt")
-        changed = sum(bool(c.changes) for c in result.changes)
-        verb = "would change" if dry else "changed"
-        text = f"{changed} sidecar(s) {verb}; CSV and keyword list in {csv_path.parent}"
-        if result.errors:
-            text += f"; {len(result.errors)} could not be written"
+        text = f"{result.headline()}; CSV and keyword list in {csv_path.parent}"
         self.status.setText(text)
-        if dry or result.errors:
-            box = QMessageBox(QMessageBox.Icon.Information, "Sidecars", text, parent=self)
-            box.setDetailedText(result.describe())
-            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            box.open()
+        if self.dry_run.isChecked() or result.errors or result.skipped:
+            self._show("Sidecars", text, result.describe())
+        return result
+
+    def undo_sidecars(self) -> None:
+        if self.store is None:
+            return
+        result = undo_last_write(self.store)
+        text = result.describe().splitlines()[0]
+        self.status.setText(text)
+        if result.refused:
+            self._show("Undo sidecar write", text, result.describe())

@@ -25,6 +25,7 @@ from app.engine.model.host import CancelledError
 from app.engine.photos.errors import ImageLoadError
 from app.engine.photos.files import file_sha256
 from app.engine.review.bursts import hash_file
+from app.engine.review.frame_metadata import read_frames_metadata
 from app.engine.review.runner import critique_many, resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.store.reviews import FrameRow, ReviewRow
@@ -112,6 +113,7 @@ def start_review(service: MondrianService, store: Store, folder: str | Path, adv
     review = store.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
                                settings={**settings, "recursive": recursive})
     store.set_frames(review.id, [_frame_row(review.id, f, key) for f in frames])
+    read_frames_metadata(store, review.id, [str(f.path) for f in frames])  # the photographer's ratings, labels...
     return store.get_review(review.id)
 
 
