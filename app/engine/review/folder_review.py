@@ -73,7 +73,7 @@ def _taken_at(path: Path) -> str | None:
     return shooting.taken_at.isoformat() if shooting and shooting.taken_at else None
 
 
-MAX_HASH_BYTES = 4 << 30  # no photo is this big: a larger file is critiqued unhashed (not resumable)
+MAX_HASH_BYTES = 2 << 30  # no photo is this big: a larger file is critiqued unhashed (not resumable)
 
 
 @dataclass
