@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20,
                 break
             digest.update(block)
             done += len(block)
+            time.sleep(0)  # let other threads (a server's event loop) run between chunks
     return digest.hexdigest()
 
 
@@ -99,6 +101,7 @@ def find_photos(folder: str | os.PathLike[str], *, recursive: bool = True, skipp
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         if check is not None:
             check(len(found))
+        time.sleep(0)  # one folder at a time, handing the GIL over between them
         dirnames[:] = [d for d in dirnames if not _hidden(d) and d not in _JUNK_DIRS] if recursive else []
         for name in filenames:
             if _hidden(name) or not is_photo_path(name):

@@ -203,6 +203,7 @@ def scan_review(store: Store, review_id: str, *, scope: CancelScope | None = Non
         for frame in frames:
             check(0)
             rows.append(_frame_row(review_id, frame, review.resume_key, progress, check))
+            time.sleep(0)  # hand the GIL over between files: a server's event loop answers meanwhile
         store.set_frames(review_id, rows)
         store.set_review_skipped(review_id, [s.to_dict() for s in skipped])
         return store.set_review_state(review_id, "running")
