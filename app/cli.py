@@ -55,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif argv[0] not in commands and not argv[0].startswith("-"):
         argv = ["critique", *argv]  # `python -m app photo.jpg`
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name prints as its own bytes, as ls does
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8":
+            reconfigure(errors="surrogateescape")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -12,6 +12,7 @@ import json
 import sys
 
 from app.engine.settings import cli_type
+from app.engine.store.path_text import json_safe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def _fail(photo: str, reason: str, as_json: bool) -> None:
     """One line on stderr naming the photo and why; with --json, also its object on stdout."""
     print(f"error: {photo}: {reason}", file=sys.stderr)
     if as_json:
-        print(json.dumps({"photo": photo, "ok": False, "error": reason}, ensure_ascii=False))
+        print(json.dumps(json_safe({"photo": photo, "ok": False, "error": reason}), ensure_ascii=False))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 failures += 1
                 print(f"error: {photo}: no report: {'; '.join(result.parse_problems) or 'no output'}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"ok": result.ok, **result.to_dict()}, ensure_ascii=False))
+                print(json.dumps(json_safe({"ok": result.ok, **result.to_dict()}), ensure_ascii=False))
             else:
                 print(to_text(result) + "\n")
     finally:
@@ -158,8 +159,8 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
                   file=sys.stderr)
         summary = summarize_panel({r.advisor_id: r.report for r in results}, names)
         if args.json:
-            print(json.dumps({"photo": photo, "ok": not missing, "panel": summary.to_dict(),
-                              "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+            print(json.dumps(json_safe({"photo": photo, "ok": not missing, "panel": summary.to_dict(),
+                                        "results": [r.to_dict() for r in results]}), ensure_ascii=False))
             continue
         for r in results:
             print(to_text(r) + "\n")

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
     from app.engine.store.database import open_default_store
+    from app.engine.store.path_text import display_text, json_safe
 
     settings = load_settings()
     store = open_default_store()
@@ -107,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         except ReviewError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        for item in review.settings.get("skipped", []):  # unreadable subfolders: named, the rest goes on
+            print(f"skipped: {display_text(item['path'])}: {item['reason']}", file=sys.stderr)
         bar = _progress_bar(review.total)
         scope = CancelScope()
         outcome: dict[str, Any] = {}
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(p.path.rsplit("/", 1)[-1], refresh=False)
             bar.refresh()
             if p.status == "failed":
-                bar.write(f"error: {p.error}", file=sys.stderr)
+                bar.write(f"error: {display_text(p.path or '')}: {p.error}", file=sys.stderr)
 
         finished = threading.Event()
 
@@ -168,10 +171,11 @@ def run(args: argparse.Namespace) -> int:
             if result.batch_id:
                 print("undo with: review --undo-sidecars", file=sys.stderr)
         if args.json:
-            print(json.dumps({"review": final.to_dict(), "summary": summary.to_dict(),
-                              "star_mapping": star_mapping_text(), "sidecars": sidecars}, ensure_ascii=False))
+            print(json.dumps(json_safe({"review": final.to_dict(), "summary": summary.to_dict(),
+                                        "star_mapping": star_mapping_text(), "sidecars": sidecars}),
+                             ensure_ascii=False))
         else:
-            print(summary.to_text())
+            print(display_text(summary.to_text()))  # a non-UTF-8 name shown as \xNN (path_text.py)
             print("Stars from the score (your own picks and stars win):\n  " + "\n  ".join(star_mapping_text()))
             print(f"review {final.id}: {final.state}, {final.done} critiqued, {final.reused} reused, "
                   f"{final.failed} failed of {final.total}")

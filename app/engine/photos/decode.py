@@ -32,7 +32,14 @@ from app.engine.photos import formats
 from app.engine.photos.errors import ImageLoadError
 from app.engine.photos.files import file_sha256, find_photos  # re-exported for callers
 from app.engine.photos.formats import PHOTO_SUFFIXES, RAW_SUFFIXES, is_photo_path, is_raw_path
-from app.engine.photos.pillow_open import MAX_PIXELS, exif_orientation, frame_count, open_image, open_readonly
+from app.engine.photos.pillow_open import (
+    MAX_PIXELS,
+    exif_needs_decode,
+    exif_orientation,
+    frame_count,
+    open_image,
+    open_readonly,
+)
 from app.engine.photos.raw import RawRender, load_raw, raw_size
 from app.engine.photos.still import load_still, upright_size
 
@@ -223,6 +230,8 @@ def open_photo_info(path: str | os.PathLike[str]) -> PhotoInfo:
 
 
 def _exif_summary(im: Image.Image) -> tuple[datetime | None, str | None]:
+    if exif_needs_decode(im):
+        return None, None
     try:
         exif = im.getexif()
         sub = exif.get_ifd(ExifTags.IFD.Exif)

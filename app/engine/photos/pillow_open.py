@@ -29,6 +29,23 @@ log = logging.getLogger(__name__)
 
 MAX_PIXELS = 178_956_970  # Pillow's hard limit (2 * its default MAX_IMAGE_PIXELS): ~179 MP.
 
+MB = 1024 * 1024
+# The most memory one photo's decode may take: the full-size frame Pillow holds plus any full-size
+# conversion it needs before it can be shrunk. The pixel cap alone let a 1.3 MB PNG of 13000x13000
+# 16-bit RGBA (169 MP, under the cap) take 2.2 GB; by bytes it is refused from the header (still.py).
+MAX_DECODE_BYTES = 512 * MB
+# Bytes per pixel Pillow holds for each mode (multi-band 8-bit modes take 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_NO_REDUCE = ("1", "P", "PA", "I;16", "I;16B", "I;16L", "I;16N")  # converted at full size first
+
+
+def decode_bytes_needed(mode: str, size: tuple[int, int]) -> int:
+    """Peak bytes to decode a frame of ``mode`` and ``size``: the frame, plus the full-size 4-byte
+    copy a mode that cannot be reduced in place needs (palette, 1-bit, 16-bit greyscale)."""
+    per_pixel = _MODE_BYTES.get(mode, 4) + (4 if mode in _NO_REDUCE else 0)
+    return size[0] * size[1] * per_pixel
+
+
 _heif_lock = threading.Lock()
 _heif_state: bool | None = None  # None: not tried yet; True/False: pillow-heif usable or not
 
@@ -149,8 +166,20 @@ def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
+def exif_needs_decode(im: Image.Image) -> bool:
+    """True when reading ``im``'s EXIF would decode a frame too big to decode (a PNG keeps its
+    EXIF after the pixel data at times, and Pillow decodes the image to find it)."""
+    return bool(im.format == "PNG" and "exif" not in im.info and getattr(im, "tile", None)
+                and decode_bytes_needed(im.mode, im.size) > MAX_DECODE_BYTES)
+
+
 def exif_orientation(im: Image.Image) -> int:
-    """EXIF orientation (1-8); 1 when absent or unreadable (corrupt EXIF must not block a photo)."""
+    """EXIF orientation (1-8); 1 when absent or unreadable (corrupt EXIF must not block a photo).
+
+    A PNG whose EXIF is not in its header would be decoded whole by Pillow to look for it after the
+    pixel data; for a frame over MAX_DECODE_BYTES that decode is what we refuse, so it counts as 1."""
+    if exif_needs_decode(im):
+        return 1
     try:
         value = im.getexif().get(ExifTags.Base.Orientation, 1)
         return int(value) if int(value) in range(1, 9) else 1

@@ -20,7 +20,7 @@ from app.engine import atomic
 log = logging.getLogger(__name__)
 
 
-class ReplaceRefused(OSError):  # noqa: N818 - an OSError the caller names per file
+class ReplaceRefused(OSError):
     """The file changed since it was read, is read-only, or cannot keep its owner/attributes."""
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, ReportParseError
+from app.engine.store.path_text import os_text
 
 MISSING_SCORE = 5.0  # mid-scale, used by profile_vector for a dimension without a score
 
@@ -196,7 +197,9 @@ JOB_COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
 
 
 def row_to_job(row: sqlite3.Row) -> JobRow:
-    return JobRow(**{k: row[k] for k in JOB_COLUMNS})
+    job = JobRow(**{k: row[k] for k in JOB_COLUMNS})
+    job.photo_path = os_text(job.photo_path)  # a non-UTF-8 name, stored escaped (path_text.py)
+    return job
 
 
 def row_to_profile(row: sqlite3.Row) -> ProfileRow:
