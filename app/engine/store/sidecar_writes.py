@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.store.jobs import JobsMixin
+from app.engine.store.path_text import db_text, os_text
 from app.engine.store.schema import now_iso
 from app.engine.store.sidecar_writes_schema import UNDO_STATES
 
@@ -60,12 +61,13 @@ class SidecarWritesMixin(JobsMixin):
             conn.execute(
                 "INSERT OR REPLACE INTO sidecar_files (batch_id, path, photo, created, backup, hash_before, "
                 "mode_before, hash_after, mtime_after_ns, undo, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'kept', ?)",
-                (row.batch_id, row.path, row.photo, int(row.created), row.backup, row.hash_before, row.mode_before,
+                (row.batch_id, db_text(row.path), db_text(row.photo), int(row.created),
+                 db_text(row.backup) if row.backup else row.backup, row.hash_before, row.mode_before,
                  row.hash_after, row.mtime_after_ns, stamp))
             conn.executemany(
                 "INSERT OR REPLACE INTO sidecar_values (batch_id, path, field, value_json, hash_after, written_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(row.batch_id, row.path, key, json.dumps(value, ensure_ascii=False, sort_keys=True), row.hash_after,
+                [(row.batch_id, db_text(row.path), key, json.dumps(value, ensure_ascii=False, sort_keys=True), row.hash_after,
                   stamp) for key, value in row.values.items()])
 
     def mondrian_values(self, path: str) -> dict[str, Any]:
@@ -73,7 +75,7 @@ class SidecarWritesMixin(JobsMixin):
         rows = self._query(
             "SELECT v.field, v.value_json FROM sidecar_values v JOIN sidecar_batches b ON b.id = v.batch_id "
             "JOIN sidecar_files f ON f.batch_id = v.batch_id AND f.path = v.path "
-            "WHERE v.path = ? AND b.undone_at IS NULL AND f.undo = 'kept' ORDER BY v.written_at, v.rowid", (path,))
+            "WHERE v.path = ? AND b.undone_at IS NULL AND f.undo = 'kept' ORDER BY v.written_at, v.rowid", (db_text(path),))
         return {r["field"]: json.loads(r["value_json"]) for r in rows}
 
     def _batch(self, row: Any) -> SidecarBatchRow:
@@ -83,7 +85,8 @@ class SidecarWritesMixin(JobsMixin):
             values = {v["field"]: json.loads(v["value_json"]) for v in self._query(
                 "SELECT field, value_json FROM sidecar_values WHERE batch_id = ? AND path = ?", (batch.id, f["path"]))}
             batch.files.append(SidecarFileRow(
-                batch_id=batch.id, path=f["path"], photo=f["photo"], created=bool(f["created"]), backup=f["backup"],
+                batch_id=batch.id, path=os_text(f["path"]), photo=os_text(f["photo"]), created=bool(f["created"]),
+                backup=os_text(f["backup"]) if f["backup"] else f["backup"],
                 hash_before=f["hash_before"], mode_before=f["mode_before"], hash_after=f["hash_after"],
                 mtime_after_ns=f["mtime_after_ns"], undo=f["undo"], values=values))
         return batch
@@ -106,7 +109,7 @@ class SidecarWritesMixin(JobsMixin):
             raise ValueError(f"undo outcome must be one of {', '.join(UNDO_STATES)}, not {sorted(bad)}")
         with self._tx() as conn:
             conn.executemany("UPDATE sidecar_files SET undo = ? WHERE batch_id = ? AND path = ?",
-                             [(state, batch_id, path) for path, state in outcomes.items()])
+                             [(state, batch_id, db_text(path)) for path, state in outcomes.items()])
             conn.execute("UPDATE sidecar_batches SET undone_at = ? WHERE id = ?", (now_iso(), batch_id))
 
     # ---- the metadata found in a review's frames ------------------------------------------------
@@ -116,7 +119,7 @@ class SidecarWritesMixin(JobsMixin):
         with self._tx() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO frame_metadata (review_id, path, metadata_json, read_at) VALUES (?, ?, ?, ?)",
-                [(review_id, path, json.dumps(meta, ensure_ascii=False, sort_keys=True), stamp)
+                [(review_id, db_text(path), json.dumps(meta, sort_keys=True), stamp)
                  for path, meta in found.items()])
 
     def frame_metadata(self, review_id: str, path: str | None = None) -> dict[str, dict[str, Any]]:
@@ -125,5 +128,5 @@ class SidecarWritesMixin(JobsMixin):
             rows = self._query("SELECT path, metadata_json FROM frame_metadata WHERE review_id = ?", (review_id,))
         else:
             rows = self._query("SELECT path, metadata_json FROM frame_metadata WHERE review_id = ? AND path = ?",
-                               (review_id, path))
-        return {r["path"]: json.loads(r["metadata_json"]) for r in rows}
+                               (review_id, db_text(path)))
+        return {os_text(r["path"]): json.loads(r["metadata_json"]) for r in rows}
