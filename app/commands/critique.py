@@ -32,25 +32,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _fail(photo: str, reason: str, as_json: bool) -> None:
     """One line on stderr naming the photo and why; with --json, also its object on stdout."""
+    if reason.startswith(f"{photo}: "):  # the engine's message already names the file
+        reason = reason[len(photo) + 2:]
     print(f"error: {photo}: {reason}", file=sys.stderr)
     if as_json:
         print(json.dumps({"photo": photo, "ok": False, "error": reason}, ensure_ascii=False))
 
 
+def _stop_or_fail(photo: str, exc: Exception, as_json: bool) -> int | None:
+    """The one error ladder: an error that means nothing can run stops the command (its status);
+    any other fails this photo only (None)."""
+    from app.commands.exits import cannot_run, cannot_run_errors
+
+    if isinstance(exc, cannot_run_errors()):
+        return cannot_run(str(exc), as_json, photo=photo)
+    _fail(photo, str(exc) or type(exc).__name__, as_json)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every photo got a report; 1 when some did not (one stderr line each); 2 when
-    nothing can run (unknown advisor or mode, no such model, a broken adapter asked for by name).
+    nothing can run (see :mod:`app.commands.exits`: unknown advisor or mode, a model named that is
+    not here, a mode named that cannot run, a broken adapter asked for by name).
 
     With --json, stdout is JSON lines: one object per photo given, in order, ``"ok"`` telling
-    which got a report (a failed one is ``{"photo", "ok": false, "error"}``)."""
-    from app.engine.adapters.manager import AdapterError
-    from app.engine.advisors import AdvisorError
+    which got a report (a failed one is ``{"photo", "ok": false, "error"}``; one that stops the
+    command adds ``"cannot_run": true``)."""
+    from app.commands.exits import check_named_model
     from app.engine.critique.export import to_text
-    from app.engine.model.source import ModelNotAvailableError
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
-    from app.engine.vocabulary import UnknownModeError
 
+    if (status := check_named_model(args.model, args.json)) is not None:
+        return status
     settings = load_settings()
     if args.max_tokens:
         settings.max_tokens = args.max_tokens
@@ -58,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         settings.constrained_decoding = False
     if args.no_grounding:
         settings.grounding = False
-    service = MondrianService(settings, model_ref=args.model)
+    service = MondrianService(settings, model_ref=args.model, strict_modes=True)
     advisor = args.advisor or settings.default_advisor
     mode = args.mode or settings.default_mode
 
@@ -79,11 +93,9 @@ def run(args: argparse.Namespace) -> int:
         for photo in args.photos:
             try:
                 result = service.critique(photo, advisor, mode, on_token=on_token)
-            except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
             except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
-                _fail(photo, str(exc) or type(exc).__name__, args.json)
+                if (status := _stop_or_fail(photo, exc, args.json)) is not None:
+                    return status
                 failures += 1
                 continue
             if args.stream:
@@ -114,20 +126,17 @@ def _panel_ids(service: object, advisor: str) -> list[str] | None:
 
 def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str], mode: str) -> int:
     """Each photo before the whole panel; exit status as for one advisor (1: some report missing)."""
-    from app.engine.adapters.manager import AdapterError
+    from app.commands.exits import cannot_run
     from app.engine.advisors import AdvisorError, get_advisor
     from app.engine.critique.export import to_text
     from app.engine.critique.panel import summarize_panel
-    from app.engine.model.source import ModelNotAvailableError
     from app.engine.service import MondrianService
-    from app.engine.vocabulary import UnknownModeError
 
     assert isinstance(service, MondrianService)
     try:
         names = {a: get_advisor(a).name for a in advisor_ids}
     except AdvisorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cannot_run(str(exc), args.json)
 
     last = [-1]
 
@@ -142,11 +151,9 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
     for photo in args.photos:
         try:
             results = service.critique_panel(photo, advisor_ids, mode, on_token=echo if args.stream else None)
-        except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
         except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
-            _fail(photo, str(exc) or type(exc).__name__, args.json)
+            if (status := _stop_or_fail(photo, exc, args.json)) is not None:
+                return status
             failures += 1
             continue
         if args.stream:

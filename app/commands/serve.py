@@ -95,7 +95,8 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
         policy = build_weights_policy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
     except WeightsPolicyError as exc:
         return str(exc)
-    service = MondrianService(settings, weights_policy=policy, **({"store": None} if args.no_history else {}))
+    service = (MondrianService(settings, weights_policy=policy, store=None) if args.no_history
+               else MondrianService(settings, weights_policy=policy))
     try:
         if not service.model_available():
             if policy is not None and policy.blocks_adapter is None:
