@@ -3,7 +3,7 @@
 ``scan_portfolio`` loads every photo the engine reads (unreadable ones are listed and skipped)
 with its shooting data and star rating; ``resolve_targets`` gives each one its target by
 precedence (see :mod:`training.targets`): a profile the user edited, then the targets file, then
-a stored draft. Used by ``python -m training.prepare_dataset``.
+a stored draft. Used by ``mondrian train prepare``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from app.engine.photos.prepare import ANALYSIS_EDGE
 
 from . import diskspace
 from .common import CommandError
+from .console import Ticker
 from .targets import DRAFT, EDITED, TARGETS, Target, TargetsFile, report_to_target
 from .xmp import StarRating, XmpError, read_rating
 
@@ -56,7 +57,7 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
     photos: list[Photo] = []
     skipped: list[dict[str, str]] = []
     warnings: list[str] = []
-    for path in files:
+    for path in Ticker(emit, "reading photos", len(files)).each(files, lambda f: f.name):
         relative = path.relative_to(folder).as_posix()
         try:
             # Measured at the analysis size, as inference does; _prepare makes the model's copy.

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             bar.n = p.finished
             if p.path:
                 bar.set_postfix_str(p.path.rsplit("/", 1)[-1], refresh=False)
-            bar.refresh()
+            if bar.n < (bar.total or 0):  # the last line is printed once, by close()
+                bar.refresh()
             if p.status == "failed":
                 bar.write(f"error: {p.error}", file=sys.stderr)
 

@@ -1,6 +1,6 @@
 """``serve``: the local HTTP API on one resident model, with a service-wide weights policy.
 
-    python -m app serve [--host 127.0.0.1] [--port 5100] [--model M]
+    mondrian serve [--host 127.0.0.1] [--port 5100] [--model M]
                         [--model-mode base|fine_tuned|ab_test] [--lora-path DIR] [--ab-test-split 0.5]
                         [--allow-host NAME] [--allow-origin ORIGIN] [--docs] [--rotate-token]
 

@@ -2,7 +2,7 @@
 
 Mondrian is offline-first: ordinary commands run with the Hugging Face offline switches set
 (:func:`configure_offline` must run before transformers or huggingface_hub is imported, because
-they read the switches at import time). Only ``python -m app download`` goes online, and only
+they read the switches at import time). Only ``mondrian download`` goes online, and only
 when asked. A model reference is either a local folder or a Hugging Face repo id.
 """
 
