@@ -127,3 +127,19 @@ def test_run_sh_links_the_command_and_says_how_to_reach_it(tmp_path):
     link.write_text("someone else's")
     kept = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert kept.returncode == 0 and "left alone" in kept.stderr and link.read_text() == "someone else's"
+
+
+def test_download_and_index_progress_is_json_lines_off_a_terminal_and_the_window_reads_it():
+    import io
+
+    from app.commands.progress import ProgressOut
+    from app.ui.settings_dialog import _PROGRESS
+
+    stream = io.StringIO()
+    out = ProgressOut("downloading", "B", as_json=False, stream=stream)  # a StringIO is no terminal
+    out.update(1_000_000, 4_000_000, "model.safetensors")
+    out.update(4_000_000, 4_000_000)
+    out.close()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["event"] for e in events] == ["progress", "progress"] and events[-1]["eta_s"] == 0.0
+    assert _PROGRESS.findall(stream.getvalue())[-1] == ("4000000", "4000000")

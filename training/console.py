@@ -72,8 +72,9 @@ class Console:
         if bar is None or bar.total != total:
             if bar is not None:
                 bar.close()
+            # position 0: mlx-vlm's own bar (kept in library.log) must not push ours down a line
             bar = tqdm(total=total, unit=unit, desc=desc, file=self.err, dynamic_ncols=True, smoothing=0.1,
-                       leave=True)
+                       leave=True, position=0)
             self._bars[key] = bar
         return bar
 

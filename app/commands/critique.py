@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from app.engine.settings import cli_type
+
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,15 +43,34 @@ def _fail(photo: str, reason: str, as_json: bool) -> None:
         print(json.dumps({"photo": photo, "ok": False, "error": reason}, ensure_ascii=False))
 
 
-def _stop_or_fail(photo: str, exc: Exception, as_json: bool) -> int | None:
-    """The one error ladder: an error that means nothing can run stops the command (its status);
-    any other fails this photo only (None)."""
-    from app.commands.exits import cannot_run, cannot_run_errors
+class _Photos:
+    """The photos of one command, tried in turn through the one error ladder (single critiques and
+    panels): an error that means nothing can run stops the command with its status; any other
+    fails that photo only (named on stderr) and the others go on."""
 
-    if isinstance(exc, cannot_run_errors()):
-        return cannot_run(str(exc), as_json, photo=photo)
-    _fail(photo, str(exc) or type(exc).__name__, as_json)
-    return None
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self.failures = 0
+        self.stopped: int | None = None
+
+    def each(self, photos: list[str], attempt: Callable[[str], T]) -> Iterator[tuple[str, T]]:
+        from app.commands.exits import cannot_run, cannot_run_errors
+
+        for photo in photos:
+            try:
+                outcome = attempt(photo)
+            except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
+                if isinstance(exc, cannot_run_errors()):
+                    self.stopped = cannot_run(str(exc), self.as_json, photo=photo)
+                    return
+                _fail(photo, str(exc) or type(exc).__name__, self.as_json)
+                self.failures += 1
+                continue
+            yield photo, outcome
+
+    def status(self) -> int:
+        """2 when stopped, 1 when some photo got no report, else 0."""
+        return self.stopped if self.stopped is not None else 1 if self.failures else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,24 +110,17 @@ def run(args: argparse.Namespace) -> int:
             return _run_panel(service, args, panel, mode)
         finally:
             service.close()
-    failures = 0
+    run = _Photos(args.json)
     notice_shown = False
     try:
-        for photo in args.photos:
-            try:
-                result = service.critique(photo, advisor, mode, on_token=on_token)
-            except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
-                if (status := _stop_or_fail(photo, exc, args.json)) is not None:
-                    return status
-                failures += 1
-                continue
+        for photo, result in run.each(args.photos, lambda p: service.critique(p, advisor, mode, on_token=on_token)):
             if args.stream:
                 sys.stderr.write("\n")
             if result.notice and not notice_shown:
                 print(f"note: {result.notice}", file=sys.stderr)
                 notice_shown = True
             if not result.ok:
-                failures += 1
+                run.failures += 1
                 print(f"error: {photo}: no report: {'; '.join(result.parse_problems) or 'no output'}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"ok": result.ok, **result.to_dict()}, ensure_ascii=False))
@@ -112,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 print(to_text(result) + "\n")
     finally:
         service.close()
-    return 1 if failures else 0
+    return run.status()
 
 
 def _panel_ids(service: object, advisor: str) -> list[str] | None:
@@ -130,6 +146,7 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
     from app.engine.advisors import AdvisorError, get_advisor
     from app.engine.critique.export import to_text
     from app.engine.critique.panel import summarize_panel
+    from app.engine.critique.result import CritiqueResult
     from app.engine.service import MondrianService
 
     assert isinstance(service, MondrianService)
@@ -147,19 +164,15 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
         sys.stderr.write(text)
         sys.stderr.flush()
 
-    failures = 0
-    for photo in args.photos:
-        try:
-            results = service.critique_panel(photo, advisor_ids, mode, on_token=echo if args.stream else None)
-        except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
-            if (status := _stop_or_fail(photo, exc, args.json)) is not None:
-                return status
-            failures += 1
-            continue
+    run = _Photos(args.json)
+    def panel(photo: str) -> list[CritiqueResult]:
+        return service.critique_panel(photo, advisor_ids, mode, on_token=echo if args.stream else None)
+
+    for photo, results in run.each(args.photos, panel):
         if args.stream:
             sys.stderr.write("\n")
         missing = [r for r in results if not r.ok]
-        failures += bool(missing)
+        run.failures += bool(missing)
         for r in missing:
             print(f"error: {photo}: no report from {r.advisor_id}: {'; '.join(r.parse_problems) or 'no output'}",
                   file=sys.stderr)
@@ -177,4 +190,4 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         print(summary.agreements)
         print(summary.disagreements + "\n")
-    return 1 if failures else 0
+    return run.status()
