@@ -69,3 +69,14 @@ def test_an_unreadable_photo_is_named_once(home, tmp_path):
     assert proc.returncode == 1
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: {bad}: ") and line.count(str(bad)) == 1, line
+
+
+def test_review_follows_the_same_rule(home, tiny_model_dir, tmp_path):
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(Path(SAMPLE).read_bytes())
+    proc = mondrian(["review", str(folder), "--advisor", "ansel", "--mode", "lora", "--model", str(tiny_model_dir)],
+                    home)
+    assert proc.returncode == 2 and "mode lora cannot run" in proc.stderr and "no active adapter" in proc.stderr
+    proc = mondrian(["review", str(folder), "--advisor", "ansel", "--model", "/no/such/folder"], home)
+    assert proc.returncode == 2 and "/no/such/folder does not exist" in proc.stderr

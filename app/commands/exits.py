@@ -55,3 +55,18 @@ def check_named_model(model_ref: str | None, as_json: bool) -> int | None:
     if is_model_available(model_ref):
         return None
     return cannot_run(missing_model_message(model_ref), as_json, model=model_ref)
+
+
+def check_mode_runs(service: Any, advisor_id: str, mode: str, as_json: bool) -> int | None:
+    """A mode named (not ``auto``) must run as named for ``advisor_id``: None when it does, else
+    :data:`CANNOT_RUN` with the reason (for commands that run many critiques, checked once first)."""
+    from app.engine.vocabulary import Mode
+
+    try:
+        info = service.resolve_mode(advisor_id, mode)
+    except cannot_run_errors() as exc:
+        return cannot_run(str(exc), as_json)
+    if info.requested in (Mode.AUTO.value, Mode.TECHNICAL.value) or info.effective == info.requested:
+        return None
+    return cannot_run(f"mode {info.requested} cannot run: {info.reason} (ask for --mode auto to let it fall "
+                      "back)", as_json)
