@@ -80,3 +80,17 @@ def test_review_follows_the_same_rule(home, tiny_model_dir, tmp_path):
     assert proc.returncode == 2 and "mode lora cannot run" in proc.stderr and "no active adapter" in proc.stderr
     proc = mondrian(["review", str(folder), "--advisor", "ansel", "--model", "/no/such/folder"], home)
     assert proc.returncode == 2 and "/no/such/folder does not exist" in proc.stderr
+
+
+def test_the_exit_codes_are_the_training_commands_and_the_readme_s():
+    import re
+
+    from app.commands import exits
+    from training import common
+
+    assert (exits.SOME_FAILED, exits.CANNOT_RUN, exits.REFUSED, exits.PEER_LOST, exits.DISK, exits.INTERRUPTED,
+            exits.TERMINATED) == (common.EXIT_ERROR, common.EXIT_BAD_INPUT, common.EXIT_REFUSED,
+                                  common.EXIT_PEER_LOST, common.EXIT_DISK, common.EXIT_SIGINT, common.EXIT_SIGTERM)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = {int(m) for m in re.findall(r"^\| (\d+) \|", readme, re.M)}
+    assert set(exits.EXIT_CODES) <= table

@@ -16,15 +16,21 @@ from typing import Any
 OK = 0
 SOME_FAILED = 1  # some items (photos, questions) got no result; each is named on stderr
 CANNOT_RUN = 2  # bad input or a named mode/model/advisor that cannot run; nothing was done
+REFUSED = 3  # training: the configuration cannot work here (memory), or fuse on a quantized base
+PEER_LOST = 4  # training on several Macs: a process or a Mac dropped out (resumable)
 DISK = 5  # a full or read-only disk (training)
 INTERRUPTED = 130  # Ctrl-C; what was done is kept
+TERMINATED = 143  # training stopped by SIGTERM at the end of a step (resumable)
 
 EXIT_CODES = {OK: "everything asked for was done",
-              SOME_FAILED: "some items got no result (each named on an `error:` line)",
+              SOME_FAILED: "some items got no result (each named on an `error:` line); training: an unexpected failure",
               CANNOT_RUN: "nothing could run as asked: bad input, unknown advisor/mode/job, a model or "
                           "mode named that cannot run, a bad setting",
+              REFUSED: "train lora: the configuration cannot fit in memory (or fuse on a quantized base)",
+              PEER_LOST: "train lora on several Macs: a process or a Mac dropped out (resume with --resume)",
               DISK: "a full or read-only disk (training commands)",
-              INTERRUPTED: "interrupted with Ctrl-C (what was done is kept)"}
+              INTERRUPTED: "interrupted with Ctrl-C (what was done is kept)",
+              TERMINATED: "train lora stopped by SIGTERM (resume with --resume)"}
 
 
 def cannot_run_errors() -> tuple[type[BaseException], ...]:
