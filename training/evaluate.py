@@ -1,6 +1,6 @@
-"""``python -m training.evaluate``: base model vs fine-tuned adapter on the held-out photos.
+"""``mondrian train evaluate``: base model vs fine-tuned adapter on the held-out photos.
 
-    python -m training.evaluate --advisor ID [--version vN] [--model M] [--max-tokens N]
+    mondrian train evaluate --advisor ID [--version vN] [--model M] [--max-tokens N]
         [--limit N] [--json | --jsonl]
 
 Each held-out example is critiqued twice through the engine's own inference path (``ModelHost`` +
@@ -33,6 +33,7 @@ from app.engine.critique.report import DIMENSIONS, parse_report
 
 from . import diskspace
 from .common import EXIT_OK, NEWEST, CommandError, JsonLines, reported, run_main, setup
+from .console import Console, progress_stream, wants_json
 from .dataset import VALIDATION, DatasetError, load_dataset
 from .metrics import Sample, compare, summarize
 
@@ -238,7 +239,7 @@ def _write_results(version: AdapterVersion, result: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate",
+    p = argparse.ArgumentParser(prog="mondrian train evaluate",
                                 description="Compare the base model and an adapter on the held-out photos.")
     p.add_argument("--advisor", required=True)
     p.add_argument("--version", help="adapter version, or 'newest' (default: the active one, else the newest)")
@@ -255,8 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
-    lines = JsonLines(sys.stdout)
-    with reported(lines if args.jsonl else None):
+    # --jsonl, or no flag and stdout not a terminal: JSON-lines events; a terminal: a bar with an ETA.
+    jsonl = args.jsonl or (not args.json and wants_json(False))
+    lines = JsonLines(sys.stdout if jsonl or args.json else progress_stream(False))
+    args.jsonl = jsonl
+    with reported(lines if jsonl else None):
         return _main(args, lines)
 
 
@@ -273,7 +277,7 @@ def _main(args: argparse.Namespace, lines: JsonLines) -> int:
     max_tokens = args.max_tokens or settings.max_tokens or None  # None: derived from the model per report
     if (args.max_tokens is not None and args.max_tokens < 0) or (args.limit is not None and args.limit < 1):
         raise CommandError("--max-tokens must be 0 (automatic) or more and --limit at least 1")
-    emit = lines.emit if args.jsonl else (lambda *a, **k: None)
+    emit = lines.emit if not args.json else (lambda *a, **k: None)
     result = evaluate(args.advisor, version, model_ref=model_ref, max_tokens=max_tokens, limit=args.limit, emit=emit)
     write_results(version, result)
     if args.json:
@@ -282,6 +286,8 @@ def _main(args: argparse.Namespace, lines: JsonLines) -> int:
         lines.emit("done", path=str(Path(version.path) / "eval.json"), base=_brief(result[BASE]),
                    fine_tuned=_brief(result[TUNED]), comparison=result["comparison"])
     else:
+        if isinstance(lines.stream, Console):
+            lines.stream.close()
         print(render_markdown(result), end="")
         print(f"\nWritten: {version.path / 'eval.json'} and eval.md")
     return EXIT_OK

@@ -245,6 +245,20 @@ class Done(Event):
     comparison: dict[str, Any] = field(default_factory=dict)
 
 
+@event
+@dataclass
+class Progress(Event):
+    """How far a long step is (drafts, an index, a download): ``done`` of ``total`` and the time left."""
+
+    kind: ClassVar[str] = "progress"
+    task: str = ""
+    done: int = 0
+    total: int = 0
+    unit: str = "photo"
+    item: str = ""
+    eta_s: float | None = None
+
+
 # ---- training.distributed -------------------------------------------------------------------------
 @event
 @dataclass

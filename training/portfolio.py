@@ -3,7 +3,7 @@
 ``scan_portfolio`` loads every photo the engine reads (unreadable ones are listed and skipped)
 with its shooting data and star rating; ``resolve_targets`` gives each one its target by
 precedence (see :mod:`training.targets`): a profile the user edited, then the targets file, then
-a stored draft. Used by ``python -m training.prepare_dataset``.
+a stored draft. Used by ``mondrian train prepare``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from app.engine.photos.prepare import ANALYSIS_EDGE
 
 from . import diskspace
 from .common import CommandError
+from .console import Ticker
 from .targets import DRAFT, EDITED, TARGETS, Target, TargetsFile, report_to_target
 from .xmp import StarRating, XmpError, mondrian_record, read_rating
 
@@ -57,7 +58,7 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
     skipped: list[dict[str, str]] = []
     warnings: list[str] = []
     with mondrian_record() as written:
-        for path in files:
+        for path in Ticker(emit, "reading photos", len(files)).each(files, lambda f: f.name):
             _load_photo(folder, path, max_edge, written, photos, skipped, warnings, emit)
     return photos, skipped, warnings
 

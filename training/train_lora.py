@@ -1,6 +1,6 @@
-"""``python -m training.train_lora``: train a LoRA adapter for an advisor and publish it as ``vN``.
+"""``mondrian train lora``: train a LoRA adapter for an advisor and publish it as ``vN``.
 
-    python -m training.train_lora --advisor ID [--model M] [--epochs 5] [--rank 8] [--lr 5e-5]
+    mondrian train lora --advisor ID [--model M] [--epochs 5] [--rank 8] [--lr 5e-5]
         [--batch-size 1] [--grad-checkpoint] [--config FILE] [--resume] [--no-activate] ...
 
 (every hyperparameter flag: ``training/hyper.py`` or ``--help``). Runs mlx-vlm's own ``Trainer``
@@ -57,6 +57,7 @@ from .common import (
     run_main,
     setup,
 )
+from .console import progress_stream, quiet_library
 from .dataset import TRAIN, VALIDATION, DatasetError, load_dataset
 from .epoch_end import finish_epoch
 from .hyper import Hyper, HyperError
@@ -191,7 +192,7 @@ class Training:
         hashes = world.gather_text(data.hash)
         world.check_all(None if hashes[world.rank] == hashes[0] else (
             f"its dataset differs from the first Mac's (hash {hashes[world.rank][:12]} vs {hashes[0][:12]}): "
-            "copy the same dataset to every Mac (python -m training.distributed does)"))
+            "copy the same dataset to every Mac (mondrian train distributed does)"))
         state = self._agree_on_run(data)
         hyper = self.hyper
         train_rows, val_rows = data.split(TRAIN), data.splits.get(VALIDATION)
@@ -201,6 +202,8 @@ class Training:
             train_rows = ResizedRows(train_rows, hyper.max_image_edge)
             val_rows = ResizedRows(val_rows, hyper.max_image_edge) if val_rows is not None else None
         steps_per_epoch = len(train_rows) // hyper.batch_size
+        if hyper.max_steps:  # a quick try (--max-steps)
+            steps_per_epoch = min(steps_per_epoch, hyper.max_steps)
         self.out.emit("start", advisor_id=self.advisor_id, model=self.model_ref, dataset=str(data.path),
                       dataset_hash=data.hash, train_rows=len(train_rows), val_rows=len(val_rows or []),
                       epochs=hyper.epochs, steps_per_epoch=steps_per_epoch, start_epoch=state.completed_epochs + 1,
@@ -363,7 +366,7 @@ class Training:
             callback.begin_epoch(epoch)
             started = time.perf_counter()
             try:
-                with contextlib.redirect_stdout(sys.stderr), peer_errors():
+                with quiet_library(self.folder), peer_errors():
                     trainer.train()
             except StopRequested:
                 shutil.rmtree(tmp, ignore_errors=True) if world.leader else None
@@ -382,8 +385,10 @@ class Training:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train_lora",
-                                description="Train a LoRA adapter for an advisor (JSON-lines progress on stdout).")
+    p = argparse.ArgumentParser(prog="mondrian train lora",
+                                description="Train a LoRA adapter for an advisor (on a terminal: a progress bar "
+                                            "and a summary; else JSON-lines progress on stdout).")
+    p.add_argument("--json", action="store_true", help="JSON-lines progress even on a terminal")
     p.add_argument("--advisor", required=True)
     p.add_argument("--model", help="base model: repo id or folder (default: settings.model)")
     hyperparams.add_arguments(p)
@@ -402,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parse_and_run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
-    out = sys.stdout
+    out = progress_stream(args.json)  # a terminal: bars and a summary; else JSON lines
     from app.engine.settings import load_settings
 
     world = World.current()
@@ -411,6 +416,8 @@ def _parse_and_run(argv: Sequence[str] | None = None) -> int:
         try:
             validate_advisor_id(args.advisor)
             hyper = hyperparams.from_args(args)
+            if hyper.max_steps and "epochs" not in hyperparams.given(args):
+                hyper.epochs = 1  # --max-steps alone: one short epoch
         except (AdvisorError, HyperError) as exc:
             raise CommandError(str(exc)) from None
         model = args.model or ("" if args.resume else load_settings().model)

@@ -103,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
     advisor = args.advisor or settings.default_advisor
     mode = args.mode or settings.default_mode
     try:
+        from app.commands.exits import check_mode_runs, check_named_model
+
+        status = check_named_model(args.model, args.json)
+        if status is None:
+            status = check_mode_runs(service, advisor, mode, args.json)  # only auto falls back
+        if status is not None:
+            return status
         try:
             review = start_review(service, store, args.folder, advisor, mode, recursive=args.recursive)
         except ReviewError as exc:
@@ -118,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
             bar.n = p.finished
             if p.path:
                 bar.set_postfix_str(p.path.rsplit("/", 1)[-1], refresh=False)
-            bar.refresh()
+            if bar.n < (bar.total or 0):  # the last line is printed once, by close()
+                bar.refresh()
             if p.status == "failed":
                 bar.write(f"error: {display_text(p.path or '')}: {p.error}", file=sys.stderr)
 

@@ -1,6 +1,6 @@
 """``serve``: the local HTTP API on one resident model, with a service-wide weights policy.
 
-    python -m app serve [--host 127.0.0.1] [--port 5100] [--model M]
+    mondrian serve [--host 127.0.0.1] [--port 5100] [--model M]
                         [--model-mode base|fine_tuned|ab_test] [--lora-path DIR] [--ab-test-split 0.5]
                         [--allow-host NAME] [--allow-origin ORIGIN] [--docs] [--rotate-token]
 
@@ -101,7 +101,8 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
         policy = build_weights_policy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
     except WeightsPolicyError as exc:
         return str(exc)
-    service = MondrianService(settings, weights_policy=policy, **({"store": None} if args.no_history else {}))
+    service = (MondrianService(settings, weights_policy=policy, store=None) if args.no_history
+               else MondrianService(settings, weights_policy=policy))
     try:
         if not service.model_available():
             if policy is not None and policy.blocks_adapter is None:

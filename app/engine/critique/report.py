@@ -101,6 +101,22 @@ class Report:
         """Build from the report JSON; raises :class:`ReportParseError` on any problem."""
         return _validate(data, raw_text)
 
+    @classmethod
+    def from_measured(cls, data: dict[str, Any]) -> Report:
+        """A stored measurement-only report, whose unmeasurable dimensions have no score (a model's
+        report must have every score, so :meth:`from_dict` refuses it). Raises ReportParseError."""
+        dims = data.get("dimensional_analysis") if isinstance(data, dict) else None
+        if not isinstance(dims, dict) or set(dims) != set(DIMENSIONS):
+            raise ReportParseError(["not a measurement-only report: the dimensions are not the eight"])
+        out = {}
+        for key in DIMENSIONS:
+            d = dims[key] if isinstance(dims[key], dict) else {}
+            score = d.get("score")
+            out[key] = DimensionScore(float(score) if isinstance(score, int | float) else None,
+                                      str(d.get("comment") or ""), str(d.get("recommendation") or ""))
+        return cls(out, str(data.get("overall_grade") or ""), str(data.get("summary") or ""),
+                   notes=["technical-only"])
+
 
 class ReportParseError(ValueError):
     """The text is not a valid report. ``problems`` names each thing that is wrong."""

@@ -62,8 +62,17 @@ class JobRow:
         if not self.report_json:
             return None
         try:
-            return Report.from_dict(json.loads(self.report_json))
-        except (ValueError, ReportParseError):
+            data = json.loads(self.report_json)
+        except ValueError:
+            return None
+        try:
+            return Report.from_dict(data)
+        except ReportParseError:
+            if self.effective_mode == "technical":  # measured: some dimensions have no score
+                try:
+                    return Report.from_measured(data)
+                except ReportParseError:
+                    return None
             return None
 
     @property
