@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
 
 from app.engine.review.export import export_dir, export_sidecars, write_csv, write_keyword_list
 from app.engine.review.folder_review import Progress, run_review, start_review
-from app.engine.review.grading import STAR_BANDS
 from app.engine.review.summary import ReviewSummary, build_summary, summarize_frame
 
 from .bridge import CANCELLED, Request, TaskContext
+from .culling import legend_text
+from .review_cull import CullController
 from .review_grid import FILTERS, SORTS, ReviewGrid
 
 if TYPE_CHECKING:
@@ -102,14 +103,22 @@ class ReviewView(QWidget):
         self.grid = ReviewGrid()
         self.sort.currentIndexChanged.connect(lambda _i: self.grid.set_sort(self.sort.currentData()))
         self.filter.currentIndexChanged.connect(self.grid.set_filter)
-        self.grid.flagRequested.connect(self.set_flag)
-        self.grid.starsRequested.connect(self.set_stars)
         self.grid.openRequested.connect(self.open_frame)
+        self.culling = CullController(self.grid, store, self.status.setText, self)
+        self.resort_button = QPushButton("Re-sort")
+        self.resort_button.setToolTip("Place new results by the sort order (they never move a tile on their own)")
+        self.resort_button.clicked.connect(lambda: self.grid.refill(resort=True))
+        self.empty = QLabel("No frame matches this filter.")
+        self.empty.setVisible(False)
+        self.filter.currentIndexChanged.connect(lambda _i: self._show_empty())
         bar = QHBoxLayout()
-        for w in (QLabel("Sort by"), self.sort, QLabel("Show"), self.filter):
+        for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter, self.empty):
             bar.addWidget(w)
         bar.addStretch(1)
-        bar.addWidget(QLabel("P pick · X reject · U unflag · 0-5 stars · Return: report"))
+        keys = QLabel("P pick · X reject · 0-5 stars · 6-9 labels · Space loupe · C compare · Help › Guide")
+        keys.setToolTip("Shift+key: then the next frame · S: expand a burst · Ctrl+Z / Shift+Ctrl+Z: undo / redo · "
+                        "Return: the full report")
+        bar.addWidget(keys)
 
         self.convention = QComboBox()
         for label, key in CONVENTIONS:
@@ -118,9 +127,7 @@ class ReviewView(QWidget):
         self.export_button = QPushButton("Write Sidecars")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.write_sidecars)
-        self.mapping = QLabel("Stars from the score (your own stars win): " + " · ".join(
-            f"{stars}★ {'mean ≥ ' + format(floor, '.1f') if floor else 'below'} ({grades})"
-            for floor, stars, grades in STAR_BANDS))
+        self.mapping = QLabel(legend_text())
         self.mapping.setWordWrap(True)
         self.note = QLabel(JPEG_NOTE)
         self.note.setWordWrap(True)
@@ -134,6 +141,7 @@ class ReviewView(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addLayout(bar)
+        layout.addLayout(self.culling.bar())
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.mapping)
         layout.addLayout(export)
@@ -186,7 +194,10 @@ class ReviewView(QWidget):
         if "opened" in data:
             self.review_id = data["opened"]
             assert self.store is not None
-            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)])
+            self.culling.open_review(self.review_id)
+            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)],
+                                 resort=True)
+            self._show_empty()
             return
         p = Progress(**data)
         self.progress.setRange(0, max(1, p.total))
@@ -198,6 +209,7 @@ class ReviewView(QWidget):
                 self._run_done += 1
             assert self.store is not None
             self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(p.review_id, p.path)))
+            self._show_empty()
         self.status.setText(self._progress_text(p))
 
     def _progress_text(self, p: Progress) -> str:
@@ -214,7 +226,8 @@ class ReviewView(QWidget):
         review: ReviewRow = value[0]
         summary: ReviewSummary = value[1]
         self.summary = summary
-        self.grid.set_frames(summary.frames)
+        self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
+        self._show_empty()
         self.status.setText(f"{review.state.capitalize()}: {review.done} critiqued, {review.reused} reused "
                             f"from earlier reviews, {review.failed} could not be read, of {review.total}.")
         self.reviewFinished.emit(review)
@@ -232,20 +245,15 @@ class ReviewView(QWidget):
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.review_id is not None)
 
-    # ---- culling -------------------------------------------------------------------------------
-    def _refresh(self, path: str) -> None:
-        assert self.store is not None and self.review_id is not None
-        self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(self.review_id, path)))
+    # ---- culling (app.ui.review_cull) -----------------------------------------------------------
+    def _show_empty(self) -> None:
+        self.empty.setVisible(bool(self.grid.frames) and self.grid.count() == 0)
 
     def set_flag(self, path: str, flag: str) -> None:
-        if self.store is not None and self.review_id is not None:
-            self.store.update_frame(self.review_id, path, flag=flag)
-            self._refresh(path)
+        self.culling.cull([path], "flag", flag)
 
     def set_stars(self, path: str, stars: int) -> None:
-        if self.store is not None and self.review_id is not None:
-            self.store.update_frame(self.review_id, path, stars=stars)
-            self._refresh(path)
+        self.culling.cull([path], "stars", stars)
 
     def open_frame(self, path: str) -> None:
         frame = self.grid.frames.get(path)
