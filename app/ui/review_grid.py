@@ -9,10 +9,11 @@ bursts can be shown as stacks: the best frame stands for the burst until it is e
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImageReader, QKeyEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
@@ -35,6 +36,7 @@ __all__ = ["FILTERS", "SORTS", "TILE", "ReviewGrid", "tile_pixmap", "tile_text"]
 
 TILE = 150  # the default tile edge; the slider sets 80-320
 PATH_ROLE = Qt.ItemDataRole.UserRole
+DRAW_BUDGET_S = 0.012  # tile drawing per turn of the event loop
 KEEP_DRAWN = 600  # tiles kept drawn off screen before the oldest are dropped (memory on big shoots)
 
 
@@ -64,7 +66,8 @@ def tile_pixmap(frame: FrameSummary, source: QPixmap | None, edge: int = TILE, l
     painter = QPainter(canvas)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     if source is not None and not source.isNull():
-        scaled = source.scaled(edge, edge, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        scaled = source if max(source.width(), source.height()) == edge else source.scaled(
+            edge, edge, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         painter.drawPixmap((edge - scaled.width()) // 2, (edge - scaled.height()) // 2, scaled)
     font = QFont(painter.font())
     font.setBold(True)
@@ -128,6 +131,7 @@ class ReviewGrid(QListWidget):
         self.labels: dict[str, str] = {}  # path -> colour label (the cull journal's)
         self._items: dict[str, QListWidgetItem] = {}
         self._drawn: dict[str, None] = {}  # paths whose tile is drawn, oldest first
+        self._draw_pending = False
         self._order: list[str] = []  # the fixed order: changes only when the user sorts or filters
         self.tile = TILE
         self.sort_key = "overall"
@@ -227,7 +231,10 @@ class ReviewGrid(QListWidget):
         self.draw_visible()
 
     def draw_visible(self) -> None:
-        """Draw the tiles on screen (and a row either side); drop the oldest drawn ones far away."""
+        """Draw the tiles on screen (and a row either side); drop the oldest drawn ones far away.
+        At most DRAW_BUDGET_S of drawing per turn of the event loop: the rest follows in the next
+        turn, so scrolling fast through thousands of frames never freezes the window."""
+        self._draw_pending = False
         n = self.count()
         if not n:
             return
@@ -247,9 +254,15 @@ class ReviewGrid(QListWidget):
                 break
             on_screen.append(item)
             row += 1
+        started = time.perf_counter()
         for item in on_screen:
             path = item.data(PATH_ROLE)
             if path not in self._drawn:
+                if time.perf_counter() - started > DRAW_BUDGET_S:
+                    if not self._draw_pending:
+                        self._draw_pending = True
+                        QTimer.singleShot(0, self.draw_visible)
+                    break
                 self._paint(item, self.frames[path], draw=True)
         if len(self._drawn) > KEEP_DRAWN:
             keep = {item.data(PATH_ROLE) for item in on_screen}
