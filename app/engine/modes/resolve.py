@@ -90,7 +90,7 @@ class ModeConditions:
     def references(self, advisor: Advisor) -> str | None:
         """None when the advisor has indexed reference photos, else why RAG cannot run."""
         if self.count_profiles(advisor.id) == 0:
-            return (f"advisor {advisor.id!r} has no indexed reference photos (run: python -m app index "
+            return (f"advisor {advisor.id!r} has no indexed reference photos (run: mondrian index "
                     f"--advisor {advisor.id} --folder DIR)")
         return None
 
