@@ -29,3 +29,42 @@ def test_the_wheel_does_not_change_a_training_setting_in_passing(qtbot) -> None:
     qtbot.waitUntil(spin.hasFocus)
     _wheel(spin)
     assert spin.value() != before  # clicked into: the wheel is the user's choice
+
+
+def test_a_typed_comment_is_kept_when_another_photo_is_clicked(qtbot, tmp_path) -> None:
+    from PIL import Image
+
+    from app.engine.store.database import Store
+    from app.ui.operations import PortfolioPhoto
+    from app.ui.profiles_view import ProfilesView
+
+    photos = []
+    for i in range(3):
+        path = tmp_path / f"p{i}.jpg"
+        Image.new("RGB", (40, 30), (60 * i, 80, 120)).save(path)
+        photos.append(PortfolioPhoto(path))
+    store = Store(tmp_path / "mondrian.db")
+    view = ProfilesView(store)
+    qtbot.addWidget(view)
+    view.show()
+    view.set_photos("street", photos)
+    view.set_score(0, "composition", "7")
+    view.table.selectRow(0)
+    edit = view.comment_edits["composition"]
+    edit.setFocus()
+    qtbot.keyClicks(edit, "Flat light")  # typed, no button pressed
+    view.set_score(0, "color_harmony", "6")  # a score saved meanwhile does not wipe the typing
+    assert edit.text() == "Flat light"
+    view.table.selectRow(1)  # the user clicks another photo
+    profile = store.get_profile("street", str(photos[0].path.resolve()))
+    assert profile is not None and profile.comments["composition"] == "Flat light" and profile.scores["color_harmony"] == 6
+
+    # a photo without scores keeps the typed comment until it has scores, then saves it with them
+    view.table.selectRow(2)
+    qtbot.keyClicks(view.comment_edits["emotional_impact"], "Quiet")
+    view.table.selectRow(1)
+    assert store.get_profile("street", str(photos[2].path.resolve())) is None
+    view.table.selectRow(2)
+    assert view.comment_edits["emotional_impact"].text() == "Quiet"
+    view.set_score(2, "emotional_impact", "8")
+    assert store.get_profile("street", str(photos[2].path.resolve())).comments["emotional_impact"] == "Quiet"
