@@ -68,3 +68,29 @@ def test_a_typed_comment_is_kept_when_another_photo_is_clicked(qtbot, tmp_path) 
     assert view.comment_edits["emotional_impact"].text() == "Quiet"
     view.set_score(2, "emotional_impact", "8")
     assert store.get_profile("street", str(photos[2].path.resolve())).comments["emotional_impact"] == "Quiet"
+
+
+def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_path) -> None:
+    from app.engine.resources import resource_path
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+    from app.engine.store.database import Store
+    from app.ui.operations import result_from_job
+    from app.ui.report_view import ReportView
+
+    store = Store(tmp_path / "mondrian.db")
+    service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
+    fresh = service.critique(resource_path("samples", "sample.jpg"), "ansel", "technical")
+    job = store.find_job(fresh.job_id)
+    assert job is not None and job.report is not None  # the stored report is read back, nulls and all
+    reopened = result_from_job(job)
+    assert reopened.report is not None and reopened.report.scores == fresh.report.scores
+    view = ReportView()
+    qtbot.addWidget(view)
+    view.set_result(reopened)
+    assert view.grade.text() == fresh.report.overall_grade != "?"
+    assert view.title.text().endswith("— measurements only")  # not an advisor's name
+    scored = len(fresh.report.scores)
+    assert f"of the {scored} measured dimensions ({8 - scored} need a vision model)" in view.mean.text()
+    plotted = view.radar.plotted(view.radar.series[0])
+    assert plotted == list(fresh.report.scores) and len(plotted) < 8  # unmeasured axes are not drawn as 0

@@ -246,7 +246,9 @@ class ReportView(QWidget):
         else:
             self.grade.setText(report.overall_grade or "—")
             mean = report.overall_score
-            self.mean.setText(f"mean score {mean:g} / 10" if mean is not None else "")
+            scored, total = len(report.scores), len(DIMENSIONS)
+            of = f" of the {scored} measured dimensions ({total - scored} need a vision model)" if scored < total else ""
+            self.mean.setText(f"mean score {mean:g} / 10{of}" if mean is not None else "")
             self.summary.setText(report.summary)
             self.radar.set_scores(report.scores, theme.RED if not self.compact else theme.BLUE)
             for i, key in enumerate(DIMENSIONS):
@@ -278,4 +280,16 @@ class ReportView(QWidget):
 
 def _title(result: CritiqueResult) -> str:
     name = str(result.photo).replace("\\", "/").split("/")[-1]
-    return f"{name} — {result.advisor_id}"
+    if result.model_used == "none":  # no advisor spoke: the measurements did
+        return f"{name} — measurements only"
+    return f"{name} — {advisor_name(result.advisor_id)}"
+
+
+def advisor_name(advisor_id: str) -> str:
+    """The advisor's display name ("Ansel Adams"), the id when it is not known."""
+    try:
+        from app.engine.advisors import get_advisor
+
+        return get_advisor(advisor_id).name
+    except (KeyError, ValueError, OSError):
+        return advisor_id

@@ -61,7 +61,8 @@ class JobRow:
         if not self.report_json:
             return None
         try:
-            return Report.from_dict(json.loads(self.report_json))
+            # unscored: a measurement-only critique stores its unmeasurable dimensions as null
+            return Report.from_dict(json.loads(self.report_json), unscored=True)
         except (ValueError, ReportParseError):
             return None
 
