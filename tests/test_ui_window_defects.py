@@ -94,3 +94,39 @@ def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_pa
     assert f"of the {scored} measured dimensions ({8 - scored} need a vision model)" in view.mean.text()
     plotted = view.radar.plotted(view.radar.series[0])
     assert plotted == list(fresh.report.scores) and len(plotted) < 8  # unmeasured axes are not drawn as 0
+
+
+def test_deleting_a_critique_of_a_review_frame_marks_the_frame_not_reviewed(qtbot, home, tmp_path) -> None:
+    import shutil
+
+    from app.engine.resources import resource_path
+    from app.engine.review.folder_review import run_review, start_review
+    from app.engine.review.summary import build_summary
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+    from app.engine.store.database import Store
+    from app.ui.history import HistoryPanel
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copyfile(resource_path("samples", "sample.jpg"), folder / name)
+    store = Store(tmp_path / "mondrian.db")
+    service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
+    review = run_review(service, store, start_review(service, store, folder, "ansel", "technical").id)
+    assert review.done + review.reused == 2
+    frame = store.get_frame(review.id, str(folder / "a.jpg"))
+    history = HistoryPanel(store)
+    qtbot.addWidget(history)
+    history.refresh()
+    history.list.clearSelection()
+    for i in range(history.list.count()):
+        item = history.list.item(i)
+        if item.data(256).id == frame.job_id:
+            item.setSelected(True)
+    assert history.delete_selected(confirm=False) == 1
+    after = store.get_frame(review.id, frame.path)
+    assert after.status == "pending" and after.job_id is None  # not a blank tile that still says done
+    summary = {f.path: f for f in build_summary(store, review.id).frames}
+    assert not summary[frame.path].reviewed and summary[str(folder / "b.jpg")].reviewed
+    assert store.get_review(review.id).done + store.get_review(review.id).reused == 1
