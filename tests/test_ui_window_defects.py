@@ -130,3 +130,20 @@ def test_deleting_a_critique_of_a_review_frame_marks_the_frame_not_reviewed(qtbo
     summary = {f.path: f for f in build_summary(store, review.id).frames}
     assert not summary[frame.path].reviewed and summary[str(folder / "b.jpg")].reviewed
     assert store.get_review(review.id).done + store.get_review(review.id).reused == 1
+
+
+def test_opening_several_photos_lists_every_one_that_failed(qtbot, window, tmp_path) -> None:
+    from ui_support import LONG, sample_photo
+
+    good = sample_photo(tmp_path)
+    bad = [tmp_path / "broken.jpg", tmp_path / "empty.png"]
+    bad[0].write_bytes(b"\xff\xd8\xff\xe0 not a whole jpeg")
+    bad[1].write_bytes(b"")
+    panel = window.critique
+    panel.set_mode("baseline")
+    panel.critique_paths([str(bad[0]), str(good), str(bad[1])])
+    qtbot.waitUntil(lambda: panel.request is None and not panel.queue and panel.batch_total == 0, timeout=LONG)
+    text = panel.last_error
+    assert text.startswith("2 of 3 photos could not be critiqued")
+    assert "broken.jpg" in text and "empty.png" in text and "sample.jpg" not in text
+    assert text.count("broken.jpg") == 1  # the name once per line
