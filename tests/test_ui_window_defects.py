@@ -147,3 +147,18 @@ def test_opening_several_photos_lists_every_one_that_failed(qtbot, window, tmp_p
     assert text.startswith("2 of 3 photos could not be critiqued")
     assert "broken.jpg" in text and "empty.png" in text and "sample.jpg" not in text
     assert text.count("broken.jpg") == 1  # the name once per line
+
+
+def test_a_new_personal_advisor_is_listed_everywhere_at_once_without_switching(qtbot, window) -> None:
+    picked = window.critique.advisor_id()
+    window.training.new_name.setText("Night Streets")
+    new_id = window.training.create_advisor()
+    assert new_id is not None
+    assert window.critique.advisor_id() == picked  # the Critique picker stays where the user left it
+    assert window.review.advisor.findData(new_id) >= 0  # Review lists it without a restart
+    assert new_id in window.panel.checks  # and so does the Panel
+    # the header speaks of the next critique, not of the report below it (another advisor's, a blind one)
+    from app.engine.service import ModeInfo
+    from app.ui.critique_bar import effective_text
+
+    assert effective_text(ModeInfo(new_id, "auto", "lora", None, True)) == "Next critique runs as lora"

@@ -147,6 +147,16 @@ class ReviewView(QWidget):
         layout.addLayout(export)
         layout.addWidget(self.note)
 
+    def reload_advisors(self) -> None:
+        """List the advisors again (a personal one was created), keeping the one picked."""
+        current = self.advisor.currentData()
+        self.advisor.blockSignals(True)
+        self.advisor.clear()
+        for advisor in self.service.advisors().values():
+            self.advisor.addItem(advisor.name, advisor.id)
+        self.advisor.setCurrentIndex(max(0, self.advisor.findData(current)))
+        self.advisor.blockSignals(False)
+
     # ---- running -------------------------------------------------------------------------------
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Review a folder")

@@ -231,9 +231,12 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.notify("Training finished", message)
 
-    def _advisors_changed(self, advisor_id: str = "") -> None:
-        self.critique.reload_advisors(select=advisor_id or None)
+    def _advisors_changed(self, _advisor_id: str = "") -> None:
+        """A personal advisor was created or trained: every picker lists it at once; none switches to it."""
+        self.critique.reload_advisors()
         self.history.set_advisors(self.critique.advisors)
+        self.review.reload_advisors()
+        self.panel.reload_advisors()
 
     # ---- dialogs --------------------------------------------------------------------------------
     def open_settings(self) -> None:
