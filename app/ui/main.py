@@ -72,7 +72,13 @@ def settings_error_box(message: str) -> QMessageBox:
 def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Settings | None:
     """The saved settings; when the file is not valid, ``ask`` decides: the invalid settings reset to
     their defaults and every valid one kept (the file set aside first, never deleted), or None (quit)."""
-    from app.engine.settings import SettingsError, load_settings, salvage_settings, save_settings, set_aside_settings
+    from app.engine.settings import (
+        SettingsError,
+        load_settings,
+        salvage_settings,
+        save_settings,
+        set_aside_settings,
+    )
 
     problems: list[str] = []
     try:
