@@ -162,3 +162,24 @@ def test_a_new_personal_advisor_is_listed_everywhere_at_once_without_switching(q
     from app.ui.critique_bar import effective_text
 
     assert effective_text(ModeInfo(new_id, "auto", "lora", None, True)) == "Next critique runs as lora"
+
+
+def test_an_evaluation_without_valid_reports_reads_n_a_in_the_summary_and_the_table() -> None:
+    from app.engine.critique.report import DIMENSIONS
+    from app.ui.versions_view import eval_summary
+    from training.evaluate import render_markdown
+
+    def model(valid: int) -> dict:
+        return {"samples": 3, "valid_reports": valid, "mae": 2.5, "mse": 7.25, "format_compliance": valid / 3,
+                "mean_latency_s": 1.0, "ms_per_token": 10.0, "prompt_ms_per_token": 0.5,
+                "per_dimension": {d: {"mae": 2.5, "mse": 7.25} for d in DIMENSIONS}}
+
+    result = {"advisor_id": "street", "version": "v1", "samples": 3, "dataset_hash": "0" * 16, "base_model": "tiny",
+              "decoding": {"max_tokens": 100}, "base": model(0), "fine_tuned": model(2), "per_sample": [],
+              "comparison": {"format_compliance_change": 0.67, "mse_improvement_pct": 12.0,
+                             "mae_improvement_pct": 10.0, "report_latency_overhead_pct": 1.0,
+                             "latency_overhead_pct": 1.0, "prompt_latency_overhead_pct": 1.0}}
+    summary, table = eval_summary(result), render_markdown(result)
+    assert "MAE n/a (base) → 2.50 (fine-tuned)" in summary
+    assert "| score MAE | n/a | 2.50 | n/a |" in table  # the table agrees with the summary
+    assert f"| {DIMENSIONS[0]} | n/a | 2.50 | n/a | 7.25 |" in table
