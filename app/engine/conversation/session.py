@@ -83,6 +83,13 @@ class Answer:
                 "crop": self.crop.to_dict() if self.crop else None}
 
 
+def cut_notice(max_tokens: int | None) -> str:
+    """Said under an answer that stopped at its token limit, not at its end."""
+    limit = f"the {max_tokens}-token limit" if max_tokens else "its token limit"
+    return (f"The answer was cut off at {limit}: ask the advisor to go on, or allow longer answers "
+            "(Settings › max tokens)")
+
+
 def dropped_notice(dropped: int, context: int | None) -> str:
     return (f"{dropped} earlier exchange{'s' if dropped != 1 else ''} no longer fit in the model's "
             f"{context}-token context and {'were' if dropped != 1 else 'was'} left out of this answer's context "
@@ -215,6 +222,8 @@ class Conversations:
                            context_tokens=fitted.context_tokens, wall_s=time.perf_counter() - start,
                            finish_reason=output.finish_reason)
             notices = [n for n in (ctx.notice,) if n]
+            if output.finish_reason == "length" and crop is None:
+                notices.append(cut_notice(gen.max_tokens))
             if fitted.dropped:
                 notices.append(dropped_notice(fitted.dropped, fitted.context_tokens))
             details["notices"] = notices
