@@ -183,3 +183,27 @@ def test_an_evaluation_without_valid_reports_reads_n_a_in_the_summary_and_the_ta
     assert "MAE n/a (base) → 2.50 (fine-tuned)" in summary
     assert "| score MAE | n/a | 2.50 | n/a |" in table  # the table agrees with the summary
     assert f"| {DIMENSIONS[0]} | n/a | 2.50 | n/a | 7.25 |" in table
+
+
+def test_a_new_report_opens_at_its_top_and_history_follows_it(qtbot, window, tmp_path) -> None:
+    from ui_support import sample_photo
+
+    from app.ui.operations import result_from_job
+
+    service, store = window.service, window.store
+    jobs = []
+    for i in range(2):
+        result = service.critique(sample_photo(tmp_path, f"p{i}.jpg"), "ansel", "technical")
+        jobs.append(store.find_job(result.job_id))
+    panel = window.critique
+    window.history.refresh()
+    window.resize(900, 600)
+    window.reopen_job(jobs[0])
+    bar = panel.stack.report_scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum())
+    window.reopen_job(jobs[1])
+    assert bar.value() == 0  # title and grade in view, not the old scroll position
+    assert window.history.selected_job_id() == jobs[1].id
+    panel.show_item(result_from_job(jobs[0]))
+    assert window.history.selected_job_id() == jobs[0].id

@@ -139,6 +139,8 @@ class HistoryPanel(QFrame):
                 if job.id == selected:
                     self.list.setCurrentItem(item)
         self._apply_search()
+        if self.list.currentItem() is not None:
+            self.list.scrollToItem(self.list.currentItem())  # the entry of the report on screen, in view
         self.empty.setVisible(not jobs)
 
     def _apply_search(self) -> None:
