@@ -207,3 +207,38 @@ def test_a_new_report_opens_at_its_top_and_history_follows_it(qtbot, window, tmp
     assert window.history.selected_job_id() == jobs[1].id
     panel.show_item(result_from_job(jobs[0]))
     assert window.history.selected_job_id() == jobs[0].id
+
+
+def test_a_byte_identical_copy_is_flagged_as_a_duplicate(qtbot, home, tmp_path) -> None:
+    import shutil
+
+    from PIL import Image
+
+    from app.engine.resources import resource_path
+    from app.engine.review.folder_review import run_review, start_review
+    from app.engine.review.summary import build_summary
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+    from app.engine.store.database import Store
+    from app.ui.culling import FILTERS
+    from app.ui.review_grid import ReviewGrid
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    shutil.copyfile(resource_path("samples", "sample.jpg"), folder / "IMG_0001.jpg")
+    shutil.copyfile(folder / "IMG_0001.jpg", folder / "zz backup of IMG_0001.jpg")  # far apart in name order
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(folder / "IMG_0002.jpg")
+    store = Store(tmp_path / "mondrian.db")
+    service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
+    review = run_review(service, store, start_review(service, store, folder, "ansel", "technical").id)
+    summary = build_summary(store, review.id)
+    marks = {f.name: f.duplicate_of for f in summary.frames}
+    assert marks == {"IMG_0001.jpg": None, "IMG_0002.jpg": None,
+                     "zz backup of IMG_0001.jpg": str(folder / "IMG_0001.jpg")}
+    assert "zz backup of IMG_0001.jpg = IMG_0001.jpg" in summary.to_text()
+    grid = ReviewGrid()
+    qtbot.addWidget(grid)
+    grid.set_frames(summary.frames)
+    grid.set_filter(next(i for i, (label, _) in enumerate(FILTERS) if label == "Exact duplicates"))
+    assert [p.rsplit("/", 1)[-1] for p in grid.visible_paths()] == ["zz backup of IMG_0001.jpg"]
+    assert "copy of IMG_0001.jpg" in grid.item(0).text()

@@ -76,6 +76,7 @@ def _filters() -> list[tuple[str, Predicate]]:
     out.append(("Any technical problem", lambda f: bool(f.problems)))
     out += [(kind.capitalize(), _problem(kind)) for kind in PROBLEMS]
     out += [("In a burst", lambda f: f.burst is not None), ("Best of each burst", lambda f: f.best_in_burst)]
+    out.append(("Exact duplicates", lambda f: f.duplicate_of is not None))
     out += [(f"Weak {DIMENSION_LABELS[d].lower()} (< {WEAK_BELOW:g})", _weak(d)) for d in DIMENSIONS]
     out.append(("Not reviewed", lambda f: not f.reviewed))
     return out

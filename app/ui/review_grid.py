@@ -105,7 +105,8 @@ def tile_pixmap(frame: FrameSummary, source: QPixmap | None, edge: int = TILE, l
 
 def tile_text(frame: FrameSummary, label: str | None = None) -> str:
     stars = "★" * frame.stars + "☆" * (5 - frame.stars) if frame.reviewed or frame.user_stars is not None else ""
-    problems = " · ".join(p.kind for p in frame.problems)
+    problems = " · ".join([p.kind for p in frame.problems]
+                          + ([f"copy of {Path(frame.duplicate_of).name}"] if frame.duplicate_of else []))
     return "\n".join(part for part in (frame.name, stars + (f" {label}" if label else ""), problems) if part)
 
 
@@ -154,10 +155,13 @@ class ReviewGrid(QListWidget):
         self.refill()
 
     def update_frame(self, frame: FrameSummary, label: str | None = None) -> None:
-        """Show a frame's new state in place (keeps its burst marks, which only the whole review knows)."""
+        """Show a frame's new state in place (keeps its burst and duplicate marks, which only the whole
+        review knows)."""
         old = self.frames.get(frame.path)
         if old is not None and frame.burst is None:
             frame.burst, frame.best_in_burst = old.burst, old.best_in_burst
+        if old is not None and frame.duplicate_of is None:
+            frame.duplicate_of = old.duplicate_of
         self.frames[frame.path] = frame
         if label is not None or frame.path in self.labels:
             if label:

@@ -37,6 +37,7 @@ class FrameSummary:
     burst: int | None = None  # burst number, None when not in one
     best_in_burst: bool = False
     taken_at: str | None = None
+    duplicate_of: str | None = None  # an earlier frame with the very same bytes
 
     @property
     def name(self) -> str:
@@ -62,7 +63,7 @@ class FrameSummary:
                 "problems": [{"kind": p.kind, "detail": p.detail} for p in self.problems],
                 "thumbnail": self.thumbnail, "flag": self.flag, "stars": self.stars,
                 "mapped_stars": self.mapped_stars, "user_stars": self.user_stars, "burst": self.burst,
-                "best_in_burst": self.best_in_burst, "taken_at": self.taken_at}
+                "best_in_burst": self.best_in_burst, "taken_at": self.taken_at, "duplicate_of": self.duplicate_of}
 
 
 @dataclass
@@ -114,6 +115,10 @@ class ReviewSummary:
         for burst in self.bursts:
             names = ", ".join(Path(m).name + (" (best)" if m == burst["best"] else "") for m in burst["members"])
             lines.append(f"Burst {burst['number']}: {names}")
+        copies = [f for f in self.frames if f.duplicate_of]
+        if copies:
+            lines.append("Exact duplicates:")
+            lines += [f"  {f.name} = {Path(f.duplicate_of or '').name}" for f in copies]
         failed = [f for f in self.frames if f.status == "failed"]
         if failed:
             lines.append("Not reviewed:")
@@ -153,6 +158,12 @@ def build_summary(store: Store, review_id: str) -> ReviewSummary:
         if values:
             averages[d] = round(sum(values) / len(values), 2)
     by_path = {f.path: f for f in frames}
+    first_of: dict[str, str] = {}
+    for row in rows:  # byte-identical copies (same content hash): the first in the folder is the original
+        if row.content_hash:
+            original = first_of.setdefault(row.content_hash, row.path)
+            if original != row.path:
+                by_path[row.path].duplicate_of = original
     phashes = {r.path: r.phash for r in rows}
     bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), _parse_time(f.taken_at), f.overall)
                            for f in frames])
