@@ -242,3 +242,41 @@ def test_a_byte_identical_copy_is_flagged_as_a_duplicate(qtbot, home, tmp_path) 
     grid.set_filter(next(i for i, (label, _) in enumerate(FILTERS) if label == "Exact duplicates"))
     assert [p.rsplit("/", 1)[-1] for p in grid.visible_paths()] == ["zz backup of IMG_0001.jpg"]
     assert "copy of IMG_0001.jpg" in grid.item(0).text()
+
+
+def test_history_rows_of_a_pair_differ_and_cancelled_review_frames_stay_out(qtbot, home, tmp_path) -> None:
+    from dataclasses import replace
+
+    from app.engine.resources import resource_path
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+    from app.engine.store.database import Store
+    from app.ui.history import HistoryPanel
+
+    store = Store(tmp_path / "mondrian.db")
+    service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
+    photo = resource_path("samples", "sample.jpg")
+    template = service.critique(photo, "ansel", "technical")
+    for used, version in (("base", None), ("fine_tuned", "v2")):
+        job = store.create_job(photo, "ansel", "auto", model_used=used, adapter_version=version)
+        store.complete_job(job.id, replace(template, pair_id="pair-1", model_used=used, adapter_version=version))
+    blind = store.create_job(photo, "ansel", "auto", model_used="ab_test_fine_tuned", adapter_version="v2")
+    store.complete_job(blind.id, replace(template, model_used="ab_test_fine_tuned", adapter_version="v2"))
+    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    dropped = store.create_job(photo, "ansel", "baseline")
+    store.link_job(dropped.id, review.id)
+    store.cancel_job(dropped.id)
+    history = HistoryPanel(store)
+    qtbot.addWidget(history)
+    history.refresh()
+    labels = {job.id: history.list.item(i).text() for i, job in enumerate(history.jobs())}
+    assert dropped.id not in labels  # a cancelled frame of a folder review does not clutter history
+    texts = sorted(labels.values())
+    assert len(set(texts)) == len(texts)  # no two identical rows
+    assert any(t.endswith("comparison: base") for t in texts) and any("comparison: fine-tuned v2" in t for t in texts)
+    assert any(t.endswith("blind A/B, not rated yet") for t in texts)  # the arm stays hidden until rated
+    assert any(t.endswith("measurements only") for t in texts)
+    store.add_rating(blind.id, 4)
+    history.refresh()
+    assert any(history.list.item(i).text().endswith("blind A/B: fine-tuned v2, rated 4/5")
+               for i in range(history.list.count()))

@@ -129,6 +129,8 @@ class HistoryPanel(QFrame):
             log.exception("listing history failed")
             jobs = []
         selected = self._highlight or self.selected_job_id()
+        # a folder review's cancelled frames are not critiques the user asked for: the Review tab has them
+        jobs = [j for j in jobs if not (j.review_id and j.status == "cancelled")]
         with signals_blocked(self.list):
             self.list.clear()
             for job in jobs:
@@ -214,7 +216,24 @@ class HistoryPanel(QFrame):
         advisor = self.advisors.get(job.advisor_id)
         name = getattr(advisor, "name", job.advisor_id)
         grade = job.grade or {"failed": "failed", "cancelled": "cancelled"}.get(job.status, job.status)
-        return f"{grade}  ·  {name}\n{Path(job.photo_path).name}\n{_when(job.created_at)}"
+        kind = self._kind(job)
+        return (f"{grade}  ·  {name}\n{Path(job.photo_path).name}\n{_when(job.created_at)}"
+                + (f"  ·  {kind}" if kind else ""))
+
+    def _kind(self, job: JobRow) -> str:
+        """What tells the two rows of a comparison or a blind test apart (never a blind arm before
+        it is rated: the rating reveals it)."""
+        used = job.model_used or ""
+        tuned = f"fine-tuned {job.adapter_version or ''}".strip()
+        if used.startswith("ab_test_"):
+            rated = self.store.list_ratings(job.id) if self.store is not None else []
+            if not rated:
+                return "blind A/B, not rated yet"
+            return f"blind A/B: {'base' if used == 'ab_test_base' else tuned}, " + (f"rated {rated[-1].rating}/5" if rated[-1].rating is not None else "rated")
+        arm = "base" if used == "base" else tuned if used == "fine_tuned" else "measurements only" if used == "none" else ""
+        if job.details.get("pair_id"):
+            return f"comparison: {arm}"
+        return arm if used != "base" else ""
 
     def _icon(self, job: JobRow) -> QIcon:
         key = job.thumbnail_path or ""
