@@ -245,9 +245,21 @@ class Conversations:
     # ---- the crop's file ---------------------------------------------------------------------
     def export_crop(self, job_id: str, suggestion: CropSuggestion, dest: str | Path | None = None,
                     photo: str | Path | None = None) -> Path:
-        """Write the crop as a new file beside the original (or at ``dest``). Raises CropError."""
+        """Write the crop as a new file beside the original (or at ``dest``). Raises CropError. The
+        crop turn then records the box that was exported (the model's stays as ``model_crop``), so a
+        reopen shows the crop as adjusted and every export of the conversation names that box."""
         ctx = self.context(job_id, photo)
-        return export_crop(ctx.photo, suggestion.box, suggestion.original_size, Path(dest) if dest else None)
+        path = export_crop(ctx.photo, suggestion.box, suggestion.original_size, Path(dest) if dest else None)
+        store = self.store
+        for turn in reversed(self.turns(job_id)):
+            if turn.kind == "crop" and turn.done and isinstance(turn.details.get("crop"), dict):
+                details = dict(turn.details)
+                details.setdefault("model_crop", details["crop"])
+                details["crop"] = suggestion.to_dict()
+                details["exported"] = [*details.get("exported", []), {"path": str(path), **suggestion.to_dict()["box"]}]
+                store.update_turn_details(turn.id, details)
+                break
+        return path
 
     def latest_crop(self, job_id: str) -> CropSuggestion | None:
         for turn in reversed(self.turns(job_id)):
