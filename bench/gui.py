@@ -211,7 +211,7 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
     reviewed: list = []
     window.review.reviewFinished.connect(reviewed.append)
     window.tabs.setCurrentWidget(window.review)
-    window.review.mode.setCurrentText("baseline")
+    window.review.set_mode("baseline")
     meter.start("review")
     t0 = time.perf_counter()
     window.review.review(shoot)

@@ -43,6 +43,11 @@ def legend_text() -> str:
         for floor, stars, grades in STAR_BANDS)
 
 
+def short_legend_text() -> str:
+    """The mapping in one short line (the full one is its tooltip): "5★ A · 4★ B ... 1★ F"."""
+    return "Stars: " + " · ".join(f"{stars}★ {grades[0]}" for _f, stars, grades in STAR_BANDS)
+
+
 def _grade(letter: str) -> Predicate:
     return lambda f: grade_letter(f) == letter
 

@@ -34,7 +34,7 @@ from .culling import (
 
 __all__ = ["FILTERS", "SORTS", "TILE", "ReviewGrid", "tile_pixmap", "tile_text"]
 
-TILE = 150  # the default tile edge; the slider sets 80-320
+TILE = 128  # the default tile edge; the slider sets 80-320
 PATH_ROLE = Qt.ItemDataRole.UserRole
 DRAW_BUDGET_S = 0.012  # tile drawing per turn of the event loop
 KEEP_DRAWN = 600  # tiles kept drawn off screen before the oldest are dropped (memory on big shoots)
@@ -306,7 +306,7 @@ class ReviewGrid(QListWidget):
 
     def _apply_tile_size(self) -> None:
         self.setIconSize(QSize(self.tile, self.tile))
-        self.setGridSize(QSize(self.tile + 24, self.tile + 64))
+        self.setGridSize(QSize(self.tile + 24, self.tile + 54))
 
     def set_tile_size(self, edge: int) -> None:
         self.tile = max(60, min(400, int(edge)))

@@ -35,7 +35,8 @@ from app.engine.review.folder_review import Progress, run_review, start_review
 from app.engine.review.summary import ReviewSummary, build_summary, summarize_frame
 
 from .bridge import CANCELLED, Request, TaskContext
-from .culling import legend_text
+from .critique_bar import MODES
+from .culling import keys_help, legend_text, short_legend_text
 from .review_cull import CullController
 from .review_grid import FILTERS, SORTS, ReviewGrid
 
@@ -76,8 +77,10 @@ class ReviewView(QWidget):
         default = self.advisor.findData(service.settings.default_advisor)
         self.advisor.setCurrentIndex(max(0, default))
         self.mode = QComboBox()
-        self.mode.addItems(service.modes)
-        self.mode.setCurrentText(service.settings.default_mode)
+        labels = dict((value, label) for label, value in MODES)  # "Auto", as in the Critique tab
+        for mode in service.modes:
+            self.mode.addItem(labels.get(mode, mode.capitalize()), mode)
+        self.set_mode(service.settings.default_mode)
         self.recursive = QCheckBox("Sub-folders")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -115,9 +118,9 @@ class ReviewView(QWidget):
         for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter, self.empty):
             bar.addWidget(w)
         bar.addStretch(1)
-        keys = QLabel("P pick · X reject · 0-5 stars · 6-9 labels · Space loupe · C compare · Help › Guide")
-        keys.setToolTip("Shift+key: then the next frame · S: expand a burst · Ctrl+Z / Shift+Ctrl+Z: undo / redo · "
-                        "Return: the full report")
+        keys = QLabel("Keys: P X U · 0-5 · 6-9 · Space · C")
+        keys.setObjectName("muted")
+        keys.setToolTip("\n".join(f"{k}: {what}" for k, what in keys_help()) + "\n(all of them: Help › Guide)")
         bar.addWidget(keys)
 
         self.convention = QComboBox()
@@ -127,25 +130,37 @@ class ReviewView(QWidget):
         self.export_button = QPushButton("Write Sidecars")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.write_sidecars)
-        self.mapping = QLabel(legend_text())
-        self.mapping.setWordWrap(True)
-        self.note = QLabel(JPEG_NOTE)
-        self.note.setWordWrap(True)
+        self.mapping = QLabel(short_legend_text())
+        self.mapping.setToolTip(legend_text())
+        self.mapping.setObjectName("muted")
+        self.note = QLabel("JPEG/DNG: see tooltip")
+        self.note.setToolTip(JPEG_NOTE)
+        self.note.setObjectName("muted")
+        self.convention.currentIndexChanged.connect(  # Lightroom's caveat, not Capture One's or darktable's
+            lambda _i: self.note.setVisible(self.convention.currentData() == "lightroom"))
         export = QHBoxLayout()
-        for w in (QLabel("Ratings to"), self.convention, self.dry_run, self.export_button):
+        for w in (QLabel("Ratings to"), self.convention, self.dry_run, self.export_button, self.note):
             export.addWidget(w)
         export.addStretch(1)
+        export.addWidget(self.mapping)
+        self.progress.setMaximumWidth(240)
+        self.status.setMinimumWidth(200)
+        state = QHBoxLayout()
+        state.addWidget(self.status, 1)
+        state.addWidget(self.progress)
 
         layout = QVBoxLayout(self)
+        layout.setSpacing(4)
         layout.addLayout(top)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addLayout(state)
         layout.addLayout(bar)
         layout.addLayout(self.culling.bar())
         layout.addWidget(self.grid, 1)
-        layout.addWidget(self.mapping)
         layout.addLayout(export)
-        layout.addWidget(self.note)
+
+    def set_mode(self, mode: str) -> None:
+        """Pick a mode by its name ("baseline"); the combo shows it as the Critique tab does."""
+        self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
 
     def reload_advisors(self) -> None:
         """List the advisors again (a personal one was created), keeping the one picked."""
@@ -172,7 +187,7 @@ class ReviewView(QWidget):
             self.status.setText("A review is already running: cancel it first.")
             return None
         service, store = self.service, self.store
-        advisor, mode, recursive = self.advisor.currentData(), self.mode.currentText(), self.recursive.isChecked()
+        advisor, mode, recursive = self.advisor.currentData(), self.mode.currentData(), self.recursive.isChecked()
 
         def task(ctx: TaskContext) -> tuple[Any, ReviewSummary]:
             review = start_review(service, store, folder, advisor, mode, recursive=recursive)
@@ -228,7 +243,10 @@ class ReviewView(QWidget):
             per = (time.perf_counter() - self._started) / self._run_done
             text += f" · about {round(per * (self._run_total - self._run_done))} s left"
         if p.status == "failed" and p.error:
-            text += f" · {Path(p.path or '').name}: {p.error}"
+            name, why = Path(p.path or "").name, p.error
+            for prefix in (f"{p.path}: ", f"{name}: "):  # the file named once
+                why = why[len(prefix):] if why.startswith(prefix) else why
+            text += f" · {name}: {why}"
         return text
 
     def _on_result(self, value: object) -> None:
