@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import theme
+from .grades import job_grade
 from .qt_compat import emit, signals_blocked
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ class HistoryPanel(QFrame):
     def _label(self, job: JobRow) -> str:
         advisor = self.advisors.get(job.advisor_id)
         name = getattr(advisor, "name", job.advisor_id)
-        grade = job.grade or {"failed": "failed", "cancelled": "cancelled"}.get(job.status, job.status)
+        grade = job_grade(job) or {"failed": "failed", "cancelled": "cancelled"}.get(job.status, job.status)
         kind = self._kind(job)
         return (f"{grade}  ·  {name}\n{Path(job.photo_path).name}\n{_when(job.created_at)}"
                 + (f"  ·  {kind}" if kind else ""))

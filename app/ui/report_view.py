@@ -22,6 +22,7 @@ from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionSc
 
 from . import theme
 from .failure import explain, notice_text
+from .grades import report_grade
 from .pixmaps import fit
 from .qt_compat import emit
 from .radar import RadarChart
@@ -244,7 +245,7 @@ class ReportView(QWidget):
             self.summary.setText((result.raw_text or "(no report was written)")[:600])
             self.radar.set_scores({})
         else:
-            self.grade.setText(report.overall_grade or "—")
+            self.grade.setText(report_grade(report) or "—")
             mean = report.overall_score
             scored, total = len(report.scores), len(DIMENSIONS)
             of = f" of the {scored} measured dimensions ({total - scored} need a vision model)" if scored < total else ""
