@@ -27,7 +27,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     folder = _small_shoot(tmp_path)
     view = window.review
     window.tabs.setCurrentWidget(view)
-    view.mode.setCurrentText("baseline")
+    view.set_mode("baseline")
     seen = []
     with qtbot.waitSignal(view.reviewFinished, timeout=LONG) as finished:
         request = view.review(folder)
@@ -109,7 +109,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
 def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tmp_path: Path) -> None:
     folder = _small_shoot(tmp_path)
     view = window.review
-    view.mode.setCurrentText("baseline")
+    view.set_mode("baseline")
     request = view.review(folder)
     qtbot.waitUntil(lambda: view.review_id is not None and window.store.get_review(view.review_id).done >= 1,
                     timeout=LONG)

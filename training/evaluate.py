@@ -176,8 +176,19 @@ def _fmt(value: Any, pct: bool = False, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _err(model: dict[str, Any], value: Any, digits: int = 2) -> str:
+    """A score error, or n/a when none of the model's outputs was a valid report (its imputed 5/10s
+    would read as a real error, as the window's summary says)."""
+    return _fmt(value, digits=digits) if model.get("valid_reports") else "n/a"
+
+
+def _better(both: dict[str, Any], pct: Any) -> str:
+    return f"{_fmt(pct, digits=1)} % better" if both.get("valid_reports") else "n/a"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     b, t, c = result[BASE], result[TUNED], result["comparison"]
+    both = {"valid_reports": bool(b.get("valid_reports") and t.get("valid_reports"))}
     lines = [
         f"# Evaluation of {result['advisor_id']} {result['version']}",
         "",
@@ -189,8 +200,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
         f"| format compliance | {_fmt(b['format_compliance'], True)} | {_fmt(t['format_compliance'], True)} | "
         f"{_fmt(c['format_compliance_change'], True)} |",
-        f"| score MSE | {_fmt(b['mse'])} | {_fmt(t['mse'])} | {_fmt(c['mse_improvement_pct'], digits=1)} % better |",
-        f"| score MAE | {_fmt(b['mae'])} | {_fmt(t['mae'])} | {_fmt(c['mae_improvement_pct'], digits=1)} % better |",
+        f"| score MSE | {_err(b, b['mse'])} | {_err(t, t['mse'])} | {_better(both, c['mse_improvement_pct'])} |",
+        f"| score MAE | {_err(b, b['mae'])} | {_err(t, t['mae'])} | {_better(both, c['mae_improvement_pct'])} |",
         f"| mean latency per report | {_fmt(b['mean_latency_s'])} s | {_fmt(t['mean_latency_s'])} s | "
         f"{_fmt(c['report_latency_overhead_pct'], digits=1)} % |",
         f"| decoding, per token | {_fmt(b['ms_per_token'])} ms | {_fmt(t['ms_per_token'])} ms | "
@@ -205,7 +216,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     ]
     for d in DIMENSIONS:
         bd, td = b["per_dimension"][d], t["per_dimension"][d]
-        lines.append(f"| {d} | {_fmt(bd['mae'])} | {_fmt(td['mae'])} | {_fmt(bd['mse'])} | {_fmt(td['mse'])} |")
+        lines.append(f"| {d} | {_err(b, bd['mae'])} | {_err(t, td['mae'])} | {_err(b, bd['mse'])} | "
+                     f"{_err(t, td['mse'])} |")
     lines += ["", "An output that is not a valid report counts as 5/10 on every dimension (no information).", ""]
     if result.get("prompt_drift"):
         lines += [f"**Warning:** {result['prompt_drift']}.", ""]

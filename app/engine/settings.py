@@ -248,6 +248,14 @@ def bounds(name: str) -> tuple[float, float]:
     return rule.minimum, rule.maximum
 
 
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` checked against the setting's rule (raises :class:`SettingValueError`)."""
+    try:
+        return _rule_of(name).check(value)
+    except ValueError as exc:
+        raise SettingValueError(name, value, str(exc)) from None
+
+
 def cli_type(name: str, option: str | None = None) -> Callable[[str], Any]:
     """An argparse ``type=`` for an option that overrides setting ``name`` (same rule as the file):
     ``--max_upload_mb nan`` is refused with the allowed range instead of crashing later."""
@@ -326,6 +334,31 @@ def load_settings(problems: list[str] | None = None) -> Settings:
     for problem in problems or ():
         log.warning("%s: %s", path, problem)
     return settings
+
+
+def salvage_settings() -> tuple[Settings, list[str]]:
+    """The usable part of a settings file that :func:`load_settings` refused: every valid setting
+    kept (the model path above all), each invalid one back to its default. Returns the settings and
+    the names of the settings that were reset (all of them when the file is not a JSON object)."""
+    path = settings_path()
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SETTINGS_BYTES + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_SETTINGS_BYTES else None
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return Settings(), ["all (the file is not readable as settings)"]
+    data = upgrade(dict(data))
+    values: dict[str, Any] = {}
+    reset: list[str] = []
+    for name, rule in _RULES.items():
+        if name in data:
+            try:
+                values[name] = rule.check(data[name])
+            except ValueError:
+                reset.append(name)
+    return Settings(**values), reset
 
 
 def save_settings(settings: Settings) -> Path:

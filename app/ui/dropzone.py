@@ -9,6 +9,7 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
+    QKeySequence,
     QPainter,
     QPaintEvent,
     QPen,
@@ -46,7 +47,10 @@ class DropZone(QFrame):
         self.headline.setFont(theme.title_font(20))
         self.headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.headline)
-        self.hint = QLabel("JPEG, PNG, TIFF, WebP or HEIC · or use Open… (⌘O) · or paste (⌘V)")
+        native = QKeySequence.SequenceFormat.NativeText  # ⌘O on a Mac, Ctrl+O elsewhere
+        opening = QKeySequence(QKeySequence.StandardKey.Open).toString(native)
+        pasting = QKeySequence(QKeySequence.StandardKey.Paste).toString(native)
+        self.hint = QLabel(f"JPEG, PNG, TIFF, WebP or HEIC · or use Open… ({opening}) · or paste ({pasting})")
         self.hint.setObjectName("muted")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.hint)

@@ -22,6 +22,7 @@ from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionSc
 
 from . import theme
 from .failure import explain, notice_text
+from .grades import report_grade
 from .pixmaps import fit
 from .qt_compat import emit
 from .radar import RadarChart
@@ -244,9 +245,11 @@ class ReportView(QWidget):
             self.summary.setText((result.raw_text or "(no report was written)")[:600])
             self.radar.set_scores({})
         else:
-            self.grade.setText(report.overall_grade or "—")
+            self.grade.setText(report_grade(report) or "—")
             mean = report.overall_score
-            self.mean.setText(f"mean score {mean:g} / 10" if mean is not None else "")
+            scored, total = len(report.scores), len(DIMENSIONS)
+            of = f" of the {scored} measured dimensions ({total - scored} need a vision model)" if scored < total else ""
+            self.mean.setText(f"mean score {mean:g} / 10{of}" if mean is not None else "")
             self.summary.setText(report.summary)
             self.radar.set_scores(report.scores, theme.RED if not self.compact else theme.BLUE)
             for i, key in enumerate(DIMENSIONS):
@@ -278,4 +281,16 @@ class ReportView(QWidget):
 
 def _title(result: CritiqueResult) -> str:
     name = str(result.photo).replace("\\", "/").split("/")[-1]
-    return f"{name} — {result.advisor_id}"
+    if result.model_used == "none":  # no advisor spoke: the measurements did
+        return f"{name} — measurements only"
+    return f"{name} — {advisor_name(result.advisor_id)}"
+
+
+def advisor_name(advisor_id: str) -> str:
+    """The advisor's display name ("Ansel Adams"), the id when it is not known."""
+    try:
+        from app.engine.advisors import get_advisor
+
+        return get_advisor(advisor_id).name
+    except (KeyError, ValueError, OSError):
+        return advisor_id

@@ -40,6 +40,7 @@ from app.engine.service import MondrianService
 from app.engine.settings import Settings, SettingValueError, bounds, save_settings
 
 from .training_process import child_environment
+from .wheel_guard import guard_all
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
@@ -145,6 +146,7 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.process: QProcess | None = None
+        guard_all(self)
         self._model_status()
 
     # ---- model -----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from app.engine.settings import Settings, load_settings, save_settings
 from training.hyper import Hyper, gui_fields
 from training.pipeline import PipelineOptions, option_fields
 
+from .wheel_guard import guard_wheel
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,7 @@ class HyperForm:
                            *((f, getattr(defaults_o, f.name)) for f in option_fields() if f.metadata.get("gui"))]:
             widget = self._widget(f, default, parent)
             widget.setToolTip(f.metadata.get("help", ""))
+            guard_wheel(widget)  # scrolling the tab must not change (and persist) a setting
             self.widgets[f.name] = widget
             if isinstance(widget, QCheckBox):
                 form.addRow(widget)

@@ -82,6 +82,13 @@ class Answer:
                 "crop": self.crop.to_dict() if self.crop else None}
 
 
+def cut_notice(max_tokens: int | None) -> str:
+    """Said under an answer that stopped at its token limit, not at its end."""
+    limit = f"the {max_tokens}-token limit" if max_tokens else "its token limit"
+    return (f"The answer was cut off at {limit}: ask the advisor to go on, or allow longer answers "
+            "(Settings › max tokens)")
+
+
 def dropped_notice(dropped: int, context: int | None) -> str:
     return (f"{dropped} earlier exchange{'s' if dropped != 1 else ''} no longer fit in the model's "
             f"{context}-token context and {'were' if dropped != 1 else 'was'} left out of this answer's context "
@@ -216,6 +223,8 @@ class Conversations:
                            context_tokens=fitted.context_tokens, wall_s=time.perf_counter() - start,
                            finish_reason=output.finish_reason)
             notices = [n for n in (ctx.notice,) if n]
+            if output.finish_reason == "length" and crop is None:
+                notices.append(cut_notice(gen.max_tokens))
             if fitted.dropped:
                 notices.append(dropped_notice(fitted.dropped, fitted.context_tokens))
             details["notices"] = notices
@@ -237,9 +246,21 @@ class Conversations:
     # ---- the crop's file ---------------------------------------------------------------------
     def export_crop(self, job_id: str, suggestion: CropSuggestion, dest: str | Path | None = None,
                     photo: str | Path | None = None) -> Path:
-        """Write the crop as a new file beside the original (or at ``dest``). Raises CropError."""
+        """Write the crop as a new file beside the original (or at ``dest``). Raises CropError. The
+        crop turn then records the box that was exported (the model's stays as ``model_crop``), so a
+        reopen shows the crop as adjusted and every export of the conversation names that box."""
         ctx = self.context(job_id, photo)
-        return export_crop(ctx.photo, suggestion.box, suggestion.original_size, Path(dest) if dest else None)
+        path = export_crop(ctx.photo, suggestion.box, suggestion.original_size, Path(dest) if dest else None)
+        store = self.store
+        for turn in reversed(self.turns(job_id)):
+            if turn.kind == "crop" and turn.done and isinstance(turn.details.get("crop"), dict):
+                details = dict(turn.details)
+                details.setdefault("model_crop", details["crop"])
+                details["crop"] = suggestion.to_dict()
+                details["exported"] = [*details.get("exported", []), {"path": str(path), **suggestion.to_dict()["box"]}]
+                store.update_turn_details(turn.id, details)
+                break
+        return path
 
     def latest_crop(self, job_id: str) -> CropSuggestion | None:
         for turn in reversed(self.turns(job_id)):

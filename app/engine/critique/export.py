@@ -149,8 +149,9 @@ def to_markdown(result: CritiqueResult, turns: Sequence[Any] = ()) -> str:
 def crop_text(crop: dict[str, Any]) -> str:
     """A stored crop suggestion in one line: where it is, its aspect and the model's reason."""
     b = crop["box"]
+    hand = " (adjusted by hand)" if "adjusted by hand" in (crop.get("adjustments") or []) else ""
     return (f"Crop x {b['x0']}–{b['x1']}, y {b['y0']}–{b['y1']} of {crop['original_size'][0]}x"
-            f"{crop['original_size'][1]} px" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
+            f"{crop['original_size'][1]} px{hand}" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
             + (f": {crop['reason']}" if crop.get("reason") else ""))
 
 

@@ -97,25 +97,10 @@ class Report:
         return round(sum(values) / len(values), 2) if values else None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], raw_text: str = "") -> Report:
-        """Build from the report JSON; raises :class:`ReportParseError` on any problem."""
-        return _validate(data, raw_text)
-
-    @classmethod
-    def from_measured(cls, data: dict[str, Any]) -> Report:
-        """A stored measurement-only report, whose unmeasurable dimensions have no score (a model's
-        report must have every score, so :meth:`from_dict` refuses it). Raises ReportParseError."""
-        dims = data.get("dimensional_analysis") if isinstance(data, dict) else None
-        if not isinstance(dims, dict) or set(dims) != set(DIMENSIONS):
-            raise ReportParseError(["not a measurement-only report: the dimensions are not the eight"])
-        out = {}
-        for key in DIMENSIONS:
-            d = dims[key] if isinstance(dims[key], dict) else {}
-            score = d.get("score")
-            out[key] = DimensionScore(float(score) if isinstance(score, int | float) else None,
-                                      str(d.get("comment") or ""), str(d.get("recommendation") or ""))
-        return cls(out, str(data.get("overall_grade") or ""), str(data.get("summary") or ""),
-                   notes=["technical-only"])
+    def from_dict(cls, data: dict[str, Any], raw_text: str = "", *, unscored: bool = False) -> Report:
+        """Build from the report JSON; raises :class:`ReportParseError` on any problem. ``unscored``
+        accepts ``"score": null`` (a stored measurement-only report's unmeasurable dimensions)."""
+        return _validate(data, raw_text, unscored)
 
 
 class ReportParseError(ValueError):
@@ -236,14 +221,18 @@ def _coerce_score(value: Any) -> float:
     return score
 
 
-def _dimension(key: str, entry: Any) -> tuple[DimensionScore | None, str]:
-    """One dimension entry validated: (the score, "") or (None, what is wrong)."""
+def _dimension(key: str, entry: Any, unscored: bool = False) -> tuple[DimensionScore | None, str]:
+    """One dimension entry validated: (the score, "") or (None, what is wrong). ``unscored``: a
+    stored report may say ``"score": null`` (a measurement-only report's "needs a vision model")."""
     if entry is None:
         return None, f"dimension '{key}' is missing"
     if not isinstance(entry, dict):
         return None, f"dimension '{key}' is not an object"
     if "score" not in entry:
         return None, f"dimension '{key}' has no score"
+    if unscored and entry["score"] is None:
+        return DimensionScore(score=None, comment=str(entry.get("comment") or ""),
+                              recommendation=str(entry.get("recommendation") or "")), ""
     try:
         score = _coerce_score(entry["score"])
     except TypeError as exc:
@@ -256,7 +245,7 @@ def _dimension(key: str, entry: Any) -> tuple[DimensionScore | None, str]:
                           recommendation=str(recommendation) if recommendation is not None else ""), ""
 
 
-def _validate(data: Any, raw_text: str) -> Report:
+def _validate(data: Any, raw_text: str, unscored: bool = False) -> Report:
     if not isinstance(data, dict):
         raise ReportParseError(["the report is not a JSON object"], raw_text=raw_text)
     problems: list[str] = []
@@ -273,7 +262,7 @@ def _validate(data: Any, raw_text: str) -> Report:
         analysis = {}
     dims: dict[str, DimensionScore] = {}
     for key in DIMENSIONS:
-        dim, problem = _dimension(key, analysis.get(key))
+        dim, problem = _dimension(key, analysis.get(key), unscored)
         if dim is not None:
             dims[key] = dim
         else:
@@ -284,6 +273,8 @@ def _validate(data: Any, raw_text: str) -> Report:
         grade = ""
     summary = data.get("summary", "")
     summary = summary if isinstance(summary, str) else str(summary)
+    if unscored and dims and not any(d.score is not None for d in dims.values()):
+        problems.append("no dimension has a score")
     if problems:
         raise ReportParseError(problems, raw_text=raw_text, partial=data)
     return Report(dimensions=dims, overall_grade=grade.strip(), summary=summary.strip(), raw_text=raw_text)

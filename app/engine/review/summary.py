@@ -47,6 +47,7 @@ class FrameSummary:
     best_in_burst: bool = False
     taken_at: str | None = None
     file_meta: UserMetadata | None = None  # what the photographer set in the files
+    duplicate_of: str | None = None  # an earlier frame with the very same bytes
 
     @property
     def name(self) -> str:
@@ -77,7 +78,8 @@ class FrameSummary:
                 "thumbnail": self.thumbnail, "flag": self.flag, "stars": self.stars,
                 "mapped_stars": self.mapped_stars, "user_stars": self.user_stars, "burst": self.burst,
                 "best_in_burst": self.best_in_burst, "taken_at": self.taken_at,
-                "file_metadata": self.file_meta.to_dict() if self.file_meta else None}
+                "file_metadata": self.file_meta.to_dict() if self.file_meta else None,
+                "duplicate_of": self.duplicate_of}
 
 
 @dataclass
@@ -138,6 +140,10 @@ class ReviewSummary:
         if problems:
             lines.append("Metadata that could not be read:")
             lines += [f"  {p}" for _name, p in problems]
+        copies = [f for f in self.frames if f.duplicate_of]
+        if copies:
+            lines.append("Exact duplicates:")
+            lines += [f"  {f.name} = {Path(f.duplicate_of or '').name}" for f in copies]
         failed = [f for f in self.frames if f.status == "failed"]
         if failed:
             lines.append("Not reviewed:")
@@ -198,6 +204,12 @@ def build_summary(store: Store, review_id: str) -> ReviewSummary:
         if values:
             averages[d] = round(sum(values) / len(values), 2)
     by_path = {f.path: f for f in frames}
+    first_of: dict[str, str] = {}
+    for row in rows:  # byte-identical copies (same content hash): the first in the folder is the original
+        if row.content_hash:
+            original = first_of.setdefault(row.content_hash, row.path)
+            if original != row.path:
+                by_path[row.path].duplicate_of = original
     phashes = {r.path: r.phash for r in rows}
     bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), _parse_time(f.taken_at), f.overall)
                            for f in frames])

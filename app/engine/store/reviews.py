@@ -258,3 +258,24 @@ class ReviewsMixin(JobsMixin):
             cur = conn.execute("UPDATE jobs SET review_id = ? WHERE id = ?", (review_id, job_id))
             if cur.rowcount == 0:
                 raise JobNotFoundError(f"no job {job_id!r}")
+
+    def frames_of_job(self, job_id: str) -> list[FrameRow]:
+        """The review frames whose critique is ``job_id`` (run by the review or reused from it)."""
+        return [_frame(r) for r in self._query("SELECT * FROM review_frames WHERE job_id = ? ORDER BY review_id, "
+                                               "position", (job_id,))]
+
+    def delete_job(self, job_id: str, *, delete_thumbnail: bool = True) -> bool:
+        """Delete a job (see JobsMixin); the review frames it critiqued become pending again, so
+        their review shows them as not reviewed (and reviewing the folder again redoes them)
+        instead of a blank tile that still says done."""
+        frames = self.frames_of_job(job_id)
+        deleted = super().delete_job(job_id, delete_thumbnail=delete_thumbnail)
+        if deleted and frames:
+            stamp = now_iso()
+            with self._tx() as conn:
+                conn.executemany("UPDATE review_frames SET status = 'pending', job_id = NULL, error = NULL, "
+                                 "updated_at = ? WHERE review_id = ? AND path = ? AND job_id IS NULL",
+                                 [(stamp, f.review_id, f.path) for f in frames])
+            for review_id in sorted({f.review_id for f in frames}):
+                self.refresh_review_counts(review_id)
+        return deleted

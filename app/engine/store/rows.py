@@ -12,6 +12,7 @@ from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, ReportParseError
 from app.engine.store.path_text import os_text
+from app.engine.technical.technical_report import TECHNICAL_ONLY_NOTE
 
 MISSING_SCORE = 5.0  # mid-scale, used by profile_vector for a dimension without a score
 
@@ -62,18 +63,13 @@ class JobRow:
         if not self.report_json:
             return None
         try:
-            data = json.loads(self.report_json)
-        except ValueError:
+            # unscored: a measurement-only critique stores its unmeasurable dimensions as null
+            report = Report.from_dict(json.loads(self.report_json), unscored=True)
+        except (ValueError, ReportParseError):
             return None
-        try:
-            return Report.from_dict(data)
-        except ReportParseError:
-            if self.effective_mode == "technical":  # measured: some dimensions have no score
-                try:
-                    return Report.from_measured(data)
-                except ReportParseError:
-                    return None
-            return None
+        if self.effective_mode == "technical" and TECHNICAL_ONLY_NOTE not in report.notes:
+            report.notes.append(TECHNICAL_ONLY_NOTE)  # measured, not a model's opinion
+        return report
 
     @property
     def details(self) -> dict[str, Any]:
