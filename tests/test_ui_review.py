@@ -171,7 +171,7 @@ def test_hands_on_lightroom_folder_default_write_and_undo(qtbot, window, tmp_pat
     frames = {Path(p).name: f for p, f in view.grid.frames.items()}
     assert frames["grandma.jpg"].stars == 5 and "● Purple" in view.grid._items[str(folder / "grandma.jpg")].text()
     assert frames["IMG_7.NEF"].stars == 5 and frames["IMG_7.NEF"].file_meta.caption.startswith("Grandma")  # type: ignore[union-attr]
-    assert "Lightroom keeps pick flags in its catalog only" in view.note.text()
+    assert "Lightroom keeps pick flags in its catalog only" in view.note.toolTip()  # the full note; the label is short
 
     sidecar = folder / "IMG_7.xmp"
     before = _exiv2_read(sidecar)

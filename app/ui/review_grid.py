@@ -109,7 +109,7 @@ def tile_text(frame: FrameSummary, label: str | None = None) -> str:
     meta = frame.file_meta
     shown = frame.reviewed or frame.user_stars is not None or (meta is not None and meta.rating is not None)
     stars = "★" * frame.stars + "☆" * (5 - frame.stars) if shown else ""
-    colour = label or (meta.label if meta is not None and meta.label else "")
+    colour = label or (f"● {meta.label}" if meta is not None and meta.label else "")
     caption = ""
     if meta is not None and meta.caption:
         caption = "“" + (meta.caption if len(meta.caption) <= 28 else meta.caption[:27].rstrip() + "…") + "”"
