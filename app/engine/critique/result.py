@@ -37,6 +37,7 @@ class GenerationStats:
     # tokens the model chose; the rest were forced by the grammar and fed in those passes.
     forward_passes: int = 0
     sampled_tokens: int = 0
+    batch_passes: int = 0  # in a batch: the passes the whole batch ran (rows move in lockstep)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

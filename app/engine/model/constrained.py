@@ -43,7 +43,7 @@ def stop_ids(loaded: LoadedModel, grammar: Grammar) -> set[int]:
     return ids
 
 
-def _step_kwargs(done: Sequence[Prefilled]) -> dict[str, Any]:
+def step_kwargs(done: Sequence[Prefilled]) -> dict[str, Any]:
     """What every decode pass needs besides the ids: Qwen's mRoPE offset of the text after the
     photo (positions then follow the cache offset)."""
     import mlx.core as mx
@@ -107,7 +107,7 @@ def generate_constrained(loaded: LoadedModel, inputs: dict[str, Any], grammar: G
 
     decode_rows(loaded.model.language_model, done.cache, [done.ids[-1]], [row], llg_tokenizer=grammar.llg_tokenizer,
                 stop_ids=stop_ids(loaded, grammar),
-                temperature=temperature, step_kwargs=_step_kwargs([done]), cancelled=check)
+                temperature=temperature, step_kwargs=step_kwargs([done]), cancelled=check)
     return Generated(decoded=row.out, prompt_tokens=len(ids), reused=done.reused,
                      cache_ids=done.ids[:-1] + row.out.fed, cache=done.cache,
                      reusable=glue_supported(loaded))

@@ -103,7 +103,7 @@ def _forced(row: _Row) -> list[int]:
     ff_bytes = matcher.compute_ff_bytes()
     if ff_bytes:
         row.out.forced_bytes.append((row.nbytes, bytes(ff_bytes)))
-    room = row.max_tokens - len(row.out.tokens) - 1
+    room = row.max_tokens - len(row.out.tokens)
     tokens = [int(t) for t in matcher.compute_ff_tokens()][:max(room, 0)]
     if tokens:
         matcher.consume_tokens(tokens)
@@ -161,6 +161,9 @@ def decode_rows(lm: Any, cache: list[Any], first: Sequence[int], rows: Sequence[
         forced = _forced(row)  # the grammar's opening (``{"``) rides with the prompt's last token
         _emit(row, forced, llg_tokenizer)
         row.pending, row.out.fed = [int(token), *forced], []
+        if len(row.out.tokens) >= row.max_tokens:
+            row.done, row.out.finish = True, "length"
+            _flush(row, final=True)
     passes = 0
     with mx.stream(generation_stream):
         while not all(r.done for r in rows):
@@ -200,8 +203,9 @@ def decode_rows(lm: Any, cache: list[Any], first: Sequence[int], rows: Sequence[
                     continue
                 row.matcher.consume_token(token)
                 _check(row.matcher)
+                _emit(row, [token], llg_tokenizer)
                 forced = _forced(row)
-                _emit(row, [token, *forced], llg_tokenizer)
+                _emit(row, forced, llg_tokenizer)
                 if row.matcher.is_stopped():  # complete: only the stop token could follow, no pass for it
                     row.done, row.out.finish = True, "stop"
                     _flush(row, final=True)

@@ -310,7 +310,7 @@ class ModelHost:
         done = generate_constrained(loaded, inputs, compile_grammar(loaded, schema), max_tokens,
                                     temperature=req.temperature, text=caches.text if req.cache else None,
                                     weights_key=weights_of(loaded).key, state=state, on_piece=on_piece,
-                                    cancelled=lambda: handle.cancel_requested)
+                                    inspect=req.inspect, cancelled=lambda: handle.cancel_requested)
         out = done.decoded
         total = time.perf_counter() - start
         ttft = first[0] if first else total

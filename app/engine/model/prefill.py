@@ -191,14 +191,16 @@ def prefill(loaded: LoadedModel, inputs: dict[str, Any], store: TextPrefixCache 
         extra = {k: v for k, v in embedded.to_dict().items()
                  if k not in ("inputs_embeds", "attention_mask_4d") and v is not None}
         positions = {k: extra[k] for k in ("position_ids", "rope_deltas") if k in extra}
+        found: list[Any] | None
         if warm is not None:
-            reused, cache = warm
+            reused, found = warm
             start = reused
         else:
-            reused, cache = (store.longest(weights_key, ids[:start]) if store is not None and store.enabled
+            reused, found = (store.longest(weights_key, ids[:start]) if store is not None and store.enabled
                              else (0, None))
-        if cache is None:
-            reused, cache = 0, make_prompt_cache(lm)
+        if found is None:
+            reused, found = 0, make_prompt_cache(lm)
+        cache: list[Any] = found
 
         def run(a: int, b: int, kwargs: dict[str, Any]) -> None:
             if b > a:

@@ -77,6 +77,7 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
         cached_prompt_tokens=first.cached_prompt_tokens + second.cached_prompt_tokens,
         forward_passes=first.forward_passes + second.forward_passes,
         sampled_tokens=first.sampled_tokens + second.sampled_tokens,
+        batch_passes=first.batch_passes + second.batch_passes,
     )
 
 
