@@ -116,3 +116,29 @@ def test_triage_frames_scores_a_batch_with_few_passes(host):
     # The triage photo costs fewer prompt tokens than the full critique's at the review edge.
     full = host.generate(GenerationRequest(prompt=critique_prompt(advisor), image=images[0], max_tokens=1)).result(300)
     assert results[0].stats.prompt_tokens < full.stats.prompt_tokens
+
+
+def test_triage_many_prepares_scores_and_reports_each_photo(tmp_path, tiny_model_dir):
+    from app.engine.review.triage import triage_many
+    from app.engine.service import MondrianService
+    from app.engine.settings import Settings
+
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"IMG_{i}.jpg"
+        _photo(i, (300, 200)).save(path)
+        paths.append(path)
+    broken = tmp_path / "IMG_9.jpg"
+    broken.write_bytes(b"not a jpeg")
+    paths.insert(1, broken)
+    service = MondrianService(Settings(model=str(tiny_model_dir)))
+    try:
+        seen: list[tuple[int, str]] = []
+        results = triage_many(service, paths, "ansel", "baseline", batch_size=2,
+                              on_result=lambda i, p, r, e: seen.append((i, "ok" if r is not None else "error")))
+    finally:
+        service.close()
+    assert seen == [(0, "ok"), (1, "error"), (2, "ok"), (3, "ok")]
+    assert isinstance(results[1], Exception) and "IMG_9.jpg" in str(results[1])
+    assert all(isinstance(r, TriageScores) for i, r in enumerate(results) if i != 1)
+    assert rank([r if isinstance(r, TriageScores) else None for r in results])[-1] == 1  # unreadable last
