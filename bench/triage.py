@@ -201,7 +201,9 @@ def qwen3_vl_image_tokens(size: tuple[int, int], edge: int, *, patch: int = 16, 
 def text_after_photo(tokenizer: Any, prompt: Any) -> int:
     """Tokens of the prompt after the photo (the photo's facts, the ask, the turn's end): what the
     text cache does not cover, the image's own tokens excluded."""
-    rendered = tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+    messages = [{"role": "system", "content": prompt.system},  # the photo first in the user turn, as mlx-vlm puts it
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt.user}]}]
+    rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     after = rendered.split("<|vision_end|>", 1)[1]
     return len(tokenizer.encode(after, add_special_tokens=False)) + 2  # + <|vision_start|>, <|vision_end|>
 
