@@ -176,11 +176,40 @@ def test_a_rerun_reuses_the_state_keyed_by_the_fed_ids(host):
 
 def test_a_batch_fast_forwards_in_lockstep_and_counts_its_passes(host):
     images = [_photo(), _photo().rotate(90, expand=True), _photo().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
-    single = [host.generate(_request(im, cache=False)).result(300) for im in images]
-    outs = [h.result(300) for h in host.generate_batch([_request(im, cache=False) for im in images])]
+    limits = [None, 40, 90]  # rows finish at different passes and leave the batch (its cache filtered)
+    single = [host.generate(_request(im, cache=False, max_tokens=n)).result(300) for im, n in zip(images, limits)]
+    outs = [h.result(300) for h in host.generate_batch([_request(im, cache=False, max_tokens=n)
+                                                         for im, n in zip(images, limits)])]
     assert [o.text for o in outs] == [s.text for s in single]
+    assert [o.finish_reason for o in outs] == ["stop", "length", "length"]
     longest = max(o.stats.generation_tokens for o in outs)
     for o in outs:
         assert o.stats.batch_passes == outs[0].stats.batch_passes
         assert o.stats.forward_passes <= o.stats.batch_passes < longest
         assert o.stats.batch_passes >= max(s.stats.forward_passes for s in single)
+
+
+def test_a_gemma3_batch_crosses_its_window_in_lockstep(family):
+    """Rows of rotating caches merged into mlx-vlm's batch cache decode as they do one at a time."""
+    from app.engine.model.batch import generate_together
+    from app.engine.model.host import GenerationRequest, Handle
+
+    if family.model_id != "gemma3":
+        pytest.skip("the rotating cache is Gemma 3's")
+    advisor = next(iter(load_advisors().values()))
+    images = [_photo(), _photo().rotate(90, expand=True)]
+    grammar = compile_grammar(family, SCHEMA)
+    single = [generate_constrained(family, prepare_model_inputs(family, _prompt(family), im), grammar,
+                                   LIMIT).decoded.text for im in images]
+    rows = [(GenerationRequest(prompt=critique_prompt(advisor), image=im, schema=SCHEMA, max_tokens=LIMIT,
+                               cache=False), Handle(f"r{i}")) for i, im in enumerate(images)]
+
+    def plan(req, prompt_tokens):
+        return req.schema, None
+
+    generate_together(family, rows, lambda schema: None, plan)
+    outs = [handle.result(0) for _, handle in rows]
+    assert [o.text for o in outs] == single
+    assert all(o.stats.batch_passes < o.stats.generation_tokens for o in outs)
+    assert any(o.stats.prompt_tokens + o.stats.generation_tokens > family.model.config.text_config.sliding_window
+               for o in outs)

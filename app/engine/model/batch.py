@@ -170,16 +170,19 @@ def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationReques
     start = time.perf_counter()
     try:
         done: list[Prefilled] = []
+        # Constrained rows run on the jump-forward loop, which also takes caches that are not plain
+        # KVCache (Gemma 3's rotating layers merge into mlx-vlm's BatchRotatingKVCache).
+        fast = all(r.request.constrain and r.request.schema is not None for r in live)
         for row in live:
             inputs = prepare_model_inputs(loaded, render_prompt(loaded.processor, loaded.model.config,
                                                                 row.request.prompt), row.request.image)
-            one = prefill(loaded, inputs, text if row.request.cache else None, weights_key)
+            one = prefill(loaded, inputs, text if row.request.cache else None, weights_key, any_cache=fast)
             if one is None:  # this family's cache cannot be prefilled per row: mlx-vlm's own batch path
                 _generate_cold(loaded, live, make_processor, plan, start)
                 return
             done.append(one)
         schemas = [_row_schema(row, plan, len(d.ids)) for row, d in zip(live, done, strict=True)]
-        if all(schema is not None for schema in schemas):  # every row constrained: forced tokens skipped
+        if fast and all(schema is not None for schema in schemas):  # forced tokens skipped
             _decode_fast(loaded, live, done, [s for s in schemas if s is not None], start)
             return
         processors: list[list[Callable[[Any, Any], Any]] | None] = [
@@ -224,7 +227,6 @@ def _decode_fast(loaded: LoadedModel, live: list[_Row], done: list[Prefilled], s
                  start: float) -> None:
     """The constrained rows on the jump-forward loop (model/decode.py): the prefilled rows merged
     into one left-padded ``BatchKVCache``, every pass feeding each row the same number of tokens."""
-    from mlx_vlm.models.cache import BatchKVCache
     from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
 
     from app.engine.model.constrained import compile_grammar, step_kwargs, stop_ids
@@ -244,7 +246,7 @@ def _decode_fast(loaded: LoadedModel, live: list[_Row], done: list[Prefilled], s
 
         rows.append(make_row(new_matcher(grammar.llg_tokenizer, grammar.grammar), row.max_tokens,
                              make_streaming_detokenizer(loaded.processor), on_piece, row.request.inspect))
-    cache = [BatchKVCache.merge([d.cache[i] for d in done]) for i in range(len(done[0].cache))]
+    cache = [type(layer).merge([d.cache[i] for d in done]) for i, layer in enumerate(done[0].cache)]
     passes = decode_rows(loaded.model.language_model, cache, [d.ids[-1] for d in done], rows,
                          llg_tokenizer=grammars[0].llg_tokenizer, stop_ids=stop_ids(loaded, grammars[0]),
                          step_kwargs=step_kwargs(done), cancelled=lambda i: live[i].handle.cancel_requested)

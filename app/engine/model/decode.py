@@ -153,7 +153,8 @@ def decode_rows(lm: Any, cache: list[Any], first: Sequence[int], rows: Sequence[
                 cancelled: Callable[[int], bool] | None = None) -> int:
     """Decode ``rows`` (batch order = cache rows) from their last prompt tokens ``first``; returns
     the forward passes run. ``cache`` holds each row's prompt but its last token (left-padded
-    ``BatchKVCache`` for several rows); ``step_kwargs`` go to every pass (Qwen's ``rope_deltas``)."""
+    ``BatchKVCache`` for several rows, filtered as rows finish); ``step_kwargs`` go to every pass,
+    one row each (Qwen's ``rope_deltas``)."""
     import mlx.core as mx
     from mlx_vlm.generate.common import generation_stream
 
@@ -165,37 +166,42 @@ def decode_rows(lm: Any, cache: list[Any], first: Sequence[int], rows: Sequence[
             row.done, row.out.finish = True, "length"
             _flush(row, final=True)
     passes = 0
+    active = list(range(len(rows)))  # the rows the cache still holds, in its order
+    kwargs = dict(step_kwargs or {})
     with mx.stream(generation_stream):
         while not all(r.done for r in rows):
             for i, row in enumerate(rows):
                 if not row.done and cancelled is not None and cancelled(i):
                     row.done, row.out.finish = True, "cancelled"
-            live = [r for r in rows if not r.done]
-            if not live:
+            keep = [k for k, i in enumerate(active) if not rows[i].done]
+            if not keep:
                 break
-            width = min(len(r.pending) for r in live)
-            feed = []
-            for row in rows:  # a finished row still takes part (fed its last token again, ignored)
-                chunk = row.pending[:width] if not row.done else [row.pending[-1] if row.pending else 0] * width
-                feed.append(chunk)
-            out = lm(mx.array(feed), cache=cache, **(step_kwargs or {}))
+            if len(keep) < len(active):  # finished rows leave the batch (its caches shrink with them)
+                index = mx.array(keep)
+                for layer in cache:
+                    layer.filter(index)
+                kwargs = {k: v[index] for k, v in kwargs.items()}
+                active = [active[k] for k in keep]
+            width = min(len(rows[i].pending) for i in active)
+            out = lm(mx.array([rows[i].pending[:width] for i in active]), cache=cache, **kwargs)
             logits = out.logits[:, -1, :]
             passes += 1
-            for row in rows:
-                if not row.done:
-                    row.out.fed.extend(row.pending[:width])
-                    row.pending = row.pending[width:]
-                    row.out.forward_passes += 1
-            wanting = [i for i, r in enumerate(rows) if not r.done and not r.pending]
+            for i in active:
+                row = rows[i]
+                row.out.fed.extend(row.pending[:width])
+                row.pending = row.pending[width:]
+                row.out.forward_passes += 1
+            wanting = [k for k, i in enumerate(active) if not rows[i].pending]
             if not wanting:
                 mx.eval([c.state for c in cache])
                 continue
-            masked = _masked(logits, rows, int(llg_tokenizer.vocab_size))
+            masked = _masked(logits, [rows[i] for i in active], int(llg_tokenizer.vocab_size))
             chosen = _sample(masked, temperature).tolist()
-            for i in wanting:
+            for k in wanting:
+                i = active[k]
                 row = rows[i]
-                _inspect(row, masked[i])
-                token = int(chosen[i])
+                _inspect(row, masked[k])
+                token = int(chosen[k])
                 row.out.sampled += 1
                 if token in stop_ids or row.matcher.is_stopped():
                     row.done, row.out.finish = True, "stop"
@@ -204,6 +210,9 @@ def decode_rows(lm: Any, cache: list[Any], first: Sequence[int], rows: Sequence[
                 row.matcher.consume_token(token)
                 _check(row.matcher)
                 _emit(row, [token], llg_tokenizer)
+                if cancelled is not None and cancelled(i):  # checked at every token, as mlx-vlm's loop is
+                    row.done, row.out.finish = True, "cancelled"
+                    continue
                 forced = _forced(row)
                 _emit(row, forced, llg_tokenizer)
                 if row.matcher.is_stopped():  # complete: only the stop token could follow, no pass for it
