@@ -177,9 +177,9 @@ def test_a_rerun_reuses_the_state_keyed_by_the_fed_ids(host):
 def test_a_batch_fast_forwards_in_lockstep_and_counts_its_passes(host):
     images = [_photo(), _photo().rotate(90, expand=True), _photo().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     limits = [None, 40, 90]  # rows finish at different passes and leave the batch (its cache filtered)
-    single = [host.generate(_request(im, cache=False, max_tokens=n)).result(300) for im, n in zip(images, limits)]
+    single = [host.generate(_request(im, cache=False, max_tokens=n)).result(300) for im, n in zip(images, limits, strict=True)]
     outs = [h.result(300) for h in host.generate_batch([_request(im, cache=False, max_tokens=n)
-                                                         for im, n in zip(images, limits)])]
+                                                         for im, n in zip(images, limits, strict=True)])]
     assert [o.text for o in outs] == [s.text for s in single]
     assert [o.finish_reason for o in outs] == ["stop", "length", "length"]
     longest = max(o.stats.generation_tokens for o in outs)
