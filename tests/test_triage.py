@@ -142,3 +142,29 @@ def test_triage_many_prepares_scores_and_reports_each_photo(tmp_path, tiny_model
     assert isinstance(results[1], Exception) and "IMG_9.jpg" in str(results[1])
     assert all(isinstance(r, TriageScores) for i, r in enumerate(results) if i != 1)
     assert rank([r if isinstance(r, TriageScores) else None for r in results])[-1] == 1  # unreadable last
+
+
+def test_the_critique_policy_selects_and_orders_frames():
+    from app.engine.review.bursts import Burst
+    from app.engine.review.selection import CritiqueQueue, frames_to_critique, parse_policy
+
+    def scored(value: float) -> TriageScores:
+        return TriageScores(scores={k: int(value) for k in DIMENSIONS}, expected={k: value for k in DIMENSIONS},
+                            stats=GenerationStats(), edge=512)
+
+    frames = ["a", "b", "c", "d", "e"]
+    triage = {"a": scored(5.0), "b": scored(8.2), "c": scored(8.0), "d": None, "e": scored(6.5)}
+    bursts = [Burst(number=1, members=["b", "c"], best="b")]
+    assert frames_to_critique(parse_policy("all"), frames, triage) == ["b", "c", "e", "a", "d"]
+    assert frames_to_critique(parse_policy("top:2"), frames, triage, bursts=bursts) == ["b", "e"]
+    assert frames_to_critique(parse_policy("bursts"), frames, triage, bursts=bursts) == ["b", "e", "a", "d"]
+    assert frames_to_critique(parse_policy("picks"), frames, triage, picks={"a", "c"}) == ["c", "a"]
+    assert frames_to_critique(parse_policy("none"), frames, triage) == []
+    for bad in ("top:0", "top:x", "best", ""):
+        with pytest.raises(ValueError, match="critique policy"):
+            parse_policy(bad)
+    assert str(parse_policy(" TOP:3 ")) == "top:3"
+    queue = CritiqueQueue(["b", "e", "a"])
+    queue.jump("a")
+    queue.jump("d")  # opened by the user, not selected: it still comes first
+    assert queue.take(2) == ["d", "a"] and queue.take(5) == ["b", "e"] and len(queue) == 0
