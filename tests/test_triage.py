@@ -113,9 +113,15 @@ def test_triage_frames_scores_a_batch_with_few_passes(host):
         stats = result.stats
         assert stats.forward_passes == stats.sampled_tokens <= 0.25 * stats.generation_tokens
         assert stats.batch_passes <= 0.25 * stats.generation_tokens
-    # The triage photo costs fewer prompt tokens than the full critique's at the review edge.
+    # The text before the photo is computed once: later frames take it from the text cache.
+    assert all(r.stats.cached_prompt_tokens > 0 for r in results[1:])
+    # The edge setting sets the photo's size, so its image tokens (the tiny processor caps a photo
+    # at 224 x 224 px, so the derived 512 px edge costs what the review's 1024 px does here).
+    small = triage_frames(host, images[:1], advisor, edge_setting=96)[0]
+    assert isinstance(small, TriageScores) and small.edge == 96
+    assert small.stats.prompt_tokens < results[0].stats.prompt_tokens
     full = host.generate(GenerationRequest(prompt=critique_prompt(advisor), image=images[0], max_tokens=1)).result(300)
-    assert results[0].stats.prompt_tokens < full.stats.prompt_tokens
+    assert results[0].stats.prompt_tokens < full.stats.prompt_tokens  # the triage ask is shorter too
 
 
 def test_triage_many_prepares_scores_and_reports_each_photo(tmp_path, tiny_model_dir):

@@ -21,7 +21,11 @@ Pitfalls, each tested (tests/test_fast_forward.py):
 * the cache then holds the *fed* ids: :class:`Decoded.fed` is what a follow-up reuses a prefix by.
 * a batch (:func:`decode_rows`) moves its rows in lockstep: each pass feeds every row the same
   number of tokens (the smallest pending count across live rows), a row with more forced tokens
-  keeps the rest for the next pass and samples nothing meanwhile.
+  keeps the rest for the next pass and samples nothing meanwhile; a finished row leaves the batch.
+  ``forward_passes`` counts a row's passes, the batch's count is returned (batch passes per token).
+
+The matcher only ever consumes what is fed (a forced span cut by the token limit is consumed up
+to the cut), so it never needs llguidance's ``rollback``.
 """
 
 from __future__ import annotations
@@ -120,7 +124,7 @@ def _sample(logits: Any, temperature: float) -> Any:
 
 
 def _masked(logits: Any, rows: Sequence[_Row], vocab_size: int) -> Any:
-    """``logits`` (rows, vocab) with each row's grammar mask applied (rows done: unmasked)."""
+    """``logits`` (rows, vocab) with each row's grammar mask applied."""
     import llguidance.numpy
     import mlx.core as mx
 
@@ -128,10 +132,7 @@ def _masked(logits: Any, rows: Sequence[_Row], vocab_size: int) -> Any:
 
     bitmask = llguidance.numpy.allocate_token_bitmask(len(rows), vocab_size)
     for i, row in enumerate(rows):
-        if row.done:
-            bitmask[i, :] = -1
-        else:
-            llguidance.numpy.fill_next_token_bitmask(row.matcher, bitmask, i)
+        llguidance.numpy.fill_next_token_bitmask(row.matcher, bitmask, i)
     return apply_token_bitmask(logits, mx.array(bitmask))
 
 
