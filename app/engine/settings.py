@@ -163,6 +163,9 @@ class Settings:
                          Rule(str, max_length=4096))
     max_image_edge: int = setting(1024, "long edge in px the photo is scaled to",
                                   Rule(int, minimum=32, maximum=16384))
+    triage_image_edge: int = setting(0, "long edge in px of the photo for triage scores; 0 = derived from "
+                                     "the model's patch size (a few hundred image tokens)",
+                                     Rule(int, minimum=0, maximum=16384))
     constrained_decoding: bool = setting(True, "force schema-valid JSON output", Rule(bool))
     grounding: bool = setting(True, "put measured photo facts into the prompt", Rule(bool))
     max_tokens: int = setting(0, "cap on tokens per report; 0 = derived from the model so a report always completes",
