@@ -96,7 +96,7 @@ def register_compare(app: FastAPI, service: MondrianService, admission: Admissio
             return _error(409, str(exc))
         except CancelledError:
             return _error(503, "the comparison was cancelled (the client hung up or the service is shutting down)")
-        except Exception as exc:  # noqa: BLE001 - one failed comparison must not take the server down
+        except Exception as exc:  # one failed comparison must not take the server down
             log.exception("comparison of %s failed", name)
             return _error(500, f"the comparison failed: {type(exc).__name__}: {exc}")
         return JSONResponse(body, status_code=200 if body["ok"] else 502)

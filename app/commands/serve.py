@@ -1,6 +1,6 @@
 """``serve``: the local HTTP API on one resident model, with a service-wide weights policy.
 
-    python -m app serve [--host 127.0.0.1] [--port 5100] [--model M]
+    mondrian serve [--host 127.0.0.1] [--port 5100] [--model M]
                         [--model-mode base|fine_tuned|ab_test] [--lora-path DIR] [--ab-test-split 0.5]
                         [--allow-host NAME] [--allow-origin ORIGIN] [--docs] [--rotate-token]
 
@@ -8,16 +8,22 @@ The model (and the adapter, for fine_tuned / ab_test) is loaded and checked befo
 listens: a policy that cannot run exits with status 1 and says why. The older spellings
 (``--model_mode``, ``--lora_path``, ``--ab_test_split``, ``--max_upload_mb``) still work. Any
 address other than loopback needs the access token (made once, kept in the data folder with mode
-0600, shown when made); every request must then send ``Authorization: Bearer <token>``.
+0600, shown when made); every request must then send ``Authorization: Bearer <token>``. Once it
+listens, ``serve`` writes ``<data>/server.json`` (see :mod:`app.commands.server_file`): how the
+Lightroom plug-in finds the port, whether a token is needed, and the command that starts it again.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import socket
 import sys
 from typing import TYPE_CHECKING
 
+from app.api import DEFAULT_PORT
+from app.commands import server_file
 from app.commands.flags import add_flag
 from app.engine.modes.weights import MODEL_MODES
 from app.engine.settings import cli_type
@@ -33,7 +39,7 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the local HTTP API (POST /analyze, GET /health, /advisors, /jobs)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=int, default=5100)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     add_flag(p, "--model-mode", default=None, choices=list(MODEL_MODES),
              help="which weights answer: base = never an adapter; fine_tuned = every request on --lora-path; "
@@ -95,7 +101,8 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
         policy = build_weights_policy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
     except WeightsPolicyError as exc:
         return _flag_words(exc)
-    service = MondrianService(settings, weights_policy=policy, **({"store": None} if args.no_history else {}))
+    service = (MondrianService(settings, weights_policy=policy, store=None) if args.no_history
+               else MondrianService(settings, weights_policy=policy))
     try:
         if not service.model_available():
             if policy is not None and policy.blocks_adapter is None:
@@ -138,6 +145,18 @@ def access_rules(args: argparse.Namespace, settings: Settings) -> AccessRules:
                                 allowed_origins=[*settings.allowed_origins, *args.allow_origins], token=token)
 
 
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -163,15 +182,30 @@ def run(args: argparse.Namespace) -> int:
         return _fail(service)
     policy = service.weights_policy
     mode_text = policy.describe() if policy else {"model_mode": "per_request"}
-    print(f"Mondrian API on http://{args.host}:{args.port}  model={service.settings.model}  {mode_text}",
+    try:
+        sock = _bind(args.host, args.port)  # bound here so server.json names the real port (--port 0 too)
+    except OSError as exc:
+        service.close()
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    port = sock.getsockname()[1]
+    print(f"Mondrian API on http://{args.host}:{port}  model={service.settings.model}  {mode_text}",
           file=sys.stderr)
     try:
         app = build_asgi(service, max_queue=args.max_queue, access=rules, max_uploads=args.max_uploads,
                          docs=args.docs)
-        config = uvicorn_config(app, host=args.host, port=args.port, log_level="info",
+        config = uvicorn_config(app, host=args.host, port=port, log_level="info",
                                 rules=ConnectionRules(request_timeout_s=args.request_timeout))
-        uvicorn.Server(config).run()
+        info = server_file.describe(args.host, port, token_required=rules.token is not None)
+        server_file.write_server_file(info)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that kills the
+        # process before the finally blocks (server.json, closing the service) run: exit through them.
+        signal.signal(signal.SIGTERM, _exit_after_shutdown)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            server_file.mark_stopped(info)
     finally:
+        sock.close()
         service.close()
     return 0
 

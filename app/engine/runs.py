@@ -72,23 +72,32 @@ class CritiqueRunner:
 
     def __init__(self, *, settings: Settings, recorder: JobRecorder, host: Callable[[], ModelHost],
                  conditions: Callable[[], ModeConditions], profiles: ProfileSource,
-                 policy: Callable[[], WeightsPolicy | None]):
+                 policy: Callable[[], WeightsPolicy | None], strict: Callable[[], bool] = lambda: False):
         self.settings = settings
         self.recorder = recorder
         self._host = host
         self._conditions = conditions
         self._profiles = profiles
         self._policy = policy
+        self._strict = strict  # a mode asked for by name that cannot run raises (only auto falls back)
 
     # ---- planning ------------------------------------------------------------------------------
     def model_available(self) -> bool:
         return model_source.is_model_available(self.settings.model)
 
     def plan(self, requested: Mode, advisor: Advisor, policy: WeightsPolicy | None = None) -> Plan | None:
-        """How a critique would run (None: a measurement-only report, asked for or no model)."""
-        if requested is Mode.TECHNICAL or not self.model_available():
+        """How a critique would run (None: a measurement-only report, asked for or no model).
+        Strict (the command line's rule): a mode named explicitly that needs a missing model raises
+        :class:`~app.engine.model.source.ModelNotAvailableError` instead of falling back."""
+        if requested is Mode.TECHNICAL:
             return None
-        return plan_critique(requested, advisor, self._conditions(), policy or self._policy())
+        strict = self._strict()
+        if not self.model_available():
+            if strict and requested is not Mode.AUTO:
+                raise model_source.ModelNotAvailableError(self.settings.model,
+                                                          model_source.missing_model_message(self.settings.model))
+            return None
+        return plan_critique(requested, advisor, self._conditions(), policy or self._policy(), strict=strict)
 
     # ---- the one path --------------------------------------------------------------------------
     def run(self, items: Sequence[RunItem], mode: str | Mode, scope: CancelScope | None = None,

@@ -59,10 +59,12 @@ class MondrianService:
 
     def __init__(self, settings: Settings | None = None, *, model_ref: str | None = None,
                  host: ModelHost | None = None, store: Store | None | Any = DEFAULT_STORE,
-                 weights_policy: WeightsPolicy | None = None):
+                 weights_policy: WeightsPolicy | None = None, strict_modes: bool = False):
         """``store``: where jobs are recorded (default: the data folder's database, opened when
         first needed; None: not recorded). ``weights_policy``: the service-wide weights
-        (``serve --model-mode``); None lets each mode preset choose."""
+        (``serve --model-mode``); None lets each mode preset choose. ``strict_modes``: a mode
+        asked for by name that cannot run (no model, no adapter, no references) raises instead of
+        falling back; only ``auto`` falls back (the command line's rule)."""
         self.settings = settings or load_settings()
         if model_ref:
             self.settings.model = model_ref
@@ -70,12 +72,13 @@ class MondrianService:
         self.adapters = AdapterManager(self.host)  # applies each request's weights to the one resident model
         self.recorder = JobRecorder(store)
         self.weights_policy = weights_policy
+        self.strict_modes = strict_modes
         self._own_profiles: Store | None = None
         self._lock = threading.Lock()
         self._before_close: list[Callable[[], None]] = []
         self.runner = CritiqueRunner(settings=self.settings, recorder=self.recorder, host=lambda: self.host,
                                      conditions=self._conditions, profiles=self._profiles,
-                                     policy=lambda: self.weights_policy)
+                                     policy=lambda: self.weights_policy, strict=lambda: self.strict_modes)
         self.comparisons = Comparisons(self.runner, lambda: self.store)
 
     # ---- queries -------------------------------------------------------------------------------
@@ -254,7 +257,7 @@ class MondrianService:
         for stop in self._before_close:
             try:
                 stop()
-            except Exception:  # noqa: BLE001 - closing must go on
+            except Exception:  # closing must go on
                 log.exception("stopping background work failed")
         self._before_close.clear()
         self.host.shutdown()

@@ -29,6 +29,7 @@ from . import theme
 from .conversation_export import conversation_html
 from .operations import BlindResult, Comparison, Item
 from .radar import RadarChart, Series
+from .report_view import advisor_name
 
 FORMATS = {"Markdown (*.md)": ".md", "JSON (*.json)": ".json", "PDF (*.pdf)": ".pdf"}
 RADAR_SIZE = QSize(520, 380)
@@ -96,7 +97,8 @@ def _measured_table(result: CritiqueResult) -> str:
 
 def _result_html(heading: str, r: CritiqueResult, *, photo: bool, radar: bool) -> list[str]:
     name = html.escape(str(r.photo).replace("\\", "/").split("/")[-1])
-    out = [f"<h1>{name}</h1><p style='{MUTED}'>Advisor: <b>{html.escape(r.advisor_id)}</b>"
+    who = "measurements only" if r.model_used == "none" else advisor_name(r.advisor_id)  # the name, not the id
+    out = [f"<h1>{name}</h1><p style='{MUTED}'>Advisor: <b>{html.escape(who)}</b>"
            + (f" · {html.escape(heading)}" if heading else "") + "</p>"]
     if photo or radar:
         out.append("<p>" + ("<img src='mondrian://photo' width='300'> " if photo else "")

@@ -53,7 +53,10 @@ class ReportPages(QStackedWidget):
         self._report_layout.addWidget(widget)
 
     def show_item(self, item: Item, photo: QImage | None, title: str, advisor_name: str) -> str:
-        """Show ``item`` on its page; returns the status line for it."""
+        """Show ``item`` on its page, scrolled to its top (title and grade first); returns the status
+        line for it."""
+        for area in (self.report_scroll, self.compare_scroll):
+            area.verticalScrollBar().setValue(0)
         if isinstance(item, Comparison):
             self.compare_view.set_comparison(item, photo, advisor_name=advisor_name)
             self.setCurrentIndex(PAGE_COMPARE)

@@ -174,11 +174,11 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.critique)
         self.critique.critique_paths([str(p) for p in paths])
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         paths = local_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
@@ -231,9 +231,12 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.notify("Training finished", message)
 
-    def _advisors_changed(self, advisor_id: str = "") -> None:
-        self.critique.reload_advisors(select=advisor_id or None)
+    def _advisors_changed(self, _advisor_id: str = "") -> None:
+        """A personal advisor was created or trained: every picker lists it at once; none switches to it."""
+        self.critique.reload_advisors()
         self.history.set_advisors(self.critique.advisors)
+        self.review.reload_advisors()
+        self.panel.reload_advisors()
 
     # ---- dialogs --------------------------------------------------------------------------------
     def open_settings(self) -> None:
@@ -303,7 +306,7 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
@@ -356,7 +359,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         try:
             self.save_state()
-        except Exception:  # noqa: BLE001 - quitting must not fail over a preferences file
+        except Exception:  # quitting must not fail over a preferences file
             log.exception("could not save the window state")
         if self.training is not None:
             self.training.shutdown()

@@ -1,0 +1,2 @@
+-- LrBinding stand-in. SDK: LrBinding.makePropertyTable( context ) -> observable table
+return { makePropertyTable = function(context) assert(context, "makePropertyTable( context )") return {} end }
