@@ -13,14 +13,14 @@ from PIL import Image
 
 from app.cli import main
 from app.engine.adapters import versions as adapter_versions
-from app.engine.adapters.versions import AdapterManifest, AdapterVersion
+from app.engine.adapters.versions import AdapterManifest, AdapterVersion, adapter_ref
 from app.engine.jobs import DEFAULT_STORE
+from app.engine.model.weights_ref import AdapterRef
 from app.engine.modes.weights import (
     ABDrawPolicy,
     BasePolicy,
     FixedAdapterPolicy,
     WeightsPolicyError,
-    adapter_ref,
     build_weights_policy,
 )
 from app.engine.service import MondrianService
@@ -88,11 +88,13 @@ def test_the_base_policy_never_draws_an_adapter():
 def test_a_store_version_folder_is_labelled_by_its_version(home: Path, tmp_path: Path, tiny_adapters, tiny_model_dir):
     version = publish(tiny_adapters["a"], str(tiny_model_dir))
     ref = adapter_ref(version.path)
-    assert isinstance(ref, AdapterVersion) and ref.version == version.version and ref.advisor_id == ADVISOR
+    assert isinstance(ref, AdapterRef) and ref == version.ref
+    assert ref.version == ref.label == version.version and ref.advisor_id == ADVISOR
     assert FixedAdapterPolicy(version.path).draw().adapter_version == version.version
     assert FixedAdapterPolicy(version).draw().weights.label == version.version
-    assert adapter_ref(tiny_adapters["a"]) == tiny_adapters["a"]  # a plain folder stays a folder
-    assert FixedAdapterPolicy(tiny_adapters["a"]).draw().adapter_version == str(tiny_adapters["a"])
+    plain = adapter_ref(tiny_adapters["a"])  # a folder outside the store is named by its path
+    assert plain.path == tiny_adapters["a"].resolve() and plain.version is None and plain.advisor_id is None
+    assert FixedAdapterPolicy(tiny_adapters["a"]).draw().adapter_version == str(tiny_adapters["a"].resolve())
 
 
 # ---------------------------------------------------------------------------- the A/B split
@@ -345,7 +347,7 @@ def test_both_ab_arms_run_the_same_pipeline(home: Path, tmp_path: Path, tiny_mod
             assert len(fine_reqs) == len(base_reqs) == passes, mode
             assert [p for p, _ in fine_reqs] == [p for p, _ in base_reqs]  # the same prompts, references included
             assert len(fine.references) == len(base.references) == (3 if passes == 2 else 0)
-            assert fine_reqs[-1][1] == active and base_reqs[-1][1] is None
+            assert fine_reqs[-1][1] == active.ref and base_reqs[-1][1] is None
             if passes == 2:
                 assert fine_reqs[0] == base_reqs[0] == (profile_prompt(facts=_facts(fine_reqs[0][0])), None)
                 assert fine.effective_mode == base.effective_mode == "rag"

@@ -13,7 +13,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.versions import AdapterStoreError, adapter_ref
@@ -58,7 +57,7 @@ class JobContext:
     prepared: PreparedPhoto
     critique: Prompt
     report_text: str
-    adapter: Any  # None = the base model
+    adapter: AdapterRef | None  # None = the base model
     notice: str | None = None  # e.g. the adapter that answered is gone
     image_first: bool | None = None  # where the family's template puts the photo (found on the model thread)
     image_token_delta: int | None = None  # prepared prompt length minus the text's own tokens

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from app.engine.conversation.context import ConversationError, PhotoMissingError, adapter_of
+from app.engine.model.weights_ref import AdapterRef
 from app.engine.photos.files import file_sha256
 from app.engine.store.database import JobRow, Store
 
@@ -37,7 +37,7 @@ class JobTarget:
     job: JobRow
     photo: Path
     model_ref: str | None  # None for jobs recorded before the model was (technical-only jobs too)
-    adapter: Any  # None = the base model
+    adapter: AdapterRef | None  # None = the base model
     notice: str | None = None  # e.g. the adapter that wrote the critique is gone
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from PIL import Image
 
@@ -25,6 +24,7 @@ from app.engine.model.host import (
     TokenCallback,
     new_request_id,
 )
+from app.engine.model.weights_ref import AdapterRef
 from app.engine.settings import Settings
 
 
@@ -47,7 +47,7 @@ class ReportPass:
         return self.output.text
 
 
-def _request(settings: Settings, image: Image.Image, prompt: Prompt, *, temperature: float, adapter: Any,
+def _request(settings: Settings, image: Image.Image, prompt: Prompt, *, temperature: float, adapter: AdapterRef | None,
              on_token: TokenCallback | None, request_id: str) -> GenerationRequest:
     """The generation of one report as the settings ask for it (schema, limit, constraint)."""
     return GenerationRequest(prompt=prompt, image=image, max_tokens=settings.max_tokens or None,
@@ -64,7 +64,7 @@ def _read(settings: Settings, output: GenerationOutput) -> ReportPass:
 
 
 def generate_report(host: ModelHost, settings: Settings, image: Image.Image, prompt: Prompt, *,
-                    adapter: Any = None, on_token: TokenCallback | None = None,
+                    adapter: AdapterRef | None = None, on_token: TokenCallback | None = None,
                     scope: CancelScope | None = None, request_id: str | None = None) -> ReportPass:
     """Generate a report with ``prompt`` on ``adapter``'s weights (None = base), constrained to the
     report schema when the settings say so, and parse it. Raises CancelledError when cancelled."""
@@ -74,7 +74,7 @@ def generate_report(host: ModelHost, settings: Settings, image: Image.Image, pro
 
 
 def generate_reports(host: ModelHost, settings: Settings, items: Sequence[tuple[Image.Image, Prompt]], *,
-                     adapter: Any = None, on_tokens: Sequence[TokenCallback | None] | None = None,
+                     adapter: AdapterRef | None = None, on_tokens: Sequence[TokenCallback | None] | None = None,
                      scope: CancelScope | None = None, request_ids: Sequence[str] | None = None) -> list[ReportPass]:
     """:func:`generate_report` for several (photo, prompt) pairs decoded together in one batch on
     ``adapter``'s weights (greedy); each streams to its own ``on_tokens[i]``. Cancelling ``scope``

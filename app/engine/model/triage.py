@@ -8,7 +8,6 @@ the digit distributions at the score positions collected by the decode loop's in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from PIL import Image
 
@@ -24,6 +23,7 @@ from app.engine.critique.triage import (
 )
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import GenerationOutput, GenerationRequest, ModelHost, new_request_id
+from app.engine.model.weights_ref import AdapterRef
 
 TRIAGE_MAX_TOKENS = 400  # far above the answer's worst case (eight keys, eight 2-digit scores)
 
@@ -38,7 +38,7 @@ def scaled(image: Image.Image, edge: int) -> Image.Image:
 
 
 def triage_frames(host: ModelHost, images: Sequence[Image.Image], advisor: Advisor, *,
-                  facts: Sequence[Sequence[str]] | None = None, edge_setting: int = 0, adapter: Any = None,
+                  facts: Sequence[Sequence[str]] | None = None, edge_setting: int = 0, adapter: AdapterRef | None = None,
                   scope: CancelScope | None = None) -> list[TriageScores | BaseException]:
     """Score ``images`` (one batch, greedy) with ``advisor`` on ``adapter``'s weights; per frame
     its scores or the exception that frame raised. Raises CancelledError when ``scope`` is."""
