@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from api_support import analyze_request, jpeg_bytes, request
+from api_support import analyze_request, jpeg_bytes, multipart, request
 
 from app.api.app import BackgroundServer, build_asgi
 from app.api.security import AccessRules, load_or_create_token
@@ -113,7 +113,10 @@ def test_a_cross_site_multipart_analyze_is_refused(guarded):
     assert status == 403 and "cross-site" in body["error"]
     status, _, body = analyze_request(base, jpeg_bytes(), {"Host": "attacker.example"}, advisor="ansel")
     assert status == 421
-    assert store.count_jobs() == before  # neither reached the service
+    body_bytes, ctype = multipart({"advisor": "ansel"}, {"image": ("photo.jpg", jpeg_bytes(), "image/jpeg")})
+    status, _, body = request(base, "POST", "/compare", body_bytes, {"Content-Type": ctype, "Origin": FOREIGN})
+    assert status == 403 and "cross-site" in body["error"]  # the comparison route is guarded the same way
+    assert store.count_jobs() == before  # none reached the service
     status, headers, body = analyze_request(base, jpeg_bytes(), advisor="ansel")  # curl-style: no Origin
     assert status == 200 and body["effective_mode"] == "technical"
 
@@ -128,6 +131,9 @@ def test_interactive_docs_are_off_by_default(guarded, tmp_path: Path):
         assert request(server.url, "GET", "/docs")[0] == 200
         status, _, schema = request(server.url, "GET", "/openapi.json")
         assert status == 200 and "/analyze" in schema["paths"]
+        form = schema["paths"]["/compare"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        form = schema["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]] if "$ref" in form else form
+        assert {"image", "advisor", "mode", "blind"} <= set(form["properties"]) and form["required"] == ["image"]
     service.close()
 
 
@@ -153,6 +159,8 @@ def test_off_loopback_the_token_is_required(exposed):
     assert token_file.stat().st_mode & 0o777 == 0o600 and token_file.read_text().strip() == token
     status, headers, body = request(base, "GET", "/jobs")
     assert status == 401 and "no access token" in body["error"] and headers["www-authenticate"].startswith("Bearer")
+    body_bytes, ctype = multipart({"advisor": "ansel"}, {"image": ("photo.jpg", jpeg_bytes(), "image/jpeg")})
+    assert request(base, "POST", "/compare", body_bytes, {"Content-Type": ctype})[0] == 401
     for wrong in (f"Bearer {token[:-1]}x", f"Bearer {token}extra", "Bearer ", f"Basic {token}", token):
         status, _, body = request(base, "GET", "/jobs", headers={"Authorization": wrong})
         assert status == 401 and "wrong access token" in body["error"], wrong

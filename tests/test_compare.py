@@ -101,7 +101,10 @@ def test_cli_compare_and_blind(home: Path, tiny_model_dir: Path, tiny_adapters, 
               "--max-tokens", "2000"]
     assert main([*common, "--compare"]) == 2  # no adapter yet: nothing can run
     err = capsys.readouterr().err
-    assert "no fine-tuned adapter" in err and "training.versions" in err  # the CLI adds its command
+    assert "no fine-tuned adapter" in err and "mondrian train versions" in err  # the CLI adds its command
+    assert main([*common, "--compare", "--json"]) == 2  # the exit rule of every command, in JSON too
+    stopped = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert stopped["cannot_run"] is True and stopped["ok"] is False and stopped["photo"] == str(photo)
     publish(tiny_adapters["a"], tiny_model_dir)
     main([*common, "--compare", "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -37,25 +37,24 @@ def wanted(args: argparse.Namespace) -> bool:
 
 
 def _cli_words(exc: Exception) -> str:
-    """The engine's reason, with the command that fixes it."""
+    """The engine's reason, with the command or flag that fixes it (the engine names neither)."""
     from app.engine.compare import ComparisonError
 
     if isinstance(exc, ComparisonError) and exc.kind == "no_adapter":
-        return f"{exc} (python -m training.versions list / activate)"
+        return f"{exc} (mondrian train versions list / activate)"
     if isinstance(exc, ComparisonError) and exc.kind == "technical":
         return f"{exc} (choose --mode auto, baseline, rag or lora, and a model with --model)"
     return str(exc)
 
 
 def run(service: Any, args: argparse.Namespace, advisor: str, mode: str) -> int:
-    """Exit 0 when every photo got its reports, 1 when some did not, 2 when nothing can run."""
-    from app.engine.adapters.manager import AdapterError
-    from app.engine.advisors import AdvisorError
+    """The exit rule of every command (:mod:`app.commands.exits`): 0 when every photo got its
+    reports, 1 when some did not (each named on stderr), 2 when nothing can run (no adapter to
+    compare, no model, an unknown advisor or mode)."""
+    from app.commands.exits import CANNOT_RUN, OK, SOME_FAILED, cannot_run, cannot_run_errors
     from app.engine.compare import ComparisonError
-    from app.engine.model.source import ModelNotAvailableError
-    from app.engine.vocabulary import UnknownModeError
 
-    fatal = (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError, ComparisonError)
+    fatal = (*cannot_run_errors(), ComparisonError)
     failures = 0
     for photo in args.photos:
         try:
@@ -64,8 +63,8 @@ def run(service: Any, args: argparse.Namespace, advisor: str, mode: str) -> int:
             else:
                 ok = _blind(service, args, photo, advisor, mode)
         except fatal as exc:
-            print(f"error: {_cli_words(exc)}", file=sys.stderr)
-            return 2
+            cannot_run(_cli_words(exc), args.json, photo=photo)
+            return CANNOT_RUN
         except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
             reason = str(exc) or type(exc).__name__
             print(f"error: {photo}: {reason}", file=sys.stderr)
@@ -74,7 +73,7 @@ def run(service: Any, args: argparse.Namespace, advisor: str, mode: str) -> int:
             failures += 1
             continue
         failures += not ok
-    return 1 if failures else 0
+    return SOME_FAILED if failures else OK
 
 
 def _compare(service: Any, args: argparse.Namespace, photo: str, advisor: str, mode: str) -> bool:
@@ -107,5 +106,5 @@ def _blind(service: Any, args: argparse.Namespace, photo: str, advisor: str, mod
     else:
         print(to_text(shown) + "\n")
     print(f"blind A/B: which model wrote this is recorded with job {blind.result.job_id}; "
-          f"`python -m app history --job {blind.result.job_id}` reveals it", file=sys.stderr)
+          f"`mondrian history --job {blind.result.job_id}` reveals it", file=sys.stderr)
     return bool(blind.result.ok)
