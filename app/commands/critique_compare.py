@@ -36,7 +36,7 @@ def wanted(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "compare", False) or getattr(args, "blind", False))
 
 
-def _cli_words(exc: Exception) -> str:
+def _cli_words(exc: BaseException) -> str:
     """The engine's reason, with the command or flag that fixes it (the engine names neither)."""
     from app.engine.compare import ComparisonError
 
@@ -54,7 +54,7 @@ def run(service: Any, args: argparse.Namespace, advisor: str, mode: str) -> int:
     from app.commands.exits import CANNOT_RUN, OK, SOME_FAILED, cannot_run, cannot_run_errors
     from app.engine.compare import ComparisonError
 
-    fatal = (*cannot_run_errors(), ComparisonError)
+    fatal: tuple[type[BaseException], ...] = (*cannot_run_errors(), ComparisonError)
     failures = 0
     for photo in args.photos:
         try:
