@@ -269,10 +269,10 @@ def main() -> int:
     window.show()
     settle(app)
     panel = window.critique
-    panel.set_advisor("ansel")
+    panel.bar.set_advisor("ansel")
     window.history.refresh()
     window.history.select_job(result.job_id)
-    panel.show_item(result, photo=load_preview(coffee), photo_path=coffee)
+    panel.display.show_item(result, photo=load_preview(coffee), photo_path=coffee)
     panel.status_label.setText("Done: B+ · 611 tokens at 57.6 tok/s")
     settle(app, 600)
     window.grab().save(str(out / "main-report.png"))
@@ -284,7 +284,7 @@ def main() -> int:
     shoot_ask(app, window, store, result, coffee, out)
 
     # The photo viewer: full size, fitted, with the focus map of the measurements.
-    viewer = panel.view_photo()
+    viewer = panel.display.view_photo()
     if viewer is None or viewer.request is None:
         raise SystemExit("the photo viewer did not open")
     loaded: list = []
@@ -299,16 +299,16 @@ def main() -> int:
 
     # Comparison: base vs the advisor's fine-tuned v2 (two real tiny adapters published for Ansel).
     publish_tiny_adapters(model, work, "ansel", 2)
-    panel.reload_advisors(select="ansel")
-    wait(app, lambda: panel.mode_info is not None and panel.mode_info.effective == "lora")
+    panel.bar.reload_advisors(select="ansel")
+    wait(app, lambda: panel.bar.mode_info is not None and panel.bar.mode_info.effective == "lora")
     tuned = example_result(coffee, "ansel", report_dict(COFFEE_TUNED, "A-", (
         "Confident and warm: the tonal control and the restrained palette carry the picture. Open up the "
         "space with a lower viewpoint and it would be a fine print.")), mode="lora", version="v2", seconds=12.6)
-    panel.compare_check.setChecked(True)
-    panel.show_item(Comparison(base=result, tuned=tuned), photo=load_preview(coffee))
+    panel.bar.compare_check.setChecked(True)
+    panel.display.show_item(Comparison(base=result, tuned=tuned), photo=load_preview(coffee))
     settle(app, 600)
     window.grab().save(str(out / "comparison.png"))
-    panel.compare_check.setChecked(False)
+    panel.bar.compare_check.setChecked(False)
 
     # Training tab: a personal advisor, a portfolio with reviewed profiles, a real (tiny) training run.
     tab = window.training

@@ -92,18 +92,18 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
     turns = window.store.list_turns(result.job_id)
     assert [t.status for t in turns] == ["done", "cancelled", "done"] and third.answer.text() == turns[2].answer.strip()
 
-    window.critique.show_item(dataclasses.replace(result, job_id=None))
+    window.critique.display.show_item(dataclasses.replace(result, job_id=None))
     assert not ask.isVisible()  # no stored job: nothing to talk about
     window.reopen_job(window.store.get_job(result.job_id))
     assert ask.isVisible() and [v.question.text() for v in ask.turn_views] == [t.question for t in turns]
     assert [v.status for v in ask.turn_views] == ["done", "cancelled", "done"]
     assert "Cancelled" in ask.turn_views[1].note.text()
 
-    md = window.critique.export_to(tmp_path / "talk.md")
+    md = window.critique.display.export_to(tmp_path / "talk.md")
     text = md.read_text(encoding="utf-8")
     assert "## Conversation" in text and all(f"**You:** {t.question}" in text for t in turns)
     assert "_(cancelled)_" in text
-    pdf = window.critique.export_to(tmp_path / "talk.pdf")
+    pdf = window.critique.display.export_to(tmp_path / "talk.pdf")
     html = exporting.report_html(result, None, turns=turns)
     assert "<h2>Conversation</h2>" in html and "Would it work in black and white?" in html
     bare = exporting.export(result, tmp_path / "bare.pdf", window.critique.preview)

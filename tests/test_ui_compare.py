@@ -48,7 +48,7 @@ def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_pa
         assert panel.stack.currentIndex() == PAGE_STREAM and panel.status_label.text() == "Cancelled."
         assert panel.stream_page.has_photo() and panel.stream_page.plain_text()
         assert panel.notice.kind == "cancelled" and "Cancelled" in panel.notice.text()
-        assert not panel.export_button.isEnabled()  # no report on screen: nothing to export
+        assert not panel.bar.export_button.isEnabled()  # no report on screen: nothing to export
         cut = len(seen)
 
         # The app keeps working: Critique again runs the same photo (after the host noticed the cancel).
@@ -79,9 +79,9 @@ def test_comparison_shows_base_and_fine_tuned_side_by_side(qtbot, tiny_model_dir
     window = make_window(qtbot, tiny_model_dir, home)
     try:
         panel = window.critique
-        qtbot.waitUntil(lambda: "lora" in panel.effective_label.text(), timeout=LONG)
-        assert version.version in panel.advisor_info.text() and "active" in panel.advisor_info.text()
-        panel.compare_check.setChecked(True)
+        qtbot.waitUntil(lambda: "lora" in panel.bar.effective_label.text(), timeout=LONG)
+        assert version.version in panel.bar.advisor_info.text() and "active" in panel.bar.advisor_info.text()
+        panel.bar.compare_check.setChecked(True)
         with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
             assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
         comparison = finished.args[0]
@@ -119,7 +119,7 @@ def test_blind_ab_hides_the_arm_until_rated_and_records_the_rating(qtbot, tiny_m
         assert "hidden" in footer and "lora" not in footer and "baseline" not in footer
         assert "fine-tuned" not in panel.report_view.banner.text() and "A/B" not in panel.report_view.banner.text()
 
-        panel.rate(4)
+        panel.display.rate(4)
         job = window.store.get_job(blind.result.job_id)
         assert job.model_used == f"ab_test_{arm}" and job.user_rating == 4
         assert [r.rating for r in window.store.list_ratings(job.id)] == [4]

@@ -46,22 +46,22 @@ def test_export_is_the_report_on_screen_or_disabled(qtbot, window, tmp_path):
     coffee = sample_photo(tmp_path, "coffee.jpg")
     with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
         window.open_photos([str(coffee)])
-    assert panel.export_button.isEnabled() and panel.shown.photo_path == coffee
+    assert panel.bar.export_button.isEnabled() and panel.display.shown.photo_path == coffee
     rocket = tmp_path / "rocket.jpg"
     rocket.write_bytes(b"not a photo at all")
     qtbot.waitUntil(lambda: panel.request is None, timeout=LONG)
     window.open_photos([str(rocket)])
     qtbot.waitUntil(lambda: panel.request is None, timeout=LONG)
     assert "rocket.jpg" in panel.notice.text()
-    assert not panel.export_button.isEnabled() and panel.export_to(tmp_path / "x.md") is None
+    assert not panel.bar.export_button.isEnabled() and panel.display.export_to(tmp_path / "x.md") is None
     assert not (tmp_path / "x.md").exists()
 
     job = window.history.jobs()[-1]  # the coffee critique, reopened: export is that report and photo
     window.reopen_job(job)
-    assert panel.export_button.isEnabled() and panel.shown.photo_path.name == "coffee.jpg"
-    data = json.loads(panel.export_to(tmp_path / "out.json").read_text())
+    assert panel.bar.export_button.isEnabled() and panel.display.shown.photo_path.name == "coffee.jpg"
+    data = json.loads(panel.display.export_to(tmp_path / "out.json").read_text())
     assert data["photo"].endswith("coffee.jpg") and data["job_id"] == job.id
-    pdf = panel.export_to(tmp_path / "out.pdf")
+    pdf = panel.display.export_to(tmp_path / "out.pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
@@ -106,7 +106,7 @@ def test_long_unbroken_text_wraps_and_never_scrolls_sideways(qtbot, window):
     panel = window.critique
     window.resize(900, 600)
     word = "https://example.com/" + "a" * 2500
-    panel.show_item(_result("/photos/long.jpg", _report(word)))
+    panel.display.show_item(_result("/photos/long.jpg", _report(word)))
     qtbot.wait(50)
     area = panel.stack.report_scroll
     assert area.horizontalScrollBar().maximum() == 0
@@ -115,7 +115,7 @@ def test_long_unbroken_text_wraps_and_never_scrolls_sideways(qtbot, window):
     assert card.comment.width() < 900 and card.comment.height() > 5 * card.comment.fontMetrics().height()
 
     tuned = _result("/photos/long.jpg", _report(word), adapter_version="v1", model_used="fine_tuned")
-    panel.show_item(Comparison(base=_result("/photos/long.jpg", _report(word)), tuned=tuned))
+    panel.display.show_item(Comparison(base=_result("/photos/long.jpg", _report(word)), tuned=tuned))
     qtbot.wait(50)
     area = panel.stack.compare_scroll
     assert area.horizontalScrollBar().maximum() == 0
@@ -128,7 +128,7 @@ def test_window_fits_900_by_600_on_every_page(qtbot, window):
     panel = window.critique
     blind = BlindResult(_result("/p/b.jpg", _report(), model_used="ab_test_base", adapter_version="v2"),
                         ModelUsed.AB_TEST_BASE, "v2")
-    for show in (lambda: None, lambda: panel.show_item(_result("/p/a.jpg", _report())), lambda: panel.show_item(blind),
+    for show in (lambda: None, lambda: panel.display.show_item(_result("/p/a.jpg", _report())), lambda: panel.display.show_item(blind),
                  lambda: window.tabs.setCurrentWidget(window.training)):
         show()
         window.resize(900, 600)
@@ -142,11 +142,11 @@ def test_blind_banner_and_footer_never_contradict_or_linger(qtbot, window):
     panel = window.critique
     base_arm = _result("/p/b.jpg", _report(), model_used="ab_test_base", adapter_version="v2")
     assert "Adapter v2" not in footer_text(base_arm) and "Base model" in footer_text(base_arm)
-    panel.show_item(BlindResult(base_arm, ModelUsed.AB_TEST_BASE, "v2"))
+    panel.display.show_item(BlindResult(base_arm, ModelUsed.AB_TEST_BASE, "v2"))
     assert panel.rating_bar.isVisible() and "hidden" in panel.report_view.footer.text()
-    panel.rate(3)
+    panel.display.rate(3)
     assert "base model" in panel.rating_bar.prompt.text() and "Base model" in panel.report_view.footer.text()
-    panel.show_item(_result("/p/other.jpg", _report()))  # an unrelated report: no banner from the blind test
+    panel.display.show_item(_result("/p/other.jpg", _report()))  # an unrelated report: no banner from the blind test
     assert not panel.rating_bar.isVisible()
 
 
@@ -154,7 +154,7 @@ def test_a_failed_report_says_the_cause_first_with_the_fix(qtbot, window):
     panel = window.critique
     problems = [f"dimension '{k}' is missing" for k in DIMENSIONS] + ["'overall_grade' is missing",
                                                                      "generation stopped at the 2000-token limit"]
-    panel.show_item(_result("/p/cut.jpg", None, parse_problems=problems, raw_text='{"dimensional_analysis": {'))
+    panel.display.show_item(_result("/p/cut.jpg", None, parse_problems=problems, raw_text='{"dimensional_analysis": {'))
     text = panel.notice.text()
     assert text.startswith("The model ran out of room") and "2000-token" in text and "Max tokens" in text
     assert text.count(".") <= 3 and "missing" not in text
@@ -166,14 +166,14 @@ def test_the_window_remembers_size_advisor_mode_and_folders(qtbot, tiny_model_di
 
     window = make_window(qtbot, tiny_model_dir, home)
     window.resize(1000, 700)
-    window.critique.set_advisor("fan_ho")
-    window.critique.set_mode("baseline")
+    window.critique.bar.set_advisor("fan_ho")
+    window.critique.bar.set_mode("baseline")
     ui_state.remember_folder(ui_state.OPEN_FOLDER, sample_photo(tmp_path))
     window.shutdown()
     again = make_window(qtbot, tiny_model_dir, home)
     try:
         assert (again.width(), again.height()) == (1000, 700)
-        assert again.critique.advisor_id() == "fan_ho" and again.critique.mode() == "baseline"
+        assert again.critique.bar.advisor_id() == "fan_ho" and again.critique.bar.mode() == "baseline"
         assert ui_state.folder(ui_state.OPEN_FOLDER) == str(tmp_path)
     finally:
         again.shutdown()
@@ -200,10 +200,10 @@ def test_settings_never_save_an_invalid_model_folder_and_speak_in_buttons(qtbot,
 def test_compare_is_offered_only_with_an_adapter(qtbot, tiny_model_dir, tiny_adapters, home):
     window = make_window(qtbot, tiny_model_dir, home)
     try:
-        check = window.critique.compare_check
+        check = window.critique.bar.compare_check
         assert not check.isEnabled() and "Training tab" in check.toolTip()
         publish_adapter("ansel", tiny_adapters["a"], tiny_model_dir)
-        window.critique.reload_advisors()
+        window.critique.bar.reload_advisors()
         assert check.isEnabled()
     finally:
         window.shutdown()
@@ -261,7 +261,7 @@ def test_reference_photos_are_added_from_the_window(qtbot, window, tmp_path):
         pass
     assert window.store.count_profiles("ansel") == 1
     assert "1 reference photo added" in window.statusBar().currentMessage()
-    assert "1 reference photo" in window.critique.advisor_info.text()
+    assert "1 reference photo" in window.critique.bar.advisor_info.text()
 
 
 def test_save_comments_says_it_saved(qtbot, window, tmp_path):

@@ -42,7 +42,7 @@ def test_report_shows_shooting_data_and_the_viewer_zooms_with_the_focus_map(qtbo
     assert facts.isVisible() and facts.text().startswith("Shot: 1/30 s at 200 mm, f/2.8, ISO 3200")
 
     panel.report_view.view_button.click()
-    viewer = panel.viewer
+    viewer = panel.display.viewer
     assert viewer is not None and viewer.isVisible() and not viewer.full_size  # the preview at once
     with qtbot.waitSignal(viewer.request.result, timeout=LONG):
         pass
@@ -70,11 +70,11 @@ def test_report_shows_shooting_data_and_the_viewer_zooms_with_the_focus_map(qtbo
     viewer.close()
 
     # Markdown and PDF of what is on screen carry the same facts; the PDF has the radar and the measurements.
-    md = panel.export_to(tmp_path / "night.md").read_text()
+    md = panel.display.export_to(tmp_path / "night.md").read_text()
     assert "- Shot: 1/30 s at 200 mm, f/2.8, ISO 3200" in md
-    page = exporting.report_html(panel.shown.item, panel.preview, radar=True)
+    page = exporting.report_html(panel.display.shown.item, panel.preview, radar=True)
     assert "mondrian://radar" in page and "Measured" in page and "Horizon tilt" in page and "ISO 3200" in page
-    pdf = panel.export_to(tmp_path / "night.pdf").read_bytes()
+    pdf = panel.display.export_to(tmp_path / "night.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Subtype /Image") >= 2  # the photo and the radar
 
 
@@ -92,8 +92,8 @@ def test_a_comparison_reopens_side_by_side_from_history(qtbot, tiny_model_dir, t
     window = make_window(qtbot, tiny_model_dir, home)
     try:
         panel = window.critique
-        qtbot.waitUntil(lambda: "lora" in panel.effective_label.text(), timeout=LONG)
-        panel.compare_check.setChecked(True)
+        qtbot.waitUntil(lambda: "lora" in panel.bar.effective_label.text(), timeout=LONG)
+        panel.bar.compare_check.setChecked(True)
         with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
             assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
         comparison = finished.args[0]
@@ -102,7 +102,7 @@ def test_a_comparison_reopens_side_by_side_from_history(qtbot, tiny_model_dir, t
         tuned_job = window.store.get_job(comparison.tuned.job_id)
         assert base_job.details["pair_id"] and base_job.details["pair_id"] == tuned_job.details["pair_id"]
 
-        panel.compare_check.setChecked(False)
+        panel.bar.compare_check.setChecked(False)
         with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
             window.open_photos([str(sample_photo(tmp_path, "alone.jpg"))])
         assert panel.stack.currentIndex() == PAGE_REPORT
@@ -110,7 +110,7 @@ def test_a_comparison_reopens_side_by_side_from_history(qtbot, tiny_model_dir, t
         for job in (base_job, tuned_job):  # either half reopens both
             window.reopen_job(job)
             assert panel.stack.currentIndex() == PAGE_COMPARE
-            shown = panel.shown.item
+            shown = panel.display.shown.item
             assert isinstance(shown, Comparison)
             assert (shown.base.job_id, shown.tuned.job_id) == (base_job.id, tuned_job.id)
             assert len(panel.compare_view.base_view.cards) == 8 and len(panel.compare_view.tuned_view.cards) == 8

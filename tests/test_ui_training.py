@@ -43,7 +43,7 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         with qtbot.waitSignal(tab.advisorsChanged, timeout=LONG):
             assert tab.create_advisor() == "test_street"
         assert tab.advisor_id() == "test_street"
-        assert window.critique.advisor_combo.findData("test_street") >= 0
+        assert window.critique.bar.advisor_combo.findData("test_street") >= 0
         tab.new_name.setText("Test Street")
         assert tab.create_advisor() is None and "exists already" in tab.last_error
 
@@ -108,7 +108,7 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         tab.versions.select("v1")
         tab.versions.activate_selected()
         assert adapter_versions.active_version("test_street").version == "v1"
-        assert "v1 active" in window.critique.advisor_info.text() or "v1" in window.critique.advisor_info.text()
+        assert "v1 active" in window.critique.bar.advisor_info.text() or "v1" in window.critique.bar.advisor_info.text()
     finally:
         window.shutdown()
 

@@ -140,7 +140,7 @@ def test_opening_several_photos_lists_every_one_that_failed(qtbot, window, tmp_p
     bad[0].write_bytes(b"\xff\xd8\xff\xe0 not a whole jpeg")
     bad[1].write_bytes(b"")
     panel = window.critique
-    panel.set_mode("baseline")
+    panel.bar.set_mode("baseline")
     panel.critique_paths([str(bad[0]), str(good), str(bad[1])])
     qtbot.waitUntil(lambda: panel.request is None and not panel.queue and panel.batch_total == 0, timeout=LONG)
     text = panel.last_error
@@ -150,11 +150,11 @@ def test_opening_several_photos_lists_every_one_that_failed(qtbot, window, tmp_p
 
 
 def test_a_new_personal_advisor_is_listed_everywhere_at_once_without_switching(qtbot, window) -> None:
-    picked = window.critique.advisor_id()
+    picked = window.critique.bar.advisor_id()
     window.training.new_name.setText("Night Streets")
     new_id = window.training.create_advisor()
     assert new_id is not None
-    assert window.critique.advisor_id() == picked  # the Critique picker stays where the user left it
+    assert window.critique.bar.advisor_id() == picked  # the Critique picker stays where the user left it
     assert window.review.advisor.findData(new_id) >= 0  # Review lists it without a restart
     assert new_id in window.panel.checks  # and so does the Panel
     # the header speaks of the next critique, not of the report below it (another advisor's, a blind one)
@@ -205,7 +205,7 @@ def test_a_new_report_opens_at_its_top_and_history_follows_it(qtbot, window, tmp
     window.reopen_job(jobs[1])
     assert bar.value() == 0  # title and grade in view, not the old scroll position
     assert window.history.selected_job_id() == jobs[1].id
-    panel.show_item(result_from_job(jobs[0]))
+    panel.display.show_item(result_from_job(jobs[0]))
     assert window.history.selected_job_id() == jobs[0].id
 
 

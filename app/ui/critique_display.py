@@ -1,5 +1,6 @@
 """The Critique tab's report half: what is on screen, reopening it, the photo viewer, the blind
-rating and export (a part of :class:`~app.ui.critique_panel.CritiquePanel`).
+rating and export, as a :class:`ReportDisplay` the panel holds (composition: it is handed the
+widgets it drives and says what happened through its signals).
 
 What the report page shows is one :class:`~app.ui.shown.Shown` value (the item, its photo and
 its file): export reads only that, so a file never pairs one photo with another photo's
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
 
 from app.engine.critique.result import CritiqueResult
@@ -25,8 +26,6 @@ from .report_view import weights_text
 from .shown import Shown, export_dialog, export_shown
 
 if TYPE_CHECKING:
-    from PySide6.QtCore import SignalInstance
-
     from app.engine.service import MondrianService
     from app.engine.store.database import JobRow, Store
 
@@ -38,28 +37,35 @@ if TYPE_CHECKING:
     from .report_pages import ReportPages
 
 
-class ReportDisplay:
-    """The panel's methods about the report on screen (a mixin: the panel owns the widgets)."""
+class ReportDisplay(QObject):
+    """The report on screen (:attr:`shown`) and what acts on it. Owns no widget: it is handed the
+    bar (names, the export button), the notice and rating bars, the pages and the Ask panel."""
 
-    service: MondrianService
-    store: Store | None
-    queries: InferenceBridge | None
-    shown: Shown | None
-    viewer: PhotoViewer | None
-    last_photo: Path | None
-    bar: CritiqueBar
-    notice: NoticeBar
-    rating_bar: RatingBar
-    stack: ReportPages
-    ask: AskPanel
-    settingsRequested: SignalInstance
-    jobShown: SignalInstance
-    historyChanged: SignalInstance
+    jobShown = Signal(str)  # the job whose report is now on screen
+    historyChanged = Signal()  # a rating was recorded
+    settingsRequested = Signal()  # "Open Settings…" on a failed report
+    retryRequested = Signal()  # "Critique again"
+    statusChanged = Signal(str)
+    errorRaised = Signal(str)  # something the user must read (e.g. a rating not recorded)
 
-    if TYPE_CHECKING:  # the panel's own
-        def retry(self) -> None: ...
-        def show_error(self, message: str, *, retry: bool = False) -> None: ...
-        def _set_status(self, text: str) -> None: ...
+    def __init__(self, service: MondrianService, store: Store | None, queries: InferenceBridge | None, *,
+                 bar: CritiqueBar, notice: NoticeBar, rating_bar: RatingBar, pages: ReportPages, ask: AskPanel,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.service, self.store, self.queries = service, store, queries
+        self.bar, self.notice, self.rating_bar, self.pages, self.ask = bar, notice, rating_bar, pages, ask
+        self.shown: Shown | None = None
+        self.viewer: PhotoViewer | None = None  # the last photo viewer opened
+        pages.report_view.photoRequested.connect(self.view_photo)
+        pages.currentChanged.connect(lambda _i: self.update_export())
+        rating_bar.rated.connect(self.rate)
+        bar.exportRequested.connect(self.export_dialog)
+
+    def _retry(self) -> None:
+        emit(self.retryRequested)
+
+    def _status(self, text: str) -> None:
+        emit(self.statusChanged, text)
 
     # ---- showing results ---------------------------------------------------------------------
     def show_item(self, item: Item, photo: QImage | None = None, photo_path: Path | None = None) -> None:
@@ -67,7 +73,7 @@ class ReportDisplay:
         self.shown = Shown(item, photo, None)
         result = self.shown.result
         self.shown.photo_path = photo_path or Path(str(result.photo))
-        self._set_status(self.stack.show_item(item, photo, self._title(result),
+        self._status(self.pages.show_item(item, photo, self._title(result),
                                                self.bar.advisor_name(result.advisor_id)))
         if isinstance(item, BlindResult):
             self.rating_bar.ask()
@@ -78,8 +84,8 @@ class ReportDisplay:
         if failed:
             why = explain(failed[0].parse_problems, failed[0].raw_text)
             self.notice.show_notice(why.text(), "error", [("Open Settings…", lambda: emit(self.settingsRequested)),
-                                                          ("Critique again", self.retry)])
-        self._update_export()
+                                                          ("Critique again", self._retry)])
+        self.update_export()
         self.ask.show_for(item if isinstance(item, CritiqueResult) else None,
                           self.bar.advisor_name(result.advisor_id))
         if self.shown.job_id:
@@ -93,10 +99,9 @@ class ReportDisplay:
         if photo is None and job.thumbnail_path:
             photo = load_preview(job.thumbnail_path)
         self.notice.clear()
-        self.last_photo = path
         self.show_item(item, photo=photo, photo_path=path)
         if job.status in ("cancelled", "failed"):
-            actions = [("Critique again", self.retry)] if path.is_file() else []
+            actions = [("Critique again", self._retry)] if path.is_file() else []
             notice = item.notice if isinstance(item, CritiqueResult) else None
             self.notice.show_notice(notice or "", "cancelled" if job.status == "cancelled" else "error", actions)
 
@@ -106,14 +111,14 @@ class ReportDisplay:
             return None
         result = self.shown.result
         viewer = PhotoViewer(self.shown.photo, self.shown.photo_path, focus_map_of(result.technical),
-                             Path(str(result.photo)).name, self.queries, self.stack)
+                             Path(str(result.photo)).name, self.queries, self.pages)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.open()
         self.viewer = viewer
         return viewer
 
-    def _update_export(self) -> None:
-        on_report = self.stack.on_report()
+    def update_export(self) -> None:
+        on_report = self.pages.on_report()
         self.bar.export_button.setEnabled(self.shown is not None and on_report)
         self.bar.export_button.setToolTip("" if self.bar.export_button.isEnabled() else
                                           "Export saves the report on screen: there is none right now")
@@ -132,17 +137,17 @@ class ReportDisplay:
             try:
                 store.add_rating(job_id, value)
             except Exception as exc:  # noqa: BLE001 - the user is told; the critique stays
-                self.show_error(f"Could not record the rating: {exc}")
+                emit(self.errorRaised, f"Could not record the rating: {exc}")
                 return
         self.rating_bar.revealed(f"Thanks — you gave {value}/5. This critique was written by "
                                  f"{weights_text(item.result, sentence=True)}.")
-        self.stack.report_view.reveal()
+        self.pages.report_view.reveal()
         emit(self.historyChanged)
 
     # ---- export -------------------------------------------------------------------------------
     def export_dialog(self, kind: str) -> None:
         if self.shown is not None and self.bar.export_button.isEnabled():
-            path = export_dialog(self.stack, self.shown, kind)
+            path = export_dialog(self.pages, self.shown, kind)
             if path is not None:
                 self.export_to(path)
 
@@ -153,7 +158,7 @@ class ReportDisplay:
         store = self.store or self.service.store
         job_id = self.shown.job_id if isinstance(self.shown.item, CritiqueResult) else None
         turns = store.list_turns(job_id) if store is not None and job_id else []
-        target = export_shown(self.stack, self.shown, path, turns)
+        target = export_shown(self.pages, self.shown, path, turns)
         if target is not None:
-            self._set_status(f"Exported {target}")
+            self._status(f"Exported {target}")
         return target

@@ -3,7 +3,8 @@
 The panel submits each critique to the :class:`InferenceBridge` and listens to that request's
 own signals; it keeps one current request and a queue (photos opened mid-run wait their turn).
 What the report page shows, reopening, the photo viewer, the blind rating and export are its
-other half, :mod:`app.ui.critique_display`.
+:class:`~app.ui.critique_display.ReportDisplay` (:attr:`CritiquePanel.display`), which it holds;
+the advisor and mode pickers are its :class:`~app.ui.critique_bar.CritiqueBar` (:attr:`CritiquePanel.bar`).
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ from .critique_display import ReportDisplay
 from .critique_status import CritiqueStatus
 from .notice_bar import NoticeBar
 from .operations import BlindResult, Comparison, choose_task
-from .photo_viewer import PhotoViewer
 from .pixmaps import load_preview
 from .qt_compat import emit
 from .rating_bar import RatingBar
 from .report_pages import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT, PAGE_STREAM, ReportPages
-from .shown import Item, Shown
+from .shown import Item
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
-    from app.engine.store.database import Store
+    from app.engine.store.database import JobRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;A
 __all__ = ["PAGE_COMPARE", "PAGE_DROP", "PAGE_REPORT", "PAGE_STREAM", "CritiquePanel"]
 
 
-def _from_bar(name: str) -> property:
-    return property(lambda self: getattr(self.bar, name))
-
-
-class CritiquePanel(ReportDisplay, QWidget):
+class CritiquePanel(QWidget):
     critiqueFinished = Signal(object)  # CritiqueResult | Comparison | BlindResult
     historyChanged = Signal()
     statusMessage = Signal(str)
@@ -69,8 +65,6 @@ class CritiquePanel(ReportDisplay, QWidget):
         self.request_photo: Path | None = None
         self.request_preview: QImage | None = None
         self.last_photo: Path | None = None  # what "Critique again" critiques
-        self.shown: Shown | None = None
-        self.viewer: PhotoViewer | None = None  # the last photo viewer opened
         self.queue: list[str] = []
         self.batch_failures: list[tuple[str, str]] = []  # (photo path, why) in this batch
         self.batch_index = 0
@@ -89,25 +83,29 @@ class CritiquePanel(ReportDisplay, QWidget):
         root.setSpacing(8)
         self.bar = CritiqueBar(self.service, self.store, self.queries)
         self.bar.openRequested.connect(self.open_dialog)
-        self.bar.exportRequested.connect(self.export_dialog)
         root.addWidget(self.bar)
         self.notice = NoticeBar()
         root.addWidget(self.notice)
         self.rating_bar = RatingBar()
-        self.rating_bar.rated.connect(self.rate)
         root.addWidget(self.rating_bar)
 
         self.stack = ReportPages()
         self.dropzone, self.stream_page = self.stack.dropzone, self.stack.stream_page
         self.report_view, self.compare_view = self.stack.report_view, self.stack.compare_view
-        self.report_view.photoRequested.connect(self.view_photo)
         self.dropzone.photosDropped.connect(self.critique_paths)
-        self.stack.currentChanged.connect(lambda _i: self._update_export())
         root.addWidget(self.stack, 1)
         self.ask = AskPanel(self.service, self.bridge, self.store, queries=self.queries)
         self.ask.critiqueRequested.connect(self._critique_crop)
         self.ask.statusMessage.connect(self._set_status)
         self.stack.add_below_report(self.ask)
+        self.display = ReportDisplay(self.service, self.store, self.queries, bar=self.bar, notice=self.notice,
+                                     rating_bar=self.rating_bar, pages=self.stack, ask=self.ask, parent=self)
+        self.display.jobShown.connect(self.jobShown)
+        self.display.historyChanged.connect(self.historyChanged)
+        self.display.settingsRequested.connect(self.settingsRequested)
+        self.display.retryRequested.connect(self.retry)
+        self.display.statusChanged.connect(self._set_status)
+        self.display.errorRaised.connect(self.show_error)
 
         self.status = CritiqueStatus()
         self.status_label, self.progress, self.cancel_button = (self.status.label, self.status.progress,
@@ -115,37 +113,23 @@ class CritiquePanel(ReportDisplay, QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         root.addWidget(self.status)
 
-    # ---- the bar's widgets, under the names the window, the Training tab and the tests use ----
-    compare_check = _from_bar("compare_check")
-    effective_label = _from_bar("effective_label")
-    advisor_info = _from_bar("advisor_info")
-    advisor_combo = _from_bar("advisor_combo")
-    export_button = _from_bar("export_button")
-    mode_info = _from_bar("mode_info")
-    advisors = _from_bar("advisors")
-    _advisors = advisors
-    reload_advisors = _from_bar("reload_advisors")
-    advisor_id = _from_bar("advisor_id")
-    mode = _from_bar("mode")
-    set_advisor = _from_bar("set_advisor")
-    set_mode = _from_bar("set_mode")
-    advisor_name = _from_bar("advisor_name")
-
     @property
     def current_id(self) -> str | None:
         return self.request.id if self.request is not None else None
 
     @property
     def current_item(self) -> Item | None:
-        return self.shown.item if self.shown else None
+        shown = self.display.shown
+        return shown.item if shown else None
 
     @property
     def preview(self) -> QImage | None:
-        return self.shown.photo if self.shown else self.request_preview
+        shown = self.display.shown
+        return shown.photo if shown else self.request_preview
 
     def _remember_choice(self) -> None:
-        ui_state.set_str(ui_state.ADVISOR, self.advisor_id() or "")
-        ui_state.set_str(ui_state.MODE, self.mode())
+        ui_state.set_str(ui_state.ADVISOR, self.bar.advisor_id() or "")
+        ui_state.set_str(ui_state.MODE, self.bar.mode())
 
     # ---- starting work ------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -176,19 +160,20 @@ class CritiquePanel(ReportDisplay, QWidget):
 
     def start(self, photo: str) -> str:
         """Start one critique of ``photo`` (by the current advisor/mode/compare settings)."""
-        advisor = self.advisor_id() or self.service.settings.default_advisor
+        advisor = self.bar.advisor_id() or self.service.settings.default_advisor
         self.batch_index = max(1, self.batch_index + 1)
         self.batch_total = max(self.batch_total, self.batch_index)
         self.request_photo = self.last_photo = Path(photo)
         self.notice.clear()
         self.last_error = ""
         self.rating_bar.hide()
-        self.shown = None
+        self.display.shown = None
         self.request_preview = load_preview(photo)
         self._stream_text = []
         self.stream_page.begin(self.request_preview)
-        compare = self.compare_check.isChecked() and self.compare_check.isEnabled()
-        kind, fn, passes = choose_task(self.service, photo, advisor, self.mode(), compare=compare, seed=self.ab_seed)
+        compare = self.bar.compare_check.isChecked() and self.bar.compare_check.isEnabled()
+        kind, fn, passes = choose_task(self.service, photo, advisor, self.bar.mode(), compare=compare,
+                                       seed=self.ab_seed)
         request = self.bridge.run(kind, fn)
         request.started.connect(self._on_started)
         request.token.connect(self._on_token)
@@ -243,7 +228,7 @@ class CritiquePanel(ReportDisplay, QWidget):
     def _on_result(self, value: object) -> None:
         if not self._current() or not isinstance(value, (CritiqueResult, Comparison, BlindResult)):
             return
-        self.show_item(value, photo=self.request_preview, photo_path=self.request_photo)
+        self.display.show_item(value, photo=self.request_preview, photo_path=self.request_photo)
         emit(self.critiqueFinished, value)
         emit(self.historyChanged)
 
@@ -294,12 +279,17 @@ class CritiquePanel(ReportDisplay, QWidget):
 
     def _critique_crop(self, path: str, advisor_id: str, mode: str) -> None:
         """"Critique the crop": a new critique of the exported file, by the job's advisor and mode."""
-        for choose, value in ((self.set_advisor, advisor_id), (self.set_mode, mode)):
+        for choose, value in ((self.bar.set_advisor, advisor_id), (self.bar.set_mode, mode)):
             try:
                 choose(value)
             except KeyError:  # that advisor was deleted since: the one picked now critiques it
                 pass
         self.critique_paths([path])
+
+    def show_job(self, job: JobRow, item: CritiqueResult | Comparison) -> None:
+        """Reopen a stored job on the report page; "Critique again" then critiques its photo."""
+        self.last_photo = Path(job.photo_path)
+        self.display.show_job(job, item)
 
     def show_error(self, message: str, *, retry: bool = False) -> None:
         self.last_error = message

@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
         self.resize(1180, 800)
 
         self.critique = CritiquePanel(service, self.bridge, store, queries=self.queries)
-        self.history = HistoryPanel(store, self.critique.advisors)
+        self.history = HistoryPanel(store, self.critique.bar.advisors)
         self.history.reopen.connect(self.reopen_job)
         self.critique.historyChanged.connect(self.history.refresh)
         self.critique.critiqueFinished.connect(self._critique_finished)
@@ -233,8 +233,8 @@ class MainWindow(QMainWindow):
 
     def _advisors_changed(self, _advisor_id: str = "") -> None:
         """A personal advisor was created or trained: every picker lists it at once; none switches to it."""
-        self.critique.reload_advisors()
-        self.history.set_advisors(self.critique.advisors)
+        self.critique.bar.reload_advisors()
+        self.history.set_advisors(self.critique.bar.advisors)
         self.review.reload_advisors()
         self.panel.reload_advisors()
 
@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
         self.settings_dialog = dialog
 
         def saved() -> None:
-            self.critique.reload_advisors()
+            self.critique.bar.reload_advisors()
             if busy and dialog.values()["model"] != self.service.model_ref:
                 self.statusBar().showMessage("The new model is used after Mondrian restarts.", 10000)
 
@@ -266,10 +266,10 @@ class MainWindow(QMainWindow):
 
     def add_reference_photos(self, folder: str | None = None) -> Request | None:
         """Pick a folder and index it as the current advisor's reference photos (RAG)."""
-        advisor_id = self.critique.advisor_id()
+        advisor_id = self.critique.bar.advisor_id()
         if advisor_id is None or self.store is None:
             return None
-        name = self.critique.advisor_name(advisor_id)
+        name = self.critique.bar.advisor_name(advisor_id)
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, f"Reference photos for {name}",
                                                       ui_state.folder(ui_state.REFERENCE_FOLDER))
@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
     def _indexed(self, name: str, summary: object) -> None:
         self._index = None
         self.statusBar().showMessage(summary_text(name, summary), 15000)  # type: ignore[arg-type]
-        self.critique.reload_advisors()
+        self.critique.bar.reload_advisors()
 
     def open_ab_stats(self) -> None:
         from .ab_stats import ABStatsDialog

@@ -47,7 +47,7 @@ def build_menus(w: MenuHost, parent: QWidget) -> None:
     file_menu.addAction(w.paste_action)
     export = file_menu.addMenu("&Export")
     for label, kind in (("Markdown", "markdown"), ("JSON", "json"), ("PDF", "pdf")):
-        export.addAction(action(f"{label}…", parent, partial(w.critique.export_dialog, kind)))
+        export.addAction(action(f"{label}…", parent, partial(w.critique.display.export_dialog, kind)))
     file_menu.addSeparator()
     w.settings_action = action("&Settings…", parent, w.open_settings, role=QAction.MenuRole.PreferencesRole)
     # StandardKey.Preferences is Cmd+, on macOS but empty on Linux and Windows: say Ctrl+, everywhere
@@ -59,8 +59,8 @@ def build_menus(w: MenuHost, parent: QWidget) -> None:
                                role=QAction.MenuRole.QuitRole))
     view = w.menuBar().addMenu("&View")
     compare = QAction("&Compare Base and Fine-tuned", parent, checkable=True, shortcut=QKeySequence("Ctrl+Shift+C"))
-    compare.toggled.connect(w.critique.compare_check.setChecked)
-    w.critique.compare_check.toggled.connect(compare.setChecked)
+    compare.toggled.connect(w.critique.bar.compare_check.setChecked)
+    w.critique.bar.compare_check.toggled.connect(compare.setChecked)
     view.addAction(compare)
     view.addAction(action("&A/B Statistics…", parent, w.open_ab_stats))
     advisor_menu = w.menuBar().addMenu("&Advisor")
