@@ -265,8 +265,8 @@ def test_reference_photos_are_added_from_the_window(qtbot, window, tmp_path):
 
 
 def test_save_comments_says_it_saved(qtbot, window, tmp_path):
-    from app.ui.operations import PortfolioPhoto
     from app.ui.profiles_view import ProfilesView
+    from app.ui.training_tasks import PortfolioPhoto
 
     view = ProfilesView(window.store)
     qtbot.addWidget(view)
@@ -299,7 +299,7 @@ def test_drop_queues_rather_than_replacing(qtbot, tiny_model_dir, home, tmp_path
 
 def test_portfolio_scan_progress_reaches_100_percent(qtbot, tmp_path):
     from app.ui.bridge import InferenceBridge
-    from app.ui.operations import scan_task
+    from app.ui.training_tasks import scan_task
 
     for i in range(6):
         sample_photo(tmp_path, f"p{i}.jpg")

@@ -35,8 +35,8 @@ def test_a_typed_comment_is_kept_when_another_photo_is_clicked(qtbot, tmp_path) 
     from PIL import Image
 
     from app.engine.store.database import Store
-    from app.ui.operations import PortfolioPhoto
     from app.ui.profiles_view import ProfilesView
+    from app.ui.training_tasks import PortfolioPhoto
 
     photos = []
     for i in range(3):

@@ -35,9 +35,9 @@ from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionSc
 from app.engine.photos.decode import file_sha256
 
 from . import theme
-from .operations import PortfolioPhoto
 from .qt_compat import emit
 from .radar import SHORT_LABELS
+from .training_tasks import PortfolioPhoto
 
 if TYPE_CHECKING:
     from app.engine.store.database import ProfileRow, Store

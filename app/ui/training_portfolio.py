@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from .bridge import CANCELLED, InferenceBridge, Request
-from .operations import DraftSummary, MemoryInfo, PortfolioPhoto, draft_task, memory_task, scan_task
 from .profiles_view import ProfilesView
 from .qt_compat import emit
 from .training_controls import TrainingControls
 from .training_run_page import memory_text
+from .training_tasks import DraftSummary, MemoryInfo, PortfolioPhoto, draft_task, memory_task, scan_task
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService

@@ -26,7 +26,6 @@ from training.run_state import resumable
 
 from . import ui_state
 from .bridge import InferenceBridge, Request
-from .operations import PortfolioPhoto
 from .profiles_view import ProfilesView
 from .qt_compat import emit, signals_blocked
 from .training_controls import TrainingControls
@@ -34,6 +33,7 @@ from .training_form import remember, remembered
 from .training_portfolio import PortfolioWork
 from .training_process import CommandRunner, Step
 from .training_run_page import RunPage, fmt_eta
+from .training_tasks import PortfolioPhoto
 from .versions_view import VersionsView, eval_summary, read_eval
 
 LAST_OUTCOME = "training/last_outcome"
