@@ -93,3 +93,28 @@ def test_export_markdown_json_pdf(qtbot, window, tmp_path):
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 2000
     with pytest.raises(ValueError, match="unknown export format"):
         exporting.export(result, tmp_path / "out.docx")
+
+
+def test_the_preview_is_decoded_off_the_ui_thread_and_shown_beside_stream_and_report(qtbot, window, tmp_path,
+                                                                                    monkeypatch):
+    """A RAW or HEIC preview takes the engine's full decoder: it must not freeze the window."""
+    import threading
+
+    from app.ui import critique_panel
+
+    decoded_on: list[threading.Thread] = []
+    real = critique_panel.load_preview
+
+    def recording(photo, *args, **kwargs):
+        decoded_on.append(threading.current_thread())
+        return real(photo, *args, **kwargs)
+
+    monkeypatch.setattr(critique_panel, "load_preview", recording)
+    panel = window.critique
+    photo = sample_photo(tmp_path)
+    with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
+        panel.critique_paths([str(photo)])
+    qtbot.waitUntil(lambda: panel.display.shown is not None and panel.display.shown.photo is not None, timeout=LONG)
+    assert decoded_on and all(t is not threading.main_thread() for t in decoded_on)
+    assert panel.stream_page.has_photo() and not panel.display.shown.photo.isNull()
+    assert panel.preview is panel.display.shown.photo

@@ -21,7 +21,7 @@ from app.engine.critique.result import CritiqueResult
 
 from . import ui_state
 from .ask_panel import AskPanel
-from .bridge import CANCELLED, InferenceBridge, Request
+from .bridge import CANCELLED, InferenceBridge, Request, TaskContext, TaskFn
 from .critique_bar import CritiqueBar
 from .critique_display import ReportDisplay
 from .critique_status import CritiqueStatus
@@ -41,6 +41,15 @@ log = logging.getLogger(__name__)
 
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)"
 __all__ = ["PAGE_COMPARE", "PAGE_DROP", "PAGE_REPORT", "PAGE_STREAM", "CritiquePanel"]
+
+
+def preview_task(photo: str | Path) -> TaskFn:
+    """The photo's preview, decoded on a worker (None when it cannot be read)."""
+
+    def run(ctx: TaskContext) -> QImage | None:
+        return load_preview(photo)
+
+    return run
 
 
 class CritiquePanel(QWidget):
@@ -64,6 +73,7 @@ class CritiquePanel(QWidget):
         self.request: Request | None = None
         self.request_photo: Path | None = None
         self.request_preview: QImage | None = None
+        self._shown_request: str | None = None  # the request whose result the report page shows
         self.last_photo: Path | None = None  # what "Critique again" critiques
         self.queue: list[str] = []
         self.batch_failures: list[tuple[str, str]] = []  # (photo path, why) in this batch
@@ -168,9 +178,9 @@ class CritiquePanel(QWidget):
         self.last_error = ""
         self.rating_bar.hide()
         self.display.shown = None
-        self.request_preview = load_preview(photo)
+        self.request_preview = None  # decoded off the UI thread: _decode_preview
         self._stream_text = []
-        self.stream_page.begin(self.request_preview)
+        self.stream_page.begin(None)
         compare = self.bar.compare_check.isChecked() and self.bar.compare_check.isEnabled()
         kind, fn, passes = choose_task(self.service, photo, advisor, self.bar.mode(), compare=compare,
                                        seed=self.ab_seed)
@@ -182,10 +192,32 @@ class CritiquePanel(QWidget):
         request.failed.connect(self._on_failed)
         request.finished.connect(self._on_finished)
         self.request = request
+        self._decode_preview(photo, request.id)
         self.status.begin(passes)
         self._set_status(f"Starting {self._where()}…")
         self.stack.setCurrentIndex(PAGE_STREAM)
         return request.id
+
+    def _decode_preview(self, photo: str, request_id: str) -> None:
+        """The photo beside the stream, decoded on the query worker, never on the UI thread (a RAW
+        or HEIC file goes through the engine's full decoder: seconds)."""
+        if self.queries is None:
+            self._preview_ready(request_id, load_preview(photo))
+            return
+        decoding = self.queries.run("preview", preview_task(photo))
+        decoding.result.connect(lambda image, rid=request_id: self._preview_ready(rid, image))
+
+    def _preview_ready(self, request_id: str, image: object) -> None:
+        """Put a decoded preview beside the request's stream, and beside its report when the
+        report came first (the query worker was busy)."""
+        if not isinstance(image, QImage):
+            return
+        if self.request is not None and self.request.id == request_id:
+            self.request_preview = image
+            self.stream_page.set_photo(image)
+        shown = self.display.shown
+        if self._shown_request == request_id and shown is not None and shown.photo is None:
+            self.display.show_item(shown.item, photo=image, photo_path=shown.photo_path)
 
     def cancel(self) -> None:
         """Stop the running critique and drop the queue; the photo and partial text stay up."""
@@ -228,6 +260,7 @@ class CritiquePanel(QWidget):
     def _on_result(self, value: object) -> None:
         if not self._current() or not isinstance(value, (CritiqueResult, Comparison, BlindResult)):
             return
+        self._shown_request = self.request.id if self.request is not None else None
         self.display.show_item(value, photo=self.request_preview, photo_path=self.request_photo)
         emit(self.critiqueFinished, value)
         emit(self.historyChanged)

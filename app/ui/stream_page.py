@@ -38,6 +38,11 @@ class StreamPage(QWidget):
         self.text.clear()
         self._show_photo()
 
+    def set_photo(self, image: QImage | None) -> None:
+        """The photo arrived after the page began (it is decoded off the UI thread); the text stays."""
+        self._image = image
+        self._show_photo()
+
     def append(self, chunk: str) -> None:
         cursor = self.text.textCursor()
         cursor.movePosition(QTextCursor.MoveOperation.End)
