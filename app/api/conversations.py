@@ -80,8 +80,8 @@ def _failure(exc: BaseException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
     if isinstance(exc, JobNotFoundError):
         return _error(404, str(exc))
-    if isinstance(exc, PhotoMissingError):
-        return _error(409, str(exc))
+    if isinstance(exc, PhotoMissingError):  # the API's words: the body field that locates it
+        return _error(409, f'{exc} (send "photo": the path where it is now, from this machine)')
     if isinstance(exc, PermissionError):
         return _error(403, str(exc))
     if isinstance(exc, ConversationError | CropError | ImageLoadError):

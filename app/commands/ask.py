@@ -49,7 +49,7 @@ def show(talk: Conversations, job_id: str, as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every question got an answer; 1 when one failed or was refused; 2 for an unknown
     job or a model that is not here."""
-    from app.commands.conversing import open_job
+    from app.commands.conversing import cli_words, open_job
     from app.commands.exits import cannot_run, cannot_run_errors
     from app.engine.conversation.context import ConversationError
     from app.engine.model.cancel import CancelScope
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             except cannot_run_errors() as exc:
                 return cannot_run(str(exc), args.json, job_id=job_id)
             except (ConversationError, ImageLoadError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                print(f"error: {cli_words(exc)}", file=sys.stderr)
                 failures += 1
                 if not interactive:
                     return 1

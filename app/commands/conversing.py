@@ -47,3 +47,10 @@ def open_job(args: argparse.Namespace, *, need_model: bool = True) -> tuple[Mond
         whose = "the model named with --model" if args.model else f"the model that critiqued job {job_id[:8]}"
         return cannot_run(f"{whose} is not available: {missing_model_message(ref)}", args.json, job_id=job_id)
     return service, Conversations(service), job_id
+
+
+def cli_words(exc: BaseException) -> str:
+    """An engine error about a follow-up, with the flag that fixes it (the engine names none)."""
+    from app.engine.conversation.context import PhotoMissingError
+
+    return f"{exc} (--photo PATH)" if isinstance(exc, PhotoMissingError) else str(exc)

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with a crop; 1 when the model's box is unusable or the export fails; 2 for an unknown
     job or a model that is not here."""
-    from app.commands.conversing import open_job
+    from app.commands.conversing import cli_words, open_job
     from app.commands.exits import cannot_run, cannot_run_errors
     from app.engine.conversation.context import ConversationError
     from app.engine.conversation.crop import CropError
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         except cannot_run_errors() as exc:
             return cannot_run(str(exc), args.json, job_id=job_id)
         except (ConversationError, CropError, ImageLoadError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {cli_words(exc)}", file=sys.stderr)
             return 1
         crop = answer.crop
         assert crop is not None

@@ -43,8 +43,7 @@ class PhotoMissingError(ConversationError):
             super().__init__(f"the photo of job {job_id[:8]} was uploaded ({path[7:]}) and not kept; locate the "
                              "file on this machine to talk about it")
         else:
-            super().__init__(f"the photo of job {job_id[:8]} is no longer at {path}; locate it (--photo PATH, "
-                             "or Locate photo… in the window)")
+            super().__init__(f"the photo of job {job_id[:8]} is no longer at {path}; locate it")
 
 
 @dataclass

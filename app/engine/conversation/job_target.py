@@ -26,7 +26,7 @@ class PhotoChangedError(PhotoMissingError):
             message = f"{path} is not the photo of job {job_id[:8]} (its content differs from the photo critiqued)"
         else:
             message = (f"the file at {path} is no longer the photo of job {job_id[:8]} (its content changed since "
-                       "the critique); locate the original (--photo PATH, or Locate photo… in the window)")
+                       "the critique); locate the original")
         ConversationError.__init__(self, message)
 
 
