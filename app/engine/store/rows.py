@@ -63,8 +63,8 @@ class JobRow:
         if not self.report_json:
             return None
         try:
-            # unscored: a measurement-only critique stores its unmeasurable dimensions as null
-            report = Report.from_dict(json.loads(self.report_json), unscored=True)
+            # a measurement-only critique stores its unmeasurable dimensions as null; a model's has every score
+            report = Report.from_dict(json.loads(self.report_json), unscored=self.effective_mode == "technical")
         except (ValueError, ReportParseError):
             return None
         if self.effective_mode == "technical" and TECHNICAL_ONLY_NOTE not in report.notes:
