@@ -179,7 +179,7 @@ def non_utf8_case(port: int, tmp: Path) -> Row:
 def _cli(root: Path, home: Path, args: list[str], as_nobody: bool = False) -> subprocess.CompletedProcess[str]:
     prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if as_nobody else []
     env = {**os.environ, "MONDRIAN_HOME": str(home), "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([*prefix, sys.executable, "-m", "app", "review", *args, "--model", str(home / "no-model")],
+    return subprocess.run([*prefix, sys.executable, "-m", "app", "review", *args, "--mode", "technical"],
                           cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 

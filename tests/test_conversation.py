@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.engine.conversation.context import ConversationError, PhotoMissingError
 from app.engine.conversation.prompt import follow_up_instruction
-from app.engine.conversation.session import MAX_QUESTION_CHARS, Conversations
+from app.engine.conversation.session import MAX_QUESTION_CHARS, Conversations, cut_notice
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import CancelledError
 from app.engine.service import MondrianService
@@ -66,7 +66,9 @@ def test_three_turns_stream_reuse_the_critique_cache_and_are_stored(critiqued, t
     assert [t.question for t in turns] == questions
     assert [t.status for t in turns] == ["done"] * 3
     assert [t.answer for t in turns] == streamed
-    assert answers[2].dropped_turns == 0 and answers[2].notices == []
+    assert answers[2].dropped_turns == 0
+    # random weights rarely stop on their own: an answer cut at its limit says so, and only then
+    assert all(a.notices == ([cut_notice(a.stats.generation_tokens)] if a.notices else []) for a in answers)
 
     reopened = _service(tiny_model_dir)  # a new process: the history comes back from the database
     try:

@@ -164,7 +164,7 @@ def test_missing_dataset_and_bad_arguments(tmp_path: Path, tiny_model_dir: Path)
     assert proc.returncode == 2
     error = events(proc.stdout)[-1]
     assert error["event"] == "error" and "no dataset for advisor 'nobody'" in error["message"]
-    assert "prepare_dataset" in error["message"]
+    assert "mondrian train prepare" in error["message"]
     bad = run_module("training.train_lora", "--advisor", "../etc", home=home, check=False)
     assert bad.returncode == 2 and "path separator" in events(bad.stdout)[-1]["message"]
 

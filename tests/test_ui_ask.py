@@ -66,7 +66,9 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
     _wait(qtbot, request)
     first = window.store.list_turns(result.job_id)[0]
     assert first.status == "done" and first.answer and "".join(streamed) == first.answer
-    assert ask.turn_views[0].answer.text() == first.answer.strip() and ask.turn_views[0].note.text() == ""
+    assert ask.turn_views[0].answer.text() == first.answer.strip()
+    # no note unless the answer was cut at its limit (random weights often run on), then exactly that one
+    assert ask.turn_views[0].note.text() == "\n".join(first.details.get("notices") or [])
 
     gate = threading.Event()  # the model thread waits after its first token until Cancel was pressed
     real_on_token = TaskContext.on_token

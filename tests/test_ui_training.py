@@ -108,7 +108,10 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         tab.versions.select("v1")
         tab.versions.activate_selected()
         assert adapter_versions.active_version("test_street").version == "v1"
-        assert "v1 active" in window.critique.bar.advisor_info.text() or "v1" in window.critique.bar.advisor_info.text()
+        combo = window.critique.bar.advisor_combo  # a new advisor is listed, never switched to by itself
+        assert combo.currentData() != "test_street" and combo.findData("test_street") >= 0
+        combo.setCurrentIndex(combo.findData("test_street"))
+        assert "v1" in window.critique.bar.advisor_info.text()
     finally:
         window.shutdown()
 

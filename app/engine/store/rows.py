@@ -63,8 +63,7 @@ class JobRow:
         if not self.report_json:
             return None
         try:
-            # unscored: a measurement-only critique stores its unmeasurable dimensions as null (a
-            # model's report must have every score)
+            # a measurement-only critique stores its unmeasurable dimensions as null; a model's has every score
             report = Report.from_dict(json.loads(self.report_json), unscored=self.effective_mode == "technical")
         except (ValueError, ReportParseError):
             return None
