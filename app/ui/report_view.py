@@ -70,11 +70,10 @@ class DimensionCard(QFrame):
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(5)
         head = QHBoxLayout()
-        title = QLabel(DIMENSION_LABELS[key])
+        self.title = title = QLabel(DIMENSION_LABELS[key])
         title.setFont(theme.title_font(11))
-        title.setMinimumWidth(1)
-        head.addWidget(title, 1)
-        head.addStretch(1)
+        title.setWordWrap(True)  # a narrow card wraps "Focus & / Sharpness" rather than clipping it
+        head.addWidget(title, 1)  # all the room the score leaves (a stretch beside it took half)
         if delta:  # a change against the base model (nothing shown when equal)
             sign = "+" if delta > 0 else ""
             d = QLabel(f"{sign}{delta:g}")
