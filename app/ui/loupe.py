@@ -19,7 +19,7 @@ from app.engine.critique.report import DIMENSION_LABELS
 from app.engine.review.summary import FrameSummary
 
 from . import pixmaps, theme
-from .culling import cull_for_key, frame_grade, is_redo, is_undo
+from .culling import cull_for_key, frame_grade, is_redo, is_undo, loupe_action
 
 FrameOf = Callable[[str], FrameSummary | None]
 LabelOf = Callable[[str], str | None]
@@ -83,17 +83,20 @@ class _CullingDialog(QDialog):
                 self.step(1)
             self.refresh()
             return
-        key = event.key()
-        if key in (Qt.Key.Key_Right, Qt.Key.Key_Down):
-            self.step(1)
+        action = loupe_action(event)  # culling.LOUPE_KEYS, the map the help is written from
+        if action in ("next", "previous"):
+            self.step(1 if action == "next" else -1)
             return
-        if key in (Qt.Key.Key_Left, Qt.Key.Key_Up):
-            self.step(-1)
-            return
-        if key in (Qt.Key.Key_Space, Qt.Key.Key_E, Qt.Key.Key_Escape):
+        if action == "close":
             self.accept()
             return
+        if action == "zoom" and self.zoom():
+            return
         super().keyPressEvent(event)
+
+    def zoom(self) -> bool:
+        """Z: the loupe's 100 % view (the compare view has none)."""
+        return False
 
 
 class LoupeDialog(_CullingDialog):
@@ -168,12 +171,10 @@ class LoupeDialog(_CullingDialog):
             self.index = target
             self.load()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        if event.key() == Qt.Key.Key_Z and event.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.zoomed = not self.zoomed
-            self._show_picture()
-            return
-        super().keyPressEvent(event)
+    def zoom(self) -> bool:
+        self.zoomed = not self.zoomed
+        self._show_picture()
+        return True
 
 
 class CompareDialog(_CullingDialog):

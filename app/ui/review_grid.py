@@ -27,6 +27,7 @@ from .culling import (
     Predicate,
     cull_for_key,
     frame_grade,
+    grid_action,
     is_redo,
     is_undo,
     order_key,
@@ -370,19 +371,18 @@ class ReviewGrid(QListWidget):
             if cull.advance and len(self.selected_paths()) <= 1:
                 self.advance()
             return
-        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier
-        key = event.key()
-        if plain and key in (Qt.Key.Key_Space, Qt.Key.Key_E):
+        action = grid_action(event)  # culling.GRID_KEYS, the map the help is written from
+        if action == "loupe":
             self.loupeRequested.emit(path)
             return
-        if plain and key == Qt.Key.Key_C:
+        if action == "compare":
             chosen = self.selected_paths()
             self.compareRequested.emit(chosen if len(chosen) > 1 else self.burst_members(path) or chosen)
             return
-        if plain and key == Qt.Key.Key_S:
+        if action == "stack":
             self.toggle_stack(path)
             return
-        if plain and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if action == "open":
             self.openRequested.emit(path)
             return
         super().keyPressEvent(event)
