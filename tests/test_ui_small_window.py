@@ -127,3 +127,25 @@ def test_an_idle_training_bar_shows_no_percentage(qtbot, window, tmp_path) -> No
         tab.set_portfolio(str(folder))
     qtbot.waitUntil(lambda: tab.portfolio.scan is None, timeout=60_000)
     assert tab.progress.value() == 0 and not tab.progress.isTextVisible()
+
+
+def test_the_compare_view_of_a_burst_of_five_fits_the_screen(qtbot, tmp_path) -> None:
+    from PIL import Image
+    from test_ui_culling import _frames
+
+    from app.ui.loupe import CompareDialog
+
+    frames = _frames(tmp_path, [8.0, 7.0, 6.0, 5.0, 4.0])
+    for f in frames:
+        Image.new("RGB", (1200, 800), (90, 120, 150)).save(f.path)
+    by_path = {f.path: f for f in frames}
+    compare = CompareDialog([f.path for f in frames], by_path.get, lambda _p: None)
+    qtbot.addWidget(compare)
+    compare.show()
+    qtbot.waitExposed(compare)
+    room = compare.screen().availableGeometry()
+    assert compare.width() <= room.width() and compare.height() <= room.height()
+    assert compare.minimumSizeHint().width() <= SIZE[0]  # five frames do not force a wide dialog
+    for _cell, picture, _facts in compare.cells:
+        shown = picture.pixmap()
+        assert 40 <= shown.width() <= picture.width() and shown.height() <= picture.height()

@@ -263,6 +263,17 @@ def keys_line() -> str:
             f" · {loupe} · {compare}")
 
 
+def loupe_hint() -> str:
+    """The loupe's one-line reminder: "Z 100 % · Left/Right next · P X U 0-5 6-9 · Esc back"."""
+    def first(action: str) -> str:
+        return next(key_name(k) for k, a in LOUPE_KEYS.items() if a == action)
+
+    flags, stars, labels = " ".join(key_name(k) for k in FLAG_KEYS), list(STAR_KEYS), list(LABEL_KEYS)
+    return (f"{first('zoom')} 100 % · {first('previous')}/{first('next')} move · {flags} "
+            f"{key_name(stars[0])}-{key_name(stars[-1])} {key_name(labels[0])}-{key_name(labels[-1])} · "
+            f"{next(key_name(k) for k, a in LOUPE_KEYS.items() if a == 'close' and k == Qt.Key.Key_Escape)} back")
+
+
 def keys_html() -> str:
     """The keys as the Help guide's table."""
     from html import escape
