@@ -149,3 +149,14 @@ def test_the_compare_view_of_a_burst_of_five_fits_the_screen(qtbot, tmp_path) ->
     for _cell, picture, _facts in compare.cells:
         shown = picture.pixmap()
         assert 40 <= shown.width() <= picture.width() and shown.height() <= picture.height()
+
+
+def test_a_blank_comment_reads_no_comment_and_a_blank_advice_shows_no_arrow(qtbot) -> None:
+    from app.ui.report_view import DimensionCard
+
+    card = DimensionCard("lighting", DimensionScore(score=4, comment="  ", recommendation=" \n"))
+    qtbot.addWidget(card)
+    assert card.comment.text() == "No comment." and card.recommendation.isHidden()
+    card = DimensionCard("lighting", DimensionScore(score=4, comment="Soft light.", recommendation="Wait."))
+    qtbot.addWidget(card)
+    assert card.comment.text() == "Soft light." and card.recommendation.text() == "→ Wait."

@@ -86,11 +86,12 @@ class DimensionCard(QFrame):
         layout.addLayout(head)
         self.bar = ScoreBar(score)
         layout.addWidget(self.bar)
-        self.comment = WrapLabel(dim.comment if dim and dim.comment else "No comment.")
+        comment = (dim.comment or "").strip() if dim else ""  # a blank answer is no comment, not a blank line
+        advice = (dim.recommendation or "").strip() if dim else ""
+        self.comment = WrapLabel(comment or "No comment.")
         layout.addWidget(self.comment)
-        self.recommendation = WrapLabel(f"→ {dim.recommendation}" if dim and dim.recommendation else "",
-                                        object_name="muted")
-        self.recommendation.setVisible(bool(dim and dim.recommendation))
+        self.recommendation = WrapLabel(f"→ {advice}" if advice else "", object_name="muted")
+        self.recommendation.setVisible(bool(advice))
         layout.addWidget(self.recommendation)
         layout.addStretch(1)
 
