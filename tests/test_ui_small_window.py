@@ -109,6 +109,7 @@ def test_every_page_keeps_900_by_600(qtbot, window) -> None:
 
 
 def test_an_idle_training_bar_shows_no_percentage(qtbot, window, tmp_path) -> None:
+    assert not window.review.progress.isTextVisible()  # nor the Review's before a review starts
     tab = window.training
     assert tab.progress.value() == 0 and not tab.progress.isTextVisible()
     with qtbot.waitSignal(tab.runner.finished, timeout=60_000) as done:
@@ -160,3 +161,15 @@ def test_a_blank_comment_reads_no_comment_and_a_blank_advice_shows_no_arrow(qtbo
     card = DimensionCard("lighting", DimensionScore(score=4, comment="Soft light.", recommendation="Wait."))
     qtbot.addWidget(card)
     assert card.comment.text() == "Soft light." and card.recommendation.text() == "→ Wait."
+
+
+def test_a_frame_that_failed_says_so_on_its_tile(tmp_path) -> None:
+    from app.engine.review.summary import FrameSummary
+    from app.ui.review_grid import tile_text
+
+    broken = FrameSummary(path=str(tmp_path / "broken.jpg"), companions=[], status="failed", job_id=None,
+                          error="broken.jpg: truncated or corrupt JPEG data", overall=None, grade=None)
+    assert tile_text(broken).splitlines() == ["broken.jpg", "failed: hover for why"]
+    pending = FrameSummary(path=str(tmp_path / "later.jpg"), companions=[], status="pending", job_id=None,
+                           error=None, overall=None, grade=None)
+    assert tile_text(pending) == "later.jpg"

@@ -116,8 +116,9 @@ def tile_text(frame: FrameSummary, label: str | None = None) -> str:
         caption = "“" + (meta.caption if len(meta.caption) <= 28 else meta.caption[:27].rstrip() + "…") + "”"
     problems = " · ".join([p.kind for p in frame.problems]
                           + ([f"copy of {Path(frame.duplicate_of).name}"] if frame.duplicate_of else []))
-    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, colour) if p), caption, problems)
-                     if part)
+    failed = "failed: hover for why" if frame.status == "failed" else ""  # a blank tile looked unreviewed
+    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, colour) if p), caption, problems,
+                                        failed) if part)
 
 
 def tile_tooltip(frame: FrameSummary) -> str:

@@ -109,6 +109,7 @@ class ReviewView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)  # no "0%" before a review has started
         self.status = QLabel("Choose a folder of photos (RAW included) to review the whole shoot.")
         self.status.setWordWrap(True)
 
@@ -259,6 +260,7 @@ class ReviewView(QWidget):
             self._show_empty()
             return
         p = Progress(**data)
+        self.progress.setTextVisible(True)
         self.progress.setRange(0, max(1, p.total))
         self.progress.setValue(p.finished)
         if p.path is None:  # the start of the model work
