@@ -272,8 +272,9 @@ def main() -> int:
     window.history.refresh()
     window.history.select_job(result.job_id)
     panel.show_item(result, photo=load_preview(coffee), photo_path=coffee)
-    from app.ui.grades import report_grade  # the grade the badge shows (from the scores), not the model's letter
+    from app.ui.grades import report_grade
 
+    # the grade the badge shows (from the scores), not the model's own letter
     panel.status_label.setText(f"Done: {report_grade(result.report)} · 611 tokens at 57.6 tok/s")
     settle(app, 600)
     window.grab().save(str(out / "main-report.png"))
