@@ -99,10 +99,20 @@ def test_versions_headers_are_whole(qtbot, window) -> None:
     assert not short, short
 
 
-def test_every_page_keeps_900_by_600(qtbot, window) -> None:
+def test_every_page_keeps_900_by_600(qtbot, window, tmp_path) -> None:
     for page in (window.critique, window.training, window.review, window.panel):
         window.tabs.setCurrentWidget(page)
         _at_size(qtbot, window)
+    from test_ui_culling import _frames
+
+    from app.ui.review_grid import FILTERS
+
+    review = window.review  # a filter that matches nothing says so, and the window keeps its size
+    window.tabs.setCurrentWidget(review)
+    review.grid.set_frames(_frames(tmp_path, [8.0, 6.0]), resort=True)
+    review.filter.setCurrentIndex(next(i for i, (label, _) in enumerate(FILTERS) if label == "Exact duplicates"))
+    assert review.grid.count() == 0 and review.empty.isVisible()
+    _at_size(qtbot, window)
     window.tabs.setCurrentWidget(window.training)
     window.training.tabs.setCurrentWidget(window.training.versions)
     _at_size(qtbot, window)

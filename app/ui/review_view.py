@@ -131,7 +131,7 @@ class ReviewView(QWidget):
         self.empty.setVisible(False)
         self.filter.currentIndexChanged.connect(lambda _i: self._show_empty())
         bar = QHBoxLayout()
-        for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter, self.empty):
+        for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter):
             bar.addWidget(w)
         bar.addStretch(1)
 
@@ -190,6 +190,7 @@ class ReviewView(QWidget):
         layout.addLayout(state)
         layout.addLayout(bar)
         layout.addLayout(self.culling.bar())
+        layout.addWidget(self.empty)  # above the empty grid: beside the filter it widened the window
         layout.addWidget(self.grid, 1)
         layout.addLayout(export)
 
