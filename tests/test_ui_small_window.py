@@ -183,3 +183,23 @@ def test_a_frame_that_failed_says_so_on_its_tile(tmp_path) -> None:
     pending = FrameSummary(path=str(tmp_path / "later.jpg"), companions=[], status="pending", job_id=None,
                            error=None, overall=None, grade=None)
     assert tile_text(pending) == "later.jpg"
+
+
+def test_a_report_opened_from_the_review_tab_scrolls_its_history_entry_into_view(qtbot, window, tmp_path) -> None:
+    from ui_support import sample_photo
+
+    service, store = window.service, window.store
+    jobs = [store.find_job(service.critique(sample_photo(tmp_path, f"p{i:02d}.jpg"), "ansel", "technical").job_id)
+            for i in range(14)]
+    window.history.refresh()
+    window.tabs.setCurrentWidget(window.review)  # the history sidebar is hidden on this tab
+    _at_size(qtbot, window)
+    oldest = jobs[0]  # listed last, far below the fold at 600 px
+    window.reopen_job(oldest)
+    listing = window.history.list
+    assert window.history.selected_job_id() == oldest.id
+
+    def entry_in_view() -> bool:
+        return listing.viewport().rect().intersects(listing.visualItemRect(listing.currentItem()))
+
+    qtbot.waitUntil(entry_in_view, timeout=2000)
