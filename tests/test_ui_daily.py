@@ -273,7 +273,7 @@ def test_save_comments_says_it_saved(qtbot, window, tmp_path):
     view.table.selectRow(0)
     view.comment_edits["composition"].setText("Strong diagonal.")
     view.save_button.click()
-    assert view.saved_label.text().startswith("Not saved: mine.jpg has no scores")
+    assert view.saved_label.text().startswith("Kept, not saved yet: mine.jpg has no scores")  # saved with its scores
     view.set_score(0, "composition", "7")
     view.table.selectRow(0)
     view.comment_edits["composition"].setText("Strong diagonal.")
