@@ -175,10 +175,15 @@ class HistoryPanel(QFrame):
                 self.list.setCurrentRow(i, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 self.list.scrollToItem(self.list.item(i))
                 # again once laid out: opened from the Review tab, the list was hidden and had no height
-                QTimer.singleShot(0, lambda: self.list.currentItem() and self.list.scrollToItem(self.list.currentItem()))
+                QTimer.singleShot(0, self._scroll_to_current)
                 return True
         self.list.clearSelection()
         return False
+
+    def _scroll_to_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.list.scrollToItem(item)
 
     def reopen_selected(self) -> None:
         self._reopen(self.list.currentItem())
