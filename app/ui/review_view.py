@@ -354,7 +354,7 @@ class ReviewView(QWidget):
         if not self.dry_run.isChecked():
             if result.files_changing and not self.confirm(
                     "Write sidecars", f"{result.headline()}.\nPolicy: {policy.describe()}.\nA backup of every "
-                    "sidecar is kept; Undo Last Sidecar Write restores them.", result.describe()):
+                    "sidecar is kept; Undo Write restores them.", result.describe()):
                 self.status.setText("Nothing written.")
                 return None
             result = export_sidecars(summary, convention, policy=policy, store=self.store, review_id=self.review_id)
