@@ -86,12 +86,15 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
         window.service.settings.max_tokens = 300  # evaluation decodes unconstrained: keep it short
         steps_seen: list[int] = []
         tab.runner.progressEvent.connect(lambda label, e: steps_seen.append(e.step) if e.kind == "step" else None)
+        bar_values: list[int] = []
+        tab.progress.valueChanged.connect(bar_values.append)
         with qtbot.waitSignal(tab.trainingFinished, timeout=LONG * 3) as finished:
             assert tab.train()
             assert tab.runner.running and tab.cancel_button.isEnabled()
         assert not tab.last_error, tab.last_error
         assert steps_seen and steps_seen == sorted(steps_seen) and tab.loss_plot.train
-        assert len(tab.loss_plot.val) == 2 and tab.progress.value() == 1000
+        assert len(tab.loss_plot.val) == 2 and max(bar_values) > 500
+        assert tab.progress.value() == 0 and not tab.progress.isTextVisible()  # idle: no "100 %" left behind
         assert "ETA" in tab.eta_label.text() or tab.eta_label.text() == "Done."
         assert tab.new_version == "v1" and "v1 is ready" in finished.args[0]
         events = [e.kind for _, e in tab.runner.events]

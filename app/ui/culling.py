@@ -109,6 +109,28 @@ def order_key(frame: FrameSummary, sort_key: str) -> tuple[float, str]:
 
 
 # ---- keys ------------------------------------------------------------------------------------------
+# The one key map: the grid, the loupe and the compare view dispatch through these tables, and the
+# Help guide, the grid's tooltip and the README's table are written from them (scripts/culling_keys.py),
+# so what is listed is what is bound.
+FLAG_KEYS: dict[Qt.Key, str] = {Qt.Key.Key_P: "pick", Qt.Key.Key_X: "reject", Qt.Key.Key_U: "none"}
+STAR_KEYS: dict[Qt.Key, int] = {Qt.Key(int(Qt.Key.Key_0) + n): n for n in range(6)}
+LABEL_KEYS: dict[Qt.Key, str] = {Qt.Key(int(Qt.Key.Key_6) + i): label for i, label in enumerate(LABELS)}
+GRID_KEYS: dict[Qt.Key, str] = {Qt.Key.Key_Space: "loupe", Qt.Key.Key_E: "loupe", Qt.Key.Key_C: "compare",
+                                Qt.Key.Key_S: "stack", Qt.Key.Key_Return: "open", Qt.Key.Key_Enter: "open"}
+LOUPE_KEYS: dict[Qt.Key, str] = {Qt.Key.Key_Right: "next", Qt.Key.Key_Down: "next", Qt.Key.Key_Left: "previous",
+                                 Qt.Key.Key_Up: "previous", Qt.Key.Key_Z: "zoom", Qt.Key.Key_Space: "close",
+                                 Qt.Key.Key_E: "close", Qt.Key.Key_Escape: "close"}
+ACTION_HELP: dict[str, str] = {
+    "pick": "pick", "reject": "reject", "none": "unflag",
+    "loupe": "loupe: the frame large with its report",
+    "compare": "compare the selected frames (or the frame's burst) side by side",
+    "stack": "expand or collapse the burst stack (Stack bursts on)",
+    "open": "open the full report",
+    "next": "in the loupe or compare view: the next frame", "previous": "in the loupe or compare view: the previous frame",
+    "zoom": "in the loupe: 100 % and back", "close": "in the loupe or compare view: back to the grid",
+}
+
+
 @dataclass(frozen=True)
 class Cull:
     """What a key asks for: set ``field`` to ``value`` (``advance``: then move to the next frame)."""
@@ -121,16 +143,17 @@ class Cull:
 _SHIFTED_DIGITS = {Qt.Key.Key_Exclam: 1, Qt.Key.Key_At: 2, Qt.Key.Key_NumberSign: 3, Qt.Key.Key_Dollar: 4,
                    Qt.Key.Key_Percent: 5, Qt.Key.Key_ParenRight: 0, Qt.Key.Key_AsciiCircum: 6,
                    Qt.Key.Key_Ampersand: 7, Qt.Key.Key_Asterisk: 8, Qt.Key.Key_ParenLeft: 9}
-_PLAIN = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+_DIGIT_KEYS = {**{k: n for k, n in STAR_KEYS.items()}, **{k: 6 + i for i, k in enumerate(LABEL_KEYS)}}
+
+
+def _mods(event: QKeyEvent) -> Qt.KeyboardModifier:
+    return event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
 
 
 def _digit(event: QKeyEvent) -> tuple[int, bool] | None:
-    key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-    if Qt.Key.Key_0 <= key <= Qt.Key.Key_9:
-        if mods == Qt.KeyboardModifier.NoModifier:
-            return int(key) - int(Qt.Key.Key_0), False
-        if mods == Qt.KeyboardModifier.ShiftModifier:
-            return int(key) - int(Qt.Key.Key_0), True
+    key, mods = event.key(), _mods(event)
+    if key in _DIGIT_KEYS and mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier):
+        return _DIGIT_KEYS[Qt.Key(key)], mods == Qt.KeyboardModifier.ShiftModifier
     if key in _SHIFTED_DIGITS and mods in (Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.NoModifier):
         return _SHIFTED_DIGITS[Qt.Key(key)], True
     return None
@@ -146,14 +169,29 @@ def cull_for_key(event: QKeyEvent, auto_advance: bool) -> Cull | None:
         if n <= 5:
             return Cull("stars", n, advance)
         return Cull("label", LABELS[n - 6], advance)
-    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    mods = _mods(event)
     if mods not in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier):
         return None
-    flags = {Qt.Key.Key_P: "pick", Qt.Key.Key_X: "reject", Qt.Key.Key_U: "none"}
-    flag = flags.get(Qt.Key(event.key())) if event.key() in flags else None
+    flag = FLAG_KEYS.get(Qt.Key(event.key())) if event.key() in FLAG_KEYS else None
     if flag is None:
         return None
     return Cull("flag", flag, mods == Qt.KeyboardModifier.ShiftModifier or (auto_advance and flag != "none"))
+
+
+def _plain_action(event: QKeyEvent, table: dict[Qt.Key, str]) -> str | None:
+    if _mods(event) != Qt.KeyboardModifier.NoModifier or event.key() not in table:
+        return None
+    return table[Qt.Key(event.key())]
+
+
+def grid_action(event: QKeyEvent) -> str | None:
+    """The grid's own keys (a name from :data:`GRID_KEYS`), culling keys aside."""
+    return _plain_action(event, GRID_KEYS)
+
+
+def loupe_action(event: QKeyEvent) -> str | None:
+    """The loupe's and compare view's own keys (:data:`LOUPE_KEYS`), culling keys aside."""
+    return _plain_action(event, LOUPE_KEYS)
 
 
 def is_undo(event: QKeyEvent) -> bool:
@@ -175,22 +213,77 @@ def describe(cull: Cull, count: int) -> str:
     return text + (f" on {count} frames" if count > 1 else "")
 
 
-def _native(key: QKeySequence.StandardKey) -> str:
-    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+def key_name(key: Qt.Key) -> str:
+    """A key as the help writes it ("P", "Space", "Return", "Left")."""
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.PortableText)
 
 
-def keys_help() -> list[tuple[str, str]]:
-    """The culling keys as (keys, what they do), with this platform's undo/redo (Cmd on a Mac)."""
-    return [
-        ("P / X / U", "pick, reject, unflag"),
-        ("0-5", "your stars"),
-        ("6 7 8 9", "colour label red, yellow, green, blue (again: off)"),
-        ("Shift + any of those", "then move to the next frame (or turn on Auto-advance)"),
-        ("Space or E", "loupe: the frame large with its report; Z 100 %; arrows move; Esc back"),
-        ("C", "compare the selected frames (or the frame's burst) side by side"),
-        ("S", "expand or collapse the burst stack (Stack bursts on)"),
-        (f"{_native(QKeySequence.StandardKey.Undo)} / {_native(QKeySequence.StandardKey.Redo)}",
-         "undo / redo any culling action, also after a restart"),
-        ("Return", "open the full report"),
-        ("Shift/Ctrl + click", "select several frames: the keys rate them all"),
-    ]
+def _names(keys: list[Qt.Key]) -> str:
+    names = [key_name(k) for k in keys]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _grouped(table: dict[Qt.Key, str]) -> list[tuple[str, str]]:
+    by_action: dict[str, list[Qt.Key]] = {}
+    for key, action in table.items():
+        by_action.setdefault(action, []).append(key)
+    return [(_names(keys), ACTION_HELP[action]) for action, keys in by_action.items()]
+
+
+def _undo_redo(native: bool) -> str:
+    if native:  # this platform's own (Cmd on a Mac)
+        fmt = QKeySequence.SequenceFormat.NativeText
+        return " / ".join(QKeySequence(k).toString(fmt) for k in (QKeySequence.StandardKey.Undo,
+                                                                  QKeySequence.StandardKey.Redo))
+    return "Ctrl+Z / Shift+Ctrl+Z (⌘ on a Mac)"
+
+
+def keys_help(*, native: bool = True) -> list[tuple[str, str]]:
+    """Every culling key as (keys, what they do), from the tables above (``native``: this platform's
+    undo/redo, as the window shows it; otherwise the README's words for every platform)."""
+    rows = [(key_name(k), ACTION_HELP[flag]) for k, flag in FLAG_KEYS.items()]
+    rows.append((" ".join(key_name(k) for k in STAR_KEYS), "your stars (0: none)"))
+    rows.append((" ".join(key_name(k) for k in LABEL_KEYS),
+                 "colour label " + ", ".join(label.lower() for label in LABEL_KEYS.values()) + " (again: off)"))
+    rows.append(("Shift + any of those", "then move to the next frame (or turn on Auto-advance)"))
+    rows.append((_undo_redo(native), "undo / redo any culling action, also after a restart"))
+    rows += _grouped(GRID_KEYS)
+    rows += _grouped(LOUPE_KEYS)
+    rows.append(("Shift/Ctrl + click", "select several frames: the keys rate them all"))
+    return rows
+
+
+def keys_line() -> str:
+    """The keys in one short line for under the grid (the whole list is its tooltip and the guide)."""
+    flags = " ".join(key_name(k) for k in FLAG_KEYS)
+    stars, labels = list(STAR_KEYS), list(LABEL_KEYS)
+    loupe = "/".join(key_name(k) for k, a in GRID_KEYS.items() if a == "loupe")
+    compare = next(key_name(k) for k, a in GRID_KEYS.items() if a == "compare")
+    return (f"Keys: {flags} · {key_name(stars[0])}-{key_name(stars[-1])} · {key_name(labels[0])}-{key_name(labels[-1])}"
+            f" · {loupe} · {compare}")
+
+
+def loupe_hint() -> str:
+    """The loupe's one-line reminder: "Z 100 % · Left/Right next · P X U 0-5 6-9 · Esc back"."""
+    def first(action: str) -> str:
+        return next(key_name(k) for k, a in LOUPE_KEYS.items() if a == action)
+
+    flags, stars, labels = " ".join(key_name(k) for k in FLAG_KEYS), list(STAR_KEYS), list(LABEL_KEYS)
+    return (f"{first('zoom')} 100 % · {first('previous')}/{first('next')} move · {flags} "
+            f"{key_name(stars[0])}-{key_name(stars[-1])} {key_name(labels[0])}-{key_name(labels[-1])} · "
+            f"{next(key_name(k) for k, a in LOUPE_KEYS.items() if a == 'close' and k == Qt.Key.Key_Escape)} back")
+
+
+def keys_html() -> str:
+    """The keys as the Help guide's table."""
+    from html import escape
+
+    cells = "".join(f"<tr><td><b>{escape(k)}</b></td><td>{escape(what)}</td></tr>" for k, what in keys_help())
+    return f"<table cellpadding=\"3\">{cells}</table>"
+
+
+def keys_markdown() -> str:
+    """The keys as the README's table (the same rows, every platform's words)."""
+    lines = ["| Keys | What they do |", "|---|---|"]
+    lines += [f"| {k.replace('|', chr(92) + '|')} | {what} |" for k, what in keys_help(native=False)]
+    return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
+from .culling import keys_html
+
 GUIDE = """
 <h2>Getting a critique</h2>
 <p>Drop a photo on the window, paste one (Ctrl+V), or use <b>Open…</b>. Photos opened while one is
@@ -31,10 +33,19 @@ back. <b>Compare with base</b> shows the base model and the adapter side by side
 <p>Open <b>Settings</b> (Ctrl+,): <b>Download</b> fetches the model (about 3 GB, once), or
 <b>Folder…</b> picks a model folder you already have. Until then, reports are measurements only
 (exposure, clipping, sharpness, colour, balance).</p>
+<h2>Reviewing a shoot</h2>
+<p>The <b>Review</b> tab critiques a whole folder (RAW included) and lays it out as a grid. Cull it with
+Lightroom's keys; they act on every selected frame:</p>
+{keys}
 <h2>Your photos</h2>
 <p>Mondrian only reads your photos; it never changes them. Reports can be exported as Markdown, JSON
 or PDF, and reopened from the History sidebar (search it, or select several to delete).</p>
 """
+
+
+def guide_html() -> str:
+    """The guide, with the culling keys written from the key map the grid and loupe use."""
+    return GUIDE.replace("{keys}", keys_html())
 
 
 class HelpDialog(QDialog):
@@ -44,7 +55,7 @@ class HelpDialog(QDialog):
         self.resize(560, 520)
         layout = QVBoxLayout(self)
         self.browser = QTextBrowser()
-        self.browser.setHtml(GUIDE)
+        self.browser.setHtml(guide_html())
         layout.addWidget(self.browser)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

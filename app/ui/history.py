@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -173,9 +173,16 @@ class HistoryPanel(QFrame):
             if self.list.item(i).data(Qt.ItemDataRole.UserRole).id == job_id:
                 self.list.setCurrentRow(i, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 self.list.scrollToItem(self.list.item(i))
+                # again once laid out: opened from the Review tab, the list was hidden and had no height
+                QTimer.singleShot(0, self._scroll_to_current)
                 return True
         self.list.clearSelection()
         return False
+
+    def _scroll_to_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.list.scrollToItem(item)
 
     def reopen_selected(self) -> None:
         self._reopen(self.list.currentItem())

@@ -12,17 +12,36 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap
-from PySide6.QtWidgets import QDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtGui import QGuiApplication, QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.engine.critique.report import DIMENSION_LABELS
 from app.engine.review.summary import FrameSummary
 
 from . import pixmaps, theme
-from .culling import cull_for_key, frame_grade, is_redo, is_undo
+from .culling import cull_for_key, frame_grade, is_redo, is_undo, loupe_action, loupe_hint
 
 FrameOf = Callable[[str], FrameSummary | None]
 LabelOf = Callable[[str], str | None]
+
+
+def fit_to_screen(dialog: QWidget, width: int, height: int) -> None:
+    """Open at ``width`` x ``height``, or smaller where the screen is smaller (a burst of five in
+    the compare view asked for 2,200 px and ran off a laptop's screen)."""
+    screen = dialog.screen() or QGuiApplication.primaryScreen()
+    room = screen.availableGeometry() if screen is not None else None
+    if room is not None:
+        width, height = min(width, room.width() - 40), min(height, room.height() - 60)
+    dialog.resize(max(320, width), max(240, height))
 
 
 def frame_facts(frame: FrameSummary, label: str | None) -> str:
@@ -83,17 +102,36 @@ class _CullingDialog(QDialog):
                 self.step(1)
             self.refresh()
             return
-        key = event.key()
-        if key in (Qt.Key.Key_Right, Qt.Key.Key_Down):
-            self.step(1)
+        action = loupe_action(event)  # culling.LOUPE_KEYS, the map the help is written from
+        if action in ("next", "previous"):
+            self.step(1 if action == "next" else -1)
             return
-        if key in (Qt.Key.Key_Left, Qt.Key.Key_Up):
-            self.step(-1)
-            return
-        if key in (Qt.Key.Key_Space, Qt.Key.Key_E, Qt.Key.Key_Escape):
+        if action == "close":
             self.accept()
             return
+        if action == "zoom" and self.zoom():
+            return
         super().keyPressEvent(event)
+
+    def zoom(self) -> bool:
+        """Z: the loupe's 100 % view (the compare view has none)."""
+        return False
+
+
+class FittedPicture(QLabel):
+    """A picture that takes the room it is given and is fitted into it, never asking for its own
+    size (a row of 420 px pictures made the compare view wider than the screen)."""
+
+    def __init__(self, image: QImage | None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.image = image
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(80, 80)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.setPixmap(pixmaps.fit(self.image, max(40, self.width()), max(40, self.height())))
 
 
 class LoupeDialog(_CullingDialog):
@@ -116,7 +154,7 @@ class LoupeDialog(_CullingDialog):
         self.facts.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.facts.setMinimumWidth(220)
         self.facts.setMaximumWidth(320)
-        self.hint = QLabel("Z 100 % · ←/→ next · P X U 0-5 6-9 · Esc back")
+        self.hint = QLabel(loupe_hint())
         self.hint.setStyleSheet(f"color: {theme.MUTED}")
         side = QVBoxLayout()
         side.addWidget(self.facts, 1)
@@ -126,7 +164,7 @@ class LoupeDialog(_CullingDialog):
         layout.addLayout(side)
         for w in (self.scroller, self.picture, self.facts):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.resize(1000, 700)
+        fit_to_screen(self, 1000, 700)
         self.load()
 
     def focused_path(self) -> str | None:
@@ -168,12 +206,10 @@ class LoupeDialog(_CullingDialog):
             self.index = target
             self.load()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        if event.key() == Qt.Key.Key_Z and event.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.zoomed = not self.zoomed
-            self._show_picture()
-            return
-        super().keyPressEvent(event)
+    def zoom(self) -> bool:
+        self.zoomed = not self.zoomed
+        self._show_picture()
+        return True
 
 
 class CompareDialog(_CullingDialog):
@@ -187,17 +223,17 @@ class CompareDialog(_CullingDialog):
         for path in paths:
             cell = QFrame()
             cell.setFrameShape(QFrame.Shape.Box)
-            picture, facts = QLabel(), QLabel()
-            picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            picture.setPixmap(pixmaps.fit(pixmaps.load_preview(path, 900), 420, 420))
+            picture, facts = FittedPicture(pixmaps.load_preview(path, 900)), QLabel()
             facts.setWordWrap(True)
             box = QVBoxLayout(cell)
             box.addWidget(picture, 1)
             box.addWidget(facts)
             row.addWidget(cell)
             self.cells.append((cell, picture, facts))
-        self.resize(min(1600, 440 * max(1, len(paths))), 700)
+        fit_to_screen(self, 440 * max(1, len(paths)), 700)
         self.refresh()
+
+
 
     def focused_path(self) -> str | None:
         return self.paths[self.index] if self.paths else None

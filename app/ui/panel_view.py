@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)"
 COLORS = [theme.RED, theme.BLUE, theme.YELLOW, theme.INK, theme.GOOD, theme.MUTED, "#8e44ad", "#e67e22"]
+REPORT_COLUMNS = 2  # the reports side by side: two fit a 900 px window
 
 
 def panel_task(service: MondrianService, photo: str | Path, advisor_ids: list[str], mode: str):
@@ -112,17 +113,17 @@ class PanelView(QWidget):
         self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
         radar_box.addWidget(self.legend)
         top.addLayout(radar_box, 3)
-        table = QFrame()
+        self.body.addLayout(top)
+        table = QFrame()  # a row of its own: beside the radar, a 900 px window pushed the scores off screen
         table.setObjectName("card")
         self.table = QGridLayout(table)
         self.table.setHorizontalSpacing(12)
-        top.addWidget(table, 4)
-        self.body.addLayout(top)
+        self.body.addWidget(table)
         self.agreements = WrapLabel()
         self.disagreements = WrapLabel()
         self.body.addWidget(self.agreements)
         self.body.addWidget(self.disagreements)
-        self.reports = QHBoxLayout()
+        self.reports = QGridLayout()  # REPORT_COLUMNS abreast, so five reports never widen the window
         self.reports.setSpacing(12)
         self.body.addLayout(self.reports)
         self.body.addStretch(1)
@@ -220,10 +221,10 @@ class PanelView(QWidget):
             widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
-        for r in results:
+        for i, r in enumerate(results):
             view = ReportView(compact=True)
             view.set_result(r, title=names.get(r.advisor_id, r.advisor_id))
-            self.reports.addWidget(view, 1)
+            self.reports.addWidget(view, i // REPORT_COLUMNS, i % REPORT_COLUMNS)
         missing = sum(r.report is None for r in results)
         self.status.setText(f"Panel of {len(results)} advisors" + (f"; {missing} gave no report." if missing else "."))
 
@@ -238,7 +239,12 @@ class PanelView(QWidget):
                 label = QLabel(text)
                 if row == 0:
                     label.setFont(theme.title_font(10))
+                    label.setWordWrap(True)  # "Henri / Cartier-Bresson" in a narrow column
+                if col > 0:
+                    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.addWidget(label, row, col)
+        for col in range(1, self.table.columnCount() - 1):  # the advisors share the room; the spread is narrow
+            self.table.setColumnStretch(col, 1)
 
     def table_text(self) -> list[list[str]]:
         """The score table as shown (for tests and accessibility)."""

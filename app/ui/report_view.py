@@ -69,11 +69,10 @@ class DimensionCard(QFrame):
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(5)
         head = QHBoxLayout()
-        title = QLabel(DIMENSION_LABELS[key])
+        self.title = title = QLabel(DIMENSION_LABELS[key])
         title.setFont(theme.title_font(11))
-        title.setMinimumWidth(1)
-        head.addWidget(title, 1)
-        head.addStretch(1)
+        title.setWordWrap(True)  # a narrow card wraps "Focus & / Sharpness" rather than clipping it
+        head.addWidget(title, 1)  # all the room the score leaves (a stretch beside it took half)
         if delta:  # a change against the base model (nothing shown when equal)
             sign = "+" if delta > 0 else ""
             d = QLabel(f"{sign}{delta:g}")
@@ -86,11 +85,12 @@ class DimensionCard(QFrame):
         layout.addLayout(head)
         self.bar = ScoreBar(score)
         layout.addWidget(self.bar)
-        self.comment = WrapLabel(dim.comment if dim and dim.comment else "No comment.")
+        comment = (dim.comment or "").strip() if dim else ""  # a blank answer is no comment, not a blank line
+        advice = (dim.recommendation or "").strip() if dim else ""
+        self.comment = WrapLabel(comment or "No comment.")
         layout.addWidget(self.comment)
-        self.recommendation = WrapLabel(f"→ {dim.recommendation}" if dim and dim.recommendation else "",
-                                        object_name="muted")
-        self.recommendation.setVisible(bool(dim and dim.recommendation))
+        self.recommendation = WrapLabel(f"→ {advice}" if advice else "", object_name="muted")
+        self.recommendation.setVisible(bool(advice))
         layout.addWidget(self.recommendation)
         layout.addStretch(1)
 

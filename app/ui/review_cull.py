@@ -32,7 +32,7 @@ from app.engine.review.summary import FrameSummary, summarize_frame
 from app.engine.review.transfer import Mode, TransferResult, transfer, undo_transfer
 
 from . import ui_state
-from .culling import Cull, describe
+from .culling import Cull, describe, keys_help, keys_line
 from .loupe import CompareDialog, LoupeDialog
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class CullController:
         self.stacks.toggled.connect(self._set_stacked)
         self.size = QSlider(Qt.Orientation.Horizontal)
         self.size.setRange(80, 320)
-        self.size.setFixedWidth(110)
+        self.size.setFixedWidth(90)
         self.size.setToolTip("Thumbnail size")
         saved = ui_state.get_str(TILE_SIZE)
         self.size.setValue(int(saved) if saved.isdigit() else grid.tile)
@@ -100,6 +100,10 @@ class CullController:
                   self.files_button):
             row.addWidget(w)
         row.addStretch(1)
+        keys = QLabel(keys_line())
+        keys.setObjectName("muted")
+        keys.setToolTip("\n".join(f"{k}: {what}" for k, what in keys_help()) + "\n(also in Help › Mondrian Guide)")
+        row.addWidget(keys)
         return row
 
     # ---- the review on screen ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .culling import (
     Predicate,
     cull_for_key,
     frame_grade,
+    grid_action,
     is_redo,
     is_undo,
     order_key,
@@ -115,8 +116,9 @@ def tile_text(frame: FrameSummary, label: str | None = None) -> str:
         caption = "“" + (meta.caption if len(meta.caption) <= 28 else meta.caption[:27].rstrip() + "…") + "”"
     problems = " · ".join([p.kind for p in frame.problems]
                           + ([f"copy of {Path(frame.duplicate_of).name}"] if frame.duplicate_of else []))
-    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, colour) if p), caption, problems)
-                     if part)
+    failed = "failed: hover for why" if frame.status == "failed" else ""  # a blank tile looked unreviewed
+    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, colour) if p), caption, problems,
+                                        failed) if part)
 
 
 def tile_tooltip(frame: FrameSummary) -> str:
@@ -370,19 +372,18 @@ class ReviewGrid(QListWidget):
             if cull.advance and len(self.selected_paths()) <= 1:
                 self.advance()
             return
-        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier
-        key = event.key()
-        if plain and key in (Qt.Key.Key_Space, Qt.Key.Key_E):
+        action = grid_action(event)  # culling.GRID_KEYS, the map the help is written from
+        if action == "loupe":
             self.loupeRequested.emit(path)
             return
-        if plain and key == Qt.Key.Key_C:
+        if action == "compare":
             chosen = self.selected_paths()
             self.compareRequested.emit(chosen if len(chosen) > 1 else self.burst_members(path) or chosen)
             return
-        if plain and key == Qt.Key.Key_S:
+        if action == "stack":
             self.toggle_stack(path)
             return
-        if plain and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if action == "open":
             self.openRequested.emit(path)
             return
         super().keyPressEvent(event)

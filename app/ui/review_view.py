@@ -26,9 +26,11 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,7 +49,7 @@ from app.engine.sidecars import STANDARD_FIELDS, WritePolicy
 
 from .bridge import CANCELLED, Request, TaskContext
 from .critique_bar import MODES
-from .culling import keys_help, legend_text, short_legend_text
+from .culling import legend_text, short_legend_text
 from .review_cull import CullController
 from .review_grid import FILTERS, SORTS, ReviewGrid
 
@@ -107,6 +109,7 @@ class ReviewView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)  # no "0%" before a review has started
         self.status = QLabel("Choose a folder of photos (RAW included) to review the whole shoot.")
         self.status.setWordWrap(True)
 
@@ -128,28 +131,36 @@ class ReviewView(QWidget):
         self.empty.setVisible(False)
         self.filter.currentIndexChanged.connect(lambda _i: self._show_empty())
         bar = QHBoxLayout()
-        for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter, self.empty):
+        for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter):
             bar.addWidget(w)
         bar.addStretch(1)
-        keys = QLabel("Keys: P X U · 0-5 · 6-9 · Space · C")
-        keys.setObjectName("muted")
-        keys.setToolTip("\n".join(f"{k}: {what}" for k, what in keys_help()) + "\n(all of them: Help › Guide)")
-        bar.addWidget(keys)
 
         self.convention = QComboBox()
         for label, key in CONVENTIONS:
             self.convention.addItem(label, key)
         self.dry_run = QCheckBox("Dry run")
-        self.fields = {name: QCheckBox(FIELD_LABELS[name]) for name in STANDARD_FIELDS}
+        # The standard fields in a menu, so that the row fits a 900 px window (checkable actions)
+        also = QToolButton()
+        also.setText("Also write")
+        also.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        also.setToolTip("The standard fields to write too (only where the file has none, unless Overwrite is "
+                        "ticked). None ticked: Mondrian's namespace and keywords only.")
+        fields_menu = QMenu(also)
+        fields_menu.setToolTipsVisible(True)
+        self.fields = {name: fields_menu.addAction(FIELD_LABELS[name]) for name in STANDARD_FIELDS}
         for name, box in self.fields.items():
-            box.setToolTip(f"Also write the {FIELD_LABELS[name].lower()} (only where the file has none, "
-                           "unless Overwrite is ticked). Unticked: Mondrian's namespace and keywords only.")
-        self.overwrite = QCheckBox("Overwrite")
+            box.setCheckable(True)
+            box.setToolTip(f"Also write the {FIELD_LABELS[name].lower()}")
+        fields_menu.addSeparator()
+        self.overwrite = fields_menu.addAction("Overwrite Their Values")
+        self.overwrite.setCheckable(True)
         self.overwrite.setToolTip("Replace the photographer's own values in the ticked fields")
+        also.setMenu(fields_menu)
         self.export_button = QPushButton("Write Sidecars")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.write_sidecars)
-        self.undo_button = QPushButton("Undo Last Sidecar Write")
+        self.undo_button = QPushButton("Undo Write")
+        self.undo_button.setToolTip("Undo the last sidecar write (files back as they were)")
         self.undo_button.clicked.connect(self.undo_sidecars)
         self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
         self.mapping = QLabel(short_legend_text())
@@ -161,12 +172,12 @@ class ReviewView(QWidget):
         self.convention.currentIndexChanged.connect(  # Lightroom's caveat, not Capture One's or darktable's
             lambda _i: self.note.setVisible(self.convention.currentData() == "lightroom"))
         export = QHBoxLayout()
-        widgets: list[QWidget] = [QLabel("Ratings to"), self.convention, QLabel("Also write"), *self.fields.values(),
-                                  self.overwrite, self.dry_run, self.export_button, self.undo_button, self.note]
+        widgets: list[QWidget] = [QLabel("Ratings to"), self.convention, also, self.dry_run, self.export_button,
+                                  self.undo_button, self.note]
         for widget in widgets:
             export.addWidget(widget)
         export.addStretch(1)
-        export.addWidget(self.mapping)
+        bar.addWidget(self.mapping)
         self.progress.setMaximumWidth(240)
         self.status.setMinimumWidth(200)
         state = QHBoxLayout()
@@ -179,6 +190,7 @@ class ReviewView(QWidget):
         layout.addLayout(state)
         layout.addLayout(bar)
         layout.addLayout(self.culling.bar())
+        layout.addWidget(self.empty)  # above the empty grid: beside the filter it widened the window
         layout.addWidget(self.grid, 1)
         layout.addLayout(export)
 
@@ -249,6 +261,7 @@ class ReviewView(QWidget):
             self._show_empty()
             return
         p = Progress(**data)
+        self.progress.setTextVisible(True)
         self.progress.setRange(0, max(1, p.total))
         self.progress.setValue(p.finished)
         if p.path is None:  # the start of the model work
@@ -341,7 +354,7 @@ class ReviewView(QWidget):
         if not self.dry_run.isChecked():
             if result.files_changing and not self.confirm(
                     "Write sidecars", f"{result.headline()}.\nPolicy: {policy.describe()}.\nA backup of every "
-                    "sidecar is kept; Undo Last Sidecar Write restores them.", result.describe()):
+                    "sidecar is kept; Undo Write restores them.", result.describe()):
                 self.status.setText("Nothing written.")
                 return None
             result = export_sidecars(summary, convention, policy=policy, store=self.store, review_id=self.review_id)

@@ -42,7 +42,7 @@ class TrainingControls(QWidget):
         col.addLayout(self._buttons())
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
+        self.show_idle()
         col.addWidget(self.progress)
         self.status = QLabel("Ready.")
         self.status.setObjectName("muted")
@@ -54,6 +54,17 @@ class TrainingControls(QWidget):
         self.error_label.hide()
         col.addWidget(self.error_label)
         col.addStretch(1)
+
+    def show_progress(self, fraction: float) -> None:
+        """Something runs: the bar and its percentage."""
+        self.progress.setTextVisible(True)
+        self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+
+    def show_idle(self) -> None:
+        """Nothing runs: an empty bar without a number (a full \"100 %\" bar read as work still going
+        on); the status line says how the last task ended."""
+        self.progress.setValue(0)
+        self.progress.setTextVisible(False)
 
     def _advisor_box(self) -> QGroupBox:
         box = QGroupBox("Advisor")

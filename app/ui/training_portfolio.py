@@ -63,7 +63,7 @@ class PortfolioWork(QObject):
         usable = [p.path for p in self.photos if not p.problem]
         self.c.draft_button.setEnabled(False)
         self.c.status.setText(f"Drafting profiles for {len(usable)} photo(s) with the base model…")
-        self.c.progress.setValue(0)
+        self.c.show_progress(0.0)
         request = self.draft = self.bridge.run("draft", draft_task(self.service, self.store, advisor_id, usable))
         request.progress.connect(self._draft_progress)
         request.result.connect(self._drafted)
@@ -97,11 +97,13 @@ class PortfolioWork(QObject):
                 setattr(self, name, None)
         if request.kind == "draft":
             self.c.draft_button.setEnabled(True)
+        if request.kind in ("scan", "draft"):
+            self.c.show_idle()
 
     def _show_progress(self, message: str, fraction: float) -> None:
         self.c.status.setText(message)
         if fraction >= 0:
-            self.c.progress.setValue(int(1000 * fraction))
+            self.c.show_progress(fraction)
 
     def _draft_progress(self, message: str, fraction: float) -> None:
         self._show_progress(message, fraction)
@@ -119,7 +121,7 @@ class PortfolioWork(QObject):
     def _drafted(self, value: object) -> None:
         if not isinstance(value, DraftSummary):
             return
-        self.c.progress.setValue(1000)
+        self.c.show_idle()
         self.profiles.reload()
         self.update_info()
         text = f"Drafted {len(value.drafted)} profile(s); kept {value.kept} existing."

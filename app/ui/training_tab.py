@@ -246,7 +246,7 @@ class TrainingTab(QWidget):
 
     def _start_run(self, steps: list[Step], verb: str) -> None:
         self.new_version = None
-        self.progress.setValue(0)
+        self.controls.show_progress(0.0)
         self.run_page.begin(f"{verb} {self.advisor_combo.currentText().replace('(personal)', '').strip()}")
         self.train_button.setEnabled(False)
         self.resume_button.hide()
@@ -272,12 +272,12 @@ class TrainingTab(QWidget):
 
     def _step_started(self, label: str) -> None:
         self.status.setText(f"{label}…")
-        self.progress.setValue(int(1000 * self.run_page.step_started(label)))
+        self.controls.show_progress(self.run_page.step_started(label))
 
     def _on_event(self, _label: str, e: ev.Event) -> None:
         shown = self.run_page.show_event(e)
         if shown.fraction is not None:
-            self.progress.setValue(int(1000 * shown.fraction))
+            self.controls.show_progress(shown.fraction)
         if shown.status is not None:
             self.status.setText(shown.status)
         if shown.memory is not None:
@@ -287,6 +287,7 @@ class TrainingTab(QWidget):
             self.new_version = shown.version
 
     def _pipeline_finished(self, ok: bool, message: str) -> None:
+        self.controls.show_idle()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         advisor = self.advisor_id() or ""
@@ -318,7 +319,6 @@ class TrainingTab(QWidget):
         self.log.appendPlainText("cancelled")
 
     def _run_done(self, advisor: str) -> None:
-        self.progress.setValue(1000)
         summary = ""
         if self.new_version:
             try:

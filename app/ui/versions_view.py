@@ -91,7 +91,9 @@ class VersionsView(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()  # every title whole; a narrow window scrolls the table
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -110,10 +112,12 @@ class VersionsView(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         for b in (self.activate_button, self.rollback_button, self.evaluate_button, self.delete_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
         self.status = QLabel()
         self.status.setObjectName("muted")
-        buttons.addWidget(self.status)
+        self.status.setWordWrap(True)  # "Active: …" wraps rather than widening the window
+        self.status.setMinimumWidth(80)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        buttons.addWidget(self.status, 1)
         top_layout.addLayout(buttons)
         splitter.addWidget(top)
         bottom = QWidget()
