@@ -72,8 +72,10 @@ class ManyCritiques:
 
     def critique_many(self, photos: Sequence[str | Path], advisor_id: str, mode: str = "auto", *,
                       on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,
-                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH) -> list[CritiqueResult | Exception]:
-        """Critique ``photos`` with one advisor, ``batch_size`` photos decoded together. Each outcome
+                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH,
+                      prepare: Callable[[Path], PreparedPhoto] | None = None) -> list[CritiqueResult | Exception]:
+        """Critique ``photos`` with one advisor, ``batch_size`` photos decoded together (``prepare``:
+        :func:`prepare_photo` unless the caller prepared them ahead, as a review does). Each outcome
         (a result, or the photo's error: unreadable, missing) goes to ``on_result(index, path, result,
         error)`` as soon as its batch is done; tokens to ``on_token(index, chunk)``. Raises
         CancelledError when ``scope`` is cancelled and the input errors (AdvisorError,
@@ -88,7 +90,7 @@ class ManyCritiques:
             items: list[_Item] = []
             for index in range(first, min(first + size, len(paths))):
                 try:
-                    prepared = prepare_photo(paths[index], self.settings)
+                    prepared = (prepare or self._prepare)(paths[index])
                 except PHOTO_ERRORS as exc:
                     out.append(exc)
                     if on_result is not None:
@@ -100,6 +102,9 @@ class ManyCritiques:
                 if on_result is not None:
                     on_result(item.index, paths[item.index], result, None)
         return out
+
+    def _prepare(self, path: Path) -> PreparedPhoto:
+        return prepare_photo(path, self.settings)
 
     def critique_panel(self, photo: str | Path, advisor_ids: Sequence[str], mode: str = "auto", *,
                        on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,
