@@ -32,7 +32,7 @@ from app.engine.review.progress import Progress, ProgressCallback
 from app.engine.review.runner import resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.review.selection import describe_policies, parse_policies
-from app.engine.review.stages import queued, run_stages
+from app.engine.review.stages import queued, run_stages, uses_triage
 from app.engine.store.reviews import FrameRow, ReviewRow
 
 if TYPE_CHECKING:
@@ -143,12 +143,15 @@ def _check_advisor_mode(service: MondrianService, advisor_id: str, mode: str) ->
     return mode
 
 
-def _stage_settings(service: MondrianService, critique: str | None) -> dict[str, Any]:
+def _stage_settings(service: MondrianService, mode: str, critique: str | None) -> dict[str, Any]:
     """The review's second-stage policy (checked; None: the ``review_critique`` setting's) and its triage edge, kept in its settings. ReviewError naming a policy that is wrong."""
     try:
         policy = describe_policies(parse_policies(critique or service.settings.review_critique))
     except ValueError as exc:
-        raise ReviewError(f"critique: {exc}") from None
+        raise ReviewError(str(exc)) from None
+    if policy == "none" and not uses_triage(service, mode):
+        raise ReviewError(f"triage only needs a model: mode '{mode}' runs none here (choose another mode, "
+                          "or critique every frame)")
     return {"triage_image_edge": service.settings.triage_image_edge, "critique": policy}
 
 
@@ -166,7 +169,7 @@ def open_folder_review(service: MondrianService, store: Store, folder: str | Pat
     except ImageLoadError as exc:
         raise ReviewError(str(exc)) from None
     mode = _check_advisor_mode(service, advisor_id, mode)
-    stages = _stage_settings(service, critique)
+    stages = _stage_settings(service, mode, critique)
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
     lock = FolderLock(root, store.path.parent / "locks")
@@ -224,7 +227,7 @@ def open_file_review(service: MondrianService, store: Store, files: list[ListedF
         if not Path(item.path).is_absolute():
             raise ReviewError(f"files: {item.path!r} is not an absolute path")
     mode = _check_advisor_mode(service, advisor_id, mode)
-    stages = _stage_settings(service, critique)
+    stages = _stage_settings(service, mode, critique)
     paths = sorted({str(Path(item.path)) for item in files})
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)

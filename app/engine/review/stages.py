@@ -189,10 +189,8 @@ class _Run:
         return scores
 
     # ---- stage 2 -------------------------------------------------------------------------------
-    def select(self, candidates: list[FrameRow], scores: dict[str, TriageScores] | None) -> list[str]:
-        """The frames the policy picks (all of them, in folder order, when there was no triage)."""
-        if scores is None:
-            return [f.path for f in candidates]
+    def select(self, candidates: list[FrameRow], scores: dict[str, TriageScores]) -> list[str]:
+        """The frames the policy picks among ``candidates``, best triage score first."""
         policies = parse_policies(critique_policy(self.review, self.service.settings.review_critique))
         metadata = self.store.frame_metadata(self.review.id)
         picks = {f.path for f in candidates if f.flag == "pick" or (f.stars or 0) > 0
@@ -271,10 +269,22 @@ def run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run
     frames = store.list_frames(review.id)
     run = _Run(service, store, review, frames, on_progress, phash)
     scores = run.triage(to_run, scope) if uses_triage(service, review.mode) else None
-    rows = {f.path: f for f in store.list_frames(review.id)}
-    candidates = [rows[f.path] for f in to_run if rows[f.path].status not in ("done", "reused", "failed")]
-    selected = run.select(candidates, scores)
-    finished = sum(f.status in ("done", "reused", "failed") for f in rows.values())
+    rows = store.list_frames(review.id)
+    finished = sum(f.status in ("done", "reused", "failed") for f in rows)
+    if scores is None:  # no model, no triage: every pending frame, in folder order
+        selected = [f.path for f in to_run]
+    else:  # the policy counts the whole shoot (top:N includes frames critiqued by an earlier run)
+        key = triage_key(review)
+        earlier = store.triage_results([content_key(f) for f in rows if f.path not in scores], key)
+        for f in rows:
+            if f.path not in scores and content_key(f) in earlier:
+                try:
+                    scores[f.path] = TriageScores.from_dict(earlier[content_key(f)])
+                except (TypeError, ValueError):
+                    continue
+        chosen = run.select([f for f in rows if f.status != "failed"], scores)
+        pending = {f.path for f in rows if f.status not in ("done", "reused", "failed")}
+        selected = [p for p in chosen if p in pending]
     policy = describe_policies(parse_policies(critique_policy(review, service.settings.review_critique)))
     log.info("review %s: %d frame(s) to critique (%s)", review.id, len(selected), policy if scores is not None else "all")
     run.critique(selected, finished, scope)
