@@ -112,9 +112,9 @@ class Rule:
         return value
 
 
-_ONE_POLICY = r"(all|none|picks|bursts|top:[1-9][0-9]{0,5})"
+_ONE_POLICY = r"(picks|bursts|top:[1-9][0-9]{0,5})"
 # review_critique's values (app/engine/review/selection.py parses them; this floor cannot import it)
-CRITIQUE_POLICY_PATTERN = rf"auto|{_ONE_POLICY}(\+{_ONE_POLICY})*"
+CRITIQUE_POLICY_PATTERN = rf"auto|all|none|{_ONE_POLICY}(\+{_ONE_POLICY})*"
 
 
 def _number(value: float) -> str:

@@ -196,7 +196,7 @@ def _with_triage(item: FrameSummary, triage: dict[str, Any]) -> None:
     if item.overall is not None:
         return
     try:
-        overall = round(float(triage["expected_overall"]), 2)
+        overall = float(triage["expected_overall"])  # unrounded: it ranks the shoot
         scores = {k: float(v) for k, v in triage["scores"].items() if k in DIMENSIONS}
     except (KeyError, TypeError, ValueError, AttributeError):
         return
