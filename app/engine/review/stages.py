@@ -105,7 +105,7 @@ def _prepare_for_triage(service: MondrianService, path: Path, key: str) -> _Prep
     return _Prepared(photo, phash, thumb)
 
 
-def _rows_for(service: MondrianService, stage: str) -> int:
+def review_batch_size(service: MondrianService, stage: str) -> int:
     """The review's batch size for ``stage``: the setting, else the memory estimate for the loaded model."""
     setting = service.settings.review_batch_size
     loaded = service.host.loaded
@@ -185,7 +185,7 @@ class _Run:
                 log.warning("%s: triage failed (%s)", frame.path, text)
 
         triage_many(self.service, [Path(f.path) for f in need], review.advisor_id, review.mode,
-                    on_result=delivered, scope=scope, batch_size=_rows_for(self.service, TRIAGE), prepare=prepare)
+                    on_result=delivered, scope=scope, batch_size=review_batch_size(self.service, TRIAGE), prepare=prepare)
         return scores
 
     # ---- stage 2 -------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class _Run:
             self.emit(Progress(review.id, counter[0], total(), len(planned), str(path), status, job_id, text or None))
 
         self.emit(Progress(review.id, finished, total(), len(planned)))
-        rows = _rows_for(self.service, CRITIQUE)
+        rows = review_batch_size(self.service, CRITIQUE)
         try:
             with Prefetch(lambda p: prepare_photo(p, self.service.settings)) as prefetch:
                 while True:
