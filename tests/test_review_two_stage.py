@@ -308,3 +308,33 @@ def test_window_grid_shows_triage_until_the_full_critique(qtbot, window, shoot: 
     assert finished.args[0].done == 6 and said == [f"{BLURRED}: its full critique runs next."]
     assert {f.stage for f in view.grid.frames.values() if f.status != "failed"} == {"full"}
     assert all("≈" not in view.grid._items[p].text() for p in view.grid.frames)
+
+
+def test_memory_stays_flat_over_a_triage(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A generous bound (bench/review.py measures 200 frames against 5 MB per 100): holding each
+    frame's prepared photo (3 MB at 1024 px) or its thumbnail would grow the RSS by ~75 MB here."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        arr = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+        Image.fromarray(arr).resize((1024, 768)).save(folder / f"f{i:02d}.jpg", quality=85)
+    store = Store(tmp_path / "db.sqlite")
+    service = _service(tiny_model_dir, store, review_batch_size=4)
+    rss: list[float] = []
+
+    def sample(p: Progress) -> None:
+        if p.status == "triaged":
+            with open("/proc/self/statm") as fh:
+                rss.append(int(fh.read().split()[1]) * 4096 / 2**20)
+
+    try:
+        review = review_folder(service, store, folder, "ansel", "baseline", critique="none", on_progress=sample)
+    finally:
+        service.close()
+        store.close()
+    assert review.state == "completed" and len(rss) == 40
+    assert max(rss[15:]) - max(rss[:15]) < 25, rss
