@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.engine import paths
-from app.engine.critique.triage import TOKENS_PER_EDGE, TriageScores, triage_edge
+from app.engine.critique.triage import TOKENS_PER_EDGE, TriageScores
 from app.engine.jobs import THUMBNAIL_EDGE, thumbnail_from_image
 from app.engine.model.memory import CRITIQUE_CAP, TRIAGE_CAP, batch_size_for
 from app.engine.photos.prepare import PreparedPhoto, prepare_photo
@@ -100,7 +100,7 @@ def _prepare_for_triage(service: MondrianService, path: Path, key: str) -> _Prep
         if not dest.exists():
             thumbnail_from_image(photo.image, dest, THUMBNAIL_EDGE)
         thumb = str(dest)
-    except OSError as exc:  # a thumbnail or hash problem never costs the frame its score
+    except (OSError, ValueError) as exc:  # a thumbnail or hash problem never costs the frame its score
         log.warning("%s: no thumbnail for its triage (%s)", path, exc)
     return _Prepared(photo, phash, thumb)
 
@@ -114,8 +114,8 @@ def review_batch_size(service: MondrianService, stage: str) -> int:
     config = loaded.model.config
     vision = getattr(config, "vision_config", None)
     step = int(getattr(vision, "patch_size", 0) or 0) * int(getattr(vision, "spatial_merge_size", 0) or 0) or 32
-    edge = triage_edge(config, service.settings.triage_image_edge) if stage == TRIAGE else service.settings.max_image_edge
-    image = (TOKENS_PER_EDGE if stage == TRIAGE else max(1, edge // step)) ** 2
+    along = TOKENS_PER_EDGE if stage == TRIAGE else max(1, service.settings.max_image_edge // step)
+    image = along * along  # the worst case, a square photo (the triage edge is TOKENS_PER_EDGE tokens long)
     return batch_size_for(config, TEXT_TOKENS + image + ANSWER_TOKENS[stage],
                           cap=TRIAGE_CAP if stage == TRIAGE else CRITIQUE_CAP)
 
