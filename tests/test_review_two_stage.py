@@ -338,3 +338,30 @@ def test_memory_stays_flat_over_a_triage(tiny_model_dir: Path, tmp_path: Path) -
         store.close()
     assert review.state == "completed" and len(rss) == 40
     assert max(rss[15:]) - max(rss[:15]) < 25, rss
+
+
+def test_prefetch_prepares_ahead_and_hands_back_each_frames_error() -> None:
+    import time
+
+    from app.engine.review.prefetch import Prefetch, prepare_workers
+
+    started: list[str] = []
+
+    def prepare(path: Path) -> str:
+        started.append(path.name)
+        if path.name == "bad.jpg":
+            raise OSError(f"{path}: unreadable")
+        time.sleep(0.2)
+        return path.name.upper()
+
+    with Prefetch(prepare, workers=1) as prefetch:
+        prefetch.ahead([Path("a.jpg"), Path("bad.jpg"), Path("b.jpg")])
+        time.sleep(0.6)  # "the model works": the three are prepared meanwhile
+        t0 = time.perf_counter()
+        assert prefetch.take(Path("a.jpg")) == "A.JPG"
+        with pytest.raises(OSError, match="bad.jpg: unreadable"):
+            prefetch.take(Path("bad.jpg"))
+        assert prefetch.take(Path("b.jpg")) == "B.JPG" and time.perf_counter() - t0 < 0.1
+        assert prefetch.take(Path("c.jpg")) == "C.JPG"  # never asked ahead: prepared on the spot
+    assert started == ["a.jpg", "bad.jpg", "b.jpg", "c.jpg"]
+    assert [prepare_workers(n) for n in (1, 2, 8, 12, 64)] == [1, 1, 2, 3, 3]
