@@ -365,3 +365,41 @@ def test_prefetch_prepares_ahead_and_hands_back_each_frames_error() -> None:
         assert prefetch.take(Path("c.jpg")) == "C.JPG"  # never asked ahead: prepared on the spot
     assert started == ["a.jpg", "bad.jpg", "b.jpg", "c.jpg"]
     assert [prepare_workers(n) for n in (1, 2, 8, 12, 64)] == [1, 1, 2, 3, 3]
+
+
+def test_cancel_in_either_stage_keeps_what_is_done_and_a_rerun_continues(tiny_model_dir: Path, shoot: Path,
+                                                                        tmp_path: Path) -> None:
+    from app.engine.model.cancel import CancelScope
+    from app.engine.review.folder_review import run_review
+
+    folder = _copy(shoot, tmp_path / "shoot")
+    store = Store(tmp_path / "db.sqlite")
+    service = _service(tiny_model_dir, store, review_batch_size=2)
+    try:
+        scored: list[str | None] = []
+        for stop_at in ("triaged", "done"):  # the first stage, then the second
+            review = start_review(service, store, folder, "ansel", "baseline", critique="all")
+            scope = CancelScope()
+            seen: list[Progress] = []
+
+            def progress(p: Progress, stop_at: str = stop_at, scope: CancelScope = scope,
+                         seen: list[Progress] = seen) -> None:
+                seen.append(p)
+                if p.status == stop_at:
+                    scope.cancel()
+
+            cancelled = run_review(service, store, review.id, on_progress=progress, scope=scope)
+            assert cancelled.state == "cancelled", stop_at
+            scored += [e.path for e in seen if e.status == "triaged"]
+            assert 0 < len(scored) < 6 if stop_at == "triaged" else sorted(set(scored)) == sorted(scored)
+        assert len(scored) == 6  # the second run scored only the frames the first had not
+        again: list[Progress] = []
+        review = start_review(service, store, folder, "ansel", "baseline", critique="all")
+        final = run_review(service, store, review.id, on_progress=again.append)
+        assert final.state == "completed" and final.done == 6
+        rescored = {e.path for e in again if e.status == "triaged"}
+        assert not rescored  # every frame's triage was kept from the cancelled runs
+        assert len([e for e in again if e.status == "done"]) < 6  # the critiques done before stay done
+    finally:
+        service.close()
+        store.close()
