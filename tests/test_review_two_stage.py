@@ -150,6 +150,21 @@ def test_a_frame_the_user_opens_jumps_the_queue(tiny_model_dir: Path, shoot: Pat
         assert final.state == "completed" and final.done == 6 and jumped
         assert order[1] == jumped[0]  # the next critique is the opened frame
         assert not jump_frame(review.id, str(folder / BLURRED))  # no second stage running: nothing queued
+
+        # opened while triage runs: its critique is the first once the second stage starts
+        other = _copy(shoot, tmp_path / "other")  # another advisor: nothing reused from the run above
+        review = start_review(service, store, other, "fan_ho", "baseline", critique="all")
+        firsts: list[str] = []
+
+        def early(p: Progress) -> None:
+            if p.status == "triaged" and not firsts:
+                firsts.append(str(other / RAW_PLAIN))
+                assert jump_frame(review.id, firsts[0])
+            if p.status == "done":
+                firsts.append(p.path or "")
+
+        run_review(service, store, review.id, on_progress=early)
+        assert firsts[0] == firsts[1]
     finally:
         service.close()
         store.close()
@@ -271,9 +286,8 @@ def test_http_triage_only_and_critique(tiny_model_dir: Path, shoot: Path, tmp_pa
         store.close()
 
 
-def test_window_grid_shows_triage_until_the_full_critique(qtbot, window, shoot: Path, tmp_path: Path) -> None:
-    import json as _json
-
+def test_window_grid_shows_triage_until_the_full_critique(qtbot, window, shoot: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from ui_support import LONG
 
     folder = _copy(shoot, tmp_path / "shoot")
@@ -291,21 +305,30 @@ def test_window_grid_shows_triage_until_the_full_critique(qtbot, window, shoot: 
     view.open_frame(raw)  # no critique running: it says how to get one
     assert "has triage scores only" in view.status.text() and window.tabs.currentWidget() is view
 
-    # again with every frame critiqued, one at a time: opening a frame while they run puts it next
+    # again with every frame critiqued, one at a time: opening a frame while they run puts it next.
+    # The first critique waits for the test to open the frame (the window's progress arrives queued,
+    # so without the gate the whole run could finish first on a loaded machine).
+    import threading
+
+    from app.engine.review import stages
+
+    real, reached, release = stages.critique_many, threading.Event(), threading.Event()
+
+    def gated(*args, **kwargs):
+        reached.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "critique_many", gated)
     view.service.settings.review_batch_size = 1
     view.set_critique("all")
-    said: list[str] = []
-
-    def on_progress(message: str, _fraction: float) -> None:
-        data = _json.loads(message)
-        if data.get("stage") == "critique" and data.get("path") is None and not said:
-            view.open_frame(str(folder / BLURRED))
-            said.append(view.status.text())
-
     with qtbot.waitSignal(view.reviewFinished, timeout=LONG) as finished:
-        request = view.review(folder)
-        request.progress.connect(on_progress)
-    assert finished.args[0].done == 6 and said == [f"{BLURRED}: its full critique runs next."]
+        view.review(folder)
+        qtbot.waitUntil(reached.is_set, timeout=LONG)
+        view.open_frame(str(folder / BLURRED))
+        said = view.status.text()
+        release.set()
+    assert finished.args[0].done == 6 and said == f"{BLURRED}: its full critique runs next."
     assert {f.stage for f in view.grid.frames.values() if f.status != "failed"} == {"full"}
     assert all("≈" not in view.grid._items[p].text() for p in view.grid.frames)
 

@@ -65,8 +65,9 @@ def uses_triage(service: MondrianService, mode: str) -> bool:
 
 
 def jump_frame(review_id: str, path: str) -> bool:
-    """Put ``path`` first in the running review's second stage (the user opened it). False when the
-    review has no second stage running (then nothing is queued: the caller may critique it alone)."""
+    """Put ``path`` first in the running review's second stage (the user opened it; during triage it
+    goes first once the critiques start). False when the review is not running here (then nothing is
+    queued: the caller may critique it alone)."""
     with _queues_lock:
         queue = _queues.get(review_id)
     if queue is None:
@@ -202,13 +203,13 @@ class _Run:
                                for f in candidates])
         return select_frames(policies, [f.path for f in candidates], scores, picks=picks, bursts=bursts)
 
-    def critique(self, selected: list[str], finished: int, scope: Any) -> None:
-        """Full critiques from the queue (jumps honoured between batches), the next batch prepared ahead."""
+    def critique(self, selected: list[str], finished: int, scope: Any, queue: CritiqueQueue) -> None:
+        """Full critiques from the queue (jumps honoured between batches), the next batch prepared ahead.
+        Frames the user opened during triage are already in ``queue``, first."""
         review, store = self.review, self.store
-        queue = CritiqueQueue(selected)
-        planned = set(selected)
-        with _queues_lock:
-            _queues[review.id] = queue
+        for path in selected:
+            queue.push(path)
+        planned = set(selected) | {p for p in queue.peek(len(queue)) if self._waiting(p)}
         counter = [finished]
 
         def total() -> int:
@@ -236,23 +237,19 @@ class _Run:
 
         self.emit(Progress(review.id, finished, total(), len(planned)))
         rows = review_batch_size(self.service, CRITIQUE)
-        try:
-            with Prefetch(lambda p: prepare_photo(p, self.service.settings)) as prefetch:
-                while True:
-                    batch = [p for p in queue.take(rows) if self._waiting(p)]
-                    if not batch:
-                        if len(queue) == 0:
-                            break
-                        continue
-                    planned.update(batch)  # a jumped frame joins the plan
-                    prefetch.ahead(Path(p) for p in batch)
-                    prefetch.ahead(Path(p) for p in queue.peek(rows))  # prepared while the model writes
-                    critique_many(self.service, [Path(p) for p in batch], review.advisor_id, review.mode,
-                                  on_result=lambda _i, path, result, error: delivered(path, result, error),
-                                  scope=scope, batch_size=rows, prepare=prefetch.take)
-        finally:
-            with _queues_lock:
-                _queues.pop(review.id, None)
+        with Prefetch(lambda p: prepare_photo(p, self.service.settings)) as prefetch:
+            while True:
+                batch = [p for p in queue.take(rows) if self._waiting(p)]
+                if not batch:
+                    if len(queue) == 0:
+                        break
+                    continue
+                planned.update(batch)  # a jumped frame joins the plan
+                prefetch.ahead(Path(p) for p in batch)
+                prefetch.ahead(Path(p) for p in queue.peek(rows))  # prepared while the model writes
+                critique_many(self.service, [Path(p) for p in batch], review.advisor_id, review.mode,
+                              on_result=lambda _i, path, result, error: delivered(path, result, error),
+                              scope=scope, batch_size=rows, prepare=prefetch.take)
 
     def _waiting(self, path: str) -> bool:
         """Still to critique: a frame of this review not done, reused or failed meanwhile."""
@@ -266,6 +263,19 @@ def run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run
                phash: Callable[[str | None, Path], str | None]) -> None:
     """Triage ``to_run`` (when the mode has a model), then critique what the policy selects.
     Raises CancelledError when ``scope`` is cancelled (everything finished so far is kept)."""
+    queue = CritiqueQueue()  # open for jumps from the start: a frame opened during triage goes first
+    with _queues_lock:
+        _queues[review.id] = queue
+    try:
+        _run_stages(service, store, review, to_run, on_progress, scope, phash, queue)
+    finally:
+        with _queues_lock:
+            _queues.pop(review.id, None)
+
+
+def _run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run: list[FrameRow],
+                on_progress: ProgressCallback | None, scope: Any, phash: Callable[[str | None, Path], str | None],
+                queue: CritiqueQueue) -> None:
     frames = store.list_frames(review.id)
     run = _Run(service, store, review, frames, on_progress, phash)
     scores = run.triage(to_run, scope) if uses_triage(service, review.mode) else None
@@ -287,4 +297,4 @@ def run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run
         selected = [p for p in chosen if p in pending]
     policy = describe_policies(parse_policies(critique_policy(review, service.settings.review_critique)))
     log.info("review %s: %d frame(s) to critique (%s)", review.id, len(selected), policy if scores is not None else "all")
-    run.critique(selected, finished, scope)
+    run.critique(selected, finished, scope, queue)
