@@ -50,7 +50,7 @@ TEXT_TOKENS = 1200  # a prompt's text on the default model (role, format, person
 ANSWER_TOKENS = {TRIAGE: 64, CRITIQUE: 900}
 
 _queues_lock = threading.Lock()
-_queues: dict[str, CritiqueQueue] = {}  # review id -> its second stage's queue, while it runs
+_queues: dict[str, CritiqueQueue] = {}  # review id -> its critique queue, while the review runs (both stages)
 
 
 def critique_policy(review: ReviewRow, default: str) -> str:
