@@ -21,10 +21,10 @@ memory available now (Linux: ``MemAvailable``; macOS: Metal's recommended workin
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from app.engine.model.memory import available_memory_bytes  # one reader of free memory (the review's too)
 
 from .common import flatten
 
@@ -65,31 +65,6 @@ class MemoryEstimate:
         tips.append("a smaller --max-image-edge (fewer image tokens)")
         tips.append("a lower --rank")
         return "try " + ", ".join(tips)
-
-
-def available_memory_bytes() -> int | None:
-    """Memory training can use now, or None when unknown."""
-    if sys.platform == "darwin":
-        try:
-            import mlx.core as mx
-
-            info = mx.device_info()
-            size = info.get("max_recommended_working_set_size") or info.get("memory_size")
-            if size:
-                return int(size)
-        except Exception:  # older mlx or no Metal: fall through to the OS total
-            log.debug("mlx gave no working-set size", exc_info=True)
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75)
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _get(config: Any, name: str, default: Any = None) -> Any:

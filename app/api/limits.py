@@ -234,7 +234,14 @@ REVIEW_BODY = json_body({
                           "path": {"type": "string"}, "flag": {"enum": ["pick", "reject", "none"]},
                           "stars": {"type": "integer", "minimum": 0, "maximum": 5}}}]}},
         "advisor": {"type": "string", "maxLength": 200}, "mode": {"type": "string", "maxLength": 200},
-        "recursive": {"type": "boolean"}}})
+        "recursive": {"type": "boolean"},
+        "triage_only": {"type": "boolean", "description": "score every frame with the triage pass only"},
+        "critique": {"type": "string", "maxLength": 64, "example": "top:10",
+                     "description": "which frames get a full critique after triage: all, none, top:N, picks, "
+                                    "bursts, joined by + (picks+top:20), or auto"}}})
+JUMP_BODY = json_body({
+    "type": "object", "additionalProperties": False, "required": ["path"], "properties": {
+        "path": {"type": "string", "description": "a frame of the review: its full critique runs next"}}})
 MESSAGE_BODY = json_body({
     "type": "object", "additionalProperties": False, "required": ["question"], "properties": {
         "question": {"type": "string"}, "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},

@@ -10,6 +10,11 @@
   read, then ``running`` / ``completed`` / ``cancelled`` / ``failed``; total, finished, progress),
   the subfolders skipped (and why) and its ranked summary. A path that is not UTF-8 appears in its
   readable form (``caf\\xe9.jpg``) with ``<field>_b64`` beside it holding its exact bytes.
+* Two stages: ``"triage_only": true`` scores every frame with the triage pass and stops;
+  ``"critique": "top:10"`` (``all``, ``none``, ``picks``, ``bursts``, joined by ``+``) says which
+  frames get a full critique after it (default: the ``review_critique`` setting). Each frame of
+  ``GET /reviews/{id}`` says which score it shows (``stage``: ``triage`` or ``full``) and carries its
+  ``triage`` result. ``POST /reviews/{id}/jump`` ``{"path": ...}``: that frame's critique runs next.
 * ``GET /reviews``: the latest reviews. ``DELETE /reviews/{id}/run``: cancel a review, scanning or
   running.
   Or ``{"files": ["/abs/IMG_1.CR3", {"path": "/abs/IMG_2.JPG", "flag": "pick", "stars": 3}], ...}``:
@@ -35,7 +40,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.limits import MAX_REVIEW_JSON_BYTES, REVIEW_BODY, read_json
+from app.api.limits import JUMP_BODY, MAX_REVIEW_JSON_BYTES, REVIEW_BODY, read_json
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import CancelledError
 from app.engine.review.folder_review import (
@@ -52,6 +57,7 @@ from app.engine.review.folder_review import (
     scan_progress,
     scan_review,
 )
+from app.engine.review.stages import jump_frame
 from app.engine.store.path_text import json_safe
 
 if TYPE_CHECKING:
@@ -178,6 +184,21 @@ def _with_scan(runner: ReviewRunner, review: dict[str, Any]) -> dict[str, Any]:
     return review
 
 
+ACCEPTED = {"folder", "folder_b64", "files", "advisor", "mode", "recursive", "triage_only", "critique"}
+
+
+def _critique(payload: dict[str, Any]) -> str | None:
+    """The second-stage policy asked for (None: the setting's), or ``error: ...`` naming the field."""
+    triage_only, critique = payload.get("triage_only", False), payload.get("critique")
+    if not isinstance(triage_only, bool):
+        return "error: triage_only must be true or false"
+    if critique is not None and (not isinstance(critique, str) or not critique.strip() or len(critique) > 64):
+        return "error: critique must be a policy like all, none, top:10, picks, bursts or picks+top:20"
+    if triage_only and critique is not None and critique.strip().lower() != "none":
+        return f"error: give triage_only or critique ({critique!r}), not both"
+    return "none" if triage_only else critique
+
+
 def _folder(payload: dict[str, Any]) -> str:
     """The folder asked for: ``folder`` (text) or ``folder_b64`` (the exact bytes of a non-UTF-8 name)."""
     if "folder_b64" in payload:
@@ -210,10 +231,13 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
         payload = await read_json(request, example=_EXAMPLE, max_bytes=MAX_REVIEW_JSON_BYTES)
         if not isinstance(payload, dict):
             return _error(400, f"the body must be a JSON object like {_EXAMPLE}")
-        unknown = set(payload) - {"folder", "folder_b64", "files", "advisor", "mode", "recursive"}
+        unknown = set(payload) - ACCEPTED
         if unknown:
             return _error(400, f"unknown field(s): {', '.join(sorted(unknown))} "
-                               "(use folder, folder_b64 or files; advisor, mode, recursive)")
+                               "(use folder, folder_b64 or files; advisor, mode, recursive, triage_only, critique)")
+        critique = _critique(payload)
+        if critique is not None and critique.startswith("error:"):
+            return _error(400, critique[len("error:"):].strip())
         files = listed_files(payload["files"]) if "files" in payload else None
         if isinstance(files, str):
             return _error(400, files)
@@ -234,12 +258,12 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
                 folder = files_key([str(Path(f.path)) for f in files])
                 running = runner.running_for(folder)  # the same selection again joins its running review
                 review = store.get_review(running) if running else await run_in_threadpool(
-                    open_file_review, service, store, files, advisor, mode)
+                    open_file_review, service, store, files, advisor, mode, critique=critique)
             else:
                 folder = _folder(payload)
                 # A quick check of the folder (it may be on a slow share): on a worker thread too.
                 review = await run_in_threadpool(open_folder_review, service, store, folder, advisor, mode,
-                                                 recursive=recursive)
+                                                 recursive=recursive, critique=critique)
         except ReviewBusyError as exc:
             joined = await run_in_threadpool(_joinable, runner, folder)
             if joined is None:
@@ -272,6 +296,20 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
         payload["review"] = _with_scan(runner, payload["review"])
         payload["running"] = runner.running(review_id)
         return JSONResponse(json_safe(payload))
+
+    @app.post("/reviews/{review_id}/jump", openapi_extra=JUMP_BODY)
+    async def jump(review_id: str, request: Request) -> Any:
+        """A frame the user opened: its full critique runs next (while the review's second stage runs)."""
+        store = service.store
+        if store is None or store.find_review(review_id) is None:
+            return _error(404, f"no review {review_id!r}")
+        payload = await read_json(request, example='{"path": "/abs/IMG_1.CR3"}')
+        path = payload.get("path") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict) or set(payload) - {"path"} or not isinstance(path, str) or not path:
+            return _error(400, 'the body must be {"path": "<a frame of the review>"}')
+        if path not in {f.path for f in store.list_frames(review_id)}:
+            return _error(404, f"review {review_id!r} has no frame {path!r}")
+        return JSONResponse(json_safe({"queued": jump_frame(review_id, path)}))
 
     @app.delete("/reviews/{review_id}/run")
     def cancel_review(review_id: str) -> Any:

@@ -8,7 +8,9 @@ restores the sidecars of the last write exactly (refusing, by name, any changed 
 A progress bar with an ETA goes to stderr (tqdm); the ranked summary to stdout (``--json``: one JSON
 object). Ctrl-C stops at the next token: what was reviewed is kept and a re-run continues from
 there (frames already reviewed with the same advisor, mode, model and adapter are skipped by
-content hash). Exit status: 0 all frames reviewed, 1 some frames could not be, 2 bad input,
+content hash). Two stages: a fast triage pass scores every frame (ranked by the expected score), then
+full critiques run for the frames ``--critique POLICY`` selects (``--triage-only``: none). Exit
+status: 0 all frames reviewed, 1 some frames could not be, 2 bad input,
 130 interrupted.
 """
 
@@ -30,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--advisor", default=None, help="advisor id (see `advisors`); default from settings")
     p.add_argument("--mode", default=None, help="auto, baseline, rag, lora or technical (no model)")
     p.add_argument("--recursive", action="store_true", help="include sub-folders")
+    stage = p.add_mutually_exclusive_group()
+    stage.add_argument("--triage-only", action="store_true",
+                       help="score every frame with the fast triage pass and stop there (no full critique)")
+    stage.add_argument("--critique", default=None, metavar="POLICY",
+                       help="after triage, which frames get a full critique: all, none, top:N, picks, bursts, or "
+                            "several joined by + (picks+top:20); default: the review_critique setting (auto: all "
+                            "up to 100 frames, else picks+top:100)")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.add_argument("--write-sidecars", choices=sorted(CONVENTIONS), default=None,
                    help="write XMP sidecars for this tool: Mondrian's namespace (grade, scores, summary) and "
@@ -111,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         if status is not None:
             return status
         try:
-            review = start_review(service, store, args.folder, advisor, mode, recursive=args.recursive)
+            review = start_review(service, store, args.folder, advisor, mode, recursive=args.recursive,
+                                  critique="none" if args.triage_only else args.critique)
         except ReviewError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -121,7 +131,13 @@ def run(args: argparse.Namespace) -> int:
         scope = CancelScope()
         outcome: dict[str, Any] = {}
 
+        stage = [""]
+
         def progress(p: Progress) -> None:
+            if p.stage != stage[0] and p.path is None:  # a stage starts: its own bar length and name
+                stage[0] = p.stage
+                bar.total = p.total
+                bar.set_description_str("triage" if p.stage == "triage" else "critique", refresh=False)
             bar.n = p.finished
             if p.path:
                 bar.set_postfix_str(p.path.rsplit("/", 1)[-1], refresh=False)
@@ -185,8 +201,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(display_text(summary.to_text()))  # a non-UTF-8 name shown as \xNN (path_text.py)
             print("Stars from the score (your own picks and stars win):\n  " + "\n  ".join(star_mapping_text()))
+            triaged = sum(f.stage == "triage" for f in summary.frames)
             print(f"review {final.id}: {final.state}, {final.done} critiqued, {final.reused} reused, "
-                  f"{final.failed} failed of {final.total}")
+                  f"{final.failed} failed of {final.total}"
+                  + (f"; {triaged} scored by triage only (critique policy {final.settings.get('critique')})"
+                     if triaged else ""))
         if interrupted or final.state == "cancelled":
             print("interrupted: run the same command again to continue", file=sys.stderr)
             return 130

@@ -217,8 +217,10 @@ class CritiqueRunner:
     # ---- the shapes front ends ask for ---------------------------------------------------------
     def critique_many(self, photos: Sequence[str | Path], advisor_id: str, mode: str = "auto", *,
                       on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,
-                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH) -> list[CritiqueResult | Exception]:
-        """``photos`` with one advisor, ``batch_size`` prepared and decoded together. Each outcome
+                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH,
+                      prepare: Callable[[Path], PreparedPhoto] | None = None) -> list[CritiqueResult | Exception]:
+        """``photos`` with one advisor, ``batch_size`` prepared and decoded together (``prepare``:
+        :func:`prepare_photo` unless the caller prepared them ahead, as a review does). Each outcome
         (a result, or the photo's error: unreadable, missing) goes to ``on_result(index, path,
         result, error)`` as soon as its batch is done; tokens to ``on_token(index, chunk)``. Raises
         CancelledError when ``scope`` is cancelled and the input errors (AdvisorError,
@@ -234,7 +236,7 @@ class CritiqueRunner:
             items: list[RunItem] = []
             for index in range(first, min(first + size, len(paths))):
                 try:
-                    prepared = prepare_photo(paths[index], self.settings)
+                    prepared = prepare(paths[index]) if prepare else prepare_photo(paths[index], self.settings)
                 except PHOTO_ERRORS as exc:
                     out.append(exc)
                     if on_result is not None:

@@ -189,10 +189,11 @@ class MondrianService:
 
     def critique_many(self, photos: Sequence[str | Path], advisor_id: str, mode: str = "auto", *,
                       on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,
-                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH) -> list[CritiqueResult | Exception]:
+                      scope: CancelScope | None = None, batch_size: int = DEFAULT_BATCH,
+                      prepare: Callable[[Path], PreparedPhoto] | None = None) -> list[CritiqueResult | Exception]:
         """Photos with one advisor, decoded together in batches (:meth:`CritiqueRunner.critique_many`)."""
         return self.runner.critique_many(photos, advisor_id, mode, on_result=on_result, on_token=on_token,
-                                         scope=scope, batch_size=batch_size)
+                                         scope=scope, batch_size=batch_size, prepare=prepare)
 
     def critique_panel(self, photo: str | Path, advisor_ids: Sequence[str], mode: str = "auto", *,
                        on_result: ManyResultCallback | None = None, on_token: ManyTokenCallback | None = None,

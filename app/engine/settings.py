@@ -112,6 +112,11 @@ class Rule:
         return value
 
 
+_ONE_POLICY = r"(picks|bursts|top:[1-9][0-9]{0,5})"
+# review_critique's values (app/engine/review/selection.py parses them; this floor cannot import it)
+CRITIQUE_POLICY_PATTERN = rf"auto|all|none|{_ONE_POLICY}(\+{_ONE_POLICY})*"
+
+
 def _number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
@@ -166,6 +171,12 @@ class Settings:
     triage_image_edge: int = setting(0, "long edge in px of the photo for triage scores; 0 = derived from "
                                      "the model's patch size (a few hundred image tokens)",
                                      Rule(int, minimum=0, maximum=16384))
+    review_critique: str = setting("auto", "which frames of a review get a full critique after triage: all, none, "
+                                   "picks, bursts, top:N, several joined by + (picks+top:20), or auto (all up to "
+                                   "100 frames, else picks+top:100)",
+                                   Rule(str, max_length=64, pattern=CRITIQUE_POLICY_PATTERN))
+    review_batch_size: int = setting(0, "frames a review decodes together; 0 = from the memory estimate of the "
+                                     "loaded model", Rule(int, minimum=0, maximum=64))
     constrained_decoding: bool = setting(True, "force schema-valid JSON output", Rule(bool))
     grounding: bool = setting(True, "put measured photo facts into the prompt", Rule(bool))
     max_tokens: int = setting(0, "cap on tokens per report; 0 = derived from the model so a report always completes",

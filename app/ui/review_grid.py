@@ -74,13 +74,15 @@ def tile_pixmap(frame: FrameSummary, source: QPixmap | None, edge: int = TILE, l
     font.setBold(True)
     font.setPixelSize(14)
     painter.setFont(font)
-    badge = QRect(4, 4, 38, 22)
+    badge = QRect(4, 4, 50 if frame.stage == "triage" else 38, 22)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(_badge_colour(frame))
     painter.drawRoundedRect(badge, 6, 6)
     painter.setPen(QColor(theme.INK if frame.reviewed and 5 <= (frame.overall or 0) < 7 else "#ffffff"))
-    painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,
-                     frame_grade(frame) or ("…" if frame.status == "pending" else "—"))
+    grade = frame_grade(frame)
+    painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,  # ≈: triage scores, until the full critique arrives
+                     (("≈" if frame.stage == "triage" else "") + grade) if grade else
+                     ("…" if frame.status == "pending" else "—"))
     if frame.flag != "none":
         mark = QRect(edge - 26, 4, 22, 22)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -116,9 +118,10 @@ def tile_text(frame: FrameSummary, label: str | None = None) -> str:
         caption = "“" + (meta.caption if len(meta.caption) <= 28 else meta.caption[:27].rstrip() + "…") + "”"
     problems = " · ".join([p.kind for p in frame.problems]
                           + ([f"copy of {Path(frame.duplicate_of).name}"] if frame.duplicate_of else []))
+    stage = f"≈ triage {frame.overall:.1f}" if frame.stage == "triage" and frame.overall is not None else ""
     failed = "failed: hover for why" if frame.status == "failed" else ""  # a blank tile looked unreviewed
-    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, colour) if p), caption, problems,
-                                        failed) if part)
+    return "\n".join(part for part in (frame.name, " ".join(p for p in (stars, colour, stage) if p), caption,
+                                        problems, failed) if part)
 
 
 def tile_tooltip(frame: FrameSummary) -> str:
@@ -217,7 +220,8 @@ class ReviewGrid(QListWidget):
     def _paint(self, item: QListWidgetItem, frame: FrameSummary, *, draw: bool) -> None:
         label = self.labels.get(frame.path)
         item.setText(tile_text(frame, label))
-        item.setToolTip(tile_tooltip(frame) + "\n\n" + (frame.summary or frame.error or frame.path))
+        triage = "Triage scores (≈): the full critique has not run yet" if frame.stage == "triage" else ""
+        item.setToolTip(tile_tooltip(frame) + "\n\n" + (frame.summary or triage or frame.error or frame.path))
         if draw:
             item.setIcon(tile_pixmap(frame, _scaled_source(frame.thumbnail, self.tile), self.tile, label,
                                      self._stack_size(frame)))

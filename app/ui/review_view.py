@@ -1,7 +1,9 @@
 """The Review view: pick a folder, watch the grid fill in, sort / filter / cull, write sidecars.
 
 The review runs on the inference worker (:class:`~app.ui.bridge.InferenceBridge`) through the
-engine's :func:`~app.engine.review.folder_review.run_review`; each finished frame comes back as a
+engine's :func:`~app.engine.review.folder_review.run_review` (both stages: triage scores for every
+frame, tiles marked ≈, then full critiques for the frames the Critique policy picks; opening a frame
+moves it to the front of that queue); each finished frame comes back as a
 progress message and only that tile is repainted (two small queries on the UI thread), and the
 whole summary (bursts need every frame) is built on the worker at the end. Culling keys write the
 user's flag / stars to the review's frame row at once; "Write sidecars" hands them to Lightroom,
@@ -44,6 +46,7 @@ from app.engine.review.export import (
     write_keyword_list,
 )
 from app.engine.review.folder_review import Progress, run_review, start_review
+from app.engine.review.stages import jump_frame
 from app.engine.review.summary import LIGHTROOM_FLAGS_NOTE, ReviewSummary, build_summary, summarize_frame
 from app.engine.sidecars import STANDARD_FIELDS, WritePolicy
 
@@ -67,6 +70,10 @@ JPEG_NOTE = ("Lightroom reads only the XMP embedded in JPEG, HEIC, TIFF and DNG 
              "Mondrian also writes a CSV and a keyword list you can import (Metadata › Import Keywords). "
              + LIGHTROOM_FLAGS_NOTE)
 FIELD_LABELS = {"rating": "Rating", "label": "Label", "caption": "Caption", "flag": "Pick/reject"}
+# The second stage: which frames get a full critique after triage scored them all.
+CRITIQUE_POLICIES = [("Auto", "auto"), ("All frames", "all"), ("Top 10", "top:10"), ("Top 50", "top:50"),
+                     ("Picks + top 20", "picks+top:20"), ("Best of bursts", "bursts"), ("Picks", "picks"),
+                     ("Triage only", "none")]
 
 
 class ReviewView(QWidget):
@@ -97,11 +104,19 @@ class ReviewView(QWidget):
             self.mode.addItem(labels.get(mode, mode.capitalize()), mode)
         self.set_mode(service.settings.default_mode)
         self.recursive = QCheckBox("Sub-folders")
+        self.critique = QComboBox()
+        for label, value in CRITIQUE_POLICIES:
+            self.critique.addItem(label, value)
+        self.set_critique(service.settings.review_critique)
+        self.critique.setToolTip("Every frame gets fast triage scores first (a tile marked ≈ shows them); these "
+                                 "frames then get a full critique, best first. Opening a frame puts it first.\n"
+                                 "Auto: every frame up to 100, else your picks and the best 100.")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         top = QHBoxLayout()
-        for w in (self.folder_button, QLabel("Advisor"), self.advisor, QLabel("Mode"), self.mode, self.recursive):
+        for w in (self.folder_button, QLabel("Advisor"), self.advisor, QLabel("Mode"), self.mode, self.recursive,
+                  QLabel("Critique"), self.critique):
             top.addWidget(w)
         top.addStretch(1)
         top.addWidget(self.cancel_button)
@@ -198,6 +213,14 @@ class ReviewView(QWidget):
         """Pick a mode by its name ("baseline"); the combo shows it as the Critique tab does."""
         self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
 
+    def set_critique(self, policy: str) -> None:
+        """Pick the second-stage policy (a value not in the list is added as itself)."""
+        index = self.critique.findData(policy)
+        if index < 0:
+            self.critique.addItem(policy, policy)
+            index = self.critique.count() - 1
+        self.critique.setCurrentIndex(index)
+
     def reload_advisors(self) -> None:
         """List the advisors again (a personal one was created), keeping the one picked."""
         current = self.advisor.currentData()
@@ -224,9 +247,10 @@ class ReviewView(QWidget):
             return None
         service, store = self.service, self.store
         advisor, mode, recursive = self.advisor.currentData(), self.mode.currentData(), self.recursive.isChecked()
+        critique = self.critique.currentData()
 
         def task(ctx: TaskContext) -> tuple[Any, ReviewSummary]:
-            review = start_review(service, store, folder, advisor, mode, recursive=recursive)
+            review = start_review(service, store, folder, advisor, mode, recursive=recursive, critique=critique)
             ctx.progress(json.dumps({"opened": review.id}), 0.0)
 
             def report(p: Progress) -> None:
@@ -267,7 +291,7 @@ class ReviewView(QWidget):
         if p.path is None:  # the start of the model work
             self._run_total, self._started = p.to_run, time.perf_counter()
         else:
-            if p.status in ("done", "failed"):
+            if p.status in ("done", "failed", "triaged"):
                 self._run_done += 1
             assert self.store is not None
             self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(p.review_id, p.path)))
@@ -275,7 +299,7 @@ class ReviewView(QWidget):
         self.status.setText(self._progress_text(p))
 
     def _progress_text(self, p: Progress) -> str:
-        text = f"{p.finished} of {p.total} frames"
+        text = ("Triage: " if p.stage == "triage" else "Critiques: ") + f"{p.finished} of {p.total} frames"
         if self._run_done and self._run_total > self._run_done:
             per = (time.perf_counter() - self._started) / self._run_done
             text += f" · about {round(per * (self._run_total - self._run_done))} s left"
@@ -293,8 +317,10 @@ class ReviewView(QWidget):
         self.summary = summary
         self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
         self._show_empty()
+        triaged = sum(f.stage == "triage" for f in summary.frames)
         self.status.setText(f"{review.state.capitalize()}: {review.done} critiqued, {review.reused} reused "
-                            f"from earlier reviews, {review.failed} could not be read, of {review.total}.")
+                            f"from earlier reviews, {review.failed} could not be read, of {review.total}."
+                            + (f" {triaged} show triage scores (≈) only." if triaged else ""))
         self.reviewFinished.emit(review)
 
     def _on_failed(self, message: str) -> None:
@@ -321,10 +347,20 @@ class ReviewView(QWidget):
         self.culling.cull([path], "stars", stars)
 
     def open_frame(self, path: str) -> None:
+        """The frame's full report; a frame with triage scores only asks the running review to critique
+        it next (the engine's queue), and its report opens when it arrives."""
         frame = self.grid.frames.get(path)
         job: JobRow | None = self.store.find_job(frame.job_id) if self.store and frame and frame.job_id else None
         if job is not None:
             self.jobRequested.emit(job)
+            return
+        if frame is None or frame.status == "failed":
+            return
+        if self.review_id is not None and jump_frame(self.review_id, path):
+            self.status.setText(f"{frame.name}: its full critique runs next.")
+        else:
+            self.status.setText(f"{frame.name} has triage scores only: review the folder again with Critique "
+                                "set to include it (or All frames) for its full critique.")
 
     def policy(self) -> WritePolicy:
         return WritePolicy(frozenset(n for n, box in self.fields.items() if box.isChecked()),

@@ -142,6 +142,14 @@ class TriageScores:
                 "overall": self.overall, "expected_overall": self.expected_overall, "edge": self.edge,
                 "stats": self.stats.to_dict()}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TriageScores:
+        """Back from :meth:`to_dict` (a stored triage); ValueError when the scores are not whole."""
+        stats = GenerationStats(**{k: v for k, v in (data.get("stats") or {}).items()
+                                   if k in GenerationStats.__dataclass_fields__})
+        return cls(scores=read_scores_dict(data.get("scores")), stats=stats, edge=int(data.get("edge", 0)),
+                   expected={k: float(v) for k, v in (data.get("expected") or {}).items() if k in DIMENSIONS})
+
 
 def read_scores(text: str) -> dict[str, int]:
     """The scores of a triage answer; ValueError naming what is wrong."""
@@ -151,6 +159,11 @@ def read_scores(text: str) -> dict[str, int]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"triage answer is not JSON ({exc.msg} at {exc.pos})") from exc
+    return read_scores_dict(obj)
+
+
+def read_scores_dict(obj: Any) -> dict[str, int]:
+    """The eight scores of a decoded triage answer; ValueError naming what is wrong."""
     if not isinstance(obj, dict):
         raise ValueError("triage answer is not a JSON object")
     missing = [k for k in DIMENSIONS if k not in obj]

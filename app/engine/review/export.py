@@ -5,7 +5,8 @@ Per frame (the file critiqued, i.e. the RAW of a RAW+JPEG pair), through
 :class:`~app.engine.sidecars.WritePolicy`:
 
 * always: Mondrian's namespace (``mondrian:Grade``, ``mondrian:Overall``, a score per dimension,
-  ``mondrian:Stars``, ``mondrian:Summary``) and keywords under ``Mondrian|`` in the hierarchy
+  ``mondrian:Stars``, ``mondrian:Summary``, and ``mondrian:ScoreStage``: ``triage`` when the
+  scores are the first stage's, ``full`` when a full critique wrote them) and keywords under ``Mondrian|`` in the hierarchy
   (``Mondrian grade B+``, ``Mondrian blur``, ``Mondrian burst 2``, ``Mondrian best of burst``);
 * opted in, per field (only where empty or still Mondrian's, unless "overwrite"): ``xmp:Rating``
   (the stars you gave in Mondrian, else the score's), ``xmp:Label`` (``Green`` for the best frame of
@@ -75,6 +76,8 @@ def mondrian_properties(frame: FrameSummary) -> dict[str, str]:
     if frame.overall is not None:
         out["Overall"] = f"{frame.overall:.2f}"
         out["Stars"] = str(frame.mapped_stars)
+    if frame.stage:
+        out["ScoreStage"] = frame.stage  # "triage" (the scores alone, a first pass) or "full" (a critique)
     for dim in DIMENSIONS:
         if dim in frame.scores:
             out[property_name(dim)] = f"{frame.scores[dim]:g}"
@@ -243,7 +246,8 @@ def write_csv(summary: ReviewSummary, dest: Path) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["file", "companions", "grade", "overall", "stars", "flag", "keywords", "problems", "burst",
-                     "best_in_burst", "summary", "file_rating", "file_label", "file_flag", "file_caption"])
+                     "best_in_burst", "summary", "file_rating", "file_label", "file_flag", "file_caption",
+                     "score_stage"])
     for f in summary.frames:
         meta = f.file_meta
         writer.writerow([f.path, ";".join(f.companions), f.grade or "", "" if f.overall is None else f.overall,
@@ -251,7 +255,7 @@ def write_csv(summary: ReviewSummary, dest: Path) -> Path:
                          "" if f.burst is None else f.burst, "yes" if f.best_in_burst else "", f.summary,
                          "" if meta is None or meta.rating is None else meta.rating,
                          (meta.label if meta else None) or "", (meta.flag if meta else None) or "",
-                         (meta.caption if meta else None) or ""])
+                         (meta.caption if meta else None) or "", f.stage or ""])
     atomic.write_text(dest, buffer.getvalue())
     return dest
 

@@ -28,12 +28,15 @@ from app.engine.photos.files import HashCancelled, Skipped, check_readable_folde
 from app.engine.review.bursts import hash_file
 from app.engine.review.folder_lock import FolderBusyError, FolderLock
 from app.engine.review.frame_metadata import read_frames_metadata
-from app.engine.review.runner import critique_many, resume_key, resume_settings
+from app.engine.review.progress import Progress, ProgressCallback
+from app.engine.review.runner import resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
+from app.engine.review.selection import describe_policies, parse_policies
+from app.engine.review.stages import queued, run_stages, uses_triage
 from app.engine.store.reviews import FrameRow, ReviewRow
 
 if TYPE_CHECKING:
-    from app.engine.service import CritiqueResult, MondrianService
+    from app.engine.service import MondrianService
     from app.engine.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -47,21 +50,6 @@ class ReviewBusyError(ReviewError):
     """Another review of the same folder is running (this process or another): the message says so."""
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One step of a review, for a progress bar or the window's grid."""
-
-    review_id: str
-    finished: int  # frames with an outcome so far (critiqued, reused or failed)
-    total: int
-    to_run: int  # frames that need the model in this run
-    path: str | None = None  # the frame just finished (None for the start event)
-    status: str | None = None  # done / reused / failed
-    job_id: str | None = None
-    error: str | None = None
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def _taken_at(path: Path) -> str | None:
@@ -155,18 +143,33 @@ def _check_advisor_mode(service: MondrianService, advisor_id: str, mode: str) ->
     return mode
 
 
+def _stage_settings(service: MondrianService, mode: str, critique: str | None) -> dict[str, Any]:
+    """The review's second-stage policy (checked; None: the ``review_critique`` setting's) and its triage edge, kept in its settings. ReviewError naming a policy that is wrong."""
+    try:
+        policy = describe_policies(parse_policies(critique or service.settings.review_critique))
+    except ValueError as exc:
+        raise ReviewError(str(exc)) from None
+    if policy == "none" and not uses_triage(service, mode):
+        raise ReviewError(f"triage only needs a model: mode '{mode}' runs none here (choose another mode, "
+                          "or critique every frame)")
+    return {"triage_image_edge": service.settings.triage_image_edge, "critique": policy}
+
+
 def open_folder_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
-                       recursive: bool = False) -> ReviewRow:
+                       recursive: bool = False, critique: str | None = None) -> ReviewRow:
     """Check the request, lock the folder and open (or reopen) its review row, state ``queued``;
     nothing is scanned yet (:func:`scan_review`). Quick: it lists nothing beyond the folder's first
     entry. Raises ReviewError naming the folder, advisor or mode that is wrong, and ReviewBusyError
-    (a ReviewError) when another review of the folder is running."""
+    (a ReviewError) when another review of the folder is running. ``critique``: which frames get a
+    full critique after triage (``all``, ``none`` for triage only, ``top:N``, ``picks``, ``bursts``,
+    joined with ``+``; None: the ``review_critique`` setting)."""
     root = Path(folder).expanduser()
     try:
         check_readable_folder(root)
     except ImageLoadError as exc:
         raise ReviewError(str(exc)) from None
     mode = _check_advisor_mode(service, advisor_id, mode)
+    stages = _stage_settings(service, mode, critique)
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
     lock = FolderLock(root, store.path.parent / "locks")
@@ -176,7 +179,7 @@ def open_folder_review(service: MondrianService, store: Store, folder: str | Pat
         raise ReviewBusyError(str(exc)) from None
     try:
         review = store.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
-                                   settings={**settings, "recursive": recursive}, state="queued")
+                                   settings={**settings, **stages, "recursive": recursive}, state="queued")
     except BaseException:
         lock.release()
         raise
@@ -208,7 +211,7 @@ def files_key(paths: list[str]) -> str:
 
 
 def open_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
-                     mode: str) -> ReviewRow:
+                     mode: str, *, critique: str | None = None) -> ReviewRow:
     """:func:`open_folder_review` for a list of files (a Lightroom selection) instead of a folder:
     checks the list and opens the row (``queued``); :func:`scan_review` hashes the files.
 
@@ -224,11 +227,12 @@ def open_file_review(service: MondrianService, store: Store, files: list[ListedF
         if not Path(item.path).is_absolute():
             raise ReviewError(f"files: {item.path!r} is not an absolute path")
     mode = _check_advisor_mode(service, advisor_id, mode)
+    stages = _stage_settings(service, mode, critique)
     paths = sorted({str(Path(item.path)) for item in files})
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
     review = store.open_review(files_key(paths), advisor_id, mode, key, recursive=False,
-                               settings={**settings, "files": len(paths)}, state="queued")
+                               settings={**settings, **stages, "files": len(paths)}, state="queued")
     with _registry_lock:
         _listed[review.id] = list(files)
     return review
@@ -252,9 +256,9 @@ def _record_listed_culls(store: Store, review_id: str, files: list[ListedFile], 
 
 
 def start_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
-                      mode: str, *, scope: CancelScope | None = None) -> ReviewRow:
+                      mode: str, *, scope: CancelScope | None = None, critique: str | None = None) -> ReviewRow:
     """:func:`open_file_review` then :func:`scan_review`: the list review with its frames."""
-    review = open_file_review(service, store, files, advisor_id, mode)
+    review = open_file_review(service, store, files, advisor_id, mode, critique=critique)
     return scan_review(store, review.id, scope=scope)
 
 
@@ -320,18 +324,11 @@ def scan_review(store: Store, review_id: str, *, scope: CancelScope | None = Non
 
 
 def start_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
-                 recursive: bool = False, scope: CancelScope | None = None) -> ReviewRow:
+                 recursive: bool = False, scope: CancelScope | None = None, critique: str | None = None) -> ReviewRow:
     """:func:`open_folder_review` then :func:`scan_review`: the review row with its frames, nothing
-    critiqued yet. Raises ReviewError naming the folder, advisor or mode that is wrong."""
-    review = open_folder_review(service, store, folder, advisor_id, mode, recursive=recursive)
+    critiqued yet. Raises ReviewError naming the folder, advisor, mode or critique policy that is wrong."""
+    review = open_folder_review(service, store, folder, advisor_id, mode, recursive=recursive, critique=critique)
     return scan_review(store, review.id, scope=scope)
-
-
-def _frame_error(error: Exception | None, path: Path) -> str | None:
-    """The error for a frame's row: the reason only when it names this file (the row names it)."""
-    if isinstance(error, ImageLoadError) and error.path == path:
-        return error.reason
-    return str(error) if error else None
 
 
 def run_review(service: MondrianService, store: Store, review_id: str, *,
@@ -370,48 +367,24 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
     store.refresh_review_counts(review_id)
     if on_progress:
         on_progress(Progress(review_id, finished, len(frames), len(to_run)))
-    counter = [finished]
-
-    def delivered(index: int, path: Path, result: CritiqueResult | None, error: Exception | None) -> None:
-        frame = to_run[index]
-        counter[0] += 1
-        if result is not None and result.job_id:
-            try:
-                store.link_job(result.job_id, review_id)
-            except Exception as exc:  # noqa: BLE001 - the critique stands even if the link fails
-                log.warning("could not link job %s to review %s: %s", result.job_id, review_id, exc)
-        if result is None or not result.ok:
-            text = _frame_error(error, path) or "; ".join(result.parse_problems if result else []) or "no report"
-            store.update_frame(review_id, frame.path, status="failed", error=text,
-                               job_id=result.job_id if result else None)
-            status, job_id = "failed", (result.job_id if result else None)
-        else:
-            store.update_frame(review_id, frame.path, status="done", job_id=result.job_id, error=None,
-                               phash=_phash(store, result.job_id, path))
-            status, job_id, text = "done", result.job_id, ""
-        store.refresh_review_counts(review_id)
-        if on_progress:
-            on_progress(Progress(review_id, counter[0], len(frames), len(to_run), frame.path, status, job_id,
-                                 text or None))
-
     started = time.perf_counter()
     try:
-        critique_many(service, [Path(f.path) for f in to_run], review.advisor_id, review.mode,
-                      on_result=delivered, scope=scope)
+        run_stages(service, store, review, to_run, on_progress, scope or CancelScope(),
+                   lambda job_id, path: _phash(store, job_id, path))
     except CancelledError:
         return store.set_review_state(review_id, "cancelled", "cancelled")
     except BaseException as exc:
         store.set_review_state(review_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    log.info("review %s: %d frame(s) critiqued in %.1f s", review_id, len(to_run), time.perf_counter() - started)
+    log.info("review %s: %d frame(s) to run, done in %.1f s", review_id, len(to_run), time.perf_counter() - started)
     return store.set_review_state(review_id, "completed")
 
 
 def review_folder(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str = "auto",
                   *, recursive: bool = False, on_progress: ProgressCallback | None = None,
-                  scope: CancelScope | None = None) -> ReviewRow:
+                  scope: CancelScope | None = None, critique: str | None = None) -> ReviewRow:
     """:func:`start_review` then :func:`run_review`."""
-    review = start_review(service, store, folder, advisor_id, mode, recursive=recursive)
+    review = start_review(service, store, folder, advisor_id, mode, recursive=recursive, critique=critique)
     return run_review(service, store, review.id, on_progress=on_progress, scope=scope)
 
 
@@ -420,4 +393,13 @@ def review_payload(store: Store, review_id: str) -> dict[str, Any]:
     from app.engine.review.summary import build_summary
 
     review = store.get_review(review_id)
-    return {"review": review.to_dict(), "summary": build_summary(store, review_id).to_dict()}
+    summary = build_summary(store, review_id)
+    out = review.to_dict()
+    policy = review.settings.get("critique")
+    triaged = sum(f.triage is not None for f in summary.frames)
+    out["stages"] = {"triage": {"scored": triaged, "total": review.total},
+                     "critique": {"policy": policy if isinstance(policy, str) else None,
+                                  "critiqued": review.done + review.reused, "queued": queued(review_id)}}
+    if review.state == "completed":
+        out["progress"] = 1.0  # both stages ran (a frame left to triage alone is finished too)
+    return {"review": out, "summary": summary.to_dict()}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from app.engine.model.cancel import CancelScope
 
 if TYPE_CHECKING:
+    from app.engine.photos.prepare import PreparedPhoto
     from app.engine.service import CritiqueResult, MondrianService
 
 BATCHED = True  # critique_many runs on the batched generation path (bench/review.py reports it)
@@ -25,7 +26,8 @@ ResultCallback = Callable[[int, Path, "CritiqueResult | None", "Exception | None
 
 def critique_many(service: MondrianService, photos: Sequence[str | Path], advisor_id: str, mode: str = "auto", *,
                   on_result: ResultCallback | None = None,
-                  scope: CancelScope | None = None, batch_size: int = 4) -> list[CritiqueResult | Exception]:
+                  scope: CancelScope | None = None, batch_size: int = 4,
+                  prepare: Callable[[Path], PreparedPhoto] | None = None) -> list[CritiqueResult | Exception]:
     """Critique ``photos`` with one advisor and mode; each outcome goes to ``on_result`` as it is known.
 
     ``batch_size`` photos are decoded together. Returns one entry per photo started (a result, or the
@@ -34,7 +36,7 @@ def critique_many(service: MondrianService, photos: Sequence[str | Path], adviso
     (AdvisorError, UnknownModeError, AdapterError) at the first photo.
     """
     return service.critique_many([Path(p) for p in photos], advisor_id, mode, on_result=on_result,
-                                 scope=scope or CancelScope(), batch_size=batch_size)
+                                 scope=scope or CancelScope(), batch_size=batch_size, prepare=prepare)
 
 
 def resume_settings(service: MondrianService, advisor_id: str, mode: str) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, grade_for_score
 from app.engine.review.bursts import BurstInput, group_bursts
 from app.engine.review.grading import Problem, stars_for_score, technical_problems
+from app.engine.review.triage import content_key, triage_key
 from app.engine.sidecars.metadata import UserMetadata
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class FrameSummary:
     taken_at: str | None = None
     file_meta: UserMetadata | None = None  # what the photographer set in the files
     duplicate_of: str | None = None  # an earlier frame with the very same bytes
+    stage: str | None = None  # which score ``overall``/``scores`` show: "full", "triage" or None (none yet)
+    triage: dict[str, Any] | None = None  # the triage pass's result (scores, expected, ...), when there is one
 
     @property
     def name(self) -> str:
@@ -79,13 +82,15 @@ class FrameSummary:
                 "mapped_stars": self.mapped_stars, "user_stars": self.user_stars, "burst": self.burst,
                 "best_in_burst": self.best_in_burst, "taken_at": self.taken_at,
                 "file_metadata": self.file_meta.to_dict() if self.file_meta else None,
-                "duplicate_of": self.duplicate_of}
+                "duplicate_of": self.duplicate_of, "stage": self.stage,
+                "triage": {k: v for k, v in self.triage.items() if k not in ("technical", "thumbnail")}
+                if self.triage else None}
 
 
 @dataclass
 class ReviewSummary:
     frames: list[FrameSummary]
-    averages: dict[str, float]  # per dimension, over the reviewed frames
+    averages: dict[str, float]  # per dimension, over the fully critiqued frames (triage ones when none is)
     bursts: list[dict[str, Any]]
 
     def ranked(self, key: str = "overall") -> list[FrameSummary]:
@@ -117,11 +122,15 @@ class ReviewSummary:
         """The summary as the CLI prints it."""
         lines = []
         reviewed = [f for f in self.frames if f.reviewed]
-        lines.append(f"{len(reviewed)} of {len(self.frames)} frame(s) reviewed")
+        triaged = sum(f.stage == "triage" for f in reviewed)
+        lines.append(f"{len(reviewed)} of {len(self.frames)} frame(s) reviewed"
+                     + (f" ({len(reviewed) - triaged} fully critiqued, {triaged} by triage scores only)"
+                        if triaged else ""))
         for title, group in (("Best", self.best), ("Weakest", self.weakest)):
             if group:
                 lines.append(f"{title}:")
-                lines += [f"  {f.grade or '?':<3} {f.overall:4.1f}  {'★' * f.stars:<5}  {f.name}" for f in group]
+                lines += [f"  {f.grade or '?':<3} {f.overall:4.1f}  {'★' * f.stars:<5}  {f.name}"
+                          + ("  (triage)" if f.stage == "triage" else "") for f in group]
         if self.averages:
             lines.append("Averages:")
             lines += [f"  {DIMENSION_LABELS[d]:<20} {v:4.1f}" for d, v in self.averages.items()]
@@ -166,16 +175,43 @@ def describe_metadata(meta: UserMetadata) -> str:
     return " · ".join(parts) or "nothing set"
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
 
 
-def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None = None) -> FrameSummary:
+def frame_triage(store: Store, rows: list[FrameRow]) -> dict[str, dict[str, Any]]:
+    """The stored triage results of ``rows`` (one review's frames), path -> result."""
+    if not rows:
+        return {}
+    key = triage_key(store.get_review(rows[0].review_id))
+    found = store.triage_results([content_key(r) for r in rows], key)
+    return {r.path: found[content_key(r)] for r in rows if content_key(r) in found}
+
+
+def _with_triage(item: FrameSummary, triage: dict[str, Any]) -> None:
+    item.triage = triage
+    if item.overall is not None:
+        return
+    try:
+        overall = float(triage["expected_overall"])  # unrounded: it ranks the shoot
+        scores = {k: float(v) for k, v in triage["scores"].items() if k in DIMENSIONS}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return
+    item.stage, item.overall, item.scores, item.grade = "triage", overall, scores, grade_for_score(overall)
+    if not item.problems:
+        item.problems = technical_problems(triage.get("technical"))
+    item.thumbnail = item.thumbnail or triage.get("thumbnail")
+
+
+def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None = None,
+                    triage: dict[str, Any] | None = None) -> FrameSummary:
     """One frame with its job's grade, scores and problems (no burst: that needs the whole review), and
-    the metadata found in its files (``metadata``: that frame's stored reading; read from the store if None)."""
+    the metadata found in its files (``metadata``: that frame's stored reading; read from the store if None).
+    With no full critique yet, the frame shows its triage scores (``stage`` "triage"; ``triage``: its
+    stored triage result, read from the store if None)."""
     job = store.find_job(row.job_id) if row.job_id else None
     if metadata is None:
         metadata = store.frame_metadata(row.review_id, row.path).get(row.path)
@@ -190,14 +226,21 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
             item.scores = dict(report.scores)
         item.problems = technical_problems(job.details.get("technical"))
         item.thumbnail = job.thumbnail_path
+    if item.overall is not None:
+        item.stage = "full"
+    if triage is None:
+        triage = frame_triage(store, [row]).get(row.path)
+    if triage:
+        _with_triage(item, triage)
     return item
 
 
 def build_summary(store: Store, review_id: str) -> ReviewSummary:
     rows = store.list_frames(review_id)
     found = store.frame_metadata(review_id)
-    frames = [summarize_frame(store, row, found.get(row.path, {})) for row in rows]
-    reviewed = [f for f in frames if f.reviewed]
+    triaged = frame_triage(store, rows)
+    frames = [summarize_frame(store, row, found.get(row.path, {}), triaged.get(row.path, {})) for row in rows]
+    reviewed = [f for f in frames if f.stage == "full"] or [f for f in frames if f.reviewed]
     averages = {}
     for d in DIMENSIONS:
         values = [f.scores[d] for f in reviewed if d in f.scores]
@@ -211,7 +254,7 @@ def build_summary(store: Store, review_id: str) -> ReviewSummary:
             if original != row.path:
                 by_path[row.path].duplicate_of = original
     phashes = {r.path: r.phash for r in rows}
-    bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), _parse_time(f.taken_at), f.overall)
+    bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), parse_time(f.taken_at), f.overall)
                            for f in frames])
     for burst in bursts:
         for member in burst.members:

@@ -47,6 +47,7 @@ from app.engine.store.schema import (
     now_iso,
 )
 from app.engine.store.sidecar_writes import SidecarWritesMixin
+from app.engine.store.triage_scores import TriageScoresMixin
 
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROCESS_TOKEN", "PROFILE_SOURCES",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
+class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin, TriageScoresMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
