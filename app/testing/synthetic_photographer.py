@@ -1,0 +1,54 @@
+"""A synthetic photographer with a taste a tiny model can learn, for the culls tests and benchmark.
+
+From seeded test photos it makes bursts: each photo, a blurred copy and a darkened copy (the same
+scene, as a burst is). The photographer always picks the sharp, well-exposed frame (4 stars),
+gives the darkened copy 2 stars and rejects the blurred one; stars follow the same rule, so both
+the within-burst and the across-star orderings are learnable from the pixels alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageEnhance, ImageFilter
+
+from app.testing.tiny_photos import varied_photos
+
+VARIANTS = (("sharp", "pick", 4), ("dark", None, 2), ("blurred", "reject", None))
+
+
+def _variant(image: Image.Image, kind: str) -> Image.Image:
+    if kind == "blurred":
+        return image.filter(ImageFilter.GaussianBlur(radius=max(2.0, max(image.size) / 24)))
+    if kind == "dark":
+        return ImageEnhance.Brightness(image).enhance(0.35)
+    return image
+
+
+def make_bursts(folder: Path, bursts: int, *, seed: int = 0, edge: int = 96) -> list[list[tuple[Path, str | None,
+                                                                                                  int | None]]]:
+    """``bursts`` bursts of three JPEGs each in ``folder``: per frame (path, flag, stars)."""
+    sources = varied_photos(folder / "sources", n=bursts, seed=seed)
+    out = []
+    for i, src in enumerate(sources):
+        with Image.open(src) as opened:
+            base = opened.convert("RGB")
+        base = base.resize((edge, max(16, edge * base.height // max(base.width, 1))))
+        frames = []
+        for kind, flag, stars in VARIANTS:
+            path = folder / f"burst{i:02d}_{kind}.jpg"
+            _variant(base, kind).save(path, "JPEG", quality=92)
+            frames.append((path, flag, stars))
+        out.append(frames)
+    return out
+
+
+def decisions(folder: Path, bursts: int, *, seed: int = 0, shoot: str = "synthetic") -> list:
+    """The photographer's decisions on fresh bursts, as :class:`training.culls.Decision` (no store)."""
+    from training.culls import Decision
+
+    out = []
+    for i, frames in enumerate(make_bursts(folder, bursts, seed=seed)):
+        for path, flag, stars in frames:
+            out.append(Decision(path=str(path), shoot=shoot, group=f"{shoot}/burst-{i + 1}", stars=stars, flag=flag))
+    return out
