@@ -7,7 +7,10 @@ page, recovery, the cost of the integrity check on a --jobs database), files (mo
 reference index never hard-linking nor following links out of the folder), http (the local API's
 attacks and faults against `serve` in its own process: bench/faults_http.py), training (full and
 read-only disks, kill -9 inside a publish and the dataset swap, broken `active` pointers, bad
-settings, against the training commands in their own processes: bench/faults_training.py). `--root`
+settings, against the training commands in their own processes: bench/faults_training.py), review
+(folder reviews against `serve`: /health during scans of a 20 GB sparse file, /usr recursive and
+5,000 files, cancel while scanning, /reviews' JSON, non-UTF-8 names, two reviews of one folder,
+an unreadable folder, a 13000 px 16-bit PNG: bench/faults_review.py). `--root`
 another checkout to compare (http and training). Everything runs in a throwaway MONDRIAN_HOME.
 """
 
@@ -189,6 +192,12 @@ def http_section(args: argparse.Namespace) -> list[Row]:
     return run(args)
 
 
+def review_section(args: argparse.Namespace) -> list[Row]:
+    from faults_review import review_section as run
+
+    return run(args)
+
+
 def training_section(args: argparse.Namespace) -> list[Row]:
     from faults_training import training_section as run
 
@@ -197,7 +206,7 @@ def training_section(args: argparse.Namespace) -> list[Row]:
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "settings": settings_section, "database": database_section, "files": files_section, "http": http_section,
-    "training": training_section,
+    "review": review_section, "training": training_section,
 }
 
 

@@ -7,6 +7,9 @@ Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui.py [--model DIR] [--
   Measured while the model loads, while critiques stream into the real window, while a folder
   review fills the Review view's grid, and while a LoRA training runs as a subprocess driven by
   QProcess. Target: p99 gap <= 50 ms in every phase.
+* **Grid scroll**: a Review grid of 2,000 frames (DNG and JPEG, each with its cached thumbnail)
+  filled and scrolled top to bottom programmatically; the stall p99 while scrolling, for the lazily
+  drawn grid against the draw-every-tile-first baseline (``--grid-only`` runs just this phase).
 * **Launch**: a fresh interpreter builds the main window and shows it; the parent times from
   spawning it to "window shown", and the child reports whether MLX / mlx-vlm were imported by
   then (they must not be: importing them costs 1-2 s). Target <= 1 s.
@@ -208,7 +211,7 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
     reviewed: list = []
     window.review.reviewFinished.connect(reviewed.append)
     window.tabs.setCurrentWidget(window.review)
-    window.review.mode.setCurrentText("baseline")
+    window.review.set_mode("baseline")
     meter.start("review")
     t0 = time.perf_counter()
     window.review.review(shoot)
@@ -245,6 +248,98 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
     return {"phases": meter.summary(), "info": info}
 
 
+# ---------------------------------------------------------------------------------- grid scroll
+
+def make_grid_frames(folder: Path, n: int) -> list:
+    """``n`` frames, half DNG (thumbnail from the embedded JPEG preview) and half JPEG, as the Review
+    grid gets them after a review: each with its own cached thumbnail file (256 px, the engine's)."""
+    import numpy as np
+
+    from app.engine.photos.thumbnails import save_thumbnail
+    from app.engine.review.summary import FrameSummary
+    from app.testing.dng import write_dng
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    sources = []
+    for i in range(8):  # a few real decodes; the thumbnails are then per-frame files
+        rgb = (rng.random((600, 900, 3)) * 255).astype(np.uint8)
+        if i % 2:
+            path = folder / f"src{i}.dng"
+            write_dng(path, rgb[:200, :300], preview=rgb)
+        else:
+            from PIL import Image
+
+            path = folder / f"src{i}.jpg"
+            Image.fromarray(rgb).save(path, quality=90)
+        sources.append(save_thumbnail(path, folder / f"thumb_src{i}.jpg"))
+    frames = []
+    for i in range(n):
+        thumb = folder / f"thumb{i:05d}.jpg"
+        thumb.write_bytes(sources[i % len(sources)].read_bytes())
+        name = f"IMG_{i:05d}." + ("dng" if i % 2 else "jpg")
+        frames.append(FrameSummary(path=str(folder / name), companions=[], status="done", job_id=None, error=None,
+                                   overall=float(rng.uniform(2, 9.5)), thumbnail=str(thumb), summary="bench"))
+    return frames
+
+
+def measure_grid_scroll(frames_n: int) -> dict:
+    """Stall while a 2,000-frame grid fills and scrolls top to bottom (40 px every 16 ms, about a
+    flick of the wheel per frame), for the lazily drawn grid and the draw-everything baseline."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.review_grid import ReviewGrid
+
+    app = QApplication.instance() or QApplication(["mondrian-bench"])
+    frames = make_grid_frames(Path(tempfile.mkdtemp(prefix="mondrian-bench-grid-")), frames_n)
+    meter = StallMeter()
+    out: dict = {}
+    for variant in ("lazy", "eager"):
+        grid = ReviewGrid()
+        grid.resize(1100, 760)
+        grid.show()
+        app.processEvents()
+        meter.start(f"grid fill {variant}")
+        t0 = time.perf_counter()
+        grid.set_frames([*frames], resort=True)
+        if variant == "eager":  # the baseline: every tile drawn up front, as before the lazy grid
+            for row in range(grid.count()):
+                item = grid.item(row)
+                grid._paint(item, grid.frames[item.data(256)], draw=True)
+        fill_s = time.perf_counter() - t0
+        app.processEvents()
+        meter.stop()
+        bar = grid.verticalScrollBar()
+        ticker = QTimer()
+        ticker.setInterval(16)
+        ticker.timeout.connect(lambda b=bar: b.setValue(b.value() + 40))
+        meter.start(f"grid scroll {variant}")
+        t0 = time.perf_counter()
+        ticker.start()
+        wait_for(app, lambda b=bar: b.value() >= b.maximum(), 600)
+        ticker.stop()
+        meter.stop()
+        out[variant] = {"fill_s": round(fill_s, 3), "scroll_s": round(time.perf_counter() - t0, 2),
+                        "drawn": len(grid._drawn)}
+        grid.close()
+        grid.deleteLater()
+        app.processEvents()
+    return {"phases": meter.summary(), "info": {"frames": frames_n, **out}}
+
+
+def print_grid(grid: dict) -> None:
+    phases = grid["phases"]
+    print(f"\nReview grid, {grid['info']['frames']} frames (DNG + JPEG thumbnails), scrolled top to bottom\n")
+    print(f"{'variant':<8} {'fill s':>7} {'scroll p99 ms':>14} {'scroll max ms':>14} {'p99 vs eager':>13}")
+    base = phases["grid scroll eager"]["p99_ms"]
+    for variant in ("lazy", "eager"):
+        s = phases[f"grid scroll {variant}"]
+        ok = "ok" if s["p99_ms"] <= TARGET_P99_MS else "OVER"
+        print(f"{variant:<8} {grid['info'][variant]['fill_s']:>7} {s['p99_ms']:>14} {s['max_ms']:>14} "
+              f"{s['p99_ms'] / base if base else 0:>12.2f}x  {ok} (target p99 <= {TARGET_P99_MS:g} ms)")
+
+
 # ---------------------------------------------------------------------------------- main
 
 def main() -> int:
@@ -253,10 +348,19 @@ def main() -> int:
     parser.add_argument("--critiques", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--launch-runs", type=int, default=3)
+    parser.add_argument("--grid-frames", type=int, default=2000)
+    parser.add_argument("--grid-only", action="store_true", help="only the 2,000-frame grid scroll phase")
     parser.add_argument("--child-launch", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_launch:
         return child_launch(args.model)
+    if args.grid_only:
+        grid = measure_grid_scroll(args.grid_frames)
+        print_grid(grid)
+        out = ROOT / "bench" / "results" / "gui-grid.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(grid, indent=2) + "\n", encoding="utf-8")
+        return 0
     model = args.model
     if model is None:  # built in another process: this one must not have imported MLX before the load phase
         model = str(Path(tempfile.mkdtemp(prefix="mondrian-bench-model-")) / "tiny")
@@ -265,7 +369,8 @@ def main() -> int:
 
     launch = measure_launch(model, args.launch_runs)
     stalls = measure_stalls(model, args.critiques, args.epochs)
-    result = {"model": model if args.model else "tiny (random weights)", "launch": launch, **stalls,
+    grid = measure_grid_scroll(args.grid_frames)
+    result = {"model": model if args.model else "tiny (random weights)", "launch": launch, **stalls, "grid": grid,
               "targets": {"p99_ms": TARGET_P99_MS, "launch_s": TARGET_LAUNCH_S}}
 
     print(f"\nMondrian GUI benchmark ({result['model']}; timer every {TICK_MS} ms)\n")
@@ -281,6 +386,7 @@ def main() -> int:
     print(f"model load {i['load_s']:.2f} s; critique {i['critique_s']:.2f} s each "
           f"({i['token_signals_per_critique']:.0f} token signals); training {i['training_s']:.1f} s, "
           f"{i['training_steps']} steps; review of {i['review_frames']} frames {i['review_s']:.1f} s")
+    print_grid(grid)
     out = ROOT / "bench" / "results" / "gui.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

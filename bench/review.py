@@ -146,7 +146,8 @@ def main() -> int:
     service.close()
     store.close()
 
-    from app.engine.review.runner import BATCHED as batched
+    from app.engine.review import runner
+    batched = runner.BATCHED
     result = {
         "model": args.model or "tiny (random weights)", "frames": review.total, "critiqued": review.done,
         "batched": batched, "first_run_s": round(first_s, 2), "batched_vs_one_at_a_time": batch_ratio,

@@ -54,7 +54,7 @@ def main() -> int:
     window.show()
     view = window.review
     window.tabs.setCurrentWidget(view)
-    view.mode.setCurrentText("baseline")
+    view.set_mode("baseline")
     shoot = make_shoot(work / "Shoot 2024-05-06")
     finished: list = []
     view.reviewFinished.connect(finished.append)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,17 @@ def test_foreign_origins_are_refused_and_allowed_ones_get_cors(guarded):
     # A browser that hides the Origin still says Sec-Fetch-Site.
     status, _, body = request(base, "GET", "/jobs", headers={"Sec-Fetch-Site": "cross-site"})
     assert status == 403 and "Sec-Fetch-Site" in body["error"]
+
+
+def test_every_header_analyze_sends_is_exposed_to_allowed_origins(guarded):
+    """A page on an allowed origin reads only the headers CORS exposes: each X- header /analyze sets is."""
+    base, _, _ = guarded
+    source = (Path(__file__).resolve().parents[1] / "app/api/app.py").read_text(encoding="utf-8")
+    sent = set(re.findall(r'"(X-[A-Za-z-]+)":', source)) | set(re.findall(r'headers\["(X-[A-Za-z-]+)"\]', source))
+    assert {"X-Job-ID", "X-Adapter-Version", "X-Fallback-Reason"} <= sent
+    status, headers, _ = request(base, "GET", "/jobs", headers={"Origin": "https://app.example"})
+    exposed = {h.strip() for h in headers["access-control-expose-headers"].split(",")}
+    assert status == 200 and sent <= exposed, sent - exposed
 
 
 def test_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch):

@@ -77,10 +77,20 @@ def test_unconstrained_random_model_output_is_a_clean_parse_failure(tiny_model_d
 
 
 def test_no_model_installed_gives_technical_report(photo, tmp_path):
-    proc = run_cli(["critique", str(photo), "--model", "mlx-community/absent-model-4bit"], tmp_path / "home")
+    """The settings' model not downloaded yet, mode auto: the measurement-only report and how to get it."""
+    (tmp_path / "home" / "config").mkdir(parents=True)
+    (tmp_path / "home" / "config" / "settings.json").write_text(json.dumps(
+        {"model": "mlx-community/absent-model-4bit", "version": 2}))
+    proc = run_cli(["critique", str(photo)], tmp_path / "home")
     assert proc.returncode == 0, proc.stderr
-    assert "measurement-only" in proc.stderr and "python -m app download" in proc.stderr
+    assert "measurement-only" in proc.stderr and "mondrian download mlx-community/absent-model-4bit" in proc.stderr
     assert "Focus & Sharpness" in proc.stdout and "Needs a vision model" in proc.stdout
+
+
+def test_a_model_named_that_is_not_here_is_exit_2(photo, tmp_path):
+    proc = run_cli(["critique", str(photo), "--model", "mlx-community/absent-model-4bit"], tmp_path / "home")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "mondrian download mlx-community/absent-model-4bit" in proc.stderr
 
 
 def test_unknown_advisor_and_mode_are_clear(photo, tiny_model_dir, tmp_path):

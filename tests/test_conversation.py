@@ -144,3 +144,11 @@ def test_old_turns_are_dropped_to_fit_the_context_and_the_user_is_told(critiqued
     assert any("left out of this answer's context" in n for n in third.notices)
     assert third.stats.prompt_tokens + 8 <= budget
     assert [t.question for t in talk.turns(result.job_id)] == ["One?", "Two?", "Three?"]  # all kept in the history
+
+
+def test_an_answer_cut_at_its_token_limit_says_so(critiqued):
+    service, result = critiqued
+    answer = Conversations(service).ask(result.job_id, "Tell me everything about the light.", max_tokens=4)
+    assert answer.turn.details["finish_reason"] == "length"  # greedy on the tiny model: it never stops by itself
+    assert any("cut off at the 4-token limit" in n for n in answer.notices)
+    assert any("cut off" in n for n in answer.turn.details["notices"])  # stored: a reopened turn says it too

@@ -106,3 +106,67 @@ def test_unknown_job_non_json_and_a_bad_aspect(api):
     assert status == 415 and "application/json" in body["error"]
     status, _, body = _post(base, f"/jobs/{job}/crop", {"aspect": "2:1"})
     assert status == 400 and "not one of: 3:2, 4:5, 1:1, 16:9" in body["error"]
+
+
+def test_answers_share_the_generation_bound_and_a_refused_one_stores_nothing(tiny_model_dir, tmp_path):
+    """/jobs/{id}/messages takes a slot of the same admission as /analyze: with every slot taken it
+    is a clean 503 with Retry-After, and the refused question is not stored as a turn."""
+    from app.api.app import create_app
+
+    store = Store(tmp_path / "api.db")
+    service = MondrianService(Settings(model=str(tiny_model_dir), max_text_chars=24, max_tokens=2000), store=store)
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (90, 60), (120, 80, 40)).save(photo)
+    job = service.critique(photo, "ansel", "baseline").job_id
+    app = create_app(service, max_queue=1)
+    server = BackgroundServer(app).start()
+    try:
+        before = len(request(server.url, "GET", f"/jobs/{job}/messages")[2]["messages"])
+        with app.state.admission.admit():  # the one slot: a critique in progress
+            for stream in (False, True):
+                status, headers, body = _post(server.url, f"/jobs/{job}/messages",
+                                              {"question": "Busy?", "max_tokens": 4, "stream": stream})
+                assert status == 503 and "busy" in body["error"], body
+                assert {k.lower(): v for k, v in headers.items()}.get("retry-after") == "5"
+        listed = request(server.url, "GET", f"/jobs/{job}/messages")[2]["messages"]
+        assert len(listed) == before  # nothing stored for the refused questions
+        status, _, body = _post(server.url, f"/jobs/{job}/messages", {"question": "Now?", "max_tokens": 4})
+        assert status == 200 and app.state.admission.pending == 0  # the slot came back
+    finally:
+        server.stop()
+        service.close()
+        store.close()
+
+
+def test_a_plain_answer_stops_when_the_client_hangs_up(api):
+    """The non-streamed form is cancelled when its client goes away, not run to the token limit."""
+    import socket
+    import time
+
+    base, job, store, _ = api
+    parts = urlsplit(base)
+    body = json.dumps({"question": "Tell me everything.", "max_tokens": 4096}).encode()
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    sock.sendall(f"POST /jobs/{job}/messages HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    time.sleep(1.0)
+    sock.close()
+    deadline = time.monotonic() + 120
+    turn = None
+    while time.monotonic() < deadline:
+        turns = [t for t in request(base, "GET", f"/jobs/{job}/messages")[2]["messages"]
+                 if t["question"] == "Tell me everything."]
+        turn = turns[-1] if turns else None
+        if turn is not None and turn["status"] != "running":
+            break
+        time.sleep(0.2)
+    assert turn is not None and turn["status"] == "cancelled", turn
+
+
+@pytest.mark.parametrize(("route", "field"), [("messages", "question"), ("crop", "aspect")])
+def test_json_bodies_refuse_lone_surrogates_and_wrong_types(api, route, field):
+    base, job, _, _ = api
+    status, _, body = request(base, "POST", f"/jobs/{job}/{route}", b'{"%s": "\\ud800"}' % field.encode(), JSON)
+    assert status == 400 and "lone surrogate" in body["error"] and field in body["error"], body
+    status, _, body = request(base, "POST", f"/jobs/{job}/{route}", b"{}", {"Content-Type": "text/plain"})
+    assert status == 415, body

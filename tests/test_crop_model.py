@@ -61,3 +61,31 @@ def test_a_crop_round_trip_on_each_convention(family, family_models, home, tmp_p
         assert answer.turn.position == 2 and talk.turns(job)[0].question == "Suggest a crop"
     finally:
         service.close()
+
+
+def test_an_adjusted_crop_is_what_reopens_and_what_the_exports_name(tiny_model_dir, home, tmp_path):
+    import dataclasses
+
+    from app.engine.critique.export import conversation_markdown
+
+    photo = tmp_path / "harbour.jpg"
+    Image.new("RGB", (300, 200), (90, 120, 150)).save(photo, quality=92)
+    service = MondrianService(Settings(model=str(tiny_model_dir), max_text_chars=24, max_tokens=2000))
+    try:
+        job = service.critique(photo, "ansel", "baseline").job_id
+        talk = Conversations(service)
+        suggested = talk.suggest_crop(job, None).crop
+        assert suggested is not None
+        x0, y0, x1, y1 = suggested.box
+        box = (x0 + (x1 - x0) // 8, y0 + (y1 - y0) // 8, x1, y1)  # the user drags the corner in
+        adjusted = dataclasses.replace(suggested, box=box, adjustments=[*suggested.adjustments, "adjusted by hand"])
+        out = talk.export_crop(job, adjusted)
+        assert Image.open(out).size == adjusted.size
+        reopened = Conversations(MondrianService(service.settings, store=service.store)).latest_crop(job)
+        assert reopened is not None and reopened.box == box  # not the model's box
+        turn = talk.turns(job)[-1]
+        assert turn.details["model_crop"]["box"]["x0"] == x0 and turn.details["exported"][-1]["path"] == str(out)
+        text = "\n".join(conversation_markdown(talk.turns(job)))
+        assert f"x {box[0]}–{box[2]}" in text and "adjusted by hand" in text
+    finally:
+        service.close()

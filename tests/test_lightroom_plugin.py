@@ -365,14 +365,17 @@ def test_reviews_take_a_list_of_files(tiny_model_dir: Path, tmp_path: Path) -> N
     store = Store(tmp_path / "api.db")
     service = MondrianService(Settings(model=str(tiny_model_dir)), store=store)
     app = create_app(service)
-    app.state.reviews.start = lambda review_id: None  # the scan only: no model run in this test
+    from app.engine.review.folder_review import scan_review
+
+    # The scan only (here, on the request's thread), no model run in this test.
+    app.state.reviews.start = lambda review_id, folder="": scan_review(store, review_id)
     try:
         with TestClient(app, client=("127.0.0.1", 50000)) as client:
             files = [str(shoot / PAIR_RAW), {"path": str(shoot / PAIR_JPEG), "flag": "reject", "stars": 1},
                      str(shoot / BURST[0]), str(tmp_path / "gone.jpg")]
             response = client.post("/reviews", json={"files": files, "mode": "baseline"})
             assert response.status_code == 202, response.text
-            review = response.json()["review"]
+            review = client.get(response.json()["url"]).json()["review"]  # scanned (above): the frames
             assert review["total"] == 3 and review["folder"].startswith("files:")
             frames = {f.path: f for f in store.list_frames(review["id"])}
             assert frames[str(shoot / PAIR_RAW)].companions == [str(shoot / PAIR_JPEG)]

@@ -66,7 +66,7 @@ def test_model_missing_offline_names_model_and_remedy(tmp_path):
     with pytest.raises(ModelNotAvailableError) as err:
         resolve_model("mlx-community/not-a-real-model-4bit")
     msg = str(err.value)
-    assert "mlx-community/not-a-real-model-4bit" in msg and "python -m app download" in msg and "offline" in msg
+    assert "mlx-community/not-a-real-model-4bit" in msg and "mondrian download" in msg and "offline" in msg
     assert missing_model_message("x/y").startswith("The model 'x/y'")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotAvailableError, match="no config.json"):

@@ -127,7 +127,7 @@ def test_fallback_lora_to_rag_to_baseline(service, photo):
     assert result.effective_mode == "baseline" and result.ok
     reason = result.fallback_reason
     assert reason.startswith("auto: lora unavailable (advisor 'ansel' has no active adapter); rag unavailable (")
-    assert "no indexed reference photos" in reason and "python -m app index" in reason
+    assert "no indexed reference photos" in reason and "mondrian index --advisor" in reason
     explicit = service.critique(photo, ADVISOR, "rag")
     assert explicit.effective_mode == "baseline" and explicit.fallback_reason.startswith("rag unavailable")
 

@@ -231,7 +231,9 @@ def test_index_command(tmp_path, monkeypatch, tiny_model_dir, capsys):
     assert main(["index", "--advisor", ADVISOR, "--folder", str(src)]) == 0
     out = capsys.readouterr()
     assert "ansel: added 2, updated 0, unchanged 0, removed 0, failed 0" in out.out
-    assert "[2/2] added" in out.err
+    progress = [json.loads(line) for line in out.err.splitlines()]  # not a terminal: JSON lines on stderr
+    assert progress[-1]["event"] == "progress" and (progress[-1]["done"], progress[-1]["total"]) == (2, 2)
+    assert progress[-1]["item"].startswith("added ")
     (src / "c.jpg").write_bytes(b"not a photo")
     assert main(["index", "--advisor", ADVISOR, "--folder", str(src), "--json", "--quiet"]) == 1
     out = capsys.readouterr()

@@ -30,7 +30,7 @@ from app.engine.review.grading import stars_for_score, technical_problems
 from app.engine.review.scan import pair_frames, scan_folder
 from app.engine.review.summary import build_summary
 from app.engine.service import MondrianService
-from app.engine.sidecars import read_sidecar
+from app.engine.sidecars import WritePolicy, read_sidecar
 from app.engine.store.database import Store
 
 
@@ -68,7 +68,8 @@ def test_every_frame_is_a_job_linked_to_the_review(reviewed) -> None:
     assert PAIR_JPEG not in frames and frames[PAIR_RAW].companions == [str(reviewed["folder"] / PAIR_JPEG)]
     assert len(frames) == 11 and review.total == 11 and review.state == "completed"
     assert review.done == 10 and review.failed == 1 and frames[CORRUPT].status == "failed"
-    assert CORRUPT in frames[CORRUPT].error and "corrupt" in frames[CORRUPT].error
+    # the row names the file: its error is the reason alone, so a line "name: error" says the path once
+    assert "corrupt" in frames[CORRUPT].error and CORRUPT not in frames[CORRUPT].error
     for name, frame in frames.items():
         if name == CORRUPT:
             continue
@@ -146,10 +147,11 @@ def test_sidecars_merge_keep_foreign_fields_and_dry_run_writes_nothing(reviewed,
     store.update_frame(review.id, str(folder / BLURRED), flag="reject")
     summary = build_summary(store, review.id)
     before = _digests(folder)
-    plan = export_sidecars(summary, "lightroom", dry_run=True)
+    everything = WritePolicy(frozenset({"rating", "label", "caption", "flag"}), overwrite=True)
+    plan = export_sidecars(summary, "lightroom", dry_run=True, policy=everything, store=store)
     assert _digests(folder) == before and plan.changes and not any(c.written for c in plan.changes)
-    result = export_sidecars(summary, "lightroom")
-    assert not result.errors
+    result = export_sidecars(summary, "lightroom", policy=everything, store=store, review_id=review.id)
+    assert not result.errors and result.batch_id
     fields = _exiv2_read(lightroom)
     assert fields["Xmp.xmp.Rating"][1] == "4" and fields["Xmp.xmpDM.pick"][1] == "1"
     assert fields["Xmp.crs.Exposure2012"][1] == "+0.35" and "Xmp.crs.ToneCurvePV2012" in fields
@@ -162,12 +164,44 @@ def test_sidecars_merge_keep_foreign_fields_and_dry_run_writes_nothing(reviewed,
     for name, digest in before.items():  # only sidecars changed; every photo is byte for byte the same
         if not name.lower().endswith(".xmp"):
             assert _digests(folder)[name] == digest
-    darktable = export_sidecars(summary, "darktable")
+    darktable = export_sidecars(summary, "darktable", store=store)
     assert (folder / (PAIR_RAW + ".xmp")).is_file() and not darktable.notes
     csv_text = write_csv(summary, tmp_path / "ratings.csv").read_text(encoding="utf-8")
     assert csv_text.splitlines()[0].startswith("file,") and str(folder / BLURRED) in csv_text
     keywords = write_keyword_list(summary, tmp_path / "keywords.txt").read_text(encoding="utf-8")
     assert keywords.startswith("Mondrian\n\tMondrian ")
+
+
+def test_opening_a_folder_reads_what_the_photographer_decided(reviewed, tmp_path: Path) -> None:
+    """Issue 19: a 5-star picked frame showed 1 star, unflagged. Now the grid and summary show the file's."""
+    from test_metadata_reader import _caption, _jpeg, _packet
+
+    from app.testing.dng import write_dng
+
+    store, service = reviewed["store"], reviewed["service"]
+    folder = tmp_path / "lightroomed"
+    folder.mkdir()
+    _jpeg(folder / "grandma.jpg", _packet('xmp:Rating="5" xmpDM:pick="1" xmp:Label="Lila"',
+                                          _caption("Grandma's 90th birthday")))
+    import numpy as np
+
+    write_dng(folder / "IMG_7.NEF", np.full((32, 48, 3), 90, np.uint8))
+    (folder / "IMG_7.xmp").write_text(_packet('xmp:Rating="-1"'), encoding="utf-8")
+    review = start_review(service, store, folder, "ansel", "technical")
+    summary = build_summary(store, review.id)
+    by_name = {Path(f.path).name: f for f in summary.frames}
+    grandma = by_name["grandma.jpg"]
+    assert (grandma.stars, grandma.flag, grandma.file_meta and grandma.file_meta.label) == (5, "pick", "Purple")
+    assert by_name["IMG_7.NEF"].flag == "reject"
+    data = summary.to_dict()["frames"]
+    assert next(f for f in data if f["name"] == "grandma.jpg")["file_metadata"]["caption"] == "Grandma's 90th birthday"
+    from app.engine.review.folder_review import review_payload
+
+    http = review_payload(store, review.id)["summary"]["frames"]  # what GET /reviews/{id} returns
+    assert next(f for f in http if f["name"] == "grandma.jpg")["file_metadata"]["label"] == "Purple"
+    text = summary.to_text()
+    assert "grandma.jpg: 5★ · Purple · pick · “Grandma's 90th birthday”" in text
+    assert "Lightroom keeps pick flags in its catalog only" in text
 
 
 def test_bad_input_is_named_and_cancel_keeps_what_was_done(reviewed, tmp_path: Path) -> None:

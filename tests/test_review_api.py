@@ -50,7 +50,8 @@ def api(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_post_a_folder_and_follow_its_progress(api) -> None:
     base, _service, store, folder = api
     status, body = call("POST", f"{base}/reviews", {"folder": str(folder), "advisor": "ansel", "mode": "baseline"})
-    assert status == 202 and body["review"]["total"] == 5 and body["url"] == f"/reviews/{body['review']['id']}"
+    # 202 at once: the folder is read on the review's thread (state "scanning"), not in the request
+    assert status == 202 and body["review"]["state"] == "scanning" and body["url"] == f"/reviews/{body['review']['id']}"
     url = base + body["url"]
     deadline = time.monotonic() + 300
     seen = []
@@ -58,12 +59,13 @@ def test_post_a_folder_and_follow_its_progress(api) -> None:
         status, state = call("GET", url)
         assert status == 200
         seen.append(state["review"]["finished"])
-        if not state["running"] and state["review"]["state"] != "running":
+        assert state["review"]["state"] in ("scanning", "running", "completed"), state["review"]
+        if not state["running"] and state["review"]["state"] not in ("running", "scanning"):
             break
         time.sleep(0.2)
     review = state["review"]
     assert review["state"] == "completed" and review["done"] == 4 and review["failed"] == 1
-    assert review["progress"] == 1.0 and seen == sorted(seen)
+    assert review["total"] == 5 and review["progress"] == 1.0 and seen == sorted(seen)
     frames = {f["name"]: f for f in state["summary"]["frames"]}
     assert set(frames) == {PAIR_RAW, *BURST, CORRUPT} and frames[PAIR_RAW]["companions"]
     assert "corrupt" in frames[CORRUPT]["error"]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from review_support import BURST, CORRUPT, PAIR_RAW, make_shoot
-from test_sidecars import _exiv2_read
+from test_sidecars import GRANDMA, _exiv2_read
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,9 @@ def test_review_command_summary_sidecars_and_rerun(tiny_model_dir: Path, tmp_pat
     shoot = make_shoot(tmp_path / "shoot")
     home = tmp_path / "home"
     started = time.perf_counter()
-    first = _review([str(shoot), "--write-sidecars", "lightroom", "--json"], home, tiny_model_dir)
+    (shoot / "IMG_0002.xmp").write_text(GRANDMA, encoding="utf-8")  # the photographer's own sidecar
+    grandma_before = _exiv2_read(shoot / "IMG_0002.xmp")
+    first = _review([str(shoot), "--write-sidecars", "lightroom", "--set", "rating", "--json"], home, tiny_model_dir)
     first_s = time.perf_counter() - started
     assert first.returncode == 1, first.stderr  # the corrupt frame is reported, the others reviewed
     out = json.loads(first.stdout)
@@ -46,7 +48,13 @@ def test_review_command_summary_sidecars_and_rerun(tiny_model_dir: Path, tmp_pat
     fields = _exiv2_read(shoot / "IMG_0001.xmp")
     frame = next(f for f in out["summary"]["frames"] if f["name"] == PAIR_RAW)
     assert fields["Xmp.xmp.Rating"][1] == str(frame["stars"]) and 1 <= frame["stars"] <= 5
-    assert "Mondrian grade" in fields["Xmp.dc.subject"][1]
+    assert "Mondrian grade" in fields["Xmp.dc.subject"][1] and fields["Xmp.mondrian.Grade"][1] == frame["grade"]
+    kept = _exiv2_read(shoot / "IMG_0002.xmp")  # rating opted in, but only where empty: 5 stars stay
+    assert kept["Xmp.xmp.Rating"] == grandma_before["Xmp.xmp.Rating"] == ("XmpText", "5")
+    assert kept["Xmp.dc.description"] == grandma_before["Xmp.dc.description"]
+    plain = next(f for f in out["summary"]["frames"] if f["name"] == "IMG_0002.dng")
+    assert plain["file_metadata"]["rating"] == 5 and plain["stars"] == 5
+    assert out["sidecars"]["policy"] == {"fields": ["rating"], "overwrite": False} and out["sidecars"]["batch_id"]
     csv_file = Path(first.stderr.split("ratings CSV: ")[1].split("\n")[0])
     assert csv_file.is_file() and csv_file.is_relative_to(home)  # beside the photos: only sidecars
 
@@ -58,6 +66,14 @@ def test_review_command_summary_sidecars_and_rerun(tiny_model_dir: Path, tmp_pat
     assert "completed, 10 critiqued, 0 reused, 1 failed of 11" in again.stdout
     assert "would create" in again.stderr and not (shoot / (PAIR_RAW + ".xmp")).exists()
     assert again_s < first_s  # no frame went to the model (process start-up dominates both)
+
+    undo = subprocess.run([sys.executable, "-m", "app", "review", "--undo-sidecars"], cwd=ROOT, env=_env(home),
+                          capture_output=True, text=True, timeout=300)
+    assert undo.returncode == 0, undo.stderr
+    assert "refused" not in undo.stdout and not (shoot / "IMG_0001.xmp").exists()  # created by Mondrian: gone
+    assert (shoot / "IMG_0002.xmp").read_text(encoding="utf-8") == GRANDMA  # byte for byte as before
+    bad = _review([str(shoot), "--overwrite"], home, tiny_model_dir)
+    assert bad.returncode == 2 and "--set and --overwrite need --write-sidecars" in bad.stderr
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_continues(tiny_model_dir: Path, tmp_path: Path) -> None:

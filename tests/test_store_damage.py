@@ -135,7 +135,7 @@ def test_db_command(damaged: Path, capsys, monkeypatch):
     db = ["--db", str(damaged)]
     assert cli.main(["db", "check", *db]) == 1
     err = capsys.readouterr().err
-    assert "damaged" in err and "python -m app db recover" in err
+    assert "damaged" in err and "mondrian db recover" in err
     assert cli.main(["db", "backup", *db]) == 1  # a damaged file is never backed up
     assert cli.main(["db", "recover", "--salvage", *db]) == 0
     assert "rebuilt with row salvage" in capsys.readouterr().out

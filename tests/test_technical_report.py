@@ -163,3 +163,26 @@ def test_facts_state_the_horizon_direction():
         assert float(matches[0].group(1)) == pytest.approx(3.0, abs=0.3)
     assert any(f.startswith("Horizon: level") for f in grounding_facts(analyze_photo(horizon_scene(0))))
     assert "Horizon: no dominant horizontal line detected" in grounding_facts(analyze_photo(photo("chelsea")))
+
+
+@pytest.mark.parametrize("gain", [0.45, 0.6, 0.75, 0.9, 1.0, 1.15, 1.3])
+@pytest.mark.parametrize("name", ["coffee", "camera"])
+def test_lighting_score_comment_and_advice_never_contradict(name, gain):
+    """One rule: a problem the comment names costs the score and leads the advice; 10 and "keep it"
+    only with a balanced exposure and nothing clipped (issue 23: 10.0 beside "slightly dark")."""
+    from app.engine.technical.technical_report import lighting_findings
+
+    analysis = analyze_photo(brighter(photo(name), gain))
+    dim = technical_report(analysis).dimensions["lighting"]
+    clean = ("Exposure balanced" in dim.comment and "no highlights clipped" in dim.comment
+             and "no shadows clipped" in dim.comment and "narrow" not in dim.comment)
+    keep = "keep it" in dim.recommendation
+    assert clean == keep == (dim.score == 10.0) == (not lighting_findings(analysis)), (dim.score, dim.comment,
+                                                                                        dim.recommendation)
+
+
+def test_the_sample_photo_report_does_not_contradict_itself():
+    from app.engine.resources import resource_path
+
+    dim = technical_report(analyze_photo(Image.open(resource_path("samples", "sample.jpg")))).dimensions["lighting"]
+    assert ("keep it" in dim.recommendation) == (dim.score == 10.0) == ("Exposure balanced" in dim.comment)

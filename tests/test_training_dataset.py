@@ -254,7 +254,7 @@ def test_cli_summary_and_new_personal_advisor(home: Path, portfolio: tuple[Path,
 
 
 def test_missing_or_corrupt_dataset(home: Path, portfolio: tuple[Path, list[str]], tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="no dataset for advisor 'tester'.*prepare_dataset"):
+    with pytest.raises(DatasetError, match="no dataset for advisor 'tester'.*mondrian train prepare"):
         load_dataset(ADVISOR)
     folder, names = portfolio
     prepare(_opts(folder, write_targets(tmp_path / "t.json", names)))

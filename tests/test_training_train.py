@@ -77,6 +77,8 @@ def test_sigint_keeps_the_last_checkpoint_and_resume_finishes(home: Path, tiny_m
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-001"]  # the unfinished epoch was dropped
     assert {"adapters.safetensors", "adapter_config.json", "optimizer.safetensors"} <= {
         p.name for p in (checkpoints / "epoch-001").iterdir()}
+    for item in [run_dir(ADVISOR).parent, checkpoints, *checkpoints.rglob("*")]:  # the data folder is private
+        assert item.stat().st_mode & 0o077 == 0, item  # (mlx writes its own files: the umask makes them so)
 
     # A changed dataset cannot be resumed.
     state_file = run_dir(ADVISOR) / "run.json"

@@ -1,4 +1,5 @@
-"""Star ratings from XMP: sidecars (Lightroom and darktable naming) and embedded packets."""
+"""Training's star ratings come from the engine's one metadata reader (tests/test_metadata_reader.py):
+the same sources, the same meaning, and Mondrian's own written values never taken as targets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from training.xmp import XmpError, embedded_xmp, parse_rating, read_rating, sidecar_paths
+from training.xmp import XmpError, read_rating
 
 
 def _packet(body: str, prefix: str = "xmp") -> str:
@@ -19,52 +20,19 @@ def _packet(body: str, prefix: str = "xmp") -> str:
     )
 
 
-def _element_packet(value: str) -> str:
-    return (
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
-        f"<xmp:Rating>{value}</xmp:Rating></rdf:Description></rdf:RDF></x:xmpmeta>"
-    )
-
-
-@pytest.mark.parametrize(("packet", "stars"), [
-    (_packet('xmp:Rating="4"'), 4),
-    (_packet("xmp:Rating='5'"), 5),
-    (_packet('xmp:Rating="-1"'), -1),
-    (_packet('xmp:Rating="0"'), 0),
-    (_packet('xmp:Rating="3.0"'), 3),
-    (_packet('xap:Rating="2"', prefix="xap"), 2),  # older Adobe files bind the namespace to "xap"
-    (_element_packet(" 1 "), 1),
-    # only xmp:Rating counts (Windows' percentage rating is another property)
-    (_packet('xmlns:MicrosoftPhoto="http://ns.microsoft.com/photo/1.0/" xmp:CreatorTool="Lightroom" '
-             'MicrosoftPhoto:Rating="75"'), None),
-])
-def test_parse_rating_forms(packet: str, stars: int | None) -> None:
-    assert parse_rating(packet) == stars
-
-
-@pytest.mark.parametrize("value", ["7", "-2", "2.5", "four", ""])
-def test_parse_rating_rejects_invalid_values(value: str) -> None:
-    with pytest.raises(XmpError, match="xmp:Rating"):
-        parse_rating(_packet(f'xmp:Rating="{value}"'))
-
-
 def _photo(path: Path, **save: object) -> Path:
     Image.new("RGB", (40, 30), (120, 80, 40)).save(path, **save)
     return path
 
 
-def test_sidecar_lightroom_and_darktable_names(tmp_path: Path) -> None:
-    lr = _photo(tmp_path / "IMG_1.jpg")
-    (tmp_path / "IMG_1.xmp").write_text(_packet('xmp:Rating="3"'), encoding="utf-8")
-    rating = read_rating(lr)
-    assert rating is not None and rating.stars == 3 and "IMG_1.xmp" in rating.source
-
-    dt = _photo(tmp_path / "IMG_2.jpg")
-    (tmp_path / "IMG_2.jpg.xmp").write_text(_packet('xmp:Rating="-1"'), encoding="utf-8")
-    rating = read_rating(dt)
-    assert rating is not None and rating.rejected and "IMG_2.jpg.xmp" in rating.source
-    assert sidecar_paths(tmp_path / "IMG_3.jpg") == []
+@pytest.mark.parametrize(("body", "stars"), [
+    ('xmp:Rating="4"', 4), ('xmp:Rating="-1"', -1), ('xmp:Rating="0"', None), ('xmp:Rating="3.0"', 3),
+    ('xap:Rating="2"', 2),  # older Adobe files bind the namespace to "xap"
+])
+def test_rating_forms(tmp_path: Path, body: str, stars: int | None) -> None:
+    prefix = "xap" if body.startswith("xap") else "xmp"
+    rating = read_rating(_photo(tmp_path / "a.jpg", xmp=_packet(body, prefix).encode()))
+    assert (rating.stars if rating else None) == stars
 
 
 def test_embedded_jpeg_png_tiff(tmp_path: Path) -> None:
@@ -77,21 +45,23 @@ def test_embedded_jpeg_png_tiff(tmp_path: Path) -> None:
     assert read_rating(jpg).source == "embedded XMP"  # type: ignore[union-attr]
 
 
-def test_sidecar_wins_over_embedded(tmp_path: Path) -> None:
-    jpg = _photo(tmp_path / "a.jpg", xmp=_packet('xmp:Rating="1"').encode())
-    (tmp_path / "a.xmp").write_text(_element_packet("4"), encoding="utf-8")
-    rating = read_rating(jpg)
-    assert rating is not None and rating.stars == 4 and rating.source.startswith("sidecar")
+def test_sidecar_names(tmp_path: Path) -> None:
+    dt = _photo(tmp_path / "IMG_2.jpg")
+    (tmp_path / "IMG_2.jpg.xmp").write_text(_packet('xmp:Rating="-1"'), encoding="utf-8")
+    rating = read_rating(dt)
+    assert rating is not None and rating.rejected and "IMG_2.jpg.xmp" in rating.source
+    assert read_rating(_photo(tmp_path / "IMG_3.jpg")) is None
 
 
-def test_no_rating_and_read_only(tmp_path: Path) -> None:
-    jpg = _photo(tmp_path / "plain.jpg")
-    before = jpg.read_bytes()
-    assert embedded_xmp(jpg) is None
-    assert read_rating(jpg) is None
-    (tmp_path / "plain.xmp").write_text(_packet('xmp:Label="Red"'), encoding="utf-8")
-    assert read_rating(jpg) is None
-    assert jpg.read_bytes() == before
+def test_mondrian_values_are_not_targets(tmp_path: Path) -> None:
+    jpg = _photo(tmp_path / "a.jpg")
+    sidecar = tmp_path / "a.xmp"
+    sidecar.write_text(_packet('xmp:Rating="3"'), encoding="utf-8")
+    assert read_rating(jpg).stars == 3  # type: ignore[union-attr]
+    record = {str(sidecar): {"Xmp.xmp.Rating": "3"}}
+    assert read_rating(jpg, lambda path: record.get(path, {})) is None
+    sidecar.write_text(_packet('xmp:Rating="4"'), encoding="utf-8")  # the photographer changed it
+    assert read_rating(jpg, lambda path: record.get(path, {})).stars == 4  # type: ignore[union-attr]
 
 
 def test_invalid_rating_names_the_file(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 from ui_support import LONG, drop_files, sample_photo
 
-from app.engine.critique.report import DIMENSIONS
+from app.engine.critique.report import DIMENSIONS, grade_for_score
 from app.ui.bridge import CANCELLED
 from app.ui.critique_panel import PAGE_DROP, PAGE_REPORT
 
@@ -25,7 +25,7 @@ def test_drop_with_file_urls_streams_a_report_with_eight_cards(qtbot, window, tm
     cards = panel.report_view.cards
     assert [c.key for c in cards] == list(DIMENSIONS)
     assert all(c.score is not None and 0 <= c.score <= 10 for c in cards)
-    assert panel.report_view.grade.text() == result.report.overall_grade
+    assert panel.report_view.grade.text() == grade_for_score(result.report.overall_score)
     # The text streamed in before the report: what was shown is what the model wrote.
     assert "".join(tokens) == result.raw_text == panel.stream_page.plain_text()
     footer = panel.report_view.footer.text()
@@ -49,7 +49,7 @@ def test_drop_on_the_window_and_history_reopen_and_delete(qtbot, window, tmp_pat
     window.history.reopen_selected()
     view = window.critique.report_view
     assert window.critique.stack.currentIndex() == PAGE_REPORT
-    assert len(view.cards) == 8 and view.grade.text() == first.report.overall_grade
+    assert len(view.cards) == 8 and view.grade.text() == grade_for_score(first.report.overall_score)
     assert [c.score for c in view.cards] == [first.report.dimensions[k].score for k in DIMENSIONS]
 
     window.history.set_filter("fan_ho")

@@ -191,7 +191,7 @@ def test_settings_never_save_an_invalid_model_folder_and_speak_in_buttons(qtbot,
     assert dialog.message.objectName() == "error" and dialog.message.text().startswith("Not saved")
     assert window.service.settings.model == before and not settings_path().exists()
     dialog.reject()
-    engine = "No model. Download it once with `python -m app download x` (needs internet)"
+    engine = "No model. Download it once with `mondrian download x` (needs internet)"
     text = notice_text(engine, "none", "auto")
     assert "python" not in text and "Download" in text and "Settings" in text
 

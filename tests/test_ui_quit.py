@@ -28,6 +28,7 @@ def answer(qtbot, label: str, seen: list[str]) -> None:
             QTimer.singleShot(20, click)
             return
         seen.append(box.text())
+        seen.append(box.informativeText())
         next(b for b in box.buttons() if b.text() == label).click()
 
     QTimer.singleShot(0, click)
@@ -68,12 +69,12 @@ def test_dont_quit_keeps_everything_running(qtbot, training_window):
     seen: list[str] = []
     answer(qtbot, CANCEL_LABEL, seen)
     swallowed = AppEvents(window).eventFilter(QApplication.instance(), QEvent(QEvent.Type.Quit))
-    assert swallowed is True and seen == ["A training run is still going."]
+    assert swallowed is True and seen[0] == "A training run is still going."
     assert tab.running and window.isVisible() and not exits
 
     answer(qtbot, CANCEL_LABEL, seen)  # closing the window (no menubar icon here) asks the same
     window.close()
-    assert window.isVisible() and tab.running and len(seen) == 2
+    assert window.isVisible() and tab.running and len(seen) == 4
 
 
 def test_stop_cleanly_then_quit(qtbot, training_window):
@@ -86,6 +87,15 @@ def test_stop_cleanly_then_quit(qtbot, training_window):
     ok, message = ended.args
     assert not ok and message.endswith(": stopped")  # a stop, not a crash: the run can be resumed
     assert "cancelled" in tab.status.text().lower() and not tab.last_error
+    # no epoch had finished: the question did not promise one, and the next start says what happened
+    assert "no epoch has finished yet, so a stopped run keeps nothing" in seen[1]
+    assert "last finished epoch" not in seen[1]
+    from app.ui.training_tab import TrainingTab
+
+    later = TrainingTab(window.service, window.bridge, window.store)
+    qtbot.addWidget(later)
+    assert "before the first epoch finished" in later.run_title.text()
+    assert later.run_title.text() != "No training run yet."
 
 
 def test_finish_first_then_quit(qtbot, training_window):

@@ -27,7 +27,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     folder = _small_shoot(tmp_path)
     view = window.review
     window.tabs.setCurrentWidget(view)
-    view.mode.setCurrentText("baseline")
+    view.set_mode("baseline")
     seen = []
     with qtbot.waitSignal(view.reviewFinished, timeout=LONG) as finished:
         request = view.review(folder)
@@ -85,19 +85,31 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     view.write_sidecars()
     assert sorted(p.name for p in folder.iterdir()) == before and "would change" in view.status.text()
     view.dry_run.setChecked(False)
-    view.write_sidecars()
+    asked: list[str] = []
+    view.confirm = lambda title, text, details: asked.append(text) is not None  # answers "no"
+    assert view.write_sidecars() is None and sorted(p.name for p in folder.iterdir()) == before
+    view.fields["rating"].setChecked(True)
+    view.fields["flag"].setChecked(True)
+    view.confirm = lambda title, text, details: asked.append(text) is None  # answers "yes"
+    written = view.write_sidecars()
+    assert written is not None and written.batch_id
+    assert asked[-1].startswith(f"{written.files_changing} sidecar(s) would change: ")
+    assert "of them ratings, labels, captions or flags" in asked[-1] and "plus flag, rating" in asked[-1]
     rating = read_sidecar(folder / f"{Path(first).name}.xmp")["Xmp.xmp.Rating"]
     assert rating == "4"
     raw = view.grid.frames[str(folder / PAIR_RAW)]
     expected = "-1" if raw.flag == "reject" else str(raw.user_stars if raw.user_stars is not None
                                                        else stars_for_score(raw.overall))
     assert read_sidecar(folder / f"{PAIR_RAW}.xmp")["Xmp.xmp.Rating"] == expected
+    view.undo_button.click()
+    assert "restored" in view.status.text() and not (folder / f"{PAIR_RAW}.xmp").exists()
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tmp_path: Path) -> None:
     folder = _small_shoot(tmp_path)
     view = window.review
-    view.mode.setCurrentText("baseline")
+    view.set_mode("baseline")
     request = view.review(folder)
     qtbot.waitUntil(lambda: view.review_id is not None and window.store.get_review(view.review_id).done >= 1,
                     timeout=LONG)
@@ -110,3 +122,75 @@ def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tm
     with qtbot.waitSignal(view.reviewFinished, timeout=LONG) as finished:
         view.review(folder)
     assert finished.args[0].id == view.review_id and finished.args[0].done == 6
+
+
+def test_tiles_show_what_the_files_already_say(qtbot) -> None:
+    from app.engine.review.summary import FrameSummary
+    from app.engine.sidecars import UserMetadata
+    from app.ui.review_grid import ReviewGrid, tile_text, tile_tooltip
+
+    meta = UserMetadata(rating=5, label="Purple", flag="pick", caption="Grandma's 90th birthday on the terrace",
+                        sources={"rating": "embedded XMP", "label": "embedded XMP", "flag": "embedded XMP",
+                                 "caption": "sidecar IMG_1.xmp"})
+    frame = FrameSummary(path="/shoot/IMG_1.jpg", companions=[], status="done", job_id=None, error=None, grade="F",
+                         overall=2.0, flag="pick", file_meta=meta)
+    assert frame.stars == 5  # the photographer's 5, not the score's 1
+    text = tile_text(frame)
+    assert "★★★★★ ● Purple" in text and "“Grandma's 90th birthday on…”" in text
+    assert "caption: Grandma's 90th birthday on the terrace (sidecar IMG_1.xmp)" in tile_tooltip(frame)
+    grid = ReviewGrid()
+    qtbot.addWidget(grid)
+    grid.set_frames([frame])
+    assert grid._items[frame.path].toolTip().startswith("IMG_1.jpg, from its files:")
+
+
+def test_hands_on_lightroom_folder_default_write_and_undo(qtbot, window, tmp_path: Path) -> None:
+    """Issue 19's hands-on check: a folder Lightroom touched (ratings, labels, captions embedded in
+    JPEGs, a sidecar beside a RAW); review; write with the default policy; undo."""
+    import os
+
+    import numpy as np
+    from test_metadata_reader import _caption, _embed, _packet
+    from test_sidecars import GRANDMA, _exiv2_read
+
+    from app.testing.dng import write_dng
+
+    folder = tmp_path / "lightroomed"
+    folder.mkdir()
+    shoot = make_shoot(tmp_path / "full")
+    shutil.copyfile(shoot / BURST[0], folder / "grandma.jpg")
+    _embed(folder / "grandma.jpg", _packet('xmp:Rating="5" xmp:Label="Purple"', _caption("Grandma's 90th birthday")))
+    shutil.copyfile(shoot / TILTED, folder / "horizon.jpg")
+    write_dng(folder / "IMG_7.NEF", np.full((48, 64, 3), 90, np.uint8))
+    (folder / "IMG_7.xmp").write_text(GRANDMA, encoding="utf-8")
+    photos = {p.name: p.read_bytes() for p in folder.iterdir()}
+    view = window.review
+    view.mode.setCurrentText("baseline")
+    with qtbot.waitSignal(view.reviewFinished, timeout=LONG):
+        view.review(folder)
+    frames = {Path(p).name: f for p, f in view.grid.frames.items()}
+    assert frames["grandma.jpg"].stars == 5 and "● Purple" in view.grid._items[str(folder / "grandma.jpg")].text()
+    assert frames["IMG_7.NEF"].stars == 5 and frames["IMG_7.NEF"].file_meta.caption.startswith("Grandma")  # type: ignore[union-attr]
+    assert "Lightroom keeps pick flags in its catalog only" in view.note.toolTip()  # the full note; the label is short
+
+    sidecar = folder / "IMG_7.xmp"
+    before = _exiv2_read(sidecar)
+    view.convention.setCurrentIndex(view.convention.findData("lightroom"))
+    asked: list[str] = []
+    view.confirm = lambda title, text, details: asked.append(text) is None
+    result = view.write_sidecars()
+    assert result is not None and result.standard_fields_changing == 0 and "0 of them ratings" in asked[0]
+    after = _exiv2_read(sidecar)
+    for key, value in before.items():  # arrays, structs, language alternatives: all as they were
+        if key not in ("Xmp.dc.subject", "Xmp.lr.hierarchicalSubject"):
+            assert after[key] == value, key
+    assert after["Xmp.xmp.Rating"][1] == "5" and "Xmp.mondrian.Overall" in after
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in photos and p.suffix != ".xmp"} == {
+        n: b for n, b in photos.items() if not n.endswith(".xmp")}  # the photos: byte for byte
+    written = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.xmp")}
+    view.write_sidecars()  # nothing left to change: same bytes, same mtime
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.xmp")} == written
+    view.undo_button.click()
+    assert sidecar.read_text(encoding="utf-8") == GRANDMA
+    assert sorted(p.name for p in folder.iterdir()) == sorted(photos)
+    assert os.stat(sidecar).st_size == len(GRANDMA.encode())

@@ -7,6 +7,7 @@ import json
 
 from ui_support import LONG, sample_photo
 
+from app.engine.critique.report import grade_for_score
 from app.engine.settings import SETTINGS_VERSION, load_settings, settings_path
 from app.ui.settings_dialog import SettingsDialog, switch_model
 
@@ -75,7 +76,7 @@ def test_tray_menu_and_notifications(qtbot, window, tmp_path, monkeypatch):
         tray.clipboard_action.trigger()
     result = done.args[0]
     assert result.report is not None and result.photo.endswith(".png")
-    assert tray.grade_action.text().startswith(f"Last grade: {result.report.overall_grade}")
+    assert tray.grade_action.text().startswith(f"Last grade: {grade_for_score(result.report.overall_score)}")
     assert tray.notifications and tray.notifications[-1][0] == "Critique ready"
 
 

@@ -31,6 +31,16 @@ def test_invalid_settings_show_the_cli_message(qtbot, home):
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == {"temperature": -1}
 
 
+def test_resetting_one_invalid_setting_keeps_every_other_one(qtbot, home, tmp_path):
+    settings_path().write_text(json.dumps({"temperature": -1, "model": str(tmp_path / "my-model"),
+                                           "max_image_edge": 768}))
+    settings = startup_settings(ask=lambda text: True)
+    assert settings is not None and settings.model == str(tmp_path / "my-model")  # the model path stays
+    assert settings.max_image_edge == 768 and settings.temperature == Settings().temperature
+    assert load_settings().model == str(tmp_path / "my-model")  # saved: the next start does not ask again
+    assert len(list(settings_path().parent.glob("settings.json.invalid-*"))) == 1
+
+
 def test_damaged_database_is_shown(qtbot, tmp_path, sound_db):  # noqa: F811
     path = tmp_path / "mondrian.db"
     shutil.copyfile(sound_db, path)

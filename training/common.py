@@ -80,7 +80,7 @@ def flatten(tree: Any) -> list[tuple[str, Any]]:
 
 
 def settings_problem(exc: SettingsError | SettingValueError) -> CommandError:
-    """A bad settings file or value as the command's error (exit 2), as ``python -m app`` does."""
+    """A bad settings file or value as the command's error (exit 2), as ``mondrian`` does."""
     return CommandError(str(exc), EXIT_BAD_INPUT, reason="settings")
 
 

@@ -271,7 +271,7 @@ def load_dataset(advisor_id: str, path: str | os.PathLike[str] | None = None) ->
     folder = Path(path) if path is not None else dataset_dir(advisor_id)
     if path is None:
         recover_swap(advisor_id)
-    hint = f"prepare it with: python -m training.prepare_dataset --advisor {advisor_id} --portfolio DIR"
+    hint = f"prepare it with: mondrian train prepare --advisor {advisor_id} --portfolio DIR"
     if not folder.is_dir() or not (folder / "dataset_dict.json").is_file():
         raise DatasetError(f"no dataset for advisor {advisor_id!r} in {folder}; {hint}")
     from datasets import load_from_disk
@@ -279,6 +279,7 @@ def load_dataset(advisor_id: str, path: str | os.PathLike[str] | None = None) ->
     try:
         loaded = load_from_disk(str(folder))
     except Exception as exc:  # datasets raises many kinds for damaged folders
+        log.debug("load_from_disk(%s) failed", folder, exc_info=True)
         raise DatasetError(f"the dataset in {folder} is unreadable ({type(exc).__name__}: {exc}); {hint}") from None
     if not hasattr(loaded, "keys") or TRAIN not in loaded:
         raise DatasetError(f"the dataset in {folder} has no {TRAIN!r} split; {hint}")

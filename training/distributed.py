@@ -1,7 +1,7 @@
-"""``python -m training.distributed``: train one advisor on several Macs with ``mlx.launch``.
+"""``mondrian train distributed``: train one advisor on several Macs with ``mlx.launch``.
 
-    python -m training.distributed check  --advisor ID --hosts mac-a,mac-b [--model M] [--jsonl]
-    python -m training.distributed launch --hosts mac-a,mac-b [--hostfile F] -- --advisor ID [train_lora flags]
+    mondrian train distributed check  --advisor ID --hosts mac-a,mac-b [--model M] [--jsonl]
+    mondrian train distributed launch --hosts mac-a,mac-b [--hostfile F] -- --advisor ID [train_lora flags]
 
 ``check`` asks every host over ssh (``BatchMode``: keys, no password prompt) for its Mondrian,
 MLX and mlx-vlm versions, its free memory and the hash of its copy of the advisor's dataset,
@@ -282,7 +282,7 @@ def _advisor_of(train_args: Sequence[str]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.distributed",
+    p = argparse.ArgumentParser(prog="mondrian train distributed",
                                 description="Train an advisor on several Macs (mlx.launch, ring backend).")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check the hosts before a run")

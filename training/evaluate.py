@@ -1,6 +1,6 @@
-"""``python -m training.evaluate``: base model vs fine-tuned adapter on the held-out photos.
+"""``mondrian train evaluate``: base model vs fine-tuned adapter on the held-out photos.
 
-    python -m training.evaluate --advisor ID [--version vN] [--model M] [--max-tokens N]
+    mondrian train evaluate --advisor ID [--version vN] [--model M] [--max-tokens N]
         [--limit N] [--json | --jsonl]
 
 Each held-out example is critiqued twice through the engine's own inference path (``ModelHost`` +
@@ -33,6 +33,7 @@ from app.engine.critique.report import DIMENSIONS, parse_report
 
 from . import diskspace
 from .common import EXIT_OK, NEWEST, CommandError, JsonLines, reported, run_main, setup
+from .console import Console, progress_stream, wants_json
 from .dataset import VALIDATION, DatasetError, load_dataset
 from .metrics import Sample, compare, summarize
 
@@ -175,8 +176,19 @@ def _fmt(value: Any, pct: bool = False, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _err(model: dict[str, Any], value: Any, digits: int = 2) -> str:
+    """A score error, or n/a when none of the model's outputs was a valid report (its imputed 5/10s
+    would read as a real error, as the window's summary says)."""
+    return _fmt(value, digits=digits) if model.get("valid_reports") else "n/a"
+
+
+def _better(both: dict[str, Any], pct: Any) -> str:
+    return f"{_fmt(pct, digits=1)} % better" if both.get("valid_reports") else "n/a"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     b, t, c = result[BASE], result[TUNED], result["comparison"]
+    both = {"valid_reports": bool(b.get("valid_reports") and t.get("valid_reports"))}
     lines = [
         f"# Evaluation of {result['advisor_id']} {result['version']}",
         "",
@@ -188,8 +200,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
         f"| format compliance | {_fmt(b['format_compliance'], True)} | {_fmt(t['format_compliance'], True)} | "
         f"{_fmt(c['format_compliance_change'], True)} |",
-        f"| score MSE | {_fmt(b['mse'])} | {_fmt(t['mse'])} | {_fmt(c['mse_improvement_pct'], digits=1)} % better |",
-        f"| score MAE | {_fmt(b['mae'])} | {_fmt(t['mae'])} | {_fmt(c['mae_improvement_pct'], digits=1)} % better |",
+        f"| score MSE | {_err(b, b['mse'])} | {_err(t, t['mse'])} | {_better(both, c['mse_improvement_pct'])} |",
+        f"| score MAE | {_err(b, b['mae'])} | {_err(t, t['mae'])} | {_better(both, c['mae_improvement_pct'])} |",
         f"| mean latency per report | {_fmt(b['mean_latency_s'])} s | {_fmt(t['mean_latency_s'])} s | "
         f"{_fmt(c['report_latency_overhead_pct'], digits=1)} % |",
         f"| decoding, per token | {_fmt(b['ms_per_token'])} ms | {_fmt(t['ms_per_token'])} ms | "
@@ -204,7 +216,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     ]
     for d in DIMENSIONS:
         bd, td = b["per_dimension"][d], t["per_dimension"][d]
-        lines.append(f"| {d} | {_fmt(bd['mae'])} | {_fmt(td['mae'])} | {_fmt(bd['mse'])} | {_fmt(td['mse'])} |")
+        lines.append(f"| {d} | {_err(b, bd['mae'])} | {_err(t, td['mae'])} | {_err(b, bd['mse'])} | "
+                     f"{_err(t, td['mse'])} |")
     lines += ["", "An output that is not a valid report counts as 5/10 on every dimension (no information).", ""]
     if result.get("prompt_drift"):
         lines += [f"**Warning:** {result['prompt_drift']}.", ""]
@@ -238,7 +251,7 @@ def _write_results(version: AdapterVersion, result: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate",
+    p = argparse.ArgumentParser(prog="mondrian train evaluate",
                                 description="Compare the base model and an adapter on the held-out photos.")
     p.add_argument("--advisor", required=True)
     p.add_argument("--version", help="adapter version, or 'newest' (default: the active one, else the newest)")
@@ -255,8 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
-    lines = JsonLines(sys.stdout)
-    with reported(lines if args.jsonl else None):
+    # --jsonl, or no flag and stdout not a terminal: JSON-lines events; a terminal: a bar with an ETA.
+    jsonl = args.jsonl or (not args.json and wants_json(False))
+    lines = JsonLines(sys.stdout if jsonl or args.json else progress_stream(False))
+    args.jsonl = jsonl
+    with reported(lines if jsonl else None):
         return _main(args, lines)
 
 
@@ -273,7 +289,7 @@ def _main(args: argparse.Namespace, lines: JsonLines) -> int:
     max_tokens = args.max_tokens or settings.max_tokens or None  # None: derived from the model per report
     if (args.max_tokens is not None and args.max_tokens < 0) or (args.limit is not None and args.limit < 1):
         raise CommandError("--max-tokens must be 0 (automatic) or more and --limit at least 1")
-    emit = lines.emit if args.jsonl else (lambda *a, **k: None)
+    emit = lines.emit if not args.json else (lambda *a, **k: None)
     result = evaluate(args.advisor, version, model_ref=model_ref, max_tokens=max_tokens, limit=args.limit, emit=emit)
     write_results(version, result)
     if args.json:
@@ -282,6 +298,8 @@ def _main(args: argparse.Namespace, lines: JsonLines) -> int:
         lines.emit("done", path=str(Path(version.path) / "eval.json"), base=_brief(result[BASE]),
                    fine_tuned=_brief(result[TUNED]), comparison=result["comparison"])
     else:
+        if isinstance(lines.stream, Console):
+            lines.stream.close()
         print(render_markdown(result), end="")
         print(f"\nWritten: {version.path / 'eval.json'} and eval.md")
     return EXIT_OK

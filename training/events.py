@@ -218,7 +218,7 @@ class Saved(Event):
 
 @event
 @dataclass
-class Warning(Event):  # noqa: A001 - the wire name
+class Warning(Event):  # the wire name (shadows the builtin here only)
     kind: ClassVar[str] = "warning"
     message: str = ""
 
@@ -243,6 +243,20 @@ class Done(Event):
     base: dict[str, Any] = field(default_factory=dict)
     fine_tuned: dict[str, Any] = field(default_factory=dict)
     comparison: dict[str, Any] = field(default_factory=dict)
+
+
+@event
+@dataclass
+class Progress(Event):
+    """How far a long step is (drafts, an index, a download): ``done`` of ``total`` and the time left."""
+
+    kind: ClassVar[str] = "progress"
+    task: str = ""
+    done: int = 0
+    total: int = 0
+    unit: str = "photo"
+    item: str = ""
+    eta_s: float | None = None
 
 
 # ---- training.distributed -------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class Hyper:
     min_delta: float = _f(0.0, "smallest validation-loss drop that counts", low=0.0)
     seed: int = _f(0, "seed of the adapter's initial weights and of the shuffles")
     target_modules: list[str] | None = _f(None, "LoRA target layer names (default: mlx-vlm's choice)")
+    max_steps: int | None = _f(None, "a quick try: at most N optimizer steps per epoch (one epoch unless --epochs "
+                                     "is given)", low=1)
 
     def __post_init__(self) -> None:
         if self.alpha is None:

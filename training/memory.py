@@ -20,12 +20,15 @@ memory available now (Linux: ``MemAvailable``; macOS: Metal's recommended workin
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .common import flatten
+
+log = logging.getLogger(__name__)
 
 GB = 1e9
 FIXED_OVERHEAD = 0.1 * GB
@@ -75,7 +78,7 @@ def available_memory_bytes() -> int | None:
             if size:
                 return int(size)
         except Exception:  # older mlx or no Metal: fall through to the OS total
-            pass
+            log.debug("mlx gave no working-set size", exc_info=True)
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:

@@ -2,7 +2,7 @@
 
 The GUI runs these one after the other as separate processes; it does not write argv by hand.
 The evaluation step names ``--version newest``: the version the training step just published.
-With hosts, the training step runs on several Macs through ``python -m training.distributed``.
+With hosts, the training step runs on several Macs through ``mondrian train distributed``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``scan_portfolio`` loads every photo the engine reads (unreadable ones are listed and skipped)
 with its shooting data and star rating; ``resolve_targets`` gives each one its target by
 precedence (see :mod:`training.targets`): a profile the user edited, then the targets file, then
-a stored draft. Used by ``python -m training.prepare_dataset``.
+a stored draft. Used by ``mondrian train prepare``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from app.engine.photos.prepare import ANALYSIS_EDGE
 
 from . import diskspace
 from .common import CommandError
+from .console import Ticker
 from .targets import DRAFT, EDITED, TARGETS, Target, TargetsFile, report_to_target
-from .xmp import StarRating, XmpError, read_rating
+from .xmp import StarRating, XmpError, mondrian_record, read_rating
 
 Emit = Callable[..., Any]
 
@@ -56,23 +57,30 @@ def scan_portfolio(folder: Path, max_edge: int, *, recursive: bool = True,
     photos: list[Photo] = []
     skipped: list[dict[str, str]] = []
     warnings: list[str] = []
-    for path in files:
-        relative = path.relative_to(folder).as_posix()
-        try:
-            # Measured at the analysis size, as inference does; _prepare makes the model's copy.
-            image = decode_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge), min_raw_preview_edge=max_edge).image
-            sha = file_sha256(path)
-        except ImageLoadError as exc:
-            skipped.append({"file": relative, "reason": exc.reason})
-            emit("skipped", file=relative, reason=exc.reason)
-            continue
-        photo = Photo(path=path, relative=relative, sha256=sha, image=image, shooting=read_shooting_data(path))
-        try:
-            photo.rating = read_rating(path)
-        except (XmpError, OSError) as exc:
-            warnings.append(f"{relative}: star rating ignored ({exc})")
-        photos.append(photo)
+    with mondrian_record() as written:
+        for path in Ticker(emit, "reading photos", len(files)).each(files, lambda f: f.name):
+            _load_photo(folder, path, max_edge, written, photos, skipped, warnings, emit)
     return photos, skipped, warnings
+
+
+def _load_photo(folder: Path, path: Path, max_edge: int, written: Any, photos: list[Photo],
+                skipped: list[dict[str, str]], warnings: list[str], emit: Emit) -> None:
+    """One photo into ``photos`` (or ``skipped``), with its rating (a warning when unusable)."""
+    relative = path.relative_to(folder).as_posix()
+    try:
+        # Measured at the analysis size, as inference does; _prepare makes the model's copy.
+        image = decode_photo(path, max_edge=max(ANALYSIS_EDGE, max_edge), min_raw_preview_edge=max_edge).image
+        sha = file_sha256(path)
+    except ImageLoadError as exc:
+        skipped.append({"file": relative, "reason": exc.reason})
+        emit("skipped", file=relative, reason=exc.reason)
+        return
+    photo = Photo(path=path, relative=relative, sha256=sha, image=image, shooting=read_shooting_data(path))
+    try:
+        photo.rating = read_rating(path, written)
+    except (XmpError, OSError) as exc:
+        warnings.append(f"{relative}: star rating ignored ({exc})")
+    photos.append(photo)
 
 
 # ---------------------------------------------------------------------------- targets

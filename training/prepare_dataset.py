@@ -1,6 +1,6 @@
-"""``python -m training.prepare_dataset``: a portfolio folder -> the advisor's training dataset.
+"""``mondrian train prepare``: a portfolio folder -> the advisor's training dataset.
 
-    python -m training.prepare_dataset --advisor ID --portfolio DIR [--targets FILE] [--draft]
+    mondrian train prepare --advisor ID --portfolio DIR [--targets FILE] [--draft]
         [--augment N] [--val-fraction 0.2] [--seed S] [--no-crop] [--no-flip] [--no-exposure]
         [--no-rotate] [--exclude-rejected] [--export-jsonl DIR] [--json | --jsonl]
 
@@ -36,6 +36,7 @@ from app.engine.settings import Settings, load_settings
 from . import diskspace
 from .augment import AugmentOptions, augment, copy_rng
 from .common import EXIT_OK, CommandError, JsonLines, reported, run_main, setup
+from .console import Console, Ticker, progress_stream
 from .dataset import TRAIN, VALIDATION, Row, dataset_dir, export_jsonl, save_dataset, split_photos
 from .portfolio import Emit, Photo, _nothing, resolve_targets, scan_portfolio
 from .targets import (
@@ -107,7 +108,7 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
     drafted: list[str] = []
     try:
         with open_default_store() as store:
-            for photo in photos:
+            for photo in Ticker(emit, "drafts", len(photos)).each(photos, lambda p: p.relative):
                 try:
                     outcome = draft_profile(host, settings, _prepare(photo.image, settings, photo))
                 except (ValueError, RuntimeError) as exc:
@@ -138,12 +139,12 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
 # ---------------------------------------------------------------------------- rows
 
 def build_rows(photos: list[Photo], advisor: Advisor, settings: Settings, opts: PrepareOptions,
-               skipped: list[dict[str, str]]) -> dict[str, list[Row]]:
+               skipped: list[dict[str, str]], emit: Emit = _nothing) -> dict[str, list[Row]]:
     """Split by photo, then make the rows: originals for both splits, augmented copies for train."""
     train_keys, _val_keys = split_photos([p.sha256 for p in photos], opts.val_fraction, opts.seed)
     train_set = set(train_keys)
     splits: dict[str, list[Row]] = {TRAIN: [], VALIDATION: []}
-    for photo in photos:
+    for photo in Ticker(emit, "dataset rows", len(photos)).each(photos, lambda p: p.relative):
         assert photo.target is not None
         split = TRAIN if photo.sha256 in train_set else VALIDATION
         variants: list[tuple[Image.Image, str]] = [(photo.image, "original")]
@@ -238,7 +239,7 @@ def prepare(opts: PrepareOptions, *, settings: Settings | None = None, emit: Emi
         return PrepareResult(advisor.id, None, "", {"photos": len(usable)}, sources, skipped, warnings, drafted)
     if not usable:
         raise CommandError(f"none of the {len(photos)} readable photos has a target; give --targets FILE or --draft")
-    splits = build_rows(usable, advisor, settings, opts, skipped)
+    splits = build_rows(usable, advisor, settings, opts, skipped, emit)
     if not splits[TRAIN]:
         raise CommandError("no photo is left for training")
     counts = {"photos": len({r.photo_sha256 for s in splits.values() for r in s}),
@@ -272,7 +273,7 @@ def rough_dataset_bytes(photos: list[Photo], settings: Settings, opts: PrepareOp
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.prepare_dataset",
+    p = argparse.ArgumentParser(prog="mondrian train prepare",
                                 description="Build an advisor's training dataset from a folder of photos.")
     p.add_argument("--advisor", required=True, help="advisor id (a personal advisor: see --advisor-name)")
     p.add_argument("--advisor-name", help="display name of a new personal advisor (default: from the id)")
@@ -320,10 +321,18 @@ def _print_summary(result: PrepareResult) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with paths.private_umask():  # everything written goes into the data folder, which is private
+        return _parse_and_run(argv)
+
+
+def _parse_and_run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
-    lines = JsonLines(sys.stdout) if args.jsonl else None
-    with reported(lines):
+    # Progress: JSON lines with --jsonl or when stdout is not a terminal (and no --json summary);
+    # on a terminal, bars with an ETA on stderr, then the summary.
+    stream = None if args.json else progress_stream(args.jsonl)
+    lines = JsonLines(stream) if stream is not None else None
+    with reported(lines if stream is sys.stdout else None):
         return _main(args, lines)
 
 
@@ -340,8 +349,12 @@ def _main(args: argparse.Namespace, lines: JsonLines | None) -> int:
     result = prepare(opts, emit=emit, advisor_name=args.advisor_name)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    elif not args.jsonl:
-        _print_summary(result)
+    else:
+        console = lines.stream if lines is not None else None
+        if isinstance(console, Console):
+            console.close()
+        if lines is None or isinstance(console, Console):
+            _print_summary(result)
     return EXIT_OK
 
 

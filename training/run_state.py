@@ -34,7 +34,7 @@ FINISHED_PREFIX = ".finished-"  # a published run's folder, renamed away before 
 
 def run_dir(advisor_id: str) -> Path:
     """Where an unfinished run keeps its state, log and checkpoints."""
-    return paths.data_dir() / "training" / validate_advisor_id(advisor_id)
+    return paths.ensure_private_dir(paths.data_dir() / "training") / validate_advisor_id(advisor_id)
 
 
 def epoch_name(epoch: int) -> str:
@@ -125,8 +125,7 @@ def advisor_lock(advisor_id: str) -> Iterator[None]:
     except ImportError:  # not POSIX: no lock
         yield
         return
-    path = paths.data_dir() / "training" / f".{validate_advisor_id(advisor_id)}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = paths.ensure_private_dir(paths.data_dir() / "training") / f".{validate_advisor_id(advisor_id)}.lock"
     with open(path, "a+", encoding="ascii") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,6 +1,6 @@
-"""``python -m training.train_lora``: train a LoRA adapter for an advisor and publish it as ``vN``.
+"""``mondrian train lora``: train a LoRA adapter for an advisor and publish it as ``vN``.
 
-    python -m training.train_lora --advisor ID [--model M] [--epochs 5] [--rank 8] [--lr 5e-5]
+    mondrian train lora --advisor ID [--model M] [--epochs 5] [--rank 8] [--lr 5e-5]
         [--batch-size 1] [--grad-checkpoint] [--config FILE] [--resume] [--no-activate] ...
 
 (every hyperparameter flag: ``training/hyper.py`` or ``--help``). Runs mlx-vlm's own ``Trainer``
@@ -18,10 +18,10 @@ SIGINT/SIGTERM (or the stop file of a multi-Mac run) stop every process at the s
 last checkpoint stays and ``--resume`` continues from it. A lost process ends the others with a
 clear error and nothing published.
 
-Kept as one module (over the usual ~350 lines) because it is one cohesive kernel: the
-``Training`` run's state machine (open or resume, agree across processes, train each epoch,
-checkpoint, stop, publish), whose steps share the run's state; the parts that stand alone already
-live beside it (run_state, stopping, trainer_support, publish, world, diskspace).
+This module is the ``Training`` run's state machine (open or resume, agree across processes, train
+each epoch, stop, publish); the parts that stand alone live beside it: preflight (checks before the
+first step), epoch_end (checkpoint and early stopping), run_state, stopping, trainer_support,
+publish, world, diskspace.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import signal
 import sys
@@ -39,7 +38,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
-from app.engine import atomic
+from app.engine import paths
 from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.versions import ADAPTER_WEIGHTS
 from app.engine.advisors import AdvisorError, validate_advisor_id
@@ -54,16 +53,17 @@ from .common import (
     EXIT_SIGINT,
     CommandError,
     JsonLines,
-    flatten,
     reported,
     run_main,
     setup,
 )
+from .console import progress_stream, quiet_library
 from .dataset import TRAIN, VALIDATION, DatasetError, load_dataset
+from .epoch_end import finish_epoch
 from .hyper import Hyper, HyperError
+from .preflight import check_batches, check_resumable, fits_in_memory
 from .publish import Finished, finish_interrupted, publish_bytes, publish_run
 from .run_state import (
-    CHECKPOINT_STATE,
     LOG_FILE,
     OPTIMIZER_FILE,
     STOP_FILE,
@@ -78,11 +78,9 @@ from .stopping import Signals, StopRequested
 from .trainer_support import (
     ResizedRows,
     enable_grad_checkpoint,
-    image_token_count,
+    load_for_training,
     load_optimizer,
     progress_callback_class,
-    quantized,
-    save_optimizer,
     stop_at_step,
 )
 from .world import PeerLost, World, peer_errors
@@ -194,7 +192,7 @@ class Training:
         hashes = world.gather_text(data.hash)
         world.check_all(None if hashes[world.rank] == hashes[0] else (
             f"its dataset differs from the first Mac's (hash {hashes[world.rank][:12]} vs {hashes[0][:12]}): "
-            "copy the same dataset to every Mac (python -m training.distributed does)"))
+            "copy the same dataset to every Mac (mondrian train distributed does)"))
         state = self._agree_on_run(data)
         hyper = self.hyper
         train_rows, val_rows = data.split(TRAIN), data.splits.get(VALIDATION)
@@ -204,6 +202,8 @@ class Training:
             train_rows = ResizedRows(train_rows, hyper.max_image_edge)
             val_rows = ResizedRows(val_rows, hyper.max_image_edge) if val_rows is not None else None
         steps_per_epoch = len(train_rows) // hyper.batch_size
+        if hyper.max_steps:  # a quick try (--max-steps)
+            steps_per_epoch = min(steps_per_epoch, hyper.max_steps)
         self.out.emit("start", advisor_id=self.advisor_id, model=self.model_ref, dataset=str(data.path),
                       dataset_hash=data.hash, train_rows=len(train_rows), val_rows=len(val_rows or []),
                       epochs=hyper.epochs, steps_per_epoch=steps_per_epoch, start_epoch=state.completed_epochs + 1,
@@ -277,9 +277,9 @@ class Training:
         if self.world.leader:
             try:
                 if not self.resume:  # check before _open_run replaces an unfinished run
-                    self._check(self.hyper, data)
+                    check_batches(self.hyper, data, self.world.size)
                 state = self._open_run(data.hash)
-                self._check(self.hyper, data)
+                check_batches(self.hyper, data, self.world.size)
             except CommandError as exc:
                 problem = str(exc)
         self.world.check_all(problem)
@@ -290,31 +290,11 @@ class Training:
         assert state is not None
         return state
 
-    def _check(self, hyper: Hyper, data: Any) -> None:
-        try:
-            hyper.validate(self.world.size)
-        except HyperError as exc:
-            raise CommandError(str(exc)) from None
-        rows = len(data.split(TRAIN))
-        if rows < hyper.batch_size:
-            raise CommandError(f"--batch-size {hyper.batch_size} is larger than the {rows} training rows")
-        val = len(data.splits.get(VALIDATION, []))
-        if 0 < val < hyper.batch_size:
-            raise CommandError(f"--batch-size {hyper.batch_size} is larger than the {val} held-out rows (validation "
-                               "runs in batches of the same size): hold out more photos or lower the batch size")
-
     def _open_run(self, dataset_hash: str) -> RunState:
         existing = RunState.load(self.folder) if self.folder.is_dir() else None
         if self.resume:
-            if existing is None or existing.completed_epochs == 0:
-                raise CommandError(f"no unfinished training run with a checkpoint for advisor {self.advisor_id!r} "
-                                   f"to resume (in {self.folder}); start one without --resume")
-            if existing.dataset_hash != dataset_hash:
-                raise CommandError("the dataset changed since the run started (hash "
-                                   f"{existing.dataset_hash[:12]} -> {dataset_hash[:12]}); start a new run "
-                                   "without --resume")
-            if self.model_ref and self.model_ref != existing.model:
-                raise CommandError(f"the run was started on model {existing.model!r}, not {self.model_ref!r}")
+            existing = check_resumable(existing, advisor_id=self.advisor_id, folder=self.folder,
+                                       dataset_hash=dataset_hash, model_ref=self.model_ref)
             if self.epochs_given:
                 existing.hyper.epochs = self.hyper.epochs
             existing.resumes += 1
@@ -339,42 +319,17 @@ class Training:
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         for stale in [*self.checkpoints.glob(".tmp-*"), self.folder / STOP_FILE]:
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-        self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
+        self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8")  # closed in run()
         self.out = JsonLines(self.stream, self._log)
 
     # ---- training -----------------------------------------------------------------------------
-    def _load_model(self, state: RunState) -> tuple[Any, Any]:
-        import mlx.core as mx
-        import mlx_vlm
-        from mlx_vlm.trainer import prepare_model_for_training
-
-        from app.engine.model.source import ModelNotAvailableError, resolve_model
-
-        try:
-            path, problem = resolve_model(self.model_ref), None
-        except ModelNotAvailableError as exc:
-            path, problem = None, str(exc)
-        self.world.check_all(problem)
-        start = time.perf_counter()
-        model, processor = mlx_vlm.load(str(path), lazy=True)
-        mx.random.seed(self.hyper.seed)  # the adapter's initial weights
-        checkpoint = self.checkpoints / epoch_name(state.completed_epochs) if state.completed_epochs else None
-        prepare_model_for_training(model, train_type="lora", lora_rank=self.hyper.rank, lora_alpha=float(self.hyper.alpha or 2 * self.hyper.rank),
-                                   lora_dropout=self.hyper.dropout, target_modules=self.hyper.target_modules,
-                                   checkpoint_path=checkpoint if self.world.leader else None, verbose=False)
-        model.update(self.world.broadcast_tree(model.trainable_parameters()))  # rank 0's weights everywhere
-        self.out.emit("model_loaded", model=self.model_ref, path=str(path), seconds=time.perf_counter() - start,
-                      quantized=quantized(model), resumed_from=str(checkpoint) if checkpoint else None)
-        return model, processor
-
     def _train(self, state: RunState, data: Any, train_rows: Any, val_rows: Any, steps_per_epoch: int) -> int:
         import mlx.optimizers as optim
         from mlx_vlm.trainer import Trainer, VLMTrainingArgs
 
-        from .memory import estimate_for_training
-
         hyper, world = self.hyper, self.world
-        model, processor = self._load_model(state)
+        checkpoint = self.checkpoints / epoch_name(state.completed_epochs) if state.completed_epochs else None
+        model, processor = load_for_training(self.model_ref, hyper, world, checkpoint, self.out)
         args = VLMTrainingArgs(batch_size=hyper.batch_size, iters=steps_per_epoch, steps_per_report=1,
                                steps_per_eval=steps_per_epoch if val_rows is not None else None,
                                steps_per_save=steps_per_epoch + 1, val_batches=-1,
@@ -385,29 +340,9 @@ class Training:
         trainer = Trainer(model, args, train_dataset=train_rows, eval_dataset=val_rows, processing_class=processor,
                           optimizer=optimizer, training_callback=callback, seed=hyper.seed)
         stop_at_step(trainer, self._stop_wanted)
-        # Lengths are cached by mlx-vlm's dataset wrapper, so measuring them here costs the trainer nothing.
-        lengths = [trainer.train_dataset.itemlen(i) for i in range(len(train_rows))]
-        if val_rows is not None:
-            lengths += [trainer.eval_dataset.itemlen(i) for i in range(len(val_rows))]
-        longest = max(lengths)
-        if hyper.max_seq_length and longest > hyper.max_seq_length:
-            raise CommandError(f"the longest example has {longest} tokens, over --max-seq-length "
-                               f"{hyper.max_seq_length}: it would be cut (raise it or use a smaller --max-image-edge)")
-        trainable = [v for _, v in flatten(model.trainable_parameters())]
-        lora_params = sum(v.size for v in trainable)
-        self._weights_bytes = sum(v.nbytes for v in trainable)
-        longest_train = max(range(len(train_rows)), key=lambda i: lengths[i])
-        est = estimate_for_training(model, hyper, sequence_tokens=longest, lora_parameters=lora_params,
-                                    image_tokens=image_token_count(trainer.train_dataset[longest_train], model),
-                                    world_size=world.size, memory_limit_gb=self.memory_limit_gb)
-        self.out.emit("memory_estimate", **est.to_dict(), trainable_parameters=lora_params)
-        refused = world.gather_text("" if est.fits else f"{est.total_gb:.1f} of {est.budget_gb or 0:.1f} GB")
-        if any(refused):
-            where = "" if not world.distributed else " on " + ", ".join(
-                f"process {r} ({t})" for r, t in enumerate(refused) if t)
-            self.out.emit("refused", reason="memory", message=(
-                f"this configuration needs about {est.total_gb:.1f} GB but {est.budget_gb or 0:.1f} GB is available "
-                f"(90 % usable){where}; {est.advice()}"), estimate=est.to_dict())
+        fits, self._weights_bytes = fits_in_memory(trainer, model, hyper, train_rows=train_rows, val_rows=val_rows,
+                                                   world=world, memory_limit_gb=self.memory_limit_gb, out=self.out)
+        if not fits:
             return EXIT_REFUSED
         self._agree(lambda: self._check_space((hyper.epochs - state.completed_epochs) * steps_per_epoch))
         if hyper.grad_checkpoint:
@@ -431,13 +366,14 @@ class Training:
             callback.begin_epoch(epoch)
             started = time.perf_counter()
             try:
-                with contextlib.redirect_stdout(sys.stderr), peer_errors():
+                with quiet_library(self.folder), peer_errors():
                     trainer.train()
             except StopRequested:
                 shutil.rmtree(tmp, ignore_errors=True) if world.leader else None
                 return self._stopped(state)
             if world.leader:
-                self._finish_epoch(state, epoch, tmp, optimizer, callback, time.perf_counter() - started)
+                finish_epoch(state, hyper, epoch=epoch, tmp=tmp, checkpoints=self.checkpoints, folder=self.folder,
+                             optimizer=optimizer, callback=callback, seconds=time.perf_counter() - started, out=self.out)
             if world.distributed:  # the others learn the epoch's outcome (early stop, best epoch) from rank 0
                 vars(state).update(vars(RunState.from_dict(json.loads(world.broadcast_text(
                     json.dumps(state.to_dict()) if world.leader else "")))))
@@ -447,49 +383,12 @@ class Training:
                 break
         return EXIT_OK
 
-    def _finish_epoch(self, state: RunState, epoch: int, tmp: Path, optimizer: Any, callback: Any,
-                      seconds: float) -> None:
-        hyper = self.hyper
-        save_optimizer(optimizer, tmp / OPTIMIZER_FILE)
-        train_loss = sum(callback.losses) / max(len(callback.losses), 1)
-        val_loss = float(callback.val_info["val_loss"]) if callback.val_info else None
-        atomic.write_json(tmp / CHECKPOINT_STATE, {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-        final = self.checkpoints / epoch_name(epoch)
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
-        if val_loss is None:  # nothing held out: no early stopping, the last epoch is the result
-            improved = True
-            state.best_epoch, state.bad_epochs = epoch, 0
-        else:
-            improved = state.best_val_loss is None or val_loss < state.best_val_loss - hyper.min_delta
-            if improved:
-                state.best_epoch, state.best_val_loss, state.bad_epochs = epoch, val_loss, 0
-            else:
-                state.bad_epochs += 1
-        state.completed_epochs = epoch
-        steps = len(callback.losses)
-        state.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds,
-                              "steps": steps, "mean_step_time_s": sum(callback.step_times[-steps:]) / max(steps, 1),
-                              "tokens_per_s": sum(callback.tokens_per_s[-steps:]) / max(steps, 1),
-                              "peak_memory_gb": callback.peak_gb})
-        if val_loss is not None and state.bad_epochs >= hyper.patience and epoch < hyper.epochs:
-            state.early_stopped = True
-        state.save(self.folder)
-        for old in self.checkpoints.glob("epoch-*"):
-            if old.name not in (epoch_name(epoch), epoch_name(state.best_epoch or epoch)):
-                shutil.rmtree(old, ignore_errors=True)
-        remaining = (hyper.epochs - epoch) * seconds if not state.early_stopped else 0.0
-        self.out.emit("epoch", epoch=epoch, epochs=hyper.epochs, train_loss=train_loss, val_loss=val_loss,
-                      best_epoch=state.best_epoch, best_val_loss=state.best_val_loss, improved=improved,
-                      checkpoint=str(final), seconds=seconds, eta_s=remaining)
-        if state.early_stopped:
-            self.out.emit("early_stop", epoch=epoch, best_epoch=state.best_epoch, patience=hyper.patience,
-                          message=f"no better validation loss for {hyper.patience} epoch(s)")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train_lora",
-                                description="Train a LoRA adapter for an advisor (JSON-lines progress on stdout).")
+    p = argparse.ArgumentParser(prog="mondrian train lora",
+                                description="Train a LoRA adapter for an advisor (on a terminal: a progress bar "
+                                            "and a summary; else JSON-lines progress on stdout).")
+    p.add_argument("--json", action="store_true", help="JSON-lines progress even on a terminal")
     p.add_argument("--advisor", required=True)
     p.add_argument("--model", help="base model: repo id or folder (default: settings.model)")
     hyperparams.add_arguments(p)
@@ -501,9 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with paths.private_umask():  # everything written goes into the data folder, which is private
+        return _parse_and_run(argv)
+
+
+def _parse_and_run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
-    out = sys.stdout
+    out = progress_stream(args.json)  # a terminal: bars and a summary; else JSON lines
     from app.engine.settings import load_settings
 
     world = World.current()
@@ -512,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             validate_advisor_id(args.advisor)
             hyper = hyperparams.from_args(args)
+            if hyper.max_steps and "epochs" not in hyperparams.given(args):
+                hyper.epochs = 1  # --max-steps alone: one short epoch
         except (AdvisorError, HyperError) as exc:
             raise CommandError(str(exc)) from None
         model = args.model or ("" if args.resume else load_settings().model)

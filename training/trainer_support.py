@@ -1,5 +1,5 @@
-"""Pieces of a training run around mlx-vlm's ``Trainer``: progress events, stopping at a step,
-resized rows, gradient checkpointing, the optimizer's state in checkpoints."""
+"""Pieces of a training run around mlx-vlm's ``Trainer``: the model with its LoRA, progress events,
+stopping at a step, resized rows, gradient checkpointing, the optimizer's state in checkpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from .common import JsonLines, flatten
+from .hyper import Hyper
 from .stopping import StopRequested
+from .world import World
 
 
 class ResizedRows:
@@ -32,6 +34,33 @@ class ResizedRows:
             images.append(image)
         row["images"] = images
         return row
+
+
+def load_for_training(model_ref: str, hyper: Hyper, world: World, checkpoint: Path | None,
+                      out: JsonLines) -> tuple[Any, Any]:
+    """The base model with a LoRA on it (fresh from ``hyper.seed``, or rank 0's ``checkpoint``), and rank 0's
+    adapter weights on every process; ``model_loaded`` says so."""
+    import mlx.core as mx
+    import mlx_vlm
+    from mlx_vlm.trainer import prepare_model_for_training
+
+    from app.engine.model.source import ModelNotAvailableError, resolve_model
+
+    try:
+        path, problem = resolve_model(model_ref), None
+    except ModelNotAvailableError as exc:
+        path, problem = None, str(exc)
+    world.check_all(problem)
+    start = time.perf_counter()
+    model, processor = mlx_vlm.load(str(path), lazy=True)
+    mx.random.seed(hyper.seed)  # the adapter's initial weights
+    prepare_model_for_training(model, train_type="lora", lora_rank=hyper.rank, lora_alpha=float(hyper.alpha or 2 * hyper.rank),
+                               lora_dropout=hyper.dropout, target_modules=hyper.target_modules,
+                               checkpoint_path=checkpoint if world.leader else None, verbose=False)
+    model.update(world.broadcast_tree(model.trainable_parameters()))  # rank 0's weights everywhere
+    out.emit("model_loaded", model=model_ref, path=str(path), seconds=time.perf_counter() - start,
+             quantized=quantized(model), resumed_from=str(checkpoint) if checkpoint else None)
+    return model, processor
 
 
 def progress_callback_class() -> type:

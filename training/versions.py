@@ -1,10 +1,10 @@
-"""``python -m training.versions``: list, activate, roll back, delete and fuse adapter versions.
+"""``mondrian train versions``: list, activate, roll back, delete and fuse adapter versions.
 
-    python -m training.versions list     --advisor ID [--json]
-    python -m training.versions activate --advisor ID vN
-    python -m training.versions rollback --advisor ID
-    python -m training.versions delete   --advisor ID vN
-    python -m training.versions fuse     --advisor ID vN [--output DIR] [--model M] [--dequantize] [--force]
+    mondrian train versions list     --advisor ID [--json]
+    mondrian train versions activate --advisor ID vN
+    mondrian train versions rollback --advisor ID
+    mondrian train versions delete   --advisor ID vN
+    mondrian train versions fuse     --advisor ID vN [--output DIR] [--model M] [--dequantize] [--force]
 
 ``fuse`` merges an adapter into a copy of its base model, for export to tools that cannot load
 adapters (the result is an ordinary mlx-vlm model folder). On a quantized base (the default 4-bit
@@ -200,7 +200,7 @@ def _write_fused(base_path: Path, staging: Path, model: Any, *, dequantize: bool
 # ---------------------------------------------------------------------------- the command
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.versions", description="Manage an advisor's adapters.")
+    p = argparse.ArgumentParser(prog="mondrian train versions", description="Manage an advisor's adapters.")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, helptext, needs_version in (("list", "list versions", False),
                                           ("activate", "make a version the active one", True),

@@ -57,18 +57,27 @@ from app.engine.critique.result import job_dict
 from app.engine.model.host import CancelledError
 from app.engine.photos.decode import ImageLoadError
 from app.engine.service import MondrianService
+from app.engine.store.path_text import json_safe
 from app.engine.vocabulary import UnknownModeError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_HOST", "BackgroundServer", "build_asgi", "create_app", "is_loopback"]
 
-DEFAULT_PORT = 5100
 DEFAULT_MAX_QUEUE = 16
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON whose strings are always valid UTF-8: a file name that is not (``caf\\xe9.jpg`` on
+    Linux) is written readable as ``caf\\\\xe9.jpg``, with ``<field>_b64`` beside it holding its exact
+    bytes (app/engine/store/path_text.py). Every route answers through it."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(json_safe(content))
+
+
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return SafeJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _header_text(value: Any) -> str:
@@ -88,7 +97,8 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
     app = FastAPI(title="Mondrian", version=__version__,
                   description="Private, offline photo critique from a local vision-language model.",
                   docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
-                  openapi_url="/openapi.json" if docs else None, responses=ERROR_RESPONSES)
+                  openapi_url="/openapi.json" if docs else None, responses=ERROR_RESPONSES,
+                  default_response_class=SafeJSONResponse)
     app.state.service = service
     admission = app.state.admission = Admission(max_queue)
     install_error_handlers(app)
@@ -154,7 +164,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             return error(409, str(exc))
         except CancelledError:
             return error(503, "the critique was cancelled (the client hung up or the service is shutting down)")
-        except Exception as exc:  # noqa: BLE001 - one failed critique must not take the server down
+        except Exception as exc:  # one failed critique must not take the server down
             log.exception("critique of %s failed", name)
             return error(500, f"the critique failed: {type(exc).__name__}: {exc}")
         prune_upload_thumbnails(service)
@@ -231,5 +241,5 @@ def build_asgi(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE,
                           allow_origin_regex=r"https?://(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?",
                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
                           expose_headers=["X-Analysis-Mode", "X-Requested-Mode", "X-Advisor-ID", "X-Model-Used",
-                                          "X-Job-ID", "X-Fallback-Reason"])
+                                          "X-Job-ID", "X-Adapter-Version", "X-Fallback-Reason"])
     return AccessGuard(cors, rules)

@@ -1,7 +1,9 @@
 """HTTP routes for talking to the advisor about a stored critique (JSON bodies only).
 
 * ``POST /jobs/{id}/messages`` ``{"question": "...", "max_tokens": 200, "stream": false}``: the
-  answer and the stored turn. With ``"stream": true`` or ``Accept: text/event-stream`` the answer
+  answer and the stored turn. Answers share the generation bound of ``/analyze`` (``max_queue``):
+  beyond it, 503 with Retry-After and no turn stored. A client that hangs up stops the answer,
+  streamed or not. With ``"stream": true`` or ``Accept: text/event-stream`` the answer
   streams as server-sent events: ``token`` events (``{"text"}``), then one ``done`` (the answer
   object) or ``error`` (``{"error"}``) event. A client that hangs up cancels the answer at the
   next token (what streamed is stored, marked cancelled).
@@ -19,7 +21,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,8 +29,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.limits import read_json
+from app.api.limits import CROP_BODY, MESSAGE_BODY, read_json
 from app.api.security import is_loopback
+from app.api.uploads import Admission, Busy, run_until_disconnect
 from app.engine.conversation.context import ConversationError, PhotoMissingError
 from app.engine.conversation.crop import CropError
 from app.engine.conversation.session import MAX_QUESTION_CHARS, Conversations, check_question
@@ -89,8 +92,38 @@ def _failure(exc: BaseException) -> JSONResponse:
     return _error(500, f"the answer failed: {type(exc).__name__}: {exc}")
 
 
+class _AdmittedStream(StreamingResponse):
+    """A stream that gives its admission slot back when it ends, however it ends (finished, the
+    client gone before the first byte, or mid-answer)."""
+
+    def __init__(self, content: AsyncIterator[bytes], release: Callable[[], None], **kwargs: Any):
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+def _slot(admission: Admission) -> Callable[[], None]:
+    """Take a generation slot (Busy when none is free); returns its idempotent release."""
+    held = admission.admit()
+    held.__enter__()
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            held.__exit__(None, None, None)
+
+    return release
+
+
 def register_conversations(app: FastAPI, service: MondrianService) -> None:
     talk = Conversations(service)
+    admission: Admission = app.state.admission  # the same bound as /analyze (app.py)
 
     @app.get("/jobs/{job_id}/messages")
     def messages(job_id: str) -> Any:
@@ -99,7 +132,7 @@ def register_conversations(app: FastAPI, service: MondrianService) -> None:
         except (JobNotFoundError, ConversationError) as exc:
             return _failure(exc)
 
-    @app.post("/jobs/{job_id}/messages")
+    @app.post("/jobs/{job_id}/messages", openapi_extra=MESSAGE_BODY)
     async def ask(job_id: str, request: Request) -> Any:
         try:
             payload = _fields(await read_json(request, example=_EXAMPLE),
@@ -115,17 +148,25 @@ def register_conversations(app: FastAPI, service: MondrianService) -> None:
             await run_in_threadpool(talk.context, job_id, photo)  # unknown job, moved photo: before any answer
         except Exception as exc:  # noqa: BLE001 - each becomes its status
             return _failure(exc)
+        try:  # the generation bound shared with /analyze: refused here, nothing is stored
+            release = _slot(admission)
+        except Busy as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         if not stream:
             scope = CancelScope()
             try:
-                answer = await run_in_threadpool(talk.ask, job_id, question, scope=scope, photo=photo, max_tokens=cap)
-            except Exception as exc:  # noqa: BLE001
+                answer = await run_until_disconnect(
+                    request, scope, lambda: talk.ask(job_id, question, scope=scope, photo=photo, max_tokens=cap))
+            except Exception as exc:  # noqa: BLE001 - each becomes its status
                 return _failure(exc)
+            finally:
+                release()
             return answer.to_dict()
-        return StreamingResponse(_stream(talk, request, job_id, question, photo, cap), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return _AdmittedStream(_stream(talk, request, job_id, question, photo, cap), release,
+                               media_type="text/event-stream",
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.post("/jobs/{job_id}/crop")
+    @app.post("/jobs/{job_id}/crop", openapi_extra=CROP_BODY)
     async def crop(job_id: str, request: Request) -> Any:
         example = '{"aspect": "4:5", "export": false}'
         try:
@@ -142,7 +183,7 @@ def register_conversations(app: FastAPI, service: MondrianService) -> None:
             if export and answer.crop is not None:
                 out["exported"] = str(await run_in_threadpool(talk.export_crop, job_id, answer.crop, None, photo))
             return out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - each becomes its status
             return _failure(exc)
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -20,10 +21,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+log = logging.getLogger(__name__)
+
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOADS = 4
 MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
+MAX_REVIEW_JSON_BYTES = 8 * MB  # POST /reviews with a Lightroom selection: 10,000 paths
 MAX_COMMENT_CHARS = 4000
 _DRAIN_CAP = 1024 * MB  # read (and drop) at most this much of a refused upload before answering
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -118,9 +122,10 @@ class UploadLimit:
 
         try:
             await self.app(scope, counted_receive, guarded_send)
-        except Exception:
+        except Exception:  # an app cut off mid-upload may fail any way: the 413 below answers it
             if not state["over"]:
                 raise
+            log.debug("the app failed on a refused upload", exc_info=True)
         finally:
             finish()
         if state["over"]:
@@ -165,9 +170,33 @@ async def read_json(request: Request, *, max_bytes: int = MAX_JSON_BYTES, max_de
     if depth > max_depth:
         raise HTTPException(400, f"the JSON body is nested {depth} levels deep; the limit is {max_depth}")
     try:
-        return json.loads(body)
+        payload = json.loads(body)
     except (ValueError, RecursionError):
         raise HTTPException(400, f"the body is not valid JSON; send JSON like {example}") from None
+    where = lone_surrogate(payload)
+    if where is not None:
+        raise HTTPException(400, f"{where}: the text holds a lone surrogate (an escape like \\ud800 without its "
+                                 "pair), which is not valid Unicode")
+    return payload
+
+
+def lone_surrogate(value: Any, where: str = "body") -> str | None:
+    """Where in a parsed JSON value a string holds a lone surrogate (``json.loads`` lets ``"\\ud800"``
+    through; SQLite, UTF-8 output and the model's tokenizer do not), else None. ``value`` is at most
+    MAX_JSON_DEPTH deep (checked before parsing), so recursion is bounded."""
+    if isinstance(value, str):
+        return where if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = lone_surrogate(key, where) or lone_surrogate(item, f"{key}" if where == "body" else f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = lone_surrogate(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def check_text(field: str, value: Any, limit: int) -> str | None:
@@ -188,3 +217,29 @@ RATING_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"ap
         "rating": {"type": "integer", "minimum": 1, "maximum": 5},
         "comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS},
         "winner": {"type": "string", "enum": ["base", "fine_tuned", "tie"]}}}}}}}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON request body (the handler reads it with :func:`read_json`)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+REVIEW_BODY = json_body({
+    "type": "object", "additionalProperties": False, "properties": {
+        "folder": {"type": "string", "maxLength": 4096, "description": "a folder on this machine"},
+        "folder_b64": {"type": "string", "description": "the folder's path as base64 of its bytes (non-UTF-8 names)"},
+        "files": {"type": "array", "maxItems": 10000, "description": "instead of folder: absolute paths, or objects",
+                  "items": {"anyOf": [{"type": "string"}, {
+                      "type": "object", "additionalProperties": False, "required": ["path"], "properties": {
+                          "path": {"type": "string"}, "flag": {"enum": ["pick", "reject", "none"]},
+                          "stars": {"type": "integer", "minimum": 0, "maximum": 5}}}]}},
+        "advisor": {"type": "string", "maxLength": 200}, "mode": {"type": "string", "maxLength": 200},
+        "recursive": {"type": "boolean"}}})
+MESSAGE_BODY = json_body({
+    "type": "object", "additionalProperties": False, "required": ["question"], "properties": {
+        "question": {"type": "string"}, "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "stream": {"type": "boolean"}, "photo": {"type": "string", "description": "loopback only: where the photo is now"}}})
+CROP_BODY = json_body({
+    "type": "object", "additionalProperties": False, "properties": {
+        "aspect": {"type": "string", "example": "4:5"}, "export": {"type": "boolean"},
+        "photo": {"type": "string", "description": "loopback only: where the photo is now"}}})

@@ -1,48 +1,72 @@
 """HTTP routes for folder reviews, so a script or a Lightroom plug-in can drive one.
 
 * ``POST /reviews`` with JSON ``{"folder": "/path/on/this/machine", "advisor": "ansel", "mode": "auto",
-  "recursive": false}``: 202 with the review (its id and counts); the review runs in the background.
-  Only from loopback: the folder is a path on this machine, which no other machine should name.
+  "recursive": false}``: 202 at once with the review in state ``scanning`` (its id); listing the
+  folder, hashing each file and reading its EXIF happen on the review's own thread, never on the
+  event loop, so the server answers everything else meanwhile. A folder whose name is not UTF-8
+  is sent as ``folder_b64`` (base64 of its bytes). Only from loopback: the folder is a path on this
+  machine, which no other machine should name.
+* ``GET /reviews/{id}``: the review (state ``scanning`` with a ``scan`` object while the folder is
+  read, then ``running`` / ``completed`` / ``cancelled`` / ``failed``; total, finished, progress),
+  the subfolders skipped (and why) and its ranked summary. A path that is not UTF-8 appears in its
+  readable form (``caf\\xe9.jpg``) with ``<field>_b64`` beside it holding its exact bytes.
+* ``GET /reviews``: the latest reviews. ``DELETE /reviews/{id}/run``: cancel a review, scanning or
+  running.
   Or ``{"files": ["/abs/IMG_1.CR3", {"path": "/abs/IMG_2.JPG", "flag": "pick", "stars": 3}], ...}``:
   a review of exactly these files (a Lightroom selection); ``flag``/``stars`` are the user's own cull
   from the catalog. A missing file is a frame that fails with the reason, not a refused request.
-* ``GET /reviews/{id}``: the review (state, total, finished, progress) and its ranked summary.
-* ``GET /reviews``: the latest reviews. ``DELETE /reviews/{id}/run``: cancel a running review.
 
-Reviews run one at a time on one background thread each (the model host serializes the model work
-anyway); a second POST for a folder already running returns the running review.
+A second POST for a folder this server is already reviewing returns that review; a folder another
+process is reviewing (the CLI, another server) is 409 (one review of a folder at a time:
+app/engine/review/folder_lock.py).
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
-import json
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from app.api.limits import MAX_REVIEW_JSON_BYTES, REVIEW_BODY, read_json
 from app.engine.model.cancel import CancelScope
+from app.engine.model.host import CancelledError
 from app.engine.review.folder_review import (
     MAX_FILES,
     ListedFile,
+    ReviewBusyError,
     ReviewError,
+    files_key,
+    open_file_review,
+    open_folder_review,
+    release_folder,
     review_payload,
     run_review,
-    start_file_review,
-    start_review,
+    scan_progress,
+    scan_review,
 )
+from app.engine.store.path_text import json_safe
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
 
 log = logging.getLogger(__name__)
 
+_EXAMPLE = '{"folder": "/path", "advisor": "ansel"}'
+
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return JSONResponse(json_safe({"error": message}), status_code=status)
+
+
+MAX_FOLDER_CHARS = 4096  # PATH_MAX on Linux
 
 
 def _loopback(host: str | None) -> bool:
@@ -86,14 +110,25 @@ class ReviewRunner:
         self.service = service
         self._lock = threading.Lock()
         self._running: dict[str, tuple[threading.Thread, CancelScope]] = {}
+        self._folders: dict[str, str] = {}  # review id -> its folder (to join a second POST)
 
     def running(self, review_id: str) -> bool:
         with self._lock:
             entry = self._running.get(review_id)
             return entry is not None and entry[0].is_alive()
 
-    def start(self, review_id: str) -> None:
+    def running_for(self, folder: str) -> str | None:
+        """The id of the review of ``folder`` (its real path) this server is running, if any."""
         with self._lock:
+            for review_id, where in self._folders.items():
+                entry = self._running.get(review_id)
+                if where == folder and entry is not None and entry[0].is_alive():
+                    return review_id
+        return None
+
+    def start(self, review_id: str, folder: str = "") -> None:
+        with self._lock:
+            self._folders[review_id] = folder
             if review_id in self._running and self._running[review_id][0].is_alive():
                 return
             scope = CancelScope()
@@ -108,9 +143,14 @@ class ReviewRunner:
             log.warning("review %s not run: the history database is not open", review_id)
             return
         try:
+            scan_review(store, review_id, scope=scope)  # the folder is read here, off the event loop
             run_review(self.service, store, review_id, scope=scope)
-        except Exception:  # noqa: BLE001 - recorded on the review row by run_review
+        except (CancelledError, ReviewError) as exc:  # recorded on the review row by scan_review
+            log.info("review %s stopped: %s", review_id, exc)
+        except Exception:
             log.exception("review %s failed", review_id)
+        finally:
+            release_folder(review_id)
 
     def cancel(self, review_id: str) -> bool:
         with self._lock:
@@ -129,86 +169,120 @@ class ReviewRunner:
             thread.join(timeout)
 
 
+def _with_scan(runner: ReviewRunner, review: dict[str, Any]) -> dict[str, Any]:
+    """The review's dict, ``scanning`` (with the scan's progress) while its folder is being read."""
+    scan = scan_progress(review["id"])
+    if scan is not None or (review["state"] == "queued" and runner.running(review["id"])):
+        review = review | {"state": "scanning", "scan": scan.to_dict() if scan else None}
+    review["skipped"] = review.get("settings", {}).get("skipped", [])
+    return review
+
+
+def _folder(payload: dict[str, Any]) -> str:
+    """The folder asked for: ``folder`` (text) or ``folder_b64`` (the exact bytes of a non-UTF-8 name)."""
+    if "folder_b64" in payload:
+        raw = payload["folder_b64"]
+        try:
+            name = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
+        except ValueError:
+            name = b""
+        if not name or b"\0" in name:
+            raise ReviewError("folder_b64: give the base64 of a folder's path on this machine")
+        return os.fsdecode(name)
+    folder = payload.get("folder")
+    if not isinstance(folder, str) or not folder.strip():
+        raise ReviewError("folder: give the path of a folder on this machine")
+    if len(folder) > MAX_FOLDER_CHARS or "\0" in folder:
+        raise ReviewError(f"folder: not a path (over {MAX_FOLDER_CHARS} characters or holding a NUL)")
+    return folder
+
+
 def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
     runner = ReviewRunner(service)
     app.state.reviews = runner
     service.before_close(runner.cancel_all)  # `serve` stopping cancels running reviews (resumable)
 
-    def store_or_error() -> Any:
-        store = service.store
-        if store is None:
-            return None
-        return store
-
-    @app.post("/reviews", status_code=202)
+    @app.post("/reviews", status_code=202, openapi_extra=REVIEW_BODY)
     async def create_review(request: Request) -> Any:
         client = request.client.host if request.client else None
         if not _loopback(client):
             return _error(403, "reviews name a folder on this machine: only loopback clients may start one")
-        try:
-            payload = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return _error(400, 'the body must be JSON like {"folder": "/path", "advisor": "ansel"}')
+        payload = await read_json(request, example=_EXAMPLE, max_bytes=MAX_REVIEW_JSON_BYTES)
         if not isinstance(payload, dict):
-            return _error(400, 'the body must be a JSON object like {"folder": "/path", "advisor": "ansel"}')
-        unknown = set(payload) - {"folder", "files", "advisor", "mode", "recursive"}
+            return _error(400, f"the body must be a JSON object like {_EXAMPLE}")
+        unknown = set(payload) - {"folder", "folder_b64", "files", "advisor", "mode", "recursive"}
         if unknown:
             return _error(400, f"unknown field(s): {', '.join(sorted(unknown))} "
-                               "(use folder or files, advisor, mode, recursive)")
-        folder = payload.get("folder")
+                               "(use folder, folder_b64 or files; advisor, mode, recursive)")
         files = listed_files(payload["files"]) if "files" in payload else None
         if isinstance(files, str):
             return _error(400, files)
-        if files is not None and folder is not None:
+        if files is not None and ("folder" in payload or "folder_b64" in payload):
             return _error(400, "give either folder or files, not both")
-        if files is None and (not isinstance(folder, str) or not folder.strip()):
-            return _error(400, "folder: give the path of a folder on this machine (or files: a list of paths)")
         advisor = payload.get("advisor", service.settings.default_advisor)
         mode = payload.get("mode", service.settings.default_mode)
         recursive = payload.get("recursive", False)
-        if not isinstance(advisor, str) or not isinstance(mode, str):
-            return _error(400, "advisor and mode must be text")
+        if not isinstance(advisor, str) or not isinstance(mode, str) or len(advisor) > 200 or len(mode) > 200:
+            return _error(400, "advisor and mode must be short text")
         if not isinstance(recursive, bool):
             return _error(400, "recursive must be true or false")
-        store = store_or_error()
+        store = service.store
         if store is None:
             return _error(503, "job history is off for this service: reviews need it")
         try:
             if files is not None:
-                review = start_file_review(service, store, files, advisor, mode)
+                folder = files_key([str(Path(f.path)) for f in files])
+                running = runner.running_for(folder)  # the same selection again joins its running review
+                review = store.get_review(running) if running else await run_in_threadpool(
+                    open_file_review, service, store, files, advisor, mode)
             else:
-                review = start_review(service, store, str(folder), advisor, mode, recursive=recursive)
+                folder = _folder(payload)
+                # A quick check of the folder (it may be on a slow share): on a worker thread too.
+                review = await run_in_threadpool(open_folder_review, service, store, folder, advisor, mode,
+                                                 recursive=recursive)
+        except ReviewBusyError as exc:
+            joined = await run_in_threadpool(_joinable, runner, folder)
+            if joined is None:
+                return _error(409, str(exc))
+            review = store.get_review(joined)
         except ReviewError as exc:
             return _error(404 if "not found" in str(exc) else 400, str(exc))
-        runner.start(review.id)
-        return JSONResponse({"review": store.get_review(review.id).to_dict(), "url": f"/reviews/{review.id}"},
-                            status_code=202)
+        runner.start(review.id, review.folder)
+        body = {"review": _with_scan(runner, review.to_dict()), "url": f"/reviews/{review.id}"}
+        return JSONResponse(json_safe(body), status_code=202)
 
     @app.get("/reviews")
     def list_reviews(limit: int = 20) -> Any:
-        store = store_or_error()
+        store = service.store
         if store is None:
             return _error(503, "job history is off for this service")
         if not 1 <= limit <= 500:
             return _error(400, f"limit must be from 1 to 500, not {limit}")
-        return {"reviews": [r.to_dict() | {"running": runner.running(r.id)} for r in store.list_reviews(limit)]}
+        rows = [_with_scan(runner, r.to_dict()) | {"running": runner.running(r.id)} for r in store.list_reviews(limit)]
+        return JSONResponse(json_safe({"reviews": rows}))
 
     @app.get("/reviews/{review_id}")
     def get_review(review_id: str) -> Any:
-        store = store_or_error()
+        store = service.store
         if store is None:
             return _error(503, "job history is off for this service")
         if store.find_review(review_id) is None:
             return _error(404, f"no review {review_id!r}")
         payload = review_payload(store, review_id)
+        payload["review"] = _with_scan(runner, payload["review"])
         payload["running"] = runner.running(review_id)
-        return payload
+        return JSONResponse(json_safe(payload))
 
     @app.delete("/reviews/{review_id}/run")
     def cancel_review(review_id: str) -> Any:
-        store = store_or_error()
+        store = service.store
         if store is None or store.find_review(review_id) is None:
             return _error(404, f"no review {review_id!r}")
         return {"cancelled": runner.cancel(review_id)}
 
     return runner
+
+
+def _joinable(runner: ReviewRunner, folder: str) -> str | None:
+    """The review of ``folder`` this server runs already (a second POST joins it), else None."""
+    return runner.running_for(os.path.realpath(os.path.expanduser(folder)))

@@ -10,48 +10,59 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from app.engine.settings import cli_type
 
+if TYPE_CHECKING:
+    from app.engine.conversation.session import Conversations
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from app.commands.conversing import add_job_arguments
+
     p = sub.add_parser("ask", help="ask the advisor a follow-up question about a critique (see `history`)")
-    p.add_argument("job", metavar="JOB_ID", help="the job id (or its first characters, as `history` shows)")
+    add_job_arguments(p)
     p.add_argument("question", nargs="?", default=None, help="the question; none: interactive")
     p.add_argument("-i", "--interactive", action="store_true", help="ask several questions, one per line")
-    p.add_argument("--photo", default=None, help="where the photo is now, if it moved since the critique")
     p.add_argument("--max-tokens", type=cli_type("max_tokens", "--max-tokens"), default=None,
                    help="longest answer in tokens (default 400; the model's context may lower it)")
     p.add_argument("--show", action="store_true", help="print the conversation so far and exit")
-    p.add_argument("--json", action="store_true", help="print each answer as a JSON object")
-    p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.set_defaults(func=run)
 
 
+def show(talk: Conversations, job_id: str, as_json: bool) -> int:
+    """The conversation so far, as the exports word it (a crop as its box and reason)."""
+    from app.engine.critique.export import turn_answer
+
+    job = talk.store.get_job(job_id)
+    for turn in talk.turns(job_id):
+        if as_json:
+            print(json.dumps(turn.to_dict(), ensure_ascii=False))
+            continue
+        answer, note = turn_answer(turn)
+        print(f"you: {turn.question}\n{job.advisor_id}: " + " ".join(p for p in (answer, f"[{note}]" if note else "")
+                                                                   if p))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when every question got an answer; 1 when one failed or was refused; 2 for an unknown job."""
+    """Exit 0 when every question got an answer; 1 when one failed or was refused; 2 for an unknown
+    job or a model that is not here."""
+    from app.commands.conversing import open_job
+    from app.commands.exits import cannot_run, cannot_run_errors
     from app.engine.conversation.context import ConversationError
-    from app.engine.conversation.session import Conversations
     from app.engine.model.cancel import CancelScope
     from app.engine.model.host import CancelledError
     from app.engine.photos.decode import ImageLoadError
-    from app.engine.service import MondrianService
-    from app.engine.store.rows import JobNotFoundError
 
-    service = MondrianService(model_ref=args.model)
-    talk = Conversations(service)
+    opened = open_job(args, need_model=not args.show)
+    if isinstance(opened, int):
+        return opened
+    service, talk, job_id = opened
     try:
-        try:
-            job_id = service.store.resolve_job_id(args.job) if service.store else args.job
-            turns = talk.turns(job_id)
-        except JobNotFoundError as exc:
-            print(f"error: {exc} (see `python -m app history`)", file=sys.stderr)
-            return 2
         if args.show:
-            for turn in turns:
-                print(f"you: {turn.question}\n{service.store.get_job(job_id).advisor_id if service.store else ''}: "
-                      f"{turn.answer.strip()}" + ("" if turn.done else f"  [{turn.status}]"))
-            return 0
+            return show(talk, job_id, args.json)
         given = [args.question] if args.question else []
         interactive = args.interactive or args.question is None
         failures = 0
@@ -86,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 print("\n[cancelled]", file=sys.stderr)
                 failures += 1
                 continue
+            except cannot_run_errors() as exc:
+                return cannot_run(str(exc), args.json, job_id=job_id)
             except (ConversationError, ImageLoadError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failures += 1

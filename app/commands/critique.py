@@ -10,8 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from app.engine.settings import cli_type
+from app.engine.store.path_text import json_safe
+
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,25 +37,58 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _fail(photo: str, reason: str, as_json: bool) -> None:
     """One line on stderr naming the photo and why; with --json, also its object on stdout."""
+    if reason.startswith(f"{photo}: "):  # the engine's message already names the file
+        reason = reason[len(photo) + 2:]
     print(f"error: {photo}: {reason}", file=sys.stderr)
     if as_json:
-        print(json.dumps({"photo": photo, "ok": False, "error": reason}, ensure_ascii=False))
+        print(json.dumps(json_safe({"photo": photo, "ok": False, "error": reason}), ensure_ascii=False))
+
+
+class _Photos:
+    """The photos of one command, tried in turn through the one error ladder (single critiques and
+    panels): an error that means nothing can run stops the command with its status; any other
+    fails that photo only (named on stderr) and the others go on."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self.failures = 0
+        self.stopped: int | None = None
+
+    def each(self, photos: list[str], attempt: Callable[[str], T]) -> Iterator[tuple[str, T]]:
+        from app.commands.exits import cannot_run, cannot_run_errors
+
+        for photo in photos:
+            try:
+                outcome = attempt(photo)
+            except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
+                if isinstance(exc, cannot_run_errors()):
+                    self.stopped = cannot_run(str(exc), self.as_json, photo=photo)
+                    return
+                _fail(photo, str(exc) or type(exc).__name__, self.as_json)
+                self.failures += 1
+                continue
+            yield photo, outcome
+
+    def status(self) -> int:
+        """2 when stopped, 1 when some photo got no report, else 0."""
+        return self.stopped if self.stopped is not None else 1 if self.failures else 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every photo got a report; 1 when some did not (one stderr line each); 2 when
-    nothing can run (unknown advisor or mode, no such model, a broken adapter asked for by name).
+    nothing can run (see :mod:`app.commands.exits`: unknown advisor or mode, a model named that is
+    not here, a mode named that cannot run, a broken adapter asked for by name).
 
     With --json, stdout is JSON lines: one object per photo given, in order, ``"ok"`` telling
-    which got a report (a failed one is ``{"photo", "ok": false, "error"}``)."""
-    from app.engine.adapters.manager import AdapterError
-    from app.engine.advisors import AdvisorError
+    which got a report (a failed one is ``{"photo", "ok": false, "error"}``; one that stops the
+    command adds ``"cannot_run": true``)."""
+    from app.commands.exits import check_named_model
     from app.engine.critique.export import to_text
-    from app.engine.model.source import ModelNotAvailableError
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
-    from app.engine.vocabulary import UnknownModeError
 
+    if (status := check_named_model(args.model, args.json)) is not None:
+        return status
     settings = load_settings()
     if args.max_tokens:
         settings.max_tokens = args.max_tokens
@@ -58,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         settings.constrained_decoding = False
     if args.no_grounding:
         settings.grounding = False
-    service = MondrianService(settings, model_ref=args.model)
+    service = MondrianService(settings, model_ref=args.model, strict_modes=True)
     advisor = args.advisor or settings.default_advisor
     mode = args.mode or settings.default_mode
 
@@ -73,34 +111,25 @@ def run(args: argparse.Namespace) -> int:
             return _run_panel(service, args, panel, mode)
         finally:
             service.close()
-    failures = 0
+    run = _Photos(args.json)
     notice_shown = False
     try:
-        for photo in args.photos:
-            try:
-                result = service.critique(photo, advisor, mode, on_token=on_token)
-            except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
-                _fail(photo, str(exc) or type(exc).__name__, args.json)
-                failures += 1
-                continue
+        for photo, result in run.each(args.photos, lambda p: service.critique(p, advisor, mode, on_token=on_token)):
             if args.stream:
                 sys.stderr.write("\n")
             if result.notice and not notice_shown:
                 print(f"note: {result.notice}", file=sys.stderr)
                 notice_shown = True
             if not result.ok:
-                failures += 1
+                run.failures += 1
                 print(f"error: {photo}: no report: {'; '.join(result.parse_problems) or 'no output'}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"ok": result.ok, **result.to_dict()}, ensure_ascii=False))
+                print(json.dumps(json_safe({"ok": result.ok, **result.to_dict()}), ensure_ascii=False))
             else:
                 print(to_text(result) + "\n")
     finally:
         service.close()
-    return 1 if failures else 0
+    return run.status()
 
 
 def _panel_ids(service: object, advisor: str) -> list[str] | None:
@@ -114,20 +143,18 @@ def _panel_ids(service: object, advisor: str) -> list[str] | None:
 
 def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str], mode: str) -> int:
     """Each photo before the whole panel; exit status as for one advisor (1: some report missing)."""
-    from app.engine.adapters.manager import AdapterError
+    from app.commands.exits import cannot_run
     from app.engine.advisors import AdvisorError, get_advisor
     from app.engine.critique.export import to_text
     from app.engine.critique.panel import summarize_panel
-    from app.engine.model.source import ModelNotAvailableError
+    from app.engine.critique.result import CritiqueResult
     from app.engine.service import MondrianService
-    from app.engine.vocabulary import UnknownModeError
 
     assert isinstance(service, MondrianService)
     try:
         names = {a: get_advisor(a).name for a in advisor_ids}
     except AdvisorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cannot_run(str(exc), args.json)
 
     last = [-1]
 
@@ -138,28 +165,22 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
         sys.stderr.write(text)
         sys.stderr.flush()
 
-    failures = 0
-    for photo in args.photos:
-        try:
-            results = service.critique_panel(photo, advisor_ids, mode, on_token=echo if args.stream else None)
-        except (AdvisorError, UnknownModeError, ModelNotAvailableError, AdapterError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except Exception as exc:  # noqa: BLE001 - a photo that fails must not stop the others
-            _fail(photo, str(exc) or type(exc).__name__, args.json)
-            failures += 1
-            continue
+    run = _Photos(args.json)
+    def panel(photo: str) -> list[CritiqueResult]:
+        return service.critique_panel(photo, advisor_ids, mode, on_token=echo if args.stream else None)
+
+    for photo, results in run.each(args.photos, panel):
         if args.stream:
             sys.stderr.write("\n")
         missing = [r for r in results if not r.ok]
-        failures += bool(missing)
+        run.failures += bool(missing)
         for r in missing:
             print(f"error: {photo}: no report from {r.advisor_id}: {'; '.join(r.parse_problems) or 'no output'}",
                   file=sys.stderr)
         summary = summarize_panel({r.advisor_id: r.report for r in results}, names)
         if args.json:
-            print(json.dumps({"photo": photo, "ok": not missing, "panel": summary.to_dict(),
-                              "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+            print(json.dumps(json_safe({"photo": photo, "ok": not missing, "panel": summary.to_dict(),
+                                        "results": [r.to_dict() for r in results]}), ensure_ascii=False))
             continue
         for r in results:
             print(to_text(r) + "\n")
@@ -170,4 +191,4 @@ def _run_panel(service: object, args: argparse.Namespace, advisor_ids: list[str]
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         print(summary.agreements)
         print(summary.disagreements + "\n")
-    return 1 if failures else 0
+    return run.status()

@@ -14,38 +14,37 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from app.commands.conversing import add_job_arguments
     from app.engine.conversation.crop import ASPECTS
 
     p = sub.add_parser("crop", help="ask the advisor for a crop of a critiqued photo; export and re-critique it")
-    p.add_argument("job", metavar="JOB_ID", help="the job id (or its first characters, as `history` shows)")
+    add_job_arguments(p)
     p.add_argument("--aspect", default=None, choices=list(ASPECTS), help="the crop's aspect ratio (width:height)")
     p.add_argument("--export", nargs="?", const="", default=None, metavar="PATH",
                    help="write the crop as a new file: PATH (a new file or a folder), or beside the original")
     p.add_argument("--critique", action="store_true", help="critique the exported crop (implies --export)")
-    p.add_argument("--photo", default=None, help="where the photo is now, if it moved since the critique")
-    p.add_argument("--json", action="store_true", help="print the suggestion as JSON")
-    p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 with a crop; 1 when the model's box is unusable or the export fails; 2 for an unknown job."""
+    """Exit 0 with a crop; 1 when the model's box is unusable or the export fails; 2 for an unknown
+    job or a model that is not here."""
+    from app.commands.conversing import open_job
+    from app.commands.exits import cannot_run, cannot_run_errors
     from app.engine.conversation.context import ConversationError
     from app.engine.conversation.crop import CropError
-    from app.engine.conversation.session import Conversations
     from app.engine.critique.export import to_text
     from app.engine.photos.decode import ImageLoadError
-    from app.engine.service import MondrianService
-    from app.engine.store.rows import JobNotFoundError
 
-    service = MondrianService(model_ref=args.model)
-    talk = Conversations(service)
+    opened = open_job(args)
+    if isinstance(opened, int):
+        return opened
+    service, talk, job_id = opened
     try:
         try:
-            answer = talk.suggest_crop(args.job, args.aspect, photo=args.photo)
-        except JobNotFoundError as exc:
-            print(f"error: {exc} (see `python -m app history`)", file=sys.stderr)
-            return 2
+            answer = talk.suggest_crop(job_id, args.aspect, photo=args.photo)
+        except cannot_run_errors() as exc:
+            return cannot_run(str(exc), args.json, job_id=job_id)
         except (ConversationError, CropError, ImageLoadError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -1,8 +1,8 @@
 """``db check|backup|recover``: the database's health, a backup now, a rebuild after damage.
 
-    python -m app db check      # SQLite's full integrity_check; exit 1 when damaged
-    python -m app db backup     # a snapshot into <data>/backups (online backup API), oldest pruned
-    python -m app db recover    # rebuild a damaged file from what can be read (quit the app first)
+    mondrian db check      # SQLite's full integrity_check; exit 1 when damaged
+    mondrian db backup     # a snapshot into <data>/backups (online backup API), oldest pruned
+    mondrian db recover    # rebuild a damaged file from what can be read (quit the app first)
 """
 
 from __future__ import annotations

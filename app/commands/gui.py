@@ -12,6 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit 2, with what is missing, when no window can open here (Qt itself would abort)."""
+    import sys
+
+    from app.commands.display import display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from app.ui.main import run_gui
 
     return run_gui(list(args.photos))

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     p.add_argument("--max-tokens", type=cli_type("max_tokens", "--max-tokens"), default=None)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--quiet", action="store_true", help="no per-photo progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, else JSON lines on stderr)")
     p.set_defaults(func=run)
 
 
@@ -51,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    from app.commands.progress import ProgressOut
+
+    out = ProgressOut("indexing", "photo", as_json=args.json, quiet=args.quiet)
+
     def progress(done: int, total: int, path: str, outcome: str) -> None:
-        if not args.quiet:
-            print(f"[{done}/{total}] {outcome:<9} {path}", file=sys.stderr, flush=True)
+        out.update(done, total, f"{outcome} {path}")
 
     host = ModelHost(settings.model)
     try:
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
+        out.close()
         host.shutdown()
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))

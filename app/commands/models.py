@@ -9,6 +9,7 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download a model from Hugging Face (needs internet)")
     p.add_argument("model", nargs="?", default=None, help="repo id (default: the default model)")
+    p.add_argument("--json", action="store_true", help="progress as JSON lines on stderr, the result as JSON")
     p.set_defaults(func=run_download)
     p = sub.add_parser("model-info", help="say which model is configured and whether it is on disk")
     p.add_argument("--model", default=None)
@@ -16,17 +17,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    """Exit 0 with the model on disk; 1 when the download failed (network, disk, no such repo)."""
+    import json
+
+    from app.commands.progress import ProgressOut
     from app.engine.model.source import ModelNotAvailableError, download_model
 
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\r{done / 1e6:8.1f} / {total / 1e6:.1f} MB")
-
+    out = ProgressOut("downloading", "B", as_json=args.json, unit_scale=True)
     try:
-        path = download_model(args.model, progress)
+        path = download_model(args.model, lambda done, total: out.update(done, total))
     except ModelNotAvailableError as exc:
+        out.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"\nmodel ready at {path}")
+    out.close()
+    print(json.dumps({"ok": True, "path": str(path)}) if args.json else f"model ready at {path}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """``serve``: the local HTTP API on one resident model, with a service-wide weights policy.
 
-    python -m app serve [--host 127.0.0.1] [--port 5100] [--model M]
+    mondrian serve [--host 127.0.0.1] [--port 5100] [--model M]
                         [--model-mode base|fine_tuned|ab_test] [--lora-path DIR] [--ab-test-split 0.5]
                         [--allow-host NAME] [--allow-origin ORIGIN] [--docs] [--rotate-token]
 
@@ -22,6 +22,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
+from app.api import DEFAULT_PORT
 from app.commands import server_file
 from app.commands.flags import add_flag
 from app.engine.modes.weights import MODEL_MODES
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the local HTTP API (POST /analyze, GET /health, /advisors, /jobs)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=int, default=5100)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
     p.add_argument("--model", default=None, help="Hugging Face repo id or local model folder")
     add_flag(p, "--model-mode", default=None, choices=list(MODEL_MODES),
              help="which weights answer: base = never an adapter; fine_tuned = every request on --lora-path; "
@@ -100,7 +101,8 @@ def prepare_service(args: argparse.Namespace) -> MondrianService | str:
         policy = build_weights_policy(args.model_mode, args.lora_path, args.ab_test_split, args.seed)
     except WeightsPolicyError as exc:
         return str(exc)
-    service = MondrianService(settings, weights_policy=policy, **({"store": None} if args.no_history else {}))
+    service = (MondrianService(settings, weights_policy=policy, store=None) if args.no_history
+               else MondrianService(settings, weights_policy=policy))
     try:
         if not service.model_available():
             if policy is not None and policy.blocks_adapter is None:

@@ -155,9 +155,3 @@ def save_user_advisor(advisor: Advisor) -> Path:
     data.pop("builtin", None)
     atomic.write_json(target, data)
     return target
-
-
-def delete_user_advisor(advisor_id: str) -> None:
-    validate_advisor_id(advisor_id)
-    for suffix in (".json", ".toml"):
-        (paths.advisors_dir() / f"{advisor_id}{suffix}").unlink(missing_ok=True)

@@ -7,7 +7,6 @@ data folder's database, so commands that never critique never create it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import threading
@@ -34,10 +33,6 @@ class _Default:
 
 
 DEFAULT_STORE: Any = _Default()  # "open the data folder's database when first needed"
-
-
-def image_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def thumbnail_from_image(image: Image.Image, dest: Path, edge: int = THUMBNAIL_EDGE) -> Path:
@@ -96,7 +91,7 @@ class JobRecorder:
             job = store.create_job(photo, advisor_id, mode, photo_hash=photo_hash, base_model=model_id,
                                    model_used=model_used, adapter_version=adapter_version)
             store.start_job(job.id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - history is optional, critiques are not
             log.warning("could not record the critique of %s: %s", photo, exc)
             return None
         self._thumbnail(store, job.id, image, photo_file)
@@ -121,7 +116,7 @@ class JobRecorder:
             return
         try:
             store.complete_job(job_id, result)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - history is optional, critiques are not
             log.warning("could not record the result of job %s: %s", job_id, exc)
 
     def fail(self, job_id: str | None, exc: BaseException) -> None:
@@ -133,5 +128,5 @@ class JobRecorder:
                 store.cancel_job(job_id)
             else:
                 store.fail_job(job_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - history is optional, critiques are not
             log.warning("could not record the failure of job %s: %s", job_id, err)

@@ -6,12 +6,19 @@ real home).
 
 The folders hold the user's critique history, photos' thumbnails and tokens: every folder made
 here is created 0700 whatever the umask (mkdir's mode is cut by the umask, so it is set again),
-and the data and config roots of an older install are tightened to 0700 when first used.
+and the data and config roots of an older install are tightened to 0700 when first used. Inside
+the data folder, what other libraries wrote with the umask's modes (training checkpoints,
+datasets, copied references: 0755 / 0644) is tightened once per process on first use: folders
+and files lose every group and other bit (symbolic links, e.g. references linked to the user's
+originals, are never followed). :func:`is_private_path` tells :mod:`app.engine.atomic` which new
+files are private (0600) and which are the user's (the umask's mode, like their photos).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
@@ -48,8 +55,9 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def _private_root(path: Path) -> Path:
-    """``ensure_private_dir`` plus, once per process, 0700 on a root an older version made world-readable."""
+def _private_root(path: Path, *, whole_tree: bool = False) -> Path:
+    """``ensure_private_dir`` plus, once per process, 0700 on a root an older version made
+    world-readable (and, with ``whole_tree``, no group/other bits on anything inside)."""
     ensure_private_dir(path)
     if path not in _tightened:
         _tightened.add(path)
@@ -59,7 +67,66 @@ def _private_root(path: Path) -> Path:
                 os.chmod(path, PRIVATE_DIR)
         except (OSError, AttributeError):  # not ours, or no getuid (Windows): leave it
             pass
+        if whole_tree:
+            tighten_tree(path)
     return path
+
+
+def tighten_tree(root: Path) -> int:
+    """Remove group and other permission bits from every folder and file below ``root`` that is
+    ours; symbolic links are skipped (never followed). Returns how many were changed."""
+    changed = 0
+    uid = getattr(os, "getuid", lambda: -1)()
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            entry = os.path.join(folder, name)
+            try:
+                info = os.lstat(entry)
+                if (info.st_mode & 0o170000) == 0o120000 or info.st_uid != uid or not info.st_mode & 0o077:
+                    continue
+                os.chmod(entry, info.st_mode & 0o7700)  # a link was skipped above: this is the entry itself
+                changed += 1
+            except OSError:
+                continue
+    return changed
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Within: every file and folder this process creates is private (umask 077), also those other
+    libraries write (mlx's checkpoints, datasets). For commands that write only into the data folder."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _roots() -> list[Path]:
+    """Mondrian's own folders (data, cache, logs, config), without creating them."""
+    home = _home_override()
+    if home:
+        return [home / "data", home / "cache", home / "logs", home / "config"]
+    return [Path(platformdirs.user_data_dir(APP_NAME, False)), Path(platformdirs.user_cache_dir(APP_NAME, False)),
+            Path(platformdirs.user_log_dir(APP_NAME, False)), Path(platformdirs.user_config_dir(APP_NAME, False))]
+
+
+def is_private_path(path: str | os.PathLike[str]) -> bool:
+    """Is ``path`` inside one of Mondrian's own folders (whose files are 0600), rather than, say,
+    beside the user's photos (whose new files get the umask's mode)?"""
+    target = Path(os.path.abspath(path))
+    try:
+        target = target.parent.resolve() / target.name
+    except OSError:
+        pass
+    for root in _roots():
+        try:
+            root = root.resolve()
+        except OSError:
+            pass
+        if target == root or root in target.parents:
+            return True
+    return False
 
 
 def make_private_file(path: Path) -> None:
@@ -82,7 +149,8 @@ def make_private_file(path: Path) -> None:
 def data_dir() -> Path:
     """Root of the user's data: database, advisors, references, adapters, datasets."""
     home = _home_override()
-    return _private_root(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, False)))
+    return _private_root(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, False)),
+                         whole_tree=True)
 
 
 def cache_dir() -> Path:

@@ -61,10 +61,12 @@ class MondrianService(ManyCritiques):
 
     def __init__(self, settings: Settings | None = None, *, model_ref: str | None = None,
                  host: ModelHost | None = None, store: Store | None | Any = DEFAULT_STORE,
-                 weights_policy: WeightsPolicy | None = None):
+                 weights_policy: WeightsPolicy | None = None, strict_modes: bool = False):
         """``store``: where jobs are recorded (default: the data folder's database, opened when
         first needed; None: not recorded). ``weights_policy``: the service-wide weights
-        (``serve --model-mode``); None lets each mode preset choose."""
+        (``serve --model-mode``); None lets each mode preset choose. ``strict_modes``: a mode
+        asked for by name that cannot run (no model, no adapter, no references) raises instead of
+        falling back; only ``auto`` falls back (the command line's rule)."""
         self.settings = settings or load_settings()
         if model_ref:
             self.settings.model = model_ref
@@ -72,6 +74,7 @@ class MondrianService(ManyCritiques):
         self.adapters = AdapterManager(self.host)  # applies each request's weights to the one resident model
         self.recorder = JobRecorder(store)
         self.weights_policy = weights_policy
+        self.strict_modes = strict_modes
         self._own_profiles: Store | None = None
         self._lock = threading.Lock()
         self._before_close: list[Callable[[], None]] = []
@@ -228,9 +231,14 @@ class MondrianService(ManyCritiques):
 
     def _plan(self, requested: Mode, advisor: Advisor, policy: WeightsPolicy | None) -> Plan | None:
         """None: a measurement-only report (asked for, or no model installed)."""
-        if requested is Mode.TECHNICAL or not self.model_available():
+        if requested is Mode.TECHNICAL:
             return None
-        return plan_critique(requested, advisor, self._conditions(), policy)
+        if not self.model_available():
+            if self.strict_modes and requested is not Mode.AUTO:
+                raise model_source.ModelNotAvailableError(self.settings.model,
+                                                          model_source.missing_model_message(self.settings.model))
+            return None
+        return plan_critique(requested, advisor, self._conditions(), policy, strict=self.strict_modes)
 
     def _run(self, plan: Plan, prepared: PreparedPhoto, name: str, advisor: Advisor,
              on_token: TokenCallback | None, scope: CancelScope | None, request_id: str | None) -> CritiqueResult:
@@ -292,7 +300,7 @@ class MondrianService(ManyCritiques):
         for stop in self._before_close:
             try:
                 stop()
-            except Exception:  # noqa: BLE001 - closing must go on
+            except Exception:  # closing must go on
                 log.exception("stopping background work failed")
         self._before_close.clear()
         self.host.shutdown()

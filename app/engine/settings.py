@@ -163,6 +163,9 @@ class Settings:
                          Rule(str, max_length=4096))
     max_image_edge: int = setting(1024, "long edge in px the photo is scaled to",
                                   Rule(int, minimum=32, maximum=16384))
+    triage_image_edge: int = setting(0, "long edge in px of the photo for triage scores; 0 = derived from "
+                                     "the model's patch size (a few hundred image tokens)",
+                                     Rule(int, minimum=0, maximum=16384))
     constrained_decoding: bool = setting(True, "force schema-valid JSON output", Rule(bool))
     grounding: bool = setting(True, "put measured photo facts into the prompt", Rule(bool))
     max_tokens: int = setting(0, "cap on tokens per report; 0 = derived from the model so a report always completes",
@@ -334,6 +337,31 @@ def load_settings(problems: list[str] | None = None) -> Settings:
     for problem in problems or ():
         log.warning("%s: %s", path, problem)
     return settings
+
+
+def salvage_settings() -> tuple[Settings, list[str]]:
+    """The usable part of a settings file that :func:`load_settings` refused: every valid setting
+    kept (the model path above all), each invalid one back to its default. Returns the settings and
+    the names of the settings that were reset (all of them when the file is not a JSON object)."""
+    path = settings_path()
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SETTINGS_BYTES + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_SETTINGS_BYTES else None
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return Settings(), ["all (the file is not readable as settings)"]
+    data = upgrade(dict(data))
+    values: dict[str, Any] = {}
+    reset: list[str] = []
+    for name, rule in _RULES.items():
+        if name in data:
+            try:
+                values[name] = rule.check(data[name])
+            except ValueError:
+                reset.append(name)
+    return Settings(**values), reset
 
 
 def save_settings(settings: Settings) -> Path:

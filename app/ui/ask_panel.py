@@ -222,7 +222,10 @@ class AskPanel(QWidget):
             self.live.show_turn(value.turn)
             if value.crop is not None:
                 self._show_crop(value.crop)
-            emit(self.statusMessage, "The advisor answered." if value.crop is None else "Crop suggested.")
+            cut = value.turn.details.get("finish_reason") == "length"
+            emit(self.statusMessage, "Crop suggested." if value.crop is not None else
+                 "The advisor's answer was cut off at the token limit: see the note below it." if cut else
+                 "The advisor answered.")
 
     def _on_failed(self, message: str) -> None:
         if not self._current():

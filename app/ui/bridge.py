@@ -140,7 +140,7 @@ class _Worker(QThread):
                 value = task.fn(task.ctx)
             except CancelledError:
                 emit(b._w_failed, rid, CANCELLED)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the user
+            except Exception as exc:  # every failure becomes a message for the user
                 log.exception("task %s (%s) failed", rid, task.ctx.kind)
                 emit(b._w_failed, rid, user_message(exc))
             else:
@@ -237,7 +237,7 @@ class InferenceBridge(QObject):
         if self.service is not None:
             try:
                 self.service.close()
-            except Exception:  # noqa: BLE001 - quitting must not fail
+            except Exception:  # quitting must not fail
                 log.exception("closing the service failed")
         return bool(stopped)
 

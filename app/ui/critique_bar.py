@@ -160,7 +160,7 @@ class CritiqueBar(QWidget):
             try:
                 n = self.store.count_profiles(advisor.id)
                 bits.append(f"{n} reference photo{'s' if n != 1 else ''}" if n else "no reference photos")
-            except Exception:  # noqa: BLE001 - an info line must not break the window
+            except Exception:  # an info line must not break the window
                 log.exception("counting profiles failed")
         versions = adapter_versions.list_versions(advisor.id)
         active = adapter_versions.active_version(advisor.id) if versions else None
@@ -203,7 +203,7 @@ class CritiqueBar(QWidget):
             self.effective_label.setText("No model yet: measurement-only reports. Get one in Settings.")
             return
         self.effective_label.setText(effective_text(value))
-        self.effective_label.setToolTip(f"Runs as {value.effective}" + (f": {value.reason}" if value.reason else ""))
+        self.effective_label.setToolTip(f"The next critique by this advisor runs as {value.effective}" + (f": {value.reason}" if value.reason else ""))
 
     def _resolve_failed(self, message: str) -> None:
         if self.sender() is not self._resolve:
@@ -215,7 +215,7 @@ class CritiqueBar(QWidget):
 
 def effective_text(info: ModeInfo) -> str:
     """One short line: the mode that will run, and which modes fell through (details in the tooltip)."""
-    text = f"Runs as {info.effective}"
+    text = f"Next critique runs as {info.effective}"  # the picker's advisor, not the report on screen
     if info.reason:
         skipped = re.findall(r"(\w+) unavailable", info.reason)
         text += f" ({', '.join(skipped)} unavailable: hover for why)" if skipped else f" ({info.reason})"

@@ -131,7 +131,7 @@ class ReportDisplay:
         if store is not None and job_id:
             try:
                 store.add_rating(job_id, value)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - the user is told; the critique stays
                 self.show_error(f"Could not record the rating: {exc}")
                 return
         self.rating_bar.revealed(f"Thanks — you gave {value}/5. This critique was written by "

@@ -72,6 +72,7 @@ class CritiquePanel(ReportDisplay, QWidget):
         self.shown: Shown | None = None
         self.viewer: PhotoViewer | None = None  # the last photo viewer opened
         self.queue: list[str] = []
+        self.batch_failures: list[tuple[str, str]] = []  # (photo path, why) in this batch
         self.batch_index = 0
         self.batch_total = 0
         self.last_error = ""
@@ -165,6 +166,7 @@ class CritiquePanel(ReportDisplay, QWidget):
             self._set_status(f"Working on {self._where()}; {len(self.queue)} queued.")
             return
         self.batch_index, self.batch_total = 0, len(paths)
+        self.batch_failures = []
         self.queue = paths[1:]
         self.start(paths[0])
 
@@ -257,6 +259,7 @@ class CritiquePanel(ReportDisplay, QWidget):
             self._set_status("Cancelled.")
             emit(self.historyChanged)
             return
+        self.batch_failures.append((str(self.request_photo or name), message))
         self.show_error(message, retry=True)
         self.stack.setCurrentIndex(PAGE_DROP)
         emit(self.historyChanged)
@@ -269,7 +272,25 @@ class CritiquePanel(ReportDisplay, QWidget):
         if self.queue:
             self.start(self.queue.pop(0))
         else:
+            if self.batch_total > 1 and self.batch_failures:
+                self._show_batch_failures()
             self.batch_index = self.batch_total = 0
+
+    def _show_batch_failures(self) -> None:
+        """After several photos: every one that failed, in one list (each banner replaced the last)."""
+        lines = []
+        for photo, message in self.batch_failures:
+            name = Path(photo).name
+            why = message
+            for prefix in (f"{photo}: ", f"{name}: "):  # the file named once per line
+                why = why[len(prefix):] if why.startswith(prefix) else why
+            lines.append(f"• {name}: {why}")
+        text = (f"{len(self.batch_failures)} of {self.batch_total} photos could not be critiqued:\n"
+                + "\n".join(lines))
+        self.last_error = text
+        self.notice.show_notice(text, "error", [])
+        self._set_status(f"Done, {len(self.batch_failures)} of {self.batch_total} could not be critiqued: "
+                         "see the list above.")
 
     def _critique_crop(self, path: str, advisor_id: str, mode: str) -> None:
         """"Critique the crop": a new critique of the exported file, by the job's advisor and mode."""

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from . import theme
@@ -37,13 +47,16 @@ class DropZone(QFrame):
         self.headline.setFont(theme.title_font(20))
         self.headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.headline)
-        self.hint = QLabel("JPEG, PNG, TIFF, WebP or HEIC · or use Open… (⌘O) · or paste (⌘V)")
+        native = QKeySequence.SequenceFormat.NativeText  # ⌘O on a Mac, Ctrl+O elsewhere
+        opening = QKeySequence(QKeySequence.StandardKey.Open).toString(native)
+        pasting = QKeySequence(QKeySequence.StandardKey.Paste).toString(native)
+        self.hint = QLabel(f"JPEG, PNG, TIFF, WebP or HEIC · or use Open… ({opening}) · or paste ({pasting})")
         self.hint.setObjectName("muted")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.hint)
         layout.addStretch(1)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if local_paths(event.mimeData()):
             self._hover = True
             self.update()
@@ -51,15 +64,15 @@ class DropZone(QFrame):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
         if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: ANN001 - QDragLeaveEvent
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt override
         self._hover = False
         self.update()
 
-    def dropEvent(self, event: QDropEvent) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self._hover = False
         self.update()
         paths = local_paths(event.mimeData())
@@ -69,7 +82,7 @@ class DropZone(QFrame):
         event.acceptProposedAction()
         emit(self.photosDropped, paths)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = self.rect().adjusted(14, 14, -14, -14)

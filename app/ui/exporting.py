@@ -27,8 +27,10 @@ from app.engine.technical.results import measurements_of
 
 from . import theme
 from .conversation_export import conversation_html
+from .grades import report_grade
 from .operations import BlindResult, Comparison, Item
 from .radar import RadarChart, Series
+from .report_view import advisor_name
 
 FORMATS = {"Markdown (*.md)": ".md", "JSON (*.json)": ".json", "PDF (*.pdf)": ".pdf"}
 RADAR_SIZE = QSize(520, 380)
@@ -96,7 +98,8 @@ def _measured_table(result: CritiqueResult) -> str:
 
 def _result_html(heading: str, r: CritiqueResult, *, photo: bool, radar: bool) -> list[str]:
     name = html.escape(str(r.photo).replace("\\", "/").split("/")[-1])
-    out = [f"<h1>{name}</h1><p style='{MUTED}'>Advisor: <b>{html.escape(r.advisor_id)}</b>"
+    who = "measurements only" if r.model_used == "none" else advisor_name(r.advisor_id)  # the name, not the id
+    out = [f"<h1>{name}</h1><p style='{MUTED}'>Advisor: <b>{html.escape(who)}</b>"
            + (f" · {html.escape(heading)}" if heading else "") + "</p>"]
     if photo or radar:
         out.append("<p>" + ("<img src='mondrian://photo' width='300'> " if photo else "")
@@ -113,7 +116,7 @@ def _result_html(heading: str, r: CritiqueResult, *, photo: bool, radar: bool) -
         out.append(f"<pre>{html.escape(r.raw_text)}</pre>")
         return out
     mean = f" (mean {rep.overall_score:g}/10)" if rep.overall_score is not None else ""
-    out.append(f"<h2>Grade {html.escape(rep.overall_grade)}{mean}</h2><p>{html.escape(rep.summary)}</p>")
+    out.append(f"<h2>Grade {html.escape(report_grade(rep))}{mean}</h2><p>{html.escape(rep.summary)}</p>")
     out.append("<table border='1' cellspacing='0' cellpadding='4' width='100%'>"
                "<tr><th>Dimension</th><th>Score</th><th>Comment</th><th>Recommendation</th></tr>")
     for key in DIMENSIONS:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import theme
+from .grades import job_grade
 from .qt_compat import emit, signals_blocked
 
 if TYPE_CHECKING:
@@ -125,10 +126,12 @@ class HistoryPanel(QFrame):
             return
         try:
             jobs = self.store.list_jobs(self.filter.currentData(), limit=HISTORY_LIMIT)
-        except Exception:  # noqa: BLE001 - a broken database must not break the window
+        except Exception:  # a broken database must not break the window
             log.exception("listing history failed")
             jobs = []
         selected = self._highlight or self.selected_job_id()
+        # a folder review's cancelled frames are not critiques the user asked for: the Review tab has them
+        jobs = [j for j in jobs if not (j.review_id and j.status == "cancelled")]
         with signals_blocked(self.list):
             self.list.clear()
             for job in jobs:
@@ -139,6 +142,8 @@ class HistoryPanel(QFrame):
                 if job.id == selected:
                     self.list.setCurrentItem(item)
         self._apply_search()
+        if self.list.currentItem() is not None:
+            self.list.scrollToItem(self.list.currentItem())  # the entry of the report on screen, in view
         self.empty.setVisible(not jobs)
 
     def _apply_search(self) -> None:
@@ -183,8 +188,13 @@ class HistoryPanel(QFrame):
             return 0
         what = (f"the critique of {Path(jobs[0].photo_path).name}" if len(jobs) == 1 else
                 f"these {len(jobs)} critiques")
+        in_reviews = sum(bool(self.store.frames_of_job(job.id)) for job in jobs)
+        warning = (f"\n\n{in_reviews} of them belong to a folder review: those frames will show as not reviewed "
+                   "until you review the folder again." if in_reviews > 1 else
+                   "\n\nIt belongs to a folder review: that frame will show as not reviewed until you review "
+                   "the folder again." if in_reviews else "")
         if confirm and QMessageBox.question(
-                self, "Delete critiques", f"Delete {what}? The photos themselves are not touched."
+                self, "Delete critiques", f"Delete {what}? The photos themselves are not touched.{warning}"
         ) != QMessageBox.StandardButton.Yes:
             return 0
         for job in jobs:
@@ -206,8 +216,25 @@ class HistoryPanel(QFrame):
     def _label(self, job: JobRow) -> str:
         advisor = self.advisors.get(job.advisor_id)
         name = getattr(advisor, "name", job.advisor_id)
-        grade = job.grade or {"failed": "failed", "cancelled": "cancelled"}.get(job.status, job.status)
-        return f"{grade}  ·  {name}\n{Path(job.photo_path).name}\n{_when(job.created_at)}"
+        grade = job_grade(job) or {"failed": "failed", "cancelled": "cancelled"}.get(job.status, job.status)
+        kind = self._kind(job)
+        return (f"{grade}  ·  {name}\n{Path(job.photo_path).name}\n{_when(job.created_at)}"
+                + (f"  ·  {kind}" if kind else ""))
+
+    def _kind(self, job: JobRow) -> str:
+        """What tells the two rows of a comparison or a blind test apart (never a blind arm before
+        it is rated: the rating reveals it)."""
+        used = job.model_used or ""
+        tuned = f"fine-tuned {job.adapter_version or ''}".strip()
+        if used.startswith("ab_test_"):
+            rated = self.store.list_ratings(job.id) if self.store is not None else []
+            if not rated:
+                return "blind A/B, not rated yet"
+            return f"blind A/B: {'base' if used == 'ab_test_base' else tuned}, " + (f"rated {rated[-1].rating}/5" if rated[-1].rating is not None else "rated")
+        arm = "base" if used == "base" else tuned if used == "fine_tuned" else "measurements only" if used == "none" else ""
+        if job.details.get("pair_id"):
+            return f"comparison: {arm}"
+        return arm if used != "base" else ""
 
     def _icon(self, job: JobRow) -> QIcon:
         key = job.thumbnail_path or ""

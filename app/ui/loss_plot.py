@@ -19,7 +19,7 @@ class LossPlot(QWidget):
         self.total_steps = 0
         self.setMinimumHeight(160)
 
-    def sizeHint(self) -> QSize:
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(480, 200)
 
     def clear(self) -> None:
@@ -37,7 +37,7 @@ class LossPlot(QWidget):
             self.val.append((step, loss))
             self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor(theme.CARD))

@@ -51,8 +51,9 @@ def photo_args(argv: Sequence[str]) -> list[str]:
 
 
 def ask_about_settings(message: str) -> bool:
-    """Show why settings.json cannot be used (the CLI's text); True: start on defaults, keeping the
-    file under another name; False: quit so the user can fix it."""
+    """Show why settings.json cannot be used (the CLI's text); True: start with the invalid settings
+    reset to their defaults (the others kept), the file copied under another name; False: quit so
+    the user can fix it."""
     box = settings_error_box(message)
     box.exec()
     return box.clickedButton() is box.property("defaults_button")
@@ -62,16 +63,22 @@ def settings_error_box(message: str) -> QMessageBox:
     box = QMessageBox(QMessageBox.Icon.Critical, "Mondrian settings", message.splitlines()[0])
     box.setInformativeText("\n".join(line.strip() for line in message.splitlines()[1:]))
     box.setDetailedText(message)
-    defaults = box.addButton("Start with defaults (keep the file)", QMessageBox.ButtonRole.AcceptRole)
+    defaults = box.addButton("Reset what is invalid (keep a copy)", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
     box.setProperty("defaults_button", defaults)
     return box
 
 
 def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Settings | None:
-    """The saved settings; when the file is not valid, ``ask`` decides: defaults (the file is set
-    aside, never deleted) or None (quit)."""
-    from app.engine.settings import Settings, SettingsError, load_settings, set_aside_settings
+    """The saved settings; when the file is not valid, ``ask`` decides: the invalid settings reset to
+    their defaults and every valid one kept (the file set aside first, never deleted), or None (quit)."""
+    from app.engine.settings import (
+        SettingsError,
+        load_settings,
+        salvage_settings,
+        save_settings,
+        set_aside_settings,
+    )
 
     problems: list[str] = []
     try:
@@ -80,9 +87,11 @@ def startup_settings(ask: Callable[[str], bool] = ask_about_settings) -> Setting
         log.error("%s", exc)
         if not ask(str(exc)):
             return None
+        salvaged, reset = salvage_settings()
         kept = set_aside_settings()
-        log.warning("settings file kept as %s; starting with defaults", kept)
-        return Settings()
+        save_settings(salvaged)
+        log.warning("settings file kept as %s; reset to defaults: %s", kept, ", ".join(reset) or "nothing")
+        return salvaged
 
 
 class DamageWatch(QObject):

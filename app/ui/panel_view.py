@@ -133,7 +133,9 @@ class PanelView(QWidget):
         root.addWidget(scroll, 1)
 
     def reload_advisors(self) -> None:
-        """One checkbox per advisor, all checked (the built-in five and the user's own)."""
+        """One checkbox per advisor (the built-in five and the user's own): checked, except the ones
+        the user unchecked before a reload."""
+        before = {a: box.isChecked() for a, box in getattr(self, "checks", {}).items()}
         while self.checks_box.count():
             item = self.checks_box.takeAt(0)
             widget = item.widget() if item is not None else None
@@ -142,7 +144,7 @@ class PanelView(QWidget):
         self.checks: dict[str, QCheckBox] = {}
         for advisor_id, advisor in self.service.advisors().items():
             box = QCheckBox(advisor.name)
-            box.setChecked(True)
+            box.setChecked(before.get(advisor_id, True))
             self.checks[advisor_id] = box
             self.checks_box.addWidget(box)
 

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
     QPainter,
     QPen,
     QPixmap,
+    QResizeEvent,
     QShortcut,
     QWheelEvent,
 )
@@ -226,7 +227,7 @@ class PhotoViewer(QDialog):
         device = self.view.scale_factor * max(1.0, self.view.devicePixelRatioF())  # photo px per device px
         self.zoom_label.setText(f"{100 * device:.0f} %" if self.full_size else "preview")
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if self._fitted:
             self.fit()

@@ -63,6 +63,9 @@ class ProfilesView(QWidget):
         self.photos: list[PortfolioPhoto] = []
         self._profiles: dict[str, ProfileRow] = {}
         self._loading = False
+        self._detail_row = -1  # the photo whose comments the edits show
+        self._dirty = False  # the user typed since the edits were filled or saved
+        self._drafts: dict[str, tuple[dict[str, str], str]] = {}  # typed before the photo had scores
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -105,6 +108,9 @@ class ProfilesView(QWidget):
             form.addRow(DIMENSION_LABELS[key].replace("&", "&&"), edit)
         self.summary_edit = QLineEdit()
         form.addRow("Summary", self.summary_edit)
+        for edit in (*self.comment_edits.values(), self.summary_edit):  # saved as you go, like the scores
+            edit.textEdited.connect(self._typed)
+            edit.editingFinished.connect(self._commit_typed)
         self.save_button = QPushButton("Save comments")
         self.save_button.clicked.connect(self.save_detail)
         self.saved_label = QLabel()
@@ -137,7 +143,7 @@ class ProfilesView(QWidget):
         if self.store is not None and self.advisor_id:
             try:
                 self._profiles = {p.image_path: p for p in self.store.list_profiles(self.advisor_id)}
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - the view says it could not read them
                 emit(self.problem, f"could not read the profiles: {exc}")
         current = self.table.currentRow()
         self._loading = True
@@ -216,16 +222,25 @@ class ProfilesView(QWidget):
             grade = text
         self._save(photo.path, scores, grade, None, None)
 
-    def save_detail(self) -> None:
-        row = self.table.currentRow()
+    def _typed(self, _text: str) -> None:
+        self._dirty = True
+
+    def _commit_typed(self) -> None:
+        if self._dirty:
+            self.save_detail(self._detail_row)
+
+    def save_detail(self, row: int | None = None) -> None:
+        row = self.table.currentRow() if row is None or row < 0 else row
         if not 0 <= row < len(self.photos):
             return
+        self._dirty = False
         photo = self.photos[row]
         profile = self.profile_of(photo.path)
         comments = {k: e.text().strip() for k, e in self.comment_edits.items()}
         if profile is None or not any(v is not None for v in profile.scores.values()):
-            self.saved_label.setText(f"Not saved: {photo.path.name} has no scores yet. Type its scores in the table "
-                                     "(or draft them), then save the comments.")
+            self._drafts[str(photo.path)] = (comments, self.summary_edit.text().strip())
+            self.saved_label.setText(f"Kept, not saved yet: {photo.path.name} has no scores. Type its scores in the "
+                                     "table (or draft them) and these comments are saved with them.")
             return
         if self._save(photo.path, dict(profile.scores) if profile else {}, profile.overall_grade if profile else "",
                       comments, self.summary_edit.text().strip()):
@@ -240,6 +255,9 @@ class ProfilesView(QWidget):
         profile = self.profile_of(path)
         old_comments = profile.comments if profile else {}
         recs = profile.recommendations if profile else {}
+        draft = self._drafts.pop(str(path), None)
+        if comments is None and draft is not None:  # comments typed before the photo had scores
+            comments, summary = draft[0], draft[1] if summary is None else summary
         comments = comments if comments is not None else old_comments
         dims = {k: DimensionScore(score=scores[k], comment=comments.get(k, "") or "", recommendation=recs.get(k, "") or "")
                 for k in DIMENSIONS if scores.get(k) is not None}
@@ -248,7 +266,7 @@ class ProfilesView(QWidget):
         try:
             digest = profile.content_hash if profile and profile.content_hash else file_sha256(path)
             self.store.upsert_profile(self.advisor_id, str(path.resolve()), digest, report, source="user", edited=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the view says it was not saved
             emit(self.problem, f"{path.name}: could not save the profile ({exc})")
             self.saved_label.setText(f"Not saved: {exc}")
             self.reload()
@@ -267,6 +285,8 @@ class ProfilesView(QWidget):
             edit.setEnabled(on)
 
     def _show_detail(self, row: int) -> None:
+        if self._dirty and 0 <= self._detail_row < len(self.photos) and row != self._detail_row:
+            self.save_detail(self._detail_row)  # typed, then clicked another photo: keep what was typed
         if not 0 <= row < len(self.photos):
             self._set_detail_enabled(False)
             return
@@ -275,13 +295,17 @@ class ProfilesView(QWidget):
         self.detail_title.setText(f"{photo.path.name} — "
                                   + ("no profile yet: draft it or type scores" if profile is None else
                                      SOURCE_TEXT.get(profile.source, profile.source)))
-        for key, edit in self.comment_edits.items():
-            edit.setText(profile.comments.get(key, "") if profile else "")
-            edit.setCursorPosition(0)
-        self.summary_edit.setText(profile.summary or "" if profile else "")
-        self.summary_edit.setCursorPosition(0)
+        if not (self._dirty and row == self._detail_row):  # a score saved meanwhile never wipes typing
+            draft = self._drafts.get(str(photo.path))
+            comments = draft[0] if draft else (profile.comments if profile else {})
+            for key, edit in self.comment_edits.items():
+                edit.setText(comments.get(key, ""))
+                edit.setCursorPosition(0)
+            self.summary_edit.setText(draft[1] if draft else (profile.summary or "" if profile else ""))
+            self.summary_edit.setCursorPosition(0)
+            self.saved_label.setText("")
+        self._detail_row = row
         self._set_detail_enabled(True)
-        self.saved_label.setText("")
         if self.grid.currentRow() != row:
             self.grid.setCurrentRow(row)
 

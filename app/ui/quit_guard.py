@@ -33,15 +33,25 @@ STOP_LABEL = "Stop Training and Quit"
 CANCEL_LABEL = "Don't Quit"
 
 
-def ask_during_training(parent: QWidget, *, tray: bool) -> QuitChoice:
+def stop_consequence(epochs_done: int | None) -> str:
+    """What stopping now keeps, truthfully: nothing before the first epoch has finished."""
+    if epochs_done is None:
+        return "a stopped run keeps its last finished epoch, if one has finished, and can be resumed from there"
+    if epochs_done == 0:
+        return "no epoch has finished yet, so a stopped run keeps nothing and starts over next time"
+    return (f"a stopped run keeps epoch {epochs_done}, its last finished one, and can be resumed from the "
+            "Training tab")
+
+
+def ask_during_training(parent: QWidget, *, tray: bool, epochs_done: int | None = None) -> QuitChoice:
     """The question, as a modal box (Esc: don't quit)."""
     box = QMessageBox(QMessageBox.Icon.Question, "Training is running", "A training run is still going.",
                       parent=parent)
     box.setObjectName("quitDuringTraining")
     where = ("Mondrian stays in the menu bar and quits when it is done" if tray else
              "the window stays open and Mondrian quits when it is done")
-    box.setInformativeText(f"Let it finish in the background ({where}), or stop it now: a stopped run keeps "
-                           "its last finished epoch and can be resumed from the Training tab.")
+    box.setInformativeText(f"Let it finish in the background ({where}), or stop it now: "
+                           f"{stop_consequence(epochs_done)}.")
     background = box.addButton(BACKGROUND_LABEL if tray else NO_TRAY_LABEL, QMessageBox.ButtonRole.AcceptRole)
     stop = box.addButton(STOP_LABEL, QMessageBox.ButtonRole.DestructiveRole)
     cancel = box.addButton(CANCEL_LABEL, QMessageBox.ButtonRole.RejectRole)
@@ -72,8 +82,9 @@ class QuitGuard(QObject):
         """True: quit now. False: not now (the user said no, or the run finishes first)."""
         if not self.training.running:
             return True
-        choice = self.ask(self.window, tray=self.has_tray)
+        choice = self.ask(self.window, tray=self.has_tray, epochs_done=self.training.run_page.epochs_done)
         if choice is QuitChoice.STOP:
+            self.training.note_stop_at_quit()
             self.training.shutdown()  # blocks until the process has stopped (a few seconds at most)
             return True
         if choice is QuitChoice.BACKGROUND:

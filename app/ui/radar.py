@@ -38,7 +38,7 @@ class RadarChart(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setMinimumSize(160, 160)
 
-    def sizeHint(self) -> QSize:
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(self._diameter + 120, self._diameter + 40)
 
     def set_series(self, *series: Series) -> None:
@@ -55,7 +55,12 @@ class RadarChart(QWidget):
     def series(self) -> list[Series]:
         return list(self._series)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    @staticmethod
+    def plotted(series: Series) -> list[str]:
+        """The dimensions a series draws a point for (the scored ones)."""
+        return [k for k in DIMENSIONS if series.scores.get(k) is not None]
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         w, h = self.width(), self.height()
@@ -90,10 +95,12 @@ class RadarChart(QWidget):
                 align = Qt.AlignmentFlag.AlignRight
             else:
                 align = Qt.AlignmentFlag.AlignHCenter
-            p.drawText(rect, align | Qt.AlignmentFlag.AlignVCenter, SHORT_LABELS[key])
+            unmeasured = bool(self._series) and all(s.scores.get(key) is None for s in self._series)
+            p.drawText(rect, align | Qt.AlignmentFlag.AlignVCenter, SHORT_LABELS[key] + (" (n/a)" if unmeasured else ""))
 
         for s in self._series:
-            pts = [point(i, float(s.scores.get(k) or 0.0)) for i, k in enumerate(DIMENSIONS)]
+            # an unscored dimension is left out of the shape, never drawn as 0
+            pts = [point(i, float(v)) for i, k in enumerate(DIMENSIONS) if (v := s.scores.get(k)) is not None]
             fill = QColor(s.color)
             fill.setAlpha(60)
             p.setBrush(fill)

@@ -2,7 +2,7 @@
 
 The folder is imported into the advisor's references (linked or copied, the originals only
 read) and each new or changed photo is profiled by the base model on the worker, with progress;
-the same incremental index as ``python -m app index``, through the facade
+the same incremental index as ``mondrian index``, through the facade
 (:meth:`MondrianService.index_references`).
 """
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFrame, QScrollArea, QStackedWidget, QVBoxLayout, 
 
 from .compare_view import CompareView
 from .dropzone import DropZone
+from .grades import report_grade
 from .operations import BlindResult, Comparison
 from .report_view import ReportView
 from .shown import Item
@@ -53,7 +54,10 @@ class ReportPages(QStackedWidget):
         self._report_layout.addWidget(widget)
 
     def show_item(self, item: Item, photo: QImage | None, title: str, advisor_name: str) -> str:
-        """Show ``item`` on its page; returns the status line for it."""
+        """Show ``item`` on its page, scrolled to its top (title and grade first); returns the status
+        line for it."""
+        for area in (self.report_scroll, self.compare_scroll):
+            area.verticalScrollBar().setValue(0)
         if isinstance(item, Comparison):
             self.compare_view.set_comparison(item, photo, advisor_name=advisor_name)
             self.setCurrentIndex(PAGE_COMPARE)
@@ -64,7 +68,7 @@ class ReportPages(QStackedWidget):
             return "Rate the critique to see which model wrote it."
         self.report_view.set_result(item, photo=photo, title=title)
         self.setCurrentIndex(PAGE_REPORT)
-        return f"Done: {item.report.overall_grade}." if item.report else "No report."
+        return f"Done: {report_grade(item.report)}." if item.report else "No report."
 
     def on_report(self) -> bool:
         return self.currentIndex() in (PAGE_REPORT, PAGE_COMPARE)

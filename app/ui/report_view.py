@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -22,6 +22,7 @@ from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionSc
 
 from . import theme
 from .failure import explain, notice_text
+from .grades import report_grade
 from .pixmaps import fit
 from .qt_compat import emit
 from .radar import RadarChart
@@ -44,7 +45,7 @@ class ScoreBar(QWidget):
         self.score = score
         self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(Qt.PenStyle.NoPen)
@@ -244,9 +245,11 @@ class ReportView(QWidget):
             self.summary.setText((result.raw_text or "(no report was written)")[:600])
             self.radar.set_scores({})
         else:
-            self.grade.setText(report.overall_grade or "—")
+            self.grade.setText(report_grade(report) or "—")
             mean = report.overall_score
-            self.mean.setText(f"mean score {mean:g} / 10" if mean is not None else "")
+            scored, total = len(report.scores), len(DIMENSIONS)
+            of = f" of the {scored} measured dimensions ({total - scored} need a vision model)" if scored < total else ""
+            self.mean.setText(f"mean score {mean:g} / 10{of}" if mean is not None else "")
             self.summary.setText(report.summary)
             self.radar.set_scores(report.scores, theme.RED if not self.compact else theme.BLUE)
             for i, key in enumerate(DIMENSIONS):
@@ -262,7 +265,7 @@ class ReportView(QWidget):
         width = min(300, max(80, self.photo.width())) if self.photo.width() > 20 else 300
         self.photo.setPixmap(fit(self._photo_image, width, 240))
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if not self.compact and self._photo_image is not None:
             self._fit_photo()
@@ -278,4 +281,16 @@ class ReportView(QWidget):
 
 def _title(result: CritiqueResult) -> str:
     name = str(result.photo).replace("\\", "/").split("/")[-1]
-    return f"{name} — {result.advisor_id}"
+    if result.model_used == "none":  # no advisor spoke: the measurements did
+        return f"{name} — measurements only"
+    return f"{name} — {advisor_name(result.advisor_id)}"
+
+
+def advisor_name(advisor_id: str) -> str:
+    """The advisor's display name ("Ansel Adams"), the id when it is not known."""
+    try:
+        from app.engine.advisors import get_advisor
+
+        return get_advisor(advisor_id).name
+    except (KeyError, ValueError, OSError):
+        return advisor_id

@@ -5,7 +5,10 @@ engine's :func:`~app.engine.review.folder_review.run_review`; each finished fram
 progress message and only that tile is repainted (two small queries on the UI thread), and the
 whole summary (bursts need every frame) is built on the worker at the end. Culling keys write the
 user's flag / stars to the review's frame row at once; "Write sidecars" hands them to Lightroom,
-Capture One or darktable (a dry run lists the changes first).
+Capture One or darktable under the photographer's policy: Mondrian's namespace and keywords only,
+unless the standard fields are ticked (filled only where empty, unless "Overwrite"). A write is
+confirmed with the count of files and fields that change; a dry run lists them; "Undo last sidecar
+write" restores the files exactly (naming any that changed since).
 """
 
 from __future__ import annotations
@@ -30,12 +33,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.review.export import export_dir, export_sidecars, write_csv, write_keyword_list
+from app.engine.review.export import (
+    ExportResult,
+    export_dir,
+    export_sidecars,
+    undo_last_write,
+    write_csv,
+    write_keyword_list,
+)
 from app.engine.review.folder_review import Progress, run_review, start_review
-from app.engine.review.grading import STAR_BANDS
-from app.engine.review.summary import ReviewSummary, build_summary, summarize_frame
+from app.engine.review.summary import LIGHTROOM_FLAGS_NOTE, ReviewSummary, build_summary, summarize_frame
+from app.engine.sidecars import STANDARD_FIELDS, WritePolicy
 
 from .bridge import CANCELLED, Request, TaskContext
+from .critique_bar import MODES
+from .culling import keys_help, legend_text, short_legend_text
+from .review_cull import CullController
 from .review_grid import FILTERS, SORTS, ReviewGrid
 
 if TYPE_CHECKING:
@@ -49,7 +62,9 @@ log = logging.getLogger(__name__)
 
 CONVENTIONS = [("Lightroom Classic", "lightroom"), ("Capture One", "capture_one"), ("darktable", "darktable")]
 JPEG_NOTE = ("Lightroom reads only the XMP embedded in JPEG, HEIC, TIFF and DNG files, never a sidecar: for those, "
-             "Mondrian also writes a CSV and a keyword list you can import (Metadata › Import Keywords).")
+             "Mondrian also writes a CSV and a keyword list you can import (Metadata › Import Keywords). "
+             + LIGHTROOM_FLAGS_NOTE)
+FIELD_LABELS = {"rating": "Rating", "label": "Label", "caption": "Caption", "flag": "Pick/reject"}
 
 
 class ReviewView(QWidget):
@@ -75,8 +90,10 @@ class ReviewView(QWidget):
         default = self.advisor.findData(service.settings.default_advisor)
         self.advisor.setCurrentIndex(max(0, default))
         self.mode = QComboBox()
-        self.mode.addItems(service.modes)
-        self.mode.setCurrentText(service.settings.default_mode)
+        labels = dict((value, label) for label, value in MODES)  # "Auto", as in the Critique tab
+        for mode in service.modes:
+            self.mode.addItem(labels.get(mode, mode.capitalize()), mode)
+        self.set_mode(service.settings.default_mode)
         self.recursive = QCheckBox("Sub-folders")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -102,42 +119,82 @@ class ReviewView(QWidget):
         self.grid = ReviewGrid()
         self.sort.currentIndexChanged.connect(lambda _i: self.grid.set_sort(self.sort.currentData()))
         self.filter.currentIndexChanged.connect(self.grid.set_filter)
-        self.grid.flagRequested.connect(self.set_flag)
-        self.grid.starsRequested.connect(self.set_stars)
         self.grid.openRequested.connect(self.open_frame)
+        self.culling = CullController(self.grid, store, self.status.setText, self)
+        self.resort_button = QPushButton("Re-sort")
+        self.resort_button.setToolTip("Place new results by the sort order (they never move a tile on their own)")
+        self.resort_button.clicked.connect(lambda: self.grid.refill(resort=True))
+        self.empty = QLabel("No frame matches this filter.")
+        self.empty.setVisible(False)
+        self.filter.currentIndexChanged.connect(lambda _i: self._show_empty())
         bar = QHBoxLayout()
-        for w in (QLabel("Sort by"), self.sort, QLabel("Show"), self.filter):
+        for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter, self.empty):
             bar.addWidget(w)
         bar.addStretch(1)
-        bar.addWidget(QLabel("P pick · X reject · U unflag · 0-5 stars · Return: report"))
+        keys = QLabel("Keys: P X U · 0-5 · 6-9 · Space · C")
+        keys.setObjectName("muted")
+        keys.setToolTip("\n".join(f"{k}: {what}" for k, what in keys_help()) + "\n(all of them: Help › Guide)")
+        bar.addWidget(keys)
 
         self.convention = QComboBox()
         for label, key in CONVENTIONS:
             self.convention.addItem(label, key)
         self.dry_run = QCheckBox("Dry run")
+        self.fields = {name: QCheckBox(FIELD_LABELS[name]) for name in STANDARD_FIELDS}
+        for name, box in self.fields.items():
+            box.setToolTip(f"Also write the {FIELD_LABELS[name].lower()} (only where the file has none, "
+                           "unless Overwrite is ticked). Unticked: Mondrian's namespace and keywords only.")
+        self.overwrite = QCheckBox("Overwrite")
+        self.overwrite.setToolTip("Replace the photographer's own values in the ticked fields")
         self.export_button = QPushButton("Write Sidecars")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.write_sidecars)
-        self.mapping = QLabel("Stars from the score (your own stars win): " + " · ".join(
-            f"{stars}★ {'mean ≥ ' + format(floor, '.1f') if floor else 'below'} ({grades})"
-            for floor, stars, grades in STAR_BANDS))
-        self.mapping.setWordWrap(True)
-        self.note = QLabel(JPEG_NOTE)
-        self.note.setWordWrap(True)
+        self.undo_button = QPushButton("Undo Last Sidecar Write")
+        self.undo_button.clicked.connect(self.undo_sidecars)
+        self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
+        self.mapping = QLabel(short_legend_text())
+        self.mapping.setToolTip(legend_text())
+        self.mapping.setObjectName("muted")
+        self.note = QLabel("JPEG/DNG: see tooltip")
+        self.note.setToolTip(JPEG_NOTE)
+        self.note.setObjectName("muted")
+        self.convention.currentIndexChanged.connect(  # Lightroom's caveat, not Capture One's or darktable's
+            lambda _i: self.note.setVisible(self.convention.currentData() == "lightroom"))
         export = QHBoxLayout()
-        for w in (QLabel("Ratings to"), self.convention, self.dry_run, self.export_button):
-            export.addWidget(w)
+        widgets: list[QWidget] = [QLabel("Ratings to"), self.convention, QLabel("Also write"), *self.fields.values(),
+                                  self.overwrite, self.dry_run, self.export_button, self.undo_button, self.note]
+        for widget in widgets:
+            export.addWidget(widget)
         export.addStretch(1)
+        export.addWidget(self.mapping)
+        self.progress.setMaximumWidth(240)
+        self.status.setMinimumWidth(200)
+        state = QHBoxLayout()
+        state.addWidget(self.status, 1)
+        state.addWidget(self.progress)
 
         layout = QVBoxLayout(self)
+        layout.setSpacing(4)
         layout.addLayout(top)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addLayout(state)
         layout.addLayout(bar)
+        layout.addLayout(self.culling.bar())
         layout.addWidget(self.grid, 1)
-        layout.addWidget(self.mapping)
         layout.addLayout(export)
-        layout.addWidget(self.note)
+
+    def set_mode(self, mode: str) -> None:
+        """Pick a mode by its name ("baseline"); the combo shows it as the Critique tab does."""
+        self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
+
+    def reload_advisors(self) -> None:
+        """List the advisors again (a personal one was created), keeping the one picked."""
+        current = self.advisor.currentData()
+        self.advisor.blockSignals(True)
+        self.advisor.clear()
+        for advisor in self.service.advisors().values():
+            self.advisor.addItem(advisor.name, advisor.id)
+        self.advisor.setCurrentIndex(max(0, self.advisor.findData(current)))
+        self.advisor.blockSignals(False)
 
     # ---- running -------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -154,7 +211,7 @@ class ReviewView(QWidget):
             self.status.setText("A review is already running: cancel it first.")
             return None
         service, store = self.service, self.store
-        advisor, mode, recursive = self.advisor.currentData(), self.mode.currentText(), self.recursive.isChecked()
+        advisor, mode, recursive = self.advisor.currentData(), self.mode.currentData(), self.recursive.isChecked()
 
         def task(ctx: TaskContext) -> tuple[Any, ReviewSummary]:
             review = start_review(service, store, folder, advisor, mode, recursive=recursive)
@@ -186,7 +243,10 @@ class ReviewView(QWidget):
         if "opened" in data:
             self.review_id = data["opened"]
             assert self.store is not None
-            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)])
+            self.culling.open_review(self.review_id)
+            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)],
+                                 resort=True)
+            self._show_empty()
             return
         p = Progress(**data)
         self.progress.setRange(0, max(1, p.total))
@@ -198,6 +258,7 @@ class ReviewView(QWidget):
                 self._run_done += 1
             assert self.store is not None
             self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(p.review_id, p.path)))
+            self._show_empty()
         self.status.setText(self._progress_text(p))
 
     def _progress_text(self, p: Progress) -> str:
@@ -206,7 +267,10 @@ class ReviewView(QWidget):
             per = (time.perf_counter() - self._started) / self._run_done
             text += f" · about {round(per * (self._run_total - self._run_done))} s left"
         if p.status == "failed" and p.error:
-            text += f" · {Path(p.path or '').name}: {p.error}"
+            name, why = Path(p.path or "").name, p.error
+            for prefix in (f"{p.path}: ", f"{name}: "):  # the file named once
+                why = why[len(prefix):] if why.startswith(prefix) else why
+            text += f" · {name}: {why}"
         return text
 
     def _on_result(self, value: object) -> None:
@@ -214,7 +278,8 @@ class ReviewView(QWidget):
         review: ReviewRow = value[0]
         summary: ReviewSummary = value[1]
         self.summary = summary
-        self.grid.set_frames(summary.frames)
+        self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
+        self._show_empty()
         self.status.setText(f"{review.state.capitalize()}: {review.done} critiqued, {review.reused} reused "
                             f"from earlier reviews, {review.failed} could not be read, of {review.total}.")
         self.reviewFinished.emit(review)
@@ -232,20 +297,15 @@ class ReviewView(QWidget):
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.review_id is not None)
 
-    # ---- culling -------------------------------------------------------------------------------
-    def _refresh(self, path: str) -> None:
-        assert self.store is not None and self.review_id is not None
-        self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(self.review_id, path)))
+    # ---- culling (app.ui.review_cull) -----------------------------------------------------------
+    def _show_empty(self) -> None:
+        self.empty.setVisible(bool(self.grid.frames) and self.grid.count() == 0)
 
     def set_flag(self, path: str, flag: str) -> None:
-        if self.store is not None and self.review_id is not None:
-            self.store.update_frame(self.review_id, path, flag=flag)
-            self._refresh(path)
+        self.culling.cull([path], "flag", flag)
 
     def set_stars(self, path: str, stars: int) -> None:
-        if self.store is not None and self.review_id is not None:
-            self.store.update_frame(self.review_id, path, stars=stars)
-            self._refresh(path)
+        self.culling.cull([path], "stars", stars)
 
     def open_frame(self, path: str) -> None:
         frame = self.grid.frames.get(path)
@@ -253,23 +313,52 @@ class ReviewView(QWidget):
         if job is not None:
             self.jobRequested.emit(job)
 
-    def write_sidecars(self) -> None:
+    def policy(self) -> WritePolicy:
+        return WritePolicy(frozenset(n for n, box in self.fields.items() if box.isChecked()),
+                           self.overwrite.isChecked())
+
+    def _ask(self, title: str, text: str, details: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setDetailedText(details)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+    def _show(self, title: str, text: str, details: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setDetailedText(details)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+
+    def write_sidecars(self) -> ExportResult | None:
+        """Plan the write, confirm it with its counts (unless a dry run), then write; returns what was done."""
         if self.store is None or self.review_id is None:
-            return
+            return None
         summary = build_summary(self.store, self.review_id)
-        dry = self.dry_run.isChecked()
-        result = export_sidecars(summary, self.convention.currentData(), dry_run=dry)
+        convention, policy = self.convention.currentData(), self.policy()
+        result = export_sidecars(summary, convention, dry_run=True, policy=policy, store=self.store,
+                                 review_id=self.review_id)
+        if not self.dry_run.isChecked():
+            if result.files_changing and not self.confirm(
+                    "Write sidecars", f"{result.headline()}.\nPolicy: {policy.describe()}.\nA backup of every "
+                    "sidecar is kept; Undo Last Sidecar Write restores them.", result.describe()):
+                self.status.setText("Nothing written.")
+                return None
+            result = export_sidecars(summary, convention, policy=policy, store=self.store, review_id=self.review_id)
         folder = export_dir(self.review_id)
         csv_path = write_csv(summary, folder / "ratings.csv")
         write_keyword_list(summary, folder / "keywords.txt")
-        changed = sum(bool(c.changes) for c in result.changes)
-        verb = "would change" if dry else "changed"
-        text = f"{changed} sidecar(s) {verb}; CSV and keyword list in {csv_path.parent}"
-        if result.errors:
-            text += f"; {len(result.errors)} could not be written"
+        text = f"{result.headline()}; CSV and keyword list in {csv_path.parent}"
         self.status.setText(text)
-        if dry or result.errors:
-            box = QMessageBox(QMessageBox.Icon.Information, "Sidecars", text, parent=self)
-            box.setDetailedText(result.describe())
-            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            box.open()
+        if self.dry_run.isChecked() or result.errors or result.skipped:
+            self._show("Sidecars", text, result.describe())
+        return result
+
+    def undo_sidecars(self) -> None:
+        if self.store is None:
+            return
+        result = undo_last_write(self.store)
+        text = result.describe().splitlines()[0]
+        self.status.setText(text)
+        if result.refused:
+            self._show("Undo sidecar write", text, result.describe())

@@ -40,13 +40,14 @@ from app.engine.service import MondrianService
 from app.engine.settings import Settings, SettingValueError, bounds, save_settings
 
 from .training_process import child_environment
+from .wheel_guard import guard_all
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
 
 log = logging.getLogger(__name__)
 
-_PROGRESS = re.compile(r"([\d.]+)\s*/\s*([\d.]+)\s*MB")
+_PROGRESS = re.compile(r'"done": (\d+), "total": (\d+)')  # `download --json`: progress events, in bytes
 _OFFLINE_HINTS = ("connection", "resolve", "network", "offline", "timed out", "unreachable", "name or service")
 
 
@@ -145,6 +146,7 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.process: QProcess | None = None
+        guard_all(self)
         self._model_status()
 
     # ---- model -----------------------------------------------------------------------------
@@ -170,7 +172,7 @@ class SettingsDialog(QDialog):
             self.model_info.setText("A Hugging Face model, not on this Mac yet: press Download to get it.")
 
     def download(self) -> None:
-        """``python -m app download REF`` in its own process, online; progress from its output."""
+        """``mondrian download REF --json`` in its own process, online; progress from its JSON lines."""
         ref = self.model_edit.text().strip()
         if not ref or self.process is not None:
             return
@@ -189,7 +191,7 @@ class SettingsDialog(QDialog):
         self.download_progress.show()
         self.download_button.setEnabled(False)
         self._say(f"Downloading {ref}…")
-        proc.start(sys.executable, ["-m", "app", "download", ref])
+        proc.start(sys.executable, ["-m", "app", "download", ref, "--json"])
 
     def _download_output(self) -> None:
         if self.process is None:
@@ -198,7 +200,7 @@ class SettingsDialog(QDialog):
         self._download_log += text
         found = _PROGRESS.findall(text)
         if found:
-            done, total = (float(x) for x in found[-1])
+            done, total = (float(x) / 1e6 for x in found[-1])
             if total > 0:
                 self.download_progress.setValue(int(1000 * done / total))
                 self._say(f"Downloading… {done:.0f} of {total:.0f} MB")

@@ -7,7 +7,7 @@ at); the panel marks it cancelled and offers to critique again.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QTextCursor, QTextOption
+from PySide6.QtGui import QImage, QResizeEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QSizePolicy, QWidget
 
 from .pixmaps import fit
@@ -52,7 +52,7 @@ class StreamPage(QWidget):
         pixmap = self.photo.pixmap()
         return pixmap is not None and not pixmap.isNull()
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._show_photo()
 

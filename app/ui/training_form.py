@@ -19,6 +19,8 @@ from app.engine.settings import Settings, load_settings, save_settings
 from training.hyper import Hyper, gui_fields
 from training.pipeline import PipelineOptions, option_fields
 
+from .wheel_guard import guard_wheel
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,7 @@ class HyperForm:
                            *((f, getattr(defaults_o, f.name)) for f in option_fields() if f.metadata.get("gui"))]:
             widget = self._widget(f, default, parent)
             widget.setToolTip(f.metadata.get("help", ""))
+            guard_wheel(widget)  # scrolling the tab must not change (and persist) a setting
             self.widgets[f.name] = widget
             if isinstance(widget, QCheckBox):
                 form.addRow(widget)
@@ -98,7 +101,8 @@ def remembered() -> dict[str, Any]:
     """What the Training tab saved last time (``{}`` the first time)."""
     try:
         data = getattr(load_settings(), "training_tab", {}) or {}
-    except Exception:  # noqa: BLE001 - a broken settings file must not break the tab
+    except Exception:  # a broken settings file must not break the tab
+        log.warning("the Training tab's saved values are unreadable", exc_info=True)
         return {}
     return dict(data) if isinstance(data, dict) else {}
 

@@ -52,6 +52,7 @@ class RunPage(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         layout = QVBoxLayout(self)
+        self.epochs_done = 0  # finished epochs of the run on screen (what a stop keeps)
         self.run_title = QLabel("No training run yet.")
         layout.addWidget(self.run_title)
         self.eta_label = QLabel("")
@@ -65,6 +66,7 @@ class RunPage(QWidget):
         layout.addWidget(self.log, 1)
 
     def begin(self, title: str) -> None:
+        self.epochs_done = 0
         self.loss_plot.clear()
         self.log.clear()
         self.run_title.setText(title)
@@ -84,6 +86,7 @@ class RunPage(QWidget):
             return Shown(fraction=0.1 + 0.8 * e.step / total,
                          status=f"Training: step {e.step}/{total}, ETA {fmt_eta(e.eta_s)}")
         if isinstance(e, ev.Epoch):
+            self.epochs_done = max(self.epochs_done, e.epoch)
             total = self.loss_plot.total_steps or e.epoch
             self.loss_plot.add_val(int(total * e.epoch / max(e.epochs, 1)), e.val_loss)
             self.log.appendPlainText(f"epoch {e.epoch}/{e.epochs}: train loss {fmt(e.train_loss)}, "

@@ -24,6 +24,7 @@ from training import events as ev
 from training.pipeline import TRAIN, evaluate_command, resume_pipeline, training_pipeline
 from training.run_state import resumable
 
+from . import ui_state
 from .bridge import InferenceBridge, Request
 from .operations import PortfolioPhoto
 from .profiles_view import ProfilesView
@@ -34,6 +35,8 @@ from .training_portfolio import PortfolioWork
 from .training_process import CommandRunner, Step
 from .training_run_page import RunPage, fmt_eta
 from .versions_view import VersionsView, eval_summary, read_eval
+
+LAST_OUTCOME = "training/last_outcome"
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
@@ -109,6 +112,8 @@ class TrainingTab(QWidget):
         self.profiles.edited.connect(lambda *_: self._update_portfolio_info())
         self.tabs.addTab(self.profiles, "Photos && profiles")
         self.run_page = RunPage()
+        if ui_state.get_str(LAST_OUTCOME):  # a run stopped in an earlier session: say how it ended
+            self.run_page.run_title.setText(ui_state.get_str(LAST_OUTCOME))
         self.run_title, self.eta_label = self.run_page.run_title, self.run_page.eta_label
         self.loss_plot, self.log = self.run_page.loss_plot, self.run_page.log
         self.tabs.addTab(self.run_page, "Training run")
@@ -305,6 +310,8 @@ class TrainingTab(QWidget):
                     "Press Resume to continue from there.")
         else:
             text = "Training cancelled before the first epoch finished; there is nothing to resume."
+        self.run_title.setText(text)
+        ui_state.set_str(LAST_OUTCOME, f"Last run of {advisor}: {text}")
         if lost_peer:
             self.show_error(message)
         self.status.setText(text)
@@ -319,13 +326,22 @@ class TrainingTab(QWidget):
 
                 data = read_eval(adapter_versions.get_version(advisor, self.new_version))
                 summary = eval_summary(data) if data else ""
-            except Exception:  # noqa: BLE001 - the versions tab says what is missing
+            except Exception:  # the versions tab says what is missing
+                log.debug("no evaluation summary for %s %s", advisor, self.new_version, exc_info=True)
                 summary = ""
         text = f"{advisor} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
+        ui_state.set_str(LAST_OUTCOME, f"Last run of {advisor}: finished, {self.new_version or 'no new version'}.")
         self.status.setText(text)
         self.eta_label.setText("Done.")
         self.tabs.setCurrentWidget(self.versions)
         emit(self.trainingFinished, text)
+
+    def note_stop_at_quit(self) -> None:
+        """Remember what "Stop Training and Quit" kept, for the tab to say at the next start."""
+        done = self.run_page.epochs_done
+        kept = (f"stopped at quit after epoch {done}; Resume continues from there." if done else
+                "stopped at quit before its first epoch finished, so nothing of it was kept.")
+        ui_state.set_str(LAST_OUTCOME, f"Last run of {self.advisor_id() or 'the advisor'}: {kept}")
 
     def _update_resume(self) -> None:
         can = not self.runner.running and resumable(self.advisor_id() or "") is not None

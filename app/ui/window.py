@@ -35,6 +35,7 @@ from . import theme, ui_state
 from .bridge import CANCELLED, InferenceBridge, Request
 from .critique_panel import CritiquePanel
 from .dropzone import local_paths
+from .grades import report_grade
 from .history import HistoryPanel
 from .operations import BlindResult, Comparison, item_from_jobs, load_task, pasted_photo_path
 from .qt_compat import emit
@@ -174,11 +175,11 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.critique)
         self.critique.critique_paths([str(p) for p in paths])
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         paths = local_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
@@ -221,7 +222,7 @@ class MainWindow(QMainWindow):
 
     def _critique_finished(self, item: CritiqueResult | Comparison | BlindResult) -> None:
         result = item.tuned if isinstance(item, Comparison) else item.result if isinstance(item, BlindResult) else item
-        grade = result.report.overall_grade if result.report else "no report"
+        grade = report_grade(result.report) if result.report else "no report"
         if self.tray is not None:
             self.tray.set_last_grade(f"{grade} · {Path(str(result.photo)).name}")
             if not self.isActiveWindow():
@@ -231,9 +232,12 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.notify("Training finished", message)
 
-    def _advisors_changed(self, advisor_id: str = "") -> None:
-        self.critique.reload_advisors(select=advisor_id or None)
+    def _advisors_changed(self, _advisor_id: str = "") -> None:
+        """A personal advisor was created or trained: every picker lists it at once; none switches to it."""
+        self.critique.reload_advisors()
         self.history.set_advisors(self.critique.advisors)
+        self.review.reload_advisors()
+        self.panel.reload_advisors()
 
     # ---- dialogs --------------------------------------------------------------------------------
     def open_settings(self) -> None:
@@ -303,7 +307,7 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
@@ -356,7 +360,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         try:
             self.save_state()
-        except Exception:  # noqa: BLE001 - quitting must not fail over a preferences file
+        except Exception:  # quitting must not fail over a preferences file
             log.exception("could not save the window state")
         if self.training is not None:
             self.training.shutdown()

@@ -11,7 +11,7 @@ It keeps a QLabel's small interface (``text``/``setText``) and its text stays se
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPalette, QTextOption
+from PySide6.QtGui import QPalette, QResizeEvent, QTextOption
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextEdit, QWidget
 
 
@@ -64,7 +64,7 @@ class WrapLabel(QTextEdit):
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(1, self.heightForWidth(max(self.width(), 1)))
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - QResizeEvent
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._fit_height()
 

@@ -234,7 +234,7 @@ class AdapterManager:
             if not isinstance(weights, dict):  # a .safetensors file loads as a dict of arrays
                 raise ValueError("not a table of named arrays")
             mx.eval(list(weights.values()))
-        except Exception as exc:  # noqa: BLE001 - mlx raises plain RuntimeError/ValueError
+        except Exception as exc:  # mlx raises plain RuntimeError/ValueError
             raise AdapterError(info.path, f"{ADAPTER_WEIGHTS} is corrupt: {exc}", "corrupt") from exc
         return weights
 
@@ -249,7 +249,7 @@ class AdapterManager:
         try:
             apply_lora_layers(loaded.model, str(info.path))
             loaded.model.eval()  # new wrappers start in training mode: dropout must be off
-        except Exception as exc:  # noqa: BLE001 - undo whatever part was applied
+        except Exception as exc:  # undo whatever part was applied
             self._detach_all(loaded)
             raise AdapterError(info.path, f"could not be applied ({exc}); the model is back to the base",
                                "apply_failed") from exc

@@ -39,7 +39,7 @@ class ActivePointerError(AdapterStoreError):
 
     def __init__(self, advisor_id: str, pointer: Path, problem: str):
         self.advisor_id, self.pointer, self.problem = advisor_id, pointer, problem
-        super().__init__(f"{pointer}: {problem}; fix it with: python -m training.versions activate --advisor "
+        super().__init__(f"{pointer}: {problem}; fix it with: mondrian train versions activate --advisor "
                          f"{advisor_id} vN (or delete the file to run on the base model)")
 
 

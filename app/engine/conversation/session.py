@@ -21,13 +21,13 @@ from app.engine.conversation.context import (
     FittedPrompt,
     JobContext,
     PhotoMissingError,
-    adapter_of,
     fit_conversation,
     rebuilt_critique_prompt,
 )
 from app.engine.conversation.coordinates import Frame, convention_for, resized_frame
 from app.engine.conversation.crop import CropError, CropSuggestion, crop_schema, suggestion_from_answer
 from app.engine.conversation.crop_export import export_crop
+from app.engine.conversation.job_target import JobTarget, resolve_job, same_model
 from app.engine.conversation.prompt import Turn, crop_instruction
 from app.engine.critique.budget import worst_case_tokens
 from app.engine.critique.result import CritiqueResult, GenerationStats
@@ -40,7 +40,6 @@ from app.engine.model.host import (
     new_request_id,
 )
 from app.engine.photos.decode import ImageLoadError
-from app.engine.photos.files import file_sha256
 from app.engine.photos.prepare import prepare_photo
 from app.engine.service import MondrianService
 from app.engine.store.database import JobRow, Store, TurnRow
@@ -83,6 +82,13 @@ class Answer:
                 "crop": self.crop.to_dict() if self.crop else None}
 
 
+def cut_notice(max_tokens: int | None) -> str:
+    """Said under an answer that stopped at its token limit, not at its end."""
+    limit = f"the {max_tokens}-token limit" if max_tokens else "its token limit"
+    return (f"The answer was cut off at {limit}: ask the advisor to go on, or allow longer answers "
+            "(Settings › max tokens)")
+
+
 def dropped_notice(dropped: int, context: int | None) -> str:
     return (f"{dropped} earlier exchange{'s' if dropped != 1 else ''} no longer fit in the model's "
             f"{context}-token context and {'were' if dropped != 1 else 'was'} left out of this answer's context "
@@ -109,36 +115,38 @@ class Conversations:
         return self.store.list_turns(self.store.resolve_job_id(job_id))
 
     def context(self, job_id: str, photo: str | Path | None = None) -> JobContext:
-        """The job rebuilt for a follow-up (cached per job, photo file and its modification time).
-        Raises JobNotFoundError, PhotoMissingError, ConversationError, ImageLoadError."""
-        job = self.store.get_job(self.store.resolve_job_id(job_id))
-        if job.report is None:
-            raise ConversationError(f"job {job.id[:8]} has no report to talk about ({job.status}"
-                                    + (f": {job.error}" if job.error else "") + ")")
-        path = Path(photo).expanduser() if photo else Path(job.photo_path)
-        if not path.is_file():
-            raise PhotoMissingError(job.id, str(photo) if photo else job.photo_path)
-        key = (str(path.resolve()), path.stat().st_mtime)
+        """The job rebuilt for a follow-up (cached per job, photo file and its modification time):
+        its photo checked by content, its adapter, and a notice when another model than the one that
+        wrote the critique is loaded. Raises JobNotFoundError, PhotoMissingError (PhotoChangedError),
+        ConversationError, ImageLoadError."""
         with self._lock:
-            cached = self._contexts.get(job.id)
-            if cached is not None and cached[0] == key:
-                cached[1].job = job
-                return cached[1]
-        if photo and job.photo_hash and file_sha256(path) != job.photo_hash:
-            raise ConversationError(f"{path} is not the photo of job {job.id[:8]} (its content differs from the "
-                                    "photo critiqued)")
+            cached = self._contexts.get(self.store.resolve_job_id(job_id))
+        target = resolve_job(self.store, job_id, photo, checked=cached[0] if cached else None)
+        job, path = target.job, target.photo
+        key = (str(path.resolve()), path.stat().st_mtime)
+        if cached is not None and cached[0] == key:
+            cached[1].job = job
+            return cached[1]
         try:
             advisor = get_advisor(job.advisor_id)
         except AdvisorError as exc:
             raise ConversationError(f"the advisor of job {job.id[:8]} cannot be loaded: {exc}") from exc
         prepared = prepare_photo(path, self.service.settings)
-        adapter, notice = adapter_of(job)
+        notices = [n for n in (target.notice, self._model_notice(target)) if n]
         ctx = JobContext(job=job, advisor=advisor, photo=path, prepared=prepared,
                          critique=rebuilt_critique_prompt(job, advisor, prepared),
-                         report_text=job.raw_output or job.report.to_json(), adapter=adapter, notice=notice)
+                         report_text=job.raw_output or job.report.to_json(),  # type: ignore[union-attr]
+                         adapter=target.adapter, notice="; ".join(notices) or None)
         with self._lock:
             self._contexts[job.id] = (key, ctx)
         return ctx
+
+    def _model_notice(self, target: JobTarget) -> str | None:
+        loaded = self.service.settings.model
+        if same_model(target.model_ref, loaded):
+            return None
+        return (f"this critique was written by the model {target.model_ref}; {loaded} answers now (start "
+                f"the conversation with --model {target.model_ref}, or switch the model, to keep its voice)")
 
     @staticmethod
     def history(turns: list[TurnRow]) -> list[Turn]:
@@ -215,6 +223,8 @@ class Conversations:
                            context_tokens=fitted.context_tokens, wall_s=time.perf_counter() - start,
                            finish_reason=output.finish_reason)
             notices = [n for n in (ctx.notice,) if n]
+            if output.finish_reason == "length" and crop is None:
+                notices.append(cut_notice(gen.max_tokens))
             if fitted.dropped:
                 notices.append(dropped_notice(fitted.dropped, fitted.context_tokens))
             details["notices"] = notices
@@ -236,9 +246,21 @@ class Conversations:
     # ---- the crop's file ---------------------------------------------------------------------
     def export_crop(self, job_id: str, suggestion: CropSuggestion, dest: str | Path | None = None,
                     photo: str | Path | None = None) -> Path:
-        """Write the crop as a new file beside the original (or at ``dest``). Raises CropError."""
+        """Write the crop as a new file beside the original (or at ``dest``). Raises CropError. The
+        crop turn then records the box that was exported (the model's stays as ``model_crop``), so a
+        reopen shows the crop as adjusted and every export of the conversation names that box."""
         ctx = self.context(job_id, photo)
-        return export_crop(ctx.photo, suggestion.box, suggestion.original_size, Path(dest) if dest else None)
+        path = export_crop(ctx.photo, suggestion.box, suggestion.original_size, Path(dest) if dest else None)
+        store = self.store
+        for turn in reversed(self.turns(job_id)):
+            if turn.kind == "crop" and turn.done and isinstance(turn.details.get("crop"), dict):
+                details = dict(turn.details)
+                details.setdefault("model_crop", details["crop"])
+                details["crop"] = suggestion.to_dict()
+                details["exported"] = [*details.get("exported", []), {"path": str(path), **suggestion.to_dict()["box"]}]
+                store.update_turn_details(turn.id, details)
+                break
+        return path
 
     def latest_crop(self, job_id: str) -> CropSuggestion | None:
         for turn in reversed(self.turns(job_id)):

@@ -42,9 +42,46 @@ def photo_lines(result: CritiqueResult) -> list[str]:
     return lines
 
 
+def fallback_text(result: CritiqueResult) -> str:
+    """"rag (asked for auto: lora unavailable (...))": the mode that ran and, when it fell back, why
+    (the reason's own ``auto:`` prefix is not repeated)."""
+    reason = result.fallback_reason
+    if not reason:
+        return str(result.effective_mode)
+    prefix = f"{result.requested_mode}: "
+    reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+    return f"{result.effective_mode} (asked for {result.requested_mode}: {reason})"
+
+
+def references_lines(result: CritiqueResult) -> list[str]:
+    """The reference photos RAG compared against, one line each (name, distance, where it is)."""
+    lines = []
+    for ref in result.references or []:
+        if not isinstance(ref, dict) or not ref.get("name"):
+            continue
+        distance = ref.get("distance")
+        lines.append(f"{ref['name']}" + (f" (distance {distance:.3f})" if isinstance(distance, int | float) else "")
+                     + (f": {ref['image_path']}" if ref.get("image_path") else ""))
+    return lines
+
+
+def _score(value: float | None) -> str:
+    """Every score printed the same way: one decimal ("4.0" beside "3.9", never "4" beside "3.88")."""
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _grade(report: Any, partial: bool) -> str:
+    grade = str(report.overall_grade or "").strip()
+    if grade:
+        return grade
+    return "— (the report was cut before the grade)" if partial else "—"
+
+
 def _footer(result: CritiqueResult) -> list[str]:
-    lines = [*photo_lines(result), f"Mode: {result.effective_mode}" + (f" (asked for {result.requested_mode}: {result.fallback_reason})"
-                                                 if result.fallback_reason else "")]
+    lines = [*photo_lines(result), f"Mode: {fallback_text(result)}"]
+    refs = references_lines(result)
+    if refs:
+        lines.append("Compared with: " + "; ".join(refs))
     if result.model_id:
         lines.append(f"Model: {result.model_id}" + (f", adapter {result.adapter_version}" if result.adapter_version else ""))
     if result.stats:
@@ -60,15 +97,16 @@ def to_text(result: CritiqueResult) -> str:
     out = [f"{result.photo} — {result.advisor_id}"]  # the CLI prints result.notice once, on stderr
     report = result.report
     partial = getattr(result, "partial_report", None)
-    if report is None and partial is not None:  # cut at the token limit: show what completed
+    is_partial = report is None and partial is not None
+    if is_partial:  # cut at the token limit: show what completed
         out.append("Partial report: " + "; ".join(result.parse_problems))
         report = partial
     if report is None:
         out.append("The model's answer could not be read as a report: " + "; ".join(result.parse_problems))
         out.append("Raw output:\n" + (result.raw_text or "(empty)"))
     else:
-        out.append(f"Overall grade: {report.overall_grade}"
-                   + (f"  (mean score {report.overall_score:g})" if report.overall_score is not None else ""))
+        out.append(f"Overall grade: {_grade(report, is_partial)}"
+                   + (f"  (mean score {_score(report.overall_score)})" if report.overall_score is not None else ""))
         for key in DIMENSIONS:
             dim = report.dimensions.get(key)
             if dim is None:
@@ -93,13 +131,13 @@ def to_markdown(result: CritiqueResult, turns: Sequence[Any] = ()) -> str:
         out += ["The model's answer could not be read as a report: " + "; ".join(result.parse_problems), "",
                 "```", result.raw_text, "```"]
     else:
-        out += [f"**Overall grade: {report.overall_grade}**", "", "| Dimension | Score | Comment | Recommendation |",
+        out += [f"**Overall grade: {_grade(report, False)}**", "", "| Dimension | Score | Comment | Recommendation |",
                 "|---|---|---|---|"]
         for key in DIMENSIONS:
             dim = report.dimensions.get(key)
             if dim is None:
                 continue
-            score = f"{dim.score:g}" if dim.score is not None else "—"
+            score = _score(dim.score)
             cells = [DIMENSION_LABELS[key], score, dim.comment, dim.recommendation]
             out.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         out += ["", f"**Summary.** {report.summary}"]
@@ -111,8 +149,9 @@ def to_markdown(result: CritiqueResult, turns: Sequence[Any] = ()) -> str:
 def crop_text(crop: dict[str, Any]) -> str:
     """A stored crop suggestion in one line: where it is, its aspect and the model's reason."""
     b = crop["box"]
+    hand = " (adjusted by hand)" if "adjusted by hand" in (crop.get("adjustments") or []) else ""
     return (f"Crop x {b['x0']}–{b['x1']}, y {b['y0']}–{b['y1']} of {crop['original_size'][0]}x"
-            f"{crop['original_size'][1]} px" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
+            f"{crop['original_size'][1]} px{hand}" + (f" ({crop['aspect']})" if crop.get("aspect") else "")
             + (f": {crop['reason']}" if crop.get("reason") else ""))
 
 

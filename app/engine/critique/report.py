@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 DIMENSIONS: tuple[str, ...] = (
@@ -97,9 +97,10 @@ class Report:
         return round(sum(values) / len(values), 2) if values else None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], raw_text: str = "") -> Report:
-        """Build from the report JSON; raises :class:`ReportParseError` on any problem."""
-        return _validate(data, raw_text)
+    def from_dict(cls, data: dict[str, Any], raw_text: str = "", *, unscored: bool = False) -> Report:
+        """Build from the report JSON; raises :class:`ReportParseError` on any problem. ``unscored``
+        accepts ``"score": null`` (a stored measurement-only report's unmeasurable dimensions)."""
+        return _validate(data, raw_text, unscored)
 
 
 class ReportParseError(ValueError):
@@ -220,14 +221,18 @@ def _coerce_score(value: Any) -> float:
     return score
 
 
-def _dimension(key: str, entry: Any) -> tuple[DimensionScore | None, str]:
-    """One dimension entry validated: (the score, "") or (None, what is wrong)."""
+def _dimension(key: str, entry: Any, unscored: bool = False) -> tuple[DimensionScore | None, str]:
+    """One dimension entry validated: (the score, "") or (None, what is wrong). ``unscored``: a
+    stored report may say ``"score": null`` (a measurement-only report's "needs a vision model")."""
     if entry is None:
         return None, f"dimension '{key}' is missing"
     if not isinstance(entry, dict):
         return None, f"dimension '{key}' is not an object"
     if "score" not in entry:
         return None, f"dimension '{key}' has no score"
+    if unscored and entry["score"] is None:
+        return DimensionScore(score=None, comment=str(entry.get("comment") or ""),
+                              recommendation=str(entry.get("recommendation") or "")), ""
     try:
         score = _coerce_score(entry["score"])
     except TypeError as exc:
@@ -240,7 +245,7 @@ def _dimension(key: str, entry: Any) -> tuple[DimensionScore | None, str]:
                           recommendation=str(recommendation) if recommendation is not None else ""), ""
 
 
-def _validate(data: Any, raw_text: str) -> Report:
+def _validate(data: Any, raw_text: str, unscored: bool = False) -> Report:
     if not isinstance(data, dict):
         raise ReportParseError(["the report is not a JSON object"], raw_text=raw_text)
     problems: list[str] = []
@@ -257,7 +262,7 @@ def _validate(data: Any, raw_text: str) -> Report:
         analysis = {}
     dims: dict[str, DimensionScore] = {}
     for key in DIMENSIONS:
-        dim, problem = _dimension(key, analysis.get(key))
+        dim, problem = _dimension(key, analysis.get(key), unscored)
         if dim is not None:
             dims[key] = dim
         else:
@@ -268,6 +273,8 @@ def _validate(data: Any, raw_text: str) -> Report:
         grade = ""
     summary = data.get("summary", "")
     summary = summary if isinstance(summary, str) else str(summary)
+    if unscored and dims and not any(d.score is not None for d in dims.values()):
+        problems.append("no dimension has a score")
     if problems:
         raise ReportParseError(problems, raw_text=raw_text, partial=data)
     return Report(dimensions=dims, overall_grade=grade.strip(), summary=summary.strip(), raw_text=raw_text)
@@ -285,15 +292,6 @@ def parse_report(text: str) -> Report:
         raise
     except Exception as exc:  # defensive: the parser must never crash on model text
         raise ReportParseError([f"unexpected parser failure: {exc}"], raw_text=str(text)) from exc
-
-
-def report_from_json(text: str) -> Report:
-    """Load a stored report JSON (as written by :meth:`Report.to_json`)."""
-    return parse_report(text)
-
-
-def dimension_dict(report: Report) -> dict[str, dict[str, Any]]:
-    return {k: asdict(v) for k, v in report.dimensions.items()}
 
 
 def _complete_members(text: str, pos: int) -> tuple[dict[str, Any], str | None, int]:

@@ -33,6 +33,11 @@ class GenerationStats:
     generation_tps: float = 0.0
     peak_memory_gb: float = 0.0
     cached_prompt_tokens: int = 0  # prompt tokens whose K/V came from the prefix cache
+    # Forward passes of the decode (0: not counted, mlx-vlm's one-token-per-pass loop) and the
+    # tokens the model chose; the rest were forced by the grammar and fed in those passes.
+    forward_passes: int = 0
+    sampled_tokens: int = 0
+    batch_passes: int = 0  # in a batch: the passes the whole batch ran (rows move in lockstep)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

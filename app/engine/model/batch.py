@@ -70,7 +70,10 @@ def _row_inputs(loaded: LoadedModel, req: GenerationRequest) -> tuple[list[int],
     return input_ids[0].tolist(), _split_prompt_kwargs_per_row(kwargs, 1)[0]
 
 
-def _settle(row: _Row, loaded: LoadedModel, finish: str, start: float) -> None:
+def _settle(row: _Row, loaded: LoadedModel, finish: str, start: float, *, forward_passes: int = 0,
+            sampled: int = 0, batch_passes: int = 0) -> None:
+    """Resolve the row's handle. ``forward_passes``: the passes this row needed (0: one per token,
+    mlx-vlm's loop); ``batch_passes``: the passes the whole batch ran (rows move in lockstep)."""
     import mlx.core as mx
 
     row.done = True
@@ -83,22 +86,28 @@ def _settle(row: _Row, loaded: LoadedModel, finish: str, start: float) -> None:
                             cached_prompt_tokens=row.reused,
                             time_to_first_token_s=row.first_token_s, total_s=total,
                             prompt_tps=row.prompt_tokens / max(row.first_token_s, 1e-9),
-                            generation_tps=len(row.tokens) / gen_s, peak_memory_gb=mx.get_peak_memory() / 1e9)
+                            generation_tps=len(row.tokens) / gen_s, peak_memory_gb=mx.get_peak_memory() / 1e9,
+                            forward_passes=forward_passes, sampled_tokens=sampled, batch_passes=batch_passes)
     row.handle.set_result(GenerationOutput(request_id=row.request.request_id, text="".join(row.pieces),
                                            finish_reason=finish, stats=stats, model_id=loaded.model_id,
                                            budget=row.budget))
 
 
-def _plan_row(row: _Row, plan: Planner, prompt_tokens: int, make_processor: ProcessorFactory) -> list[Any]:
-    """Set the row's token limit; its logits processors (one constrained-JSON processor or none)."""
+def _row_schema(row: _Row, plan: Planner, prompt_tokens: int) -> dict[str, Any] | None:
+    """Set the row's token limit; the schema to enforce on it (None: unconstrained)."""
     row.prompt_tokens = prompt_tokens
     schema, row.budget = plan(row.request, prompt_tokens)
     limit = row.budget.max_tokens if row.budget is not None else row.request.max_tokens
     if limit is None:
         raise ValueError("a generation without a schema needs max_tokens")
     row.max_tokens = int(limit)
-    constrained = schema is not None and row.request.constrain
-    return [make_processor(schema)] if constrained and schema is not None else []
+    return schema if row.request.constrain else None
+
+
+def _plan_row(row: _Row, plan: Planner, prompt_tokens: int, make_processor: ProcessorFactory) -> list[Any]:
+    """Set the row's token limit; its logits processors (one constrained-JSON processor or none)."""
+    schema = _row_schema(row, plan, prompt_tokens)
+    return [make_processor(schema)] if schema is not None else []
 
 
 def _deliver(row: _Row, token: int, finish: str | None, loaded: LoadedModel, start: float) -> None:
@@ -161,16 +170,23 @@ def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationReques
     start = time.perf_counter()
     try:
         done: list[Prefilled] = []
+        # Constrained rows run on the jump-forward loop, which also takes caches that are not plain
+        # KVCache (Gemma 3's rotating layers merge into mlx-vlm's BatchRotatingKVCache).
+        fast = all(r.request.constrain and r.request.schema is not None for r in live)
         for row in live:
             inputs = prepare_model_inputs(loaded, render_prompt(loaded.processor, loaded.model.config,
                                                                 row.request.prompt), row.request.image)
-            one = prefill(loaded, inputs, text if row.request.cache else None, weights_key)
+            one = prefill(loaded, inputs, text if row.request.cache else None, weights_key, any_cache=fast)
             if one is None:  # this family's cache cannot be prefilled per row: mlx-vlm's own batch path
                 _generate_cold(loaded, live, make_processor, plan, start)
                 return
             done.append(one)
+        schemas = [_row_schema(row, plan, len(d.ids)) for row, d in zip(live, done, strict=True)]
+        if fast and all(schema is not None for schema in schemas):  # forced tokens skipped
+            _decode_fast(loaded, live, done, [s for s in schemas if s is not None], start)
+            return
         processors: list[list[Callable[[Any, Any], Any]] | None] = [
-            _plan_row(row, plan, len(d.ids), make_processor) for row, d in zip(live, done, strict=True)]
+            [make_processor(schema)] if schema is not None else [] for schema in schemas]
         for uid, (row, d) in enumerate(zip(live, done, strict=True)):
             row.uid, row.reused = uid, d.reused
             row.detokenizer = make_streaming_detokenizer(loaded.processor)
@@ -205,6 +221,41 @@ def generate_together(loaded: LoadedModel, rows: Sequence[tuple[GenerationReques
                 row.handle.set_exception(exc)
     finally:
         mx.clear_cache()
+
+
+def _decode_fast(loaded: LoadedModel, live: list[_Row], done: list[Prefilled], schemas: list[dict[str, Any]],
+                 start: float) -> None:
+    """The constrained rows on the jump-forward loop (model/decode.py): the prefilled rows merged
+    into one left-padded ``BatchKVCache``, every pass feeding each row the same number of tokens."""
+    from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
+
+    from app.engine.model.constrained import compile_grammar, step_kwargs, stop_ids
+    from app.engine.model.decode import decode_rows, make_row, new_matcher
+
+    grammars = [compile_grammar(loaded, schema) for schema in schemas]
+    rows = []
+    for row, d, grammar in zip(live, done, grammars, strict=True):
+        row.reused = d.reused
+
+        def on_piece(piece: str, row: _Row = row) -> None:
+            if not row.first_token_s:
+                row.first_token_s = time.perf_counter() - start
+            row.pieces.append(piece)
+            if row.request.on_token is not None:
+                row.request.on_token(row.request.request_id, piece)
+
+        rows.append(make_row(new_matcher(grammar.llg_tokenizer, grammar.grammar), row.max_tokens,
+                             make_streaming_detokenizer(loaded.processor), on_piece, row.request.inspect))
+    cache = [type(layer).merge([d.cache[i] for d in done]) for i, layer in enumerate(done[0].cache)]
+    passes = decode_rows(loaded.model.language_model, cache, [d.ids[-1] for d in done], rows,
+                         llg_tokenizer=grammars[0].llg_tokenizer, stop_ids=stop_ids(loaded, grammars[0]),
+                         step_kwargs=step_kwargs(done), cancelled=lambda i: live[i].handle.cancel_requested)
+    del cache
+    for row, decoded in zip(live, rows, strict=True):
+        out = decoded.out
+        row.tokens = out.tokens
+        _settle(row, loaded, out.finish, start, forward_passes=out.forward_passes, sampled=out.sampled,
+                batch_passes=passes)
 
 
 def _generate_cold(loaded: LoadedModel, live: list[_Row], make_processor: ProcessorFactory, plan: Planner,

@@ -157,7 +157,7 @@ def install_vision_cache(model: Any, cache: VisionCache) -> bool:
         tower._mondrian_cache = cache
         return True
 
-    def __call__(self: Any, pixel_values: Any, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self: Any, pixel_values: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807 - becomes the class's
         import mlx.core as mx
 
         store: VisionCache = self._mondrian_cache

@@ -47,19 +47,30 @@ class ReportPass:
         return self.output.text
 
 
+def _request(settings: Settings, image: Image.Image, prompt: Prompt, *, temperature: float, adapter: Any,
+             on_token: TokenCallback | None, request_id: str) -> GenerationRequest:
+    """The generation of one report as the settings ask for it (schema, limit, constraint)."""
+    return GenerationRequest(prompt=prompt, image=image, max_tokens=settings.max_tokens or None,
+                             temperature=temperature, schema=report_schema(settings.max_text_chars),
+                             constrain=settings.constrained_decoding, on_token=on_token,
+                             request_id=request_id, adapter=adapter)
+
+
+def _read(settings: Settings, output: GenerationOutput) -> ReportPass:
+    """The output parsed against the limit it ran with."""
+    limit = output.budget.max_tokens if output.budget else settings.max_tokens
+    report, partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
+    return ReportPass(report, output, problems, partial)
+
+
 def generate_report(host: ModelHost, settings: Settings, image: Image.Image, prompt: Prompt, *,
                     adapter: Any = None, on_token: TokenCallback | None = None,
                     scope: CancelScope | None = None, request_id: str | None = None) -> ReportPass:
     """Generate a report with ``prompt`` on ``adapter``'s weights (None = base), constrained to the
     report schema when the settings say so, and parse it. Raises CancelledError when cancelled."""
-    request = GenerationRequest(prompt=prompt, image=image, max_tokens=settings.max_tokens or None,
-                                temperature=settings.temperature, schema=report_schema(settings.max_text_chars),
-                                constrain=settings.constrained_decoding, on_token=on_token,
-                                request_id=request_id or new_request_id("report"), adapter=adapter)
-    output = (scope or CancelScope()).wait(host.generate(request))
-    limit = output.budget.max_tokens if output.budget else settings.max_tokens
-    report, partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
-    return ReportPass(report, output, problems, partial)
+    request = _request(settings, image, prompt, temperature=settings.temperature, adapter=adapter,
+                       on_token=on_token, request_id=request_id or new_request_id("report"))
+    return _read(settings, (scope or CancelScope()).wait(host.generate(request)))
 
 
 def generate_reports(host: ModelHost, settings: Settings, items: Sequence[tuple[Image.Image, Prompt]], *,
@@ -69,12 +80,10 @@ def generate_reports(host: ModelHost, settings: Settings, items: Sequence[tuple[
     ``adapter``'s weights (greedy); each streams to its own ``on_tokens[i]``. Cancelling ``scope``
     cancels every row. Raises CancelledError when cancelled."""
     scope = scope or CancelScope()
-    requests = [GenerationRequest(prompt=prompt, image=image, max_tokens=settings.max_tokens or None,
-                                  temperature=0.0, schema=report_schema(settings.max_text_chars),
-                                  constrain=settings.constrained_decoding,
-                                  on_token=on_tokens[i] if on_tokens else None,
-                                  request_id=request_ids[i] if request_ids else new_request_id("batch"),
-                                  adapter=adapter) for i, (image, prompt) in enumerate(items)]
+    requests = [_request(settings, image, prompt, temperature=0.0, adapter=adapter,
+                         on_token=on_tokens[i] if on_tokens else None,
+                         request_id=request_ids[i] if request_ids else new_request_id("batch"))
+                for i, (image, prompt) in enumerate(items)]
     handles = host.generate_batch(requests)
     outputs: list[GenerationOutput] = []
     try:
@@ -84,9 +93,4 @@ def generate_reports(host: ModelHost, settings: Settings, items: Sequence[tuple[
         for handle in handles:
             handle.cancel()
         raise
-    passes = []
-    for output in outputs:
-        limit = output.budget.max_tokens if output.budget else settings.max_tokens
-        report, partial, problems = read_report(output.text, output.finish_reason, output.budget, limit)
-        passes.append(ReportPass(report, output, problems, partial))
-    return passes
+    return [_read(settings, output) for output in outputs]

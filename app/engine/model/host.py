@@ -94,7 +94,6 @@ class ModelHost:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._loaded: LoadedModel | None = None
-        self._load_error: BaseException | None = None
         # Called on the worker before each generation with (loaded, request.adapter) so the right
         # adapter (or none) is active; installed by the adapter manager.
         self.adapter_hook: Callable[[LoadedModel, Any], None] | None = None
@@ -235,9 +234,9 @@ class ModelHost:
         max_tokens = budget.max_tokens if budget is not None else req.max_tokens
         if max_tokens is None:
             raise ValueError("a generation without a schema needs max_tokens")
-        kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": req.temperature, **inputs}
         if schema is not None and req.constrain:
-            kwargs["logits_processors"] = [self._logits_processor(loaded, schema)]
+            return self._generate_constrained(loaded, req, handle, inputs, schema, max_tokens, budget)
+        kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": req.temperature, **inputs}
         caches = caches_of(loaded, self.cache_budget)
         prefix = caches.prefix
         prefix_key = (weights_of(loaded).key, photo_key(req.image))
@@ -281,6 +280,53 @@ class ModelHost:
         if finish == "cancelled":
             raise CancelledError(f"request {req.request_id} was cancelled")
         return GenerationOutput(request_id=req.request_id, text="".join(pieces), finish_reason=finish,
+                                stats=stats, model_id=loaded.model_id, budget=budget)
+
+    def _generate_constrained(self, loaded: LoadedModel, req: GenerationRequest, handle: Handle,
+                              inputs: dict[str, Any], schema: dict[str, Any], max_tokens: int,
+                              budget: TokenBudget | None) -> GenerationOutput:
+        """A constrained request on the jump-forward loop (model/constrained.py): the same prompt
+        caches, forced tokens fed with the sampled one, the per-photo state given back keyed by
+        the ids its cache holds."""
+        import mlx.core as mx
+
+        from app.engine.model.constrained import compile_grammar, generate_constrained
+
+        caches = caches_of(loaded, self.cache_budget)
+        prefix = caches.prefix
+        prefix_key = (weights_of(loaded).key, photo_key(req.image))
+        state = prefix.state_for(prefix_key) if req.cache and prefix.enabled else None
+        mx.reset_peak_memory()
+        start = time.perf_counter()
+        first: list[float] = []
+
+        def on_piece(piece: str) -> None:
+            if not first:
+                first.append(time.perf_counter() - start)
+            if req.on_token is not None:
+                req.on_token(req.request_id, piece)
+
+        done = generate_constrained(loaded, inputs, compile_grammar(loaded, schema), max_tokens,
+                                    temperature=req.temperature, text=caches.text if req.cache else None,
+                                    weights_key=weights_of(loaded).key, state=state, on_piece=on_piece,
+                                    inspect=req.inspect, cancelled=lambda: handle.cancel_requested)
+        out = done.decoded
+        total = time.perf_counter() - start
+        ttft = first[0] if first else total
+        stats = GenerationStats(prompt_tokens=done.prompt_tokens, generation_tokens=len(out.tokens),
+                                time_to_first_token_s=ttft, total_s=total,
+                                prompt_tps=(done.prompt_tokens - done.reused) / max(ttft, 1e-9),
+                                generation_tps=len(out.tokens) / max(total - ttft, 1e-9),
+                                peak_memory_gb=mx.get_peak_memory() / 1e9, cached_prompt_tokens=done.reused,
+                                forward_passes=out.forward_passes, sampled_tokens=out.sampled)
+        if out.finish == "cancelled":
+            raise CancelledError(f"request {req.request_id} was cancelled")
+        if state is not None and done.reusable:
+            state.update(done.cache_ids, done.cache)
+            prefix.give_back(prefix_key, state)
+            prefix.reused_tokens += done.reused
+            prefix.prompt_tokens += done.prompt_tokens
+        return GenerationOutput(request_id=req.request_id, text=out.text, finish_reason=out.finish,
                                 stats=stats, model_id=loaded.model_id, budget=budget)
 
     def _warm_state(self, loaded: LoadedModel, inputs: dict[str, Any], state: Any,

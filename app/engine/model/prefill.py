@@ -157,31 +157,50 @@ def last_media_index(loaded: LoadedModel, ids: list[int]) -> int:
 
 
 def prefill(loaded: LoadedModel, inputs: dict[str, Any], store: TextPrefixCache | None,
-            weights_key: str) -> Prefilled | None:
+            weights_key: str, *, warm: tuple[int, list[Any]] | None = None,
+            any_cache: bool = False) -> Prefilled | None:
     """Compute ``inputs`` (as ``_prepare_inputs`` makes them) up to the last token, reusing and
     filling ``store`` for the text before the photo; None when the glue does not apply (no photo
-    in the prompt, or a model whose cache is not plain KVCache)."""
+    in the prompt, or a model whose cache is not plain KVCache).
+
+    ``warm``: (n, a cache already holding the prompt's first n tokens, n past the photo), e.g. a
+    re-run's state trimmed to the shared prefix: only the text after it is computed.
+    ``any_cache``: a model whose cache is not plain KVCache (Gemma 3's rotating layers) is
+    prefilled too, without the text store (its caches cannot be trimmed to a shared prefix)."""
     import mlx.core as mx
     from mlx_vlm.generate.common import generation_stream
     from mlx_vlm.models.cache import make_prompt_cache
 
-    if not glue_supported(loaded):
+    plain = glue_supported(loaded)
+    if not plain and not (any_cache and hasattr(loaded.model, "get_input_embeddings")):
         return None
     input_ids = inputs["input_ids"]
     ids = [int(t) for t in input_ids[0].tolist()]
     start = first_media_index(loaded, ids)
     if start is None or len(ids) < 2:
         return None
+    if not plain:
+        store = None
     model, lm = loaded.model, loaded.model.language_model
     data = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values", "mask")}
     with mx.stream(generation_stream):
         embedded = model.get_input_embeddings(input_ids, inputs.get("pixel_values"), mask=inputs.get("mask"), **data)
         embeds = embedded.inputs_embeds
-        extra = {k: v for k, v in embedded.to_dict().items() if k != "inputs_embeds" and v is not None}
+        # Gemma 3's attention_mask_4d is the padding mask's outer product (all ones for one row):
+        # passed on, it would replace the causal mask, so the language model builds its own.
+        extra = {k: v for k, v in embedded.to_dict().items()
+                 if k not in ("inputs_embeds", "attention_mask_4d") and v is not None}
         positions = {k: extra[k] for k in ("position_ids", "rope_deltas") if k in extra}
-        reused, cache = store.longest(weights_key, ids[:start]) if store is not None and store.enabled else (0, None)
-        if cache is None:
-            reused, cache = 0, make_prompt_cache(lm)
+        found: list[Any] | None
+        if warm is not None:
+            reused, found = warm
+            start = reused
+        else:
+            reused, found = (store.longest(weights_key, ids[:start]) if store is not None and store.enabled
+                             else (0, None))
+        if found is None:
+            reused, found = 0, make_prompt_cache(lm)
+        cache: list[Any] = found
 
         def run(a: int, b: int, kwargs: dict[str, Any]) -> None:
             if b > a:
@@ -189,7 +208,7 @@ def prefill(loaded: LoadedModel, inputs: dict[str, Any], store: TextPrefixCache 
                 mx.eval([c.state for c in cache])
 
         run(reused, start, positions)  # the text before the photo (its positions are plain)
-        if store is not None and store.enabled and reused < start:
+        if store is not None and store.enabled and reused < start and warm is None:
             store.put(weights_key, ids[:start], cache)
         run(start, len(ids) - 1, {**data, **extra})  # the photo and the text after it
     last = {}

@@ -52,6 +52,10 @@ class GenerationRequest:
     # Reuse the photo's vision features and the prompt prefix's K/V from earlier requests (see
     # app/engine/model/caches.py); False computes everything afresh (benchmarks, exactness tests).
     cache: bool = True
+    # Called on the model thread at each sampled step of a constrained generation that allows at
+    # most a few tokens, with (tokens so far, allowed ids, their probabilities): triage reads the
+    # score digits' distribution from it (model/decode.py).
+    inspect: Callable[[list[int], list[int], list[float]], None] | None = None
 
 
 @dataclass

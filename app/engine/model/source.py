@@ -2,7 +2,7 @@
 
 Mondrian is offline-first: ordinary commands run with the Hugging Face offline switches set
 (:func:`configure_offline` must run before transformers or huggingface_hub is imported, because
-they read the switches at import time). Only ``python -m app download`` goes online, and only
+they read the switches at import time). Only ``mondrian download`` goes online, and only
 when asked. A model reference is either a local folder or a Hugging Face repo id.
 """
 
@@ -71,10 +71,21 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 
 
 def missing_model_message(model_ref: str) -> str:
+    """What is missing and how to get it: a local folder names its problem (downloading a path is
+    meaningless), a repo id the command that downloads it."""
+    if looks_like_local(model_ref):
+        try:
+            _check_folder(model_ref, Path(model_ref).expanduser().resolve())
+        except ModelNotAvailableError as exc:
+            problem = str(exc)
+        else:
+            problem = f"model folder {model_ref} could not be read"
+        return (f"The {problem}. Pass --model with a local mlx-vlm model folder (config.json, *.safetensors, "
+                "tokenizer files), or get the default model once with `mondrian download` (needs internet).")
     return (
         f"The model '{model_ref}' is not on this machine"
         + (" and Mondrian is offline" if is_offline() else "")
-        + f". Download it once with `python -m app download {model_ref}` (needs internet; about 3 GB for the "
+        + f". Download it once with `mondrian download {model_ref}` (needs internet; about 3 GB for the "
         "default), or pass --model /path/to/a/local/mlx-vlm/model/folder."
     )
 

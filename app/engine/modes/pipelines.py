@@ -74,6 +74,10 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
         total_s=first.total_s + second.total_s,
         prompt_tps=second.prompt_tps, generation_tps=second.generation_tps,
         peak_memory_gb=max(first.peak_memory_gb, second.peak_memory_gb),
+        cached_prompt_tokens=first.cached_prompt_tokens + second.cached_prompt_tokens,
+        forward_passes=first.forward_passes + second.forward_passes,
+        sampled_tokens=first.sampled_tokens + second.sampled_tokens,
+        batch_passes=first.batch_passes + second.batch_passes,
     )
 
 

@@ -26,6 +26,15 @@ from app.engine.modes.weights import BASE_WEIGHTS, Weights, WeightsPolicy
 from app.engine.vocabulary import Mode, ModelUsed
 
 
+class ModeUnavailableError(RuntimeError):
+    """A mode asked for by name cannot run as asked (strict planning: the command line's rule)."""
+
+    def __init__(self, requested: Mode, reasons: tuple[str, ...]):
+        self.requested, self.reasons = requested, reasons
+        super().__init__(f"mode {requested.value} cannot run: {'; '.join(reasons)} (ask for --mode auto to let "
+                         "it fall back)")
+
+
 @dataclass(frozen=True)
 class Plan:
     """How one critique runs and how it is recorded."""
@@ -90,7 +99,7 @@ class ModeConditions:
     def references(self, advisor: Advisor) -> str | None:
         """None when the advisor has indexed reference photos, else why RAG cannot run."""
         if self.count_profiles(advisor.id) == 0:
-            return (f"advisor {advisor.id!r} has no indexed reference photos (run: python -m app index "
+            return (f"advisor {advisor.id!r} has no indexed reference photos (run: mondrian index "
                     f"--advisor {advisor.id} --folder DIR)")
         return None
 
@@ -111,9 +120,10 @@ def _unavailable(preset: Preset, advisor: Advisor, conditions: ModeConditions,
 
 
 def plan_critique(requested: Mode, advisor: Advisor, conditions: ModeConditions,
-                  policy: WeightsPolicy | None = None, *, draw: bool = True) -> Plan:
+                  policy: WeightsPolicy | None = None, *, draw: bool = True, strict: bool = False) -> Plan:
     """Resolve ``requested`` (not ``technical``) for ``advisor``; ``draw=False`` previews an A/B
-    policy without taking a draw."""
+    policy without taking a draw. ``strict``: a mode asked for by name (not ``auto``) that would
+    fall back raises ModeUnavailableError instead."""
     if requested is Mode.TECHNICAL:
         raise ValueError("the technical mode runs no model: there is nothing to plan")
     name: Mode | None = AUTO_HEAD if requested is Mode.AUTO else requested
@@ -126,6 +136,8 @@ def plan_critique(requested: Mode, advisor: Advisor, conditions: ModeConditions,
         if name is requested and preset.weights is WeightsSource.ADVISOR_ADAPTER and policy is None:
             conditions.check_explicit_adapter(advisor)
         reasons.append(f"{name} unavailable ({why})")
+        if strict and requested is not Mode.AUTO:
+            raise ModeUnavailableError(requested, tuple(reasons))
         name = preset.fallback
     else:  # baseline is always available: only a broken preset table gets here
         raise RuntimeError(f"no analysis mode is available for advisor {advisor.id!r}: {'; '.join(reasons)}")

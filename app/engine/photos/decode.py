@@ -19,6 +19,7 @@ files (hashing, folder scans, thumbnails) and exif (shooting data) sit beside it
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,9 +32,18 @@ from app.engine.photos import formats
 from app.engine.photos.errors import ImageLoadError
 from app.engine.photos.files import file_sha256, find_photos  # re-exported for callers
 from app.engine.photos.formats import PHOTO_SUFFIXES, RAW_SUFFIXES, is_photo_path, is_raw_path
-from app.engine.photos.pillow_open import MAX_PIXELS, exif_orientation, frame_count, open_image, open_readonly
+from app.engine.photos.pillow_open import (
+    MAX_PIXELS,
+    exif_needs_decode,
+    exif_orientation,
+    frame_count,
+    open_image,
+    open_readonly,
+)
 from app.engine.photos.raw import RawRender, load_raw, raw_size
 from app.engine.photos.still import load_still, upright_size
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EDGE = 1024
 
@@ -220,10 +230,13 @@ def open_photo_info(path: str | os.PathLike[str]) -> PhotoInfo:
 
 
 def _exif_summary(im: Image.Image) -> tuple[datetime | None, str | None]:
+    if exif_needs_decode(im):
+        return None, None
     try:
         exif = im.getexif()
         sub = exif.get_ifd(ExifTags.IFD.Exif)
-    except Exception:
+    except Exception:  # Pillow's EXIF parser raises many kinds; the photo decodes without it
+        log.debug("unreadable EXIF", exc_info=True)
         return None, None
     taken_at = None
     raw = sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)

@@ -11,6 +11,7 @@ an error: the photo is critiqued without it.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.photos.exiv2_lib import exiv2_session, read_image
+
+log = logging.getLogger(__name__)
 
 _NOT_A_LENS = {"", "n/a", "unknown", "(unknown)", "none", "0", "----"}
 _KEYS = {
@@ -147,7 +150,8 @@ def _rational(datum: Any) -> float | None:
         return None
     try:
         num, den = datum.toRational()
-    except Exception:
+    except Exception:  # exiv2 raises many kinds for a malformed tag; the tag is left out
+        log.debug("unreadable rational tag", exc_info=True)
         return None
     if not den:
         return None
@@ -160,7 +164,8 @@ def _text(datum: Any, exif: Any) -> str | None:
         return None
     try:
         text = str(datum.print(exif)).strip("\x00 ").strip()
-    except Exception:
+    except Exception:  # exiv2 raises many kinds for a malformed tag; the tag is left out
+        log.debug("unreadable text tag", exc_info=True)
         return None
     return text or None
 
@@ -175,7 +180,8 @@ def _integer(datum: Any) -> int | None:
         return None
     try:
         return int(datum.toInt64()) or None
-    except Exception:
+    except Exception:  # exiv2 raises many kinds for a malformed tag; the tag is left out
+        log.debug("unreadable integer tag", exc_info=True)
         return None
 
 
@@ -216,7 +222,8 @@ def _flash(exiv2: Any, exif: Any) -> bool | None:
         return None
     try:
         return bool(int(datum.toInt64()) & 1)  # bit 0: the flash fired
-    except Exception:
+    except Exception:  # exiv2 raises many kinds for a malformed tag; the tag is left out
+        log.debug("unreadable flash tag", exc_info=True)
         return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -58,10 +59,30 @@ def exiv2_session() -> Iterator[tuple[Any, list[str]]]:
 
 
 def read_image(exiv2: Any, source: str | bytes) -> Any:
-    """An exiv2 Image with its metadata read, from a path or from bytes (which must outlive the Image)."""
+    """An exiv2 Image with its metadata read, from a path or from bytes (which must outlive the Image).
+
+    exiv2's binding takes a path as UTF-8 text; a file name that is not UTF-8 (``caf\\xe9.jpg`` on
+    Linux, a str holding surrogate escapes) is opened by us and handed over as ``/dev/fd/N`` for the
+    read, so exiv2 never sees the name (nothing is copied). Such an Image is for reading only."""
+    if isinstance(source, str) and not _utf8(source):
+        fd = os.open(os.fsencode(source), os.O_RDONLY)
+        try:
+            image = exiv2.ImageFactory.open(f"/dev/fd/{fd}")
+            image.readMetadata()
+        finally:
+            os.close(fd)
+        return image
     image = exiv2.ImageFactory.open(source)
     image.readMetadata()
     return image
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def image_bytes(image: Any) -> bytes:

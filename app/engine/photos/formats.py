@@ -33,9 +33,6 @@ RAW_SUFFIXES: frozenset[str] = frozenset({
 })
 PHOTO_SUFFIXES: frozenset[str] = STILL_SUFFIXES | RAW_SUFFIXES
 
-SUPPORTED_TEXT = ("JPEG, PNG, TIFF, WebP, HEIC/HEIF, AVIF, GIF, BMP, PPM/PGM and the other still formats "
-                  "Pillow reads, and camera RAW (CR2, CR3, NEF, ARW, RAF, ORF, RW2, PEF, DNG, ...)")
-
 # Magic numbers, to say "truncated or corrupt JPEG data" rather than "not an image" when a
 # photo is cut so short that Pillow cannot even parse its header.
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (

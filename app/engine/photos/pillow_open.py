@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import warnings
@@ -24,7 +25,26 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from app.engine.photos import formats
 from app.engine.photos.errors import ImageLoadError, megapixels
 
+log = logging.getLogger(__name__)
+
 MAX_PIXELS = 178_956_970  # Pillow's hard limit (2 * its default MAX_IMAGE_PIXELS): ~179 MP.
+
+MB = 1024 * 1024
+# The most memory one photo's decode may take: the full-size frame Pillow holds plus any full-size
+# conversion it needs before it can be shrunk. The pixel cap alone let a 1.3 MB PNG of 13000x13000
+# 16-bit RGBA (169 MP, under the cap) take 2.2 GB; by bytes it is refused from the header (still.py).
+MAX_DECODE_BYTES = 512 * MB
+# Bytes per pixel Pillow holds for each mode (multi-band 8-bit modes take 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_NO_REDUCE = ("1", "P", "PA", "I;16", "I;16B", "I;16L", "I;16N")  # converted at full size first
+
+
+def decode_bytes_needed(mode: str, size: tuple[int, int]) -> int:
+    """Peak bytes to decode a frame of ``mode`` and ``size``: the frame, plus the full-size 4-byte
+    copy a mode that cannot be reduced in place needs (palette, 1-bit, 16-bit greyscale)."""
+    per_pixel = _MODE_BYTES.get(mode, 4) + (4 if mode in _NO_REDUCE else 0)
+    return size[0] * size[1] * per_pixel
+
 
 _heif_lock = threading.Lock()
 _heif_state: bool | None = None  # None: not tried yet; True/False: pillow-heif usable or not
@@ -81,6 +101,7 @@ def _identify_refused(fh: IO[bytes]) -> str | None:
             reason = formats.refusal_reason(name, type(other)) or "not decoded"
             return f"unsupported format '{name}': {reason}"
     except Exception:  # any parser failure just means "unrecognised"
+        log.debug("no Pillow plugin identifies it", exc_info=True)
         return None
 
 
@@ -129,7 +150,8 @@ def _header_size(fh: IO[bytes], head: bytes, names: list[str]) -> tuple[int, int
             fh.seek(0)
             with factory(fh, "") as parsed:
                 return parsed.size
-        except Exception:
+        except Exception:  # a plugin that cannot parse it: try the next
+            log.debug("%s cannot read the header", name, exc_info=True)
             continue
     return None
 
@@ -144,12 +166,25 @@ def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
+def exif_needs_decode(im: Image.Image) -> bool:
+    """True when reading ``im``'s EXIF would decode a frame too big to decode (a PNG keeps its
+    EXIF after the pixel data at times, and Pillow decodes the image to find it)."""
+    return bool(im.format == "PNG" and "exif" not in im.info and getattr(im, "tile", None)
+                and decode_bytes_needed(im.mode, im.size) > MAX_DECODE_BYTES)
+
+
 def exif_orientation(im: Image.Image) -> int:
-    """EXIF orientation (1-8); 1 when absent or unreadable (corrupt EXIF must not block a photo)."""
+    """EXIF orientation (1-8); 1 when absent or unreadable (corrupt EXIF must not block a photo).
+
+    A PNG whose EXIF is not in its header would be decoded whole by Pillow to look for it after the
+    pixel data; for a frame over MAX_DECODE_BYTES that decode is what we refuse, so it counts as 1."""
+    if exif_needs_decode(im):
+        return 1
     try:
         value = im.getexif().get(ExifTags.Base.Orientation, 1)
         return int(value) if int(value) in range(1, 9) else 1
-    except Exception:
+    except Exception:  # corrupt EXIF must not block a photo: upright as stored
+        log.debug("unreadable EXIF orientation", exc_info=True)
         return 1
 
 
@@ -158,6 +193,7 @@ def frame_count(im: Image.Image) -> int:
     try:
         return max(1, int(getattr(im, "n_frames", 1)))
     except Exception:  # a damaged frame table must not block the first frame
+        log.debug("unreadable frame count", exc_info=True)
         return 1
 
 

@@ -7,12 +7,15 @@ CMYK and embedded ICC profiles go through LittleCMS to sRGB, 16-bit and float im
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from app.engine.photos.errors import ImageLoadError
+
+log = logging.getLogger(__name__)
 
 _WHITE = (255, 255, 255)
 
@@ -58,7 +61,7 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
                 if converted is not None:
                     return converted
         except Exception:  # a broken or mismatched profile must not make a photo unreadable
-            pass
+            log.debug("ICC profile not applied", exc_info=True)
     return im if im.mode == "RGB" else im.convert("RGB")
 
 

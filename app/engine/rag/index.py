@@ -141,13 +141,14 @@ def _same_content(src: Path, dest: Path) -> bool:
 def _place(src: Path, dest: Path, link: bool) -> str:
     """Copy ``src`` to ``dest`` (or make ``dest`` a symbolic link to it) atomically; returns
     "linked"/"copied". Never a hard link: that would make the reference the original itself."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure_private_dir(dest.parent)
     tmp = dest.parent / f".tmp-{uuid.uuid4().hex}{dest.suffix}"
     try:
         if link:
             os.symlink(src.resolve(), tmp)
         else:
             shutil.copy2(src, tmp, follow_symlinks=True)
+            os.chmod(tmp, paths.PRIVATE_FILE)  # copy2 copies the original's 0644: the data folder is private
         os.replace(tmp, dest)  # replaces our old name; never writes into an existing file
     finally:
         tmp.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from app.engine.advisors import get_advisor
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import CancelledError
 from app.engine.photos.errors import ImageLoadError
-from app.engine.photos.files import file_sha256
+from app.engine.photos.files import HashCancelled, Skipped, check_readable_folder, file_sha256
 from app.engine.review.bursts import hash_file
+from app.engine.review.folder_lock import FolderBusyError, FolderLock
+from app.engine.review.frame_metadata import read_frames_metadata
 from app.engine.review.runner import critique_many, resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.store.reviews import FrameRow, ReviewRow
@@ -38,6 +41,10 @@ log = logging.getLogger(__name__)
 
 class ReviewError(ValueError):
     """The review cannot start (no such folder, advisor or mode); the message says which."""
+
+
+class ReviewBusyError(ReviewError):
+    """Another review of the same folder is running (this process or another): the message says so."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +75,62 @@ def _taken_at(path: Path) -> str | None:
     return shooting.taken_at.isoformat() if shooting and shooting.taken_at else None
 
 
-def _frame_row(review_id: str, frame: Frame, key: str) -> FrameRow:
+MAX_HASH_BYTES = 2 << 30  # no photo is this big: a larger file is critiqued unhashed (not resumable)
+
+
+@dataclass
+class ScanProgress:
+    """A review's scan, while it lists the folder and hashes each file (the API shows it)."""
+
+    phase: str = "listing"  # listing -> hashing
+    found: int = 0  # photo files found so far
+    hashed: int = 0  # frames hashed
+    frames: int = 0  # frames to hash
+    hashed_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_registry_lock = threading.Lock()
+_scans: dict[str, ScanProgress] = {}
+_locks: dict[str, FolderLock] = {}
+
+
+def scan_progress(review_id: str) -> ScanProgress | None:
+    """The review's scan while it runs in this process, else None."""
+    with _registry_lock:
+        return _scans.get(review_id)
+
+
+def release_folder(review_id: str) -> None:
+    """Drop this process's lock on the review's folder (after the run, or when it could not start)."""
+    with _registry_lock:
+        lock = _locks.pop(review_id, None)
+    if lock is not None:
+        lock.release()
+
+
+def _frame_row(review_id: str, frame: Frame, key: str, progress: ScanProgress,
+               check: Callable[[int], None]) -> FrameRow:
+    before = progress.hashed_bytes
+
+    def bounded(done: int) -> None:  # each chunk: cancel, the size bound (a file growing), progress
+        check(done)
+        if done > MAX_HASH_BYTES:
+            raise HashCancelled(f"over {MAX_HASH_BYTES >> 30} GB")
+        progress.hashed_bytes = before + done
+
+    digest: str | None = None
     try:
-        digest: str | None = file_sha256(frame.path)
-    except (ImageLoadError, OSError):
-        digest = None  # unreadable: the critique reports it
+        if frame.path.stat().st_size <= MAX_HASH_BYTES:
+            digest = file_sha256(frame.path, check=bounded)
+    except (ImageLoadError, OSError, HashCancelled):
+        digest = None  # unreadable or too big: the critique reports it
+    taken_at = _taken_at(frame.path)
+    progress.hashed += 1
     return FrameRow(review_id=review_id, path=str(frame.path), companions=[str(c) for c in frame.companions],
-                    content_hash=digest, resume_key=key, taken_at=_taken_at(frame.path))
+                    content_hash=digest, resume_key=key, taken_at=taken_at)
 
 
 def _phash(store: Store, job_id: str | None, path: Path) -> str | None:
@@ -88,6 +144,7 @@ def _phash(store: Store, job_id: str | None, path: Path) -> str | None:
 
 
 def _check_advisor_mode(service: MondrianService, advisor_id: str, mode: str) -> str:
+    """The mode, normalised; ReviewError naming the advisor or mode that is wrong."""
     try:
         get_advisor(advisor_id)
     except (KeyError, ValueError) as exc:
@@ -98,21 +155,34 @@ def _check_advisor_mode(service: MondrianService, advisor_id: str, mode: str) ->
     return mode
 
 
-def start_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
-                 recursive: bool = False) -> ReviewRow:
-    """Check the request, scan the folder and open (or reopen) its review row; nothing is critiqued yet.
-    Raises ReviewError naming the folder, advisor or mode that is wrong."""
+def open_folder_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
+                       recursive: bool = False) -> ReviewRow:
+    """Check the request, lock the folder and open (or reopen) its review row, state ``queued``;
+    nothing is scanned yet (:func:`scan_review`). Quick: it lists nothing beyond the folder's first
+    entry. Raises ReviewError naming the folder, advisor or mode that is wrong, and ReviewBusyError
+    (a ReviewError) when another review of the folder is running."""
     root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise ReviewError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
+    try:
+        check_readable_folder(root)
+    except ImageLoadError as exc:
+        raise ReviewError(str(exc)) from None
     mode = _check_advisor_mode(service, advisor_id, mode)
-    frames = scan_folder(root, recursive=recursive)
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
-    review = store.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
-                               settings={**settings, "recursive": recursive})
-    store.set_frames(review.id, [_frame_row(review.id, f, key) for f in frames])
-    return store.get_review(review.id)
+    lock = FolderLock(root, store.path.parent / "locks")
+    try:
+        lock.acquire()
+    except FolderBusyError as exc:
+        raise ReviewBusyError(str(exc)) from None
+    try:
+        review = store.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
+                                   settings={**settings, "recursive": recursive}, state="queued")
+    except BaseException:
+        lock.release()
+        raise
+    with _registry_lock:
+        _locks[review.id] = lock
+    return review
 
 
 MAX_FILES = 10_000  # one review of a list (a Lightroom selection): more is a folder's job
@@ -128,15 +198,19 @@ class ListedFile:
     stars: int | None = None  # 0-5
 
 
+_listed: dict[str, list[ListedFile]] = {}  # review id -> its list, until scan_review reads it
+
+
 def files_key(paths: list[str]) -> str:
     """The ``folder`` column of a list review: ``files:`` and a digest of its sorted paths, so the same
     selection reopens its review and never collides with a folder's review."""
     return "files:" + hashlib.sha256("\n".join(sorted(paths)).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def start_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
-                      mode: str) -> ReviewRow:
-    """:func:`start_review` for a list of files (a Lightroom selection) instead of a folder.
+def open_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
+                     mode: str) -> ReviewRow:
+    """:func:`open_folder_review` for a list of files (a Lightroom selection) instead of a folder:
+    checks the list and opens the row (``queued``); :func:`scan_review` hashes the files.
 
     Each path must be absolute; a RAW and its JPEG in the list count as one frame (as in a folder). A
     file that is missing or offline is not refused: it becomes a frame that fails with the reason, so
@@ -151,12 +225,20 @@ def start_file_review(service: MondrianService, store: Store, files: list[Listed
             raise ReviewError(f"files: {item.path!r} is not an absolute path")
     mode = _check_advisor_mode(service, advisor_id, mode)
     paths = sorted({str(Path(item.path)) for item in files})
-    frames = pair_frames([Path(p) for p in paths])
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
     review = store.open_review(files_key(paths), advisor_id, mode, key, recursive=False,
-                               settings={**settings, "files": len(paths)})
-    store.set_frames(review.id, [_frame_row(review.id, f, key) for f in frames])
+                               settings={**settings, "files": len(paths)}, state="queued")
+    with _registry_lock:
+        _listed[review.id] = list(files)
+    return review
+
+
+def _listed_frames(files: list[ListedFile]) -> list[Frame]:
+    return pair_frames([Path(p) for p in sorted({str(Path(item.path)) for item in files})])
+
+
+def _record_listed_culls(store: Store, review_id: str, files: list[ListedFile], frames: list[Frame]) -> None:
     framed = {str(f.path): str(f.path) for f in frames} | {str(c): str(f.path) for f in frames for c in f.companions}
     for item in files:
         if item.flag is None and item.stars is None:
@@ -166,28 +248,125 @@ def start_file_review(service: MondrianService, store: Store, files: list[Listed
             cull["flag"] = item.flag
         if item.stars is not None:
             cull["stars"] = item.stars
-        store.update_frame(review.id, framed[str(Path(item.path))], **cull)
-    return store.get_review(review.id)
+        store.update_frame(review_id, framed[str(Path(item.path))], **cull)
+
+
+def start_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
+                      mode: str, *, scope: CancelScope | None = None) -> ReviewRow:
+    """:func:`open_file_review` then :func:`scan_review`: the list review with its frames."""
+    review = open_file_review(service, store, files, advisor_id, mode)
+    return scan_review(store, review.id, scope=scope)
+
+
+def scan_review(store: Store, review_id: str, *, scope: CancelScope | None = None) -> ReviewRow:
+    """List the review's folder (or take its file list), hash each frame (bounded, cancellable), record
+    the frames and read the photographer's own ratings, labels and flags; the review becomes
+    ``running``. Unreadable subfolders are recorded as skipped, with why. Raises ReviewError when the
+    folder itself cannot be read and CancelledError when ``scope`` is cancelled (the review is left
+    ``cancelled`` or ``failed`` and the folder unlocked)."""
+    review = store.get_review(review_id)
+    progress = ScanProgress()
+    with _registry_lock:
+        _scans[review_id] = progress
+        listed = _listed.pop(review_id, None)
+
+    def check(found: int) -> None:
+        if scope is not None:
+            scope.check()
+
+    def listing(found: int) -> None:
+        progress.found = found
+        check(found)
+
+    try:
+        skipped: list[Skipped] = []
+        if review.folder.startswith("files:"):
+            if listed is None:
+                raise ReviewError("this review's file list is gone (the server restarted): send the files again")
+            frames = _listed_frames(listed)
+        else:
+            frames = scan_folder(Path(review.folder), recursive=review.recursive, skipped=skipped, check=listing)
+        progress.phase, progress.frames, progress.found = "hashing", len(frames), len(frames)
+        rows = []
+        for frame in frames:
+            check(0)
+            rows.append(_frame_row(review_id, frame, review.resume_key, progress, check))
+            time.sleep(0)  # hand the GIL over between files: a server's event loop answers meanwhile
+        store.set_frames(review_id, rows)
+        store.set_review_skipped(review_id, [s.to_dict() for s in skipped])
+        if listed is not None:
+            _record_listed_culls(store, review_id, listed, frames)
+        read_frames_metadata(store, review_id, [str(f.path) for f in frames])  # the photographer's ratings...
+        return store.set_review_state(review_id, "running")
+    except CancelledError:
+        store.set_review_state(review_id, "cancelled", "cancelled while scanning the folder")
+        release_folder(review_id)
+        raise
+    except ReviewError as exc:
+        store.set_review_state(review_id, "failed", str(exc))
+        release_folder(review_id)
+        raise
+    except ImageLoadError as exc:
+        store.set_review_state(review_id, "failed", str(exc))
+        release_folder(review_id)
+        raise ReviewError(str(exc)) from None
+    except BaseException as exc:
+        store.set_review_state(review_id, "failed", f"{type(exc).__name__}: {exc}")
+        release_folder(review_id)
+        raise
+    finally:
+        with _registry_lock:
+            _scans.pop(review_id, None)
+
+
+def start_review(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str, *,
+                 recursive: bool = False, scope: CancelScope | None = None) -> ReviewRow:
+    """:func:`open_folder_review` then :func:`scan_review`: the review row with its frames, nothing
+    critiqued yet. Raises ReviewError naming the folder, advisor or mode that is wrong."""
+    review = open_folder_review(service, store, folder, advisor_id, mode, recursive=recursive)
+    return scan_review(store, review.id, scope=scope)
+
+
+def _frame_error(error: Exception | None, path: Path) -> str | None:
+    """The error for a frame's row: the reason only when it names this file (the row names it)."""
+    if isinstance(error, ImageLoadError) and error.path == path:
+        return error.reason
+    return str(error) if error else None
 
 
 def run_review(service: MondrianService, store: Store, review_id: str, *,
                on_progress: ProgressCallback | None = None, scope: CancelScope | None = None) -> ReviewRow:
-    """Critique the review's pending frames (reusing earlier identical critiques); returns the final row."""
+    """Critique the review's pending frames (reusing earlier identical critiques); returns the final row.
+    Releases this process's lock on the folder when it ends, however it ends."""
+    try:
+        return _run_review(service, store, review_id, on_progress=on_progress, scope=scope)
+    finally:
+        release_folder(review_id)
+
+
+def _run_review(service: MondrianService, store: Store, review_id: str, *,
+                on_progress: ProgressCallback | None, scope: CancelScope | None) -> ReviewRow:
     review = store.get_review(review_id)
     frames = store.list_frames(review_id)
     finished = sum(f.status in ("done", "reused") for f in frames)
     pending = [f for f in frames if f.status not in ("done", "reused")]
     to_run: list[FrameRow] = []
-    for frame in pending:  # content already critiqued under this key by any review: no model needed
-        job_id = store.reviewed_job(frame.content_hash, frame.resume_key) if frame.content_hash else None
-        if job_id is None:
-            to_run.append(frame)
-            continue
-        store.update_frame(review_id, frame.path, status="reused", job_id=job_id, error=None,
-                           phash=frame.phash or _phash(store, job_id, Path(frame.path)))
-        finished += 1
-        if on_progress:
-            on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id))
+    try:
+        for frame in pending:  # content already critiqued under this key by any review: no model needed
+            if scope is not None:
+                scope.check()
+            job_id = store.reviewed_job(frame.content_hash, frame.resume_key) if frame.content_hash else None
+            if job_id is None:
+                to_run.append(frame)
+                continue
+            store.update_frame(review_id, frame.path, status="reused", job_id=job_id, error=None,
+                               phash=frame.phash or _phash(store, job_id, Path(frame.path)))
+            finished += 1
+            if on_progress:
+                on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id))
+    except CancelledError:
+        store.refresh_review_counts(review_id)
+        return store.set_review_state(review_id, "cancelled", "cancelled")
     store.refresh_review_counts(review_id)
     if on_progress:
         on_progress(Progress(review_id, finished, len(frames), len(to_run)))
@@ -202,7 +381,7 @@ def run_review(service: MondrianService, store: Store, review_id: str, *,
             except Exception as exc:  # noqa: BLE001 - the critique stands even if the link fails
                 log.warning("could not link job %s to review %s: %s", result.job_id, review_id, exc)
         if result is None or not result.ok:
-            text = str(error) if error else "; ".join(result.parse_problems if result else []) or "no report"
+            text = _frame_error(error, path) or "; ".join(result.parse_problems if result else []) or "no report"
             store.update_frame(review_id, frame.path, status="failed", error=text,
                                job_id=result.job_id if result else None)
             status, job_id = "failed", (result.job_id if result else None)

@@ -9,10 +9,11 @@ case-insensitively (``IMG_0001.cr3`` + ``IMG_0001.JPG``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.engine.photos.files import find_photos
+from app.engine.photos.files import Skipped, find_photos
 from app.engine.photos.formats import is_raw_path
 
 # Among several still files of one frame, which one stands for it (lower is preferred).
@@ -51,6 +52,8 @@ def pair_frames(files: list[Path]) -> list[Frame]:
     return sorted(frames, key=lambda f: (str(f.path.parent), f.path.name.lower()))
 
 
-def scan_folder(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Frame]:
-    """The frames under ``folder``. Raises ImageLoadError naming the folder when it is missing."""
-    return pair_frames(find_photos(Path(folder), recursive=recursive))
+def scan_folder(folder: str | os.PathLike[str], *, recursive: bool = False, skipped: list[Skipped] | None = None,
+                check: Callable[[int], None] | None = None) -> list[Frame]:
+    """The frames under ``folder``. Raises ImageLoadError naming the folder when it is missing or
+    unreadable; unreadable subfolders go to ``skipped``; ``check`` may raise to stop (see find_photos)."""
+    return pair_frames(find_photos(Path(folder), recursive=recursive, skipped=skipped, check=check))

@@ -1,5 +1,11 @@
 """The ranked summary of a review: every frame with its grade, stars, problems and burst; the best
-and weakest frames, per-dimension averages, the technically flawed frames, the bursts."""
+and weakest frames, per-dimension averages, the technically flawed frames, the bursts; and what the
+photographer already decided in the frame's files (rating, label, flag, caption, read when the
+folder was opened by :func:`app.engine.sidecars.read_user_metadata`).
+
+A frame's stars: the ones given in Mondrian's grid, else the file's own rating, else the score's
+mapping. Its flag: the grid's pick/reject, else the file's.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS
 from app.engine.review.bursts import BurstInput, group_bursts
 from app.engine.review.grading import Problem, stars_for_score, technical_problems
+from app.engine.sidecars.metadata import UserMetadata
 
 if TYPE_CHECKING:
     from app.engine.store.database import Store
     from app.engine.store.reviews import FrameRow
 
 TOP_N = 3  # best / weakest frames listed
+LIGHTROOM_FLAGS_NOTE = ("Lightroom keeps pick flags in its catalog only: a Lightroom reject shows here only where "
+                        "it was saved to the file as Rating -1; Bridge's xmpDM:pick flags are read.")
 
 
 @dataclass
@@ -37,6 +46,8 @@ class FrameSummary:
     burst: int | None = None  # burst number, None when not in one
     best_in_burst: bool = False
     taken_at: str | None = None
+    file_meta: UserMetadata | None = None  # what the photographer set in the files
+    duplicate_of: str | None = None  # an earlier frame with the very same bytes
 
     @property
     def name(self) -> str:
@@ -48,8 +59,12 @@ class FrameSummary:
 
     @property
     def stars(self) -> int:
-        """The user's stars when set, else the score's mapping (0 when there is no report)."""
-        return self.user_stars if self.user_stars is not None else self.mapped_stars
+        """The stars given in Mondrian, else the file's rating, else the score's mapping (0: no report)."""
+        if self.user_stars is not None:
+            return self.user_stars
+        if self.file_meta is not None and self.file_meta.rating is not None:
+            return self.file_meta.rating
+        return self.mapped_stars
 
     @property
     def reviewed(self) -> bool:
@@ -62,7 +77,9 @@ class FrameSummary:
                 "problems": [{"kind": p.kind, "detail": p.detail} for p in self.problems],
                 "thumbnail": self.thumbnail, "flag": self.flag, "stars": self.stars,
                 "mapped_stars": self.mapped_stars, "user_stars": self.user_stars, "burst": self.burst,
-                "best_in_burst": self.best_in_burst, "taken_at": self.taken_at}
+                "best_in_burst": self.best_in_burst, "taken_at": self.taken_at,
+                "file_metadata": self.file_meta.to_dict() if self.file_meta else None,
+                "duplicate_of": self.duplicate_of}
 
 
 @dataclass
@@ -114,11 +131,39 @@ class ReviewSummary:
         for burst in self.bursts:
             names = ", ".join(Path(m).name + (" (best)" if m == burst["best"] else "") for m in burst["members"])
             lines.append(f"Burst {burst['number']}: {names}")
+        decided = [f for f in self.frames if f.file_meta is not None and not f.file_meta.empty]
+        if decided:
+            lines.append("Already in your files (rating, label, flag, caption):")
+            lines += [f"  {f.name}: {describe_metadata(f.file_meta)}" for f in decided if f.file_meta]
+            lines.append("  " + LIGHTROOM_FLAGS_NOTE)
+        problems = [(f.name, p) for f in self.frames if f.file_meta for p in f.file_meta.problems]
+        if problems:
+            lines.append("Metadata that could not be read:")
+            lines += [f"  {p}" for _name, p in problems]
+        copies = [f for f in self.frames if f.duplicate_of]
+        if copies:
+            lines.append("Exact duplicates:")
+            lines += [f"  {f.name} = {Path(f.duplicate_of or '').name}" for f in copies]
         failed = [f for f in self.frames if f.status == "failed"]
         if failed:
             lines.append("Not reviewed:")
             lines += [f"  {f.name}: {f.error}" for f in failed]
         return "\n".join(lines)
+
+
+def describe_metadata(meta: UserMetadata) -> str:
+    """"5★ · Purple · pick · “Grandma's 90th birthday”" (the parts that are set)."""
+    parts = []
+    if meta.rating is not None:
+        parts.append(f"{meta.rating}★")
+    if meta.label:
+        parts.append(meta.label)
+    if meta.flag:
+        parts.append(meta.flag)
+    if meta.caption:
+        caption = meta.caption if len(meta.caption) <= 60 else meta.caption[:59] + "…"
+        parts.append(f"“{caption}”")
+    return " · ".join(parts) or "nothing set"
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -128,11 +173,16 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def summarize_frame(store: Store, row: FrameRow) -> FrameSummary:
-    """One frame with its job's grade, scores and problems (no burst: that needs the whole review)."""
+def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None = None) -> FrameSummary:
+    """One frame with its job's grade, scores and problems (no burst: that needs the whole review), and
+    the metadata found in its files (``metadata``: that frame's stored reading; read from the store if None)."""
     job = store.find_job(row.job_id) if row.job_id else None
+    if metadata is None:
+        metadata = store.frame_metadata(row.review_id, row.path).get(row.path)
+    meta = UserMetadata.from_dict(metadata) if metadata else None
+    flag = row.flag if row.flag != "none" or meta is None or not meta.flag else meta.flag
     item = FrameSummary(path=row.path, companions=row.companions, status=row.status, job_id=row.job_id,
-                        error=row.error, flag=row.flag, user_stars=row.stars, taken_at=row.taken_at)
+                        error=row.error, flag=flag, user_stars=row.stars, taken_at=row.taken_at, file_meta=meta)
     if job is not None:
         report = job.report
         if report is not None and job.status == "completed":
@@ -145,7 +195,8 @@ def summarize_frame(store: Store, row: FrameRow) -> FrameSummary:
 
 def build_summary(store: Store, review_id: str) -> ReviewSummary:
     rows = store.list_frames(review_id)
-    frames = [summarize_frame(store, row) for row in rows]
+    found = store.frame_metadata(review_id)
+    frames = [summarize_frame(store, row, found.get(row.path, {})) for row in rows]
     reviewed = [f for f in frames if f.reviewed]
     averages = {}
     for d in DIMENSIONS:
@@ -153,6 +204,12 @@ def build_summary(store: Store, review_id: str) -> ReviewSummary:
         if values:
             averages[d] = round(sum(values) / len(values), 2)
     by_path = {f.path: f for f in frames}
+    first_of: dict[str, str] = {}
+    for row in rows:  # byte-identical copies (same content hash): the first in the folder is the original
+        if row.content_hash:
+            original = first_of.setdefault(row.content_hash, row.path)
+            if original != row.path:
+                by_path[row.path].duplicate_of = original
     phashes = {r.path: r.phash for r in rows}
     bursts = group_bursts([BurstInput(f.path, phashes.get(f.path), _parse_time(f.taken_at), f.overall)
                            for f in frames])

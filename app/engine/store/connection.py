@@ -23,6 +23,7 @@ from typing import Any, Self
 from app.engine import paths
 from app.engine.store import backup
 from app.engine.store.health import DatabaseDamagedError, HealthCheck, keep_damaged_copy
+from app.engine.store.path_text import display_text
 from app.engine.store.rows import JOB_COLUMNS, JobNotFoundError, JobRow, row_to_job
 from app.engine.store.schema import SCHEMA_VERSION, StoreError, migrate
 
@@ -157,6 +158,9 @@ class StoreBase:
         unknown = set(values) - set(JOB_COLUMNS)
         if unknown:
             raise ValueError(f"unknown job column(s): {', '.join(sorted(unknown))}")
+        for key in ("error", "raw_output"):  # text naming a non-UTF-8 file: readable and storable
+            if isinstance(values.get(key), str):
+                values[key] = display_text(values[key])
         with self._tx() as conn:
             sets = ", ".join(f"{k} = ?" for k in values)
             cur = conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*values.values(), job_id])

@@ -84,6 +84,15 @@ class ConversationsMixin(JobsMixin):
                 raise KeyError(f"no conversation turn {turn_id!r}")
         return self.get_turn(turn_id)
 
+    def update_turn_details(self, turn_id: str, details: dict[str, Any]) -> TurnRow:
+        """Replace a finished turn's details (an exported crop records the box the user kept)."""
+        with self._tx() as conn:
+            cur = conn.execute("UPDATE conversation_turns SET details_json = ? WHERE id = ?",
+                               (json.dumps(details, ensure_ascii=False, default=str), turn_id))
+            if cur.rowcount == 0:
+                raise KeyError(f"no conversation turn {turn_id!r}")
+        return self.get_turn(turn_id)
+
     def get_turn(self, turn_id: str) -> TurnRow:
         rows = self._query("SELECT * FROM conversation_turns WHERE id = ?", (turn_id,))
         if not rows:

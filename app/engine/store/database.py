@@ -46,6 +46,7 @@ from app.engine.store.schema import (
     migrate,
     now_iso,
 )
+from app.engine.store.sidecar_writes import SidecarWritesMixin
 
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROCESS_TOKEN", "PROFILE_SOURCES",
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin):
+class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead

@@ -5,7 +5,7 @@ database on a warm cache, more on a cold one), so a store runs it on a thread of
 opens: reads go on at once, the first write waits for the verdict. On damage the store stops
 writing (every write raises :class:`DatabaseDamagedError`, the error type the front ends show),
 keeps a byte-for-byte copy of the file as it was, and the message says how to recover
-(``python -m app db recover``, see :mod:`app.engine.store.recovery`).
+(``mondrian db recover``, see :mod:`app.engine.store.recovery`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from app.engine.store.schema import StoreError
 log = logging.getLogger(__name__)
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
-RECOVER_COMMAND = "python -m app db recover"
+RECOVER_COMMAND = "mondrian db recover"
 
 
 class DatabaseDamagedError(StoreError):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.engine import paths
 from app.engine.store.connection import StoreBase
+from app.engine.store.path_text import db_text
 from app.engine.store.rows import JOB_COLUMNS, JobNotFoundError, JobRow, row_to_job
 from app.engine.store.schema import MODEL_USED, now_iso
 
@@ -75,6 +76,7 @@ class JobsMixin(StoreBase):
                      model_used=model_used, base_model=base_model, adapter_version=adapter_version,
                      worker_pid=os.getpid(), worker_token=PROCESS_TOKEN)
         values = {k: getattr(job, k) for k in JOB_COLUMNS}
+        values["photo_path"] = db_text(job.photo_path)  # any name the filesystem allows (path_text.py)
         with self._tx() as conn:
             conn.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                          list(values.values()))

@@ -1,4 +1,4 @@
-"""Rebuilding a damaged database from what can still be read (``python -m app db recover``).
+"""Rebuilding a damaged database from what can still be read (``mondrian db recover``).
 
 Preferred: SQLite's own ``.recover`` (the ``sqlite3`` command-line shell, on every Mac), which
 reads every page, table or not. Without it: a row salvage in Python that reads each table in

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.store.jobs import PROCESS_TOKEN, JobsMixin, _worker_alive
+from app.engine.store.path_text import db_text, display_text, os_text
 from app.engine.store.reviews_schema import FLAGS, FRAME_STATUSES, REVIEW_STATES
 from app.engine.store.rows import JobNotFoundError
 from app.engine.store.schema import now_iso
@@ -79,14 +80,15 @@ _FRAME_COLS = ("review_id", "path", "companions_json", "content_hash", "resume_k
 
 def _review(row: sqlite3.Row) -> ReviewRow:
     settings = json.loads(row["settings_json"]) if row["settings_json"] else {}
-    return ReviewRow(id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"], folder=row["folder"],
+    return ReviewRow(id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
+                     folder=os_text(row["folder"]),
                      recursive=bool(row["recursive"]), advisor_id=row["advisor_id"], mode=row["mode"],
                      resume_key=row["resume_key"], settings=settings, state=row["state"], total=row["total"],
                      done=row["done"], reused=row["reused"], failed=row["failed"], error=row["error"])
 
 
 def _frame(row: sqlite3.Row) -> FrameRow:
-    return FrameRow(review_id=row["review_id"], path=row["path"],
+    return FrameRow(review_id=row["review_id"], path=os_text(row["path"]),
                     companions=json.loads(row["companions_json"]) if row["companions_json"] else [],
                     content_hash=row["content_hash"], resume_key=row["resume_key"], status=row["status"],
                     job_id=row["job_id"], error=row["error"], taken_at=row["taken_at"], phash=row["phash"],
@@ -114,14 +116,15 @@ class ReviewsMixin(JobsMixin):
         return jobs + len(dead)
 
     def open_review(self, folder: str, advisor_id: str, mode: str, resume_key: str, *, recursive: bool,
-                    settings: dict[str, Any] | None = None) -> ReviewRow:
-        """The review of ``folder`` with this key and scope (the newest, reopened), or a new one."""
+                    settings: dict[str, Any] | None = None, state: str = "running") -> ReviewRow:
+        """The review of ``folder`` with this key and scope (the newest, reopened), or a new one, in
+        ``state`` (``queued`` while its folder is being scanned)."""
         rows = self._query("SELECT * FROM reviews WHERE folder = ? AND resume_key = ? AND recursive = ? "
-                           "ORDER BY created_at DESC, rowid DESC LIMIT 1", (folder, resume_key, int(recursive)))
+                           "ORDER BY created_at DESC, rowid DESC LIMIT 1", (db_text(folder), resume_key, int(recursive)))
         stamp = now_iso()
         if rows:
             review_id = rows[0]["id"]
-            self._update_review(review_id, state="running", error=None, settings_json=json.dumps(settings or {}))
+            self._update_review(review_id, state=state, error=None, settings_json=json.dumps(settings or {}))
             with self._tx() as conn:  # this process runs it now (recover_interrupted reads these)
                 conn.execute("UPDATE reviews SET worker_pid = ?, worker_token = ? WHERE id = ?",
                              (os.getpid(), PROCESS_TOKEN, review_id))
@@ -130,9 +133,9 @@ class ReviewsMixin(JobsMixin):
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO reviews (id, created_at, updated_at, folder, recursive, advisor_id, mode, resume_key, "
-                "settings_json, state, worker_pid, worker_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                (review_id, stamp, stamp, folder, int(recursive), advisor_id, mode, resume_key,
-                 json.dumps(settings or {}), os.getpid(), PROCESS_TOKEN))
+                "settings_json, state, worker_pid, worker_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (review_id, stamp, stamp, db_text(folder), int(recursive), advisor_id, mode, resume_key,
+                 json.dumps(settings or {}), state, os.getpid(), PROCESS_TOKEN))
         return self.get_review(review_id)
 
     def get_review(self, review_id: str) -> ReviewRow:
@@ -157,12 +160,20 @@ class ReviewsMixin(JobsMixin):
             raise ValueError(f"unknown review column(s): {', '.join(sorted(unknown))}")
         if "state" in values and values["state"] not in REVIEW_STATES:
             raise ValueError(f"review state must be one of {', '.join(REVIEW_STATES)}, not {values['state']!r}")
+        if isinstance(values.get("error"), str):
+            values["error"] = display_text(values["error"])
         values["updated_at"] = now_iso()
         with self._tx() as conn:
             sets = ", ".join(f"{k} = ?" for k in values)
             cur = conn.execute(f"UPDATE reviews SET {sets} WHERE id = ?", [*values.values(), review_id])
             if cur.rowcount == 0:
                 raise ReviewNotFoundError(f"no review {review_id!r}")
+
+    def set_review_skipped(self, review_id: str, skipped: list[dict[str, str]]) -> None:
+        """Record the subfolders the last scan could not read (``{"path", "reason"}``) in the settings."""
+        settings = dict(self.get_review(review_id).settings)
+        settings["skipped"] = skipped
+        self._update_review(review_id, settings_json=json.dumps(settings))
 
     def set_review_state(self, review_id: str, state: str, error: str | None = None) -> ReviewRow:
         self._update_review(review_id, state=state, error=error)
@@ -185,18 +196,18 @@ class ReviewsMixin(JobsMixin):
         keep = {f.path for f in frames}
         with self._tx() as conn:
             for gone in set(existing) - keep:
-                conn.execute("DELETE FROM review_frames WHERE review_id = ? AND path = ?", (review_id, gone))
+                conn.execute("DELETE FROM review_frames WHERE review_id = ? AND path = ?", (review_id, db_text(gone)))
             for i, frame in enumerate(frames):
                 old = existing.get(frame.path)
                 if old is not None and old.content_hash == frame.content_hash and old.resume_key == frame.resume_key:
                     conn.execute("UPDATE review_frames SET position = ?, companions_json = ? "
                                  "WHERE review_id = ? AND path = ?",
-                                 (i, json.dumps(frame.companions), review_id, frame.path))
+                                 (i, json.dumps(frame.companions), review_id, db_text(frame.path)))
                     continue
                 conn.execute(
                     f"INSERT OR REPLACE INTO review_frames ({', '.join(_FRAME_COLS)}) "
                     f"VALUES ({', '.join('?' * len(_FRAME_COLS))})",
-                    (review_id, frame.path, json.dumps(frame.companions), frame.content_hash, frame.resume_key,
+                    (review_id, db_text(frame.path), json.dumps(frame.companions), frame.content_hash, frame.resume_key,
                      "pending", None, None, frame.taken_at, frame.phash, old.flag if old else "none",
                      old.stars if old else None, i, stamp))
         self.refresh_review_counts(review_id)
@@ -206,9 +217,9 @@ class ReviewsMixin(JobsMixin):
         return [_frame(r) for r in rows]
 
     def get_frame(self, review_id: str, path: str) -> FrameRow:
-        rows = self._query("SELECT * FROM review_frames WHERE review_id = ? AND path = ?", (review_id, path))
+        rows = self._query("SELECT * FROM review_frames WHERE review_id = ? AND path = ?", (review_id, db_text(path)))
         if not rows:
-            raise ReviewNotFoundError(f"review {review_id!r} has no frame {path!r}")
+            raise ReviewNotFoundError(f"review {review_id!r} has no frame {display_text(path)!r}")
         return _frame(rows[0])
 
     def update_frame(self, review_id: str, path: str, **values: Any) -> FrameRow:
@@ -222,13 +233,15 @@ class ReviewsMixin(JobsMixin):
         stars = values.get("stars")
         if stars is not None and (isinstance(stars, bool) or not isinstance(stars, int) or not 0 <= stars <= 5):
             raise ValueError(f"stars must be a whole number from 0 to 5, not {stars!r}")
+        if isinstance(values.get("error"), str):
+            values["error"] = display_text(values["error"])  # an error names the file: readable, storable
         values["updated_at"] = now_iso()
         with self._tx() as conn:
             sets = ", ".join(f"{k} = ?" for k in values)
             cur = conn.execute(f"UPDATE review_frames SET {sets} WHERE review_id = ? AND path = ?",
-                               [*values.values(), review_id, path])
+                               [*values.values(), review_id, db_text(path)])
             if cur.rowcount == 0:
-                raise ReviewNotFoundError(f"review {review_id!r} has no frame {path!r}")
+                raise ReviewNotFoundError(f"review {review_id!r} has no frame {display_text(path)!r}")
         return self.get_frame(review_id, path)
 
     def reviewed_job(self, content_hash: str, resume_key: str) -> str | None:
@@ -245,3 +258,24 @@ class ReviewsMixin(JobsMixin):
             cur = conn.execute("UPDATE jobs SET review_id = ? WHERE id = ?", (review_id, job_id))
             if cur.rowcount == 0:
                 raise JobNotFoundError(f"no job {job_id!r}")
+
+    def frames_of_job(self, job_id: str) -> list[FrameRow]:
+        """The review frames whose critique is ``job_id`` (run by the review or reused from it)."""
+        return [_frame(r) for r in self._query("SELECT * FROM review_frames WHERE job_id = ? ORDER BY review_id, "
+                                               "position", (job_id,))]
+
+    def delete_job(self, job_id: str, *, delete_thumbnail: bool = True) -> bool:
+        """Delete a job (see JobsMixin); the review frames it critiqued become pending again, so
+        their review shows them as not reviewed (and reviewing the folder again redoes them)
+        instead of a blank tile that still says done."""
+        frames = self.frames_of_job(job_id)
+        deleted = super().delete_job(job_id, delete_thumbnail=delete_thumbnail)
+        if deleted and frames:
+            stamp = now_iso()
+            with self._tx() as conn:
+                conn.executemany("UPDATE review_frames SET status = 'pending', job_id = NULL, error = NULL, "
+                                 "updated_at = ? WHERE review_id = ? AND path = ? AND job_id IS NULL",
+                                 [(stamp, f.review_id, f.path) for f in frames])
+            for review_id in sorted({f.review_id for f in frames}):
+                self.refresh_review_counts(review_id)
+        return deleted

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report, ReportParseError
+from app.engine.store.path_text import os_text
+from app.engine.technical.technical_report import TECHNICAL_ONLY_NOTE
 
 MISSING_SCORE = 5.0  # mid-scale, used by profile_vector for a dimension without a score
 
@@ -61,9 +63,13 @@ class JobRow:
         if not self.report_json:
             return None
         try:
-            return Report.from_dict(json.loads(self.report_json))
+            # unscored: a measurement-only critique stores its unmeasurable dimensions as null
+            report = Report.from_dict(json.loads(self.report_json), unscored=True)
         except (ValueError, ReportParseError):
             return None
+        if self.effective_mode == "technical" and TECHNICAL_ONLY_NOTE not in report.notes:
+            report.notes.append(TECHNICAL_ONLY_NOTE)  # measured, not a model's opinion
+        return report
 
     @property
     def details(self) -> dict[str, Any]:
@@ -196,7 +202,9 @@ JOB_COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
 
 
 def row_to_job(row: sqlite3.Row) -> JobRow:
-    return JobRow(**{k: row[k] for k in JOB_COLUMNS})
+    job = JobRow(**{k: row[k] for k in JOB_COLUMNS})
+    job.photo_path = os_text(job.photo_path)  # a non-UTF-8 name, stored escaped (path_text.py)
+    return job
 
 
 def row_to_profile(row: sqlite3.Row) -> ProfileRow:

@@ -4,7 +4,8 @@ Migration 1 creates the older schema of the seed's Flask service (jobs without `
 timings or fallback reasons; profiles without content hashes), so a database it left behind and a
 new one take the same path. Migration 2 rebuilds that into the current schema, keeping the data;
 migration 3 adds reviews (:mod:`app.engine.store.reviews_schema`), migration 4 conversation
-turns (:mod:`app.engine.store.conversations_schema`).
+turns (:mod:`app.engine.store.conversations_schema`), migration 5 the record of sidecar writes
+(:mod:`app.engine.store.sidecar_writes_schema`).
 Each migration runs in one transaction; a failure leaves the database at the previous version.
 """
 
@@ -21,11 +22,12 @@ from typing import Any
 from app.engine.critique.report import DIMENSIONS, ReportParseError, parse_report
 from app.engine.store.conversations_schema import migrate_4
 from app.engine.store.reviews_schema import migrate_3
+from app.engine.store.sidecar_writes_schema import migrate_5
 from app.engine.vocabulary import ModelUsed
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MODEL_USED = tuple(m.value for m in ModelUsed)  # the CHECK constraint: keep in this order
 JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -241,6 +243,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (2, _migrate_2),
     (3, migrate_3),  # reviews of a folder (app/engine/store/reviews_schema.py)
     (4, migrate_4),  # conversation turns per job (app/engine/store/conversations_schema.py)
+    (5, migrate_5),  # sidecar writes and frames' metadata (app/engine/store/sidecar_writes_schema.py)
 )
 
 

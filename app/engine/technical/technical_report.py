@@ -8,9 +8,12 @@ focus_sharpness
     cell (so selective focus is not punished: 50 -> 4, 250 -> 5.7, 1000 -> 7.3, 3000 -> 8.4);
     minus 0.5 when noise sigma >= 3 levels, 1.5 when >= 6, 3 when >= 12.
 lighting
-    10, minus 0.8 per % of clipped highlights (at most 4, from 0.1 %), minus 0.4 per % of clipped
-    shadows (at most 3, from 0.5 %), minus 0.1 per % the mean luminance lies outside 35-65 % (at most
-    3), minus 0.1 per % the tonal range used falls short of 60 % (at most 3).
+    One rule gives the score, the comment's words and the advice (:func:`lighting_findings`): 10,
+    minus each problem the comment names, each at least 1 point: clipped highlights (from 0.1 %,
+    0.8 per %, at most 4), clipped shadows (from 0.1 %, 0.4 per %, at most 3), the exposure band of
+    the mean luminance (slightly dark/bright 1, dark/very bright 2, very dark/high-key 3; balanced
+    is 45-60 %), a narrow tonal range (under 50 % used: 1 plus 0.1 per % short, at most 3). The
+    advice answers the costliest problem; "keep it" only when there is none.
 color_harmony
     From the dominant hue families (>= 5 % of the frame): one family or all within 60 degrees
     (analogous) 8, two about 180 degrees apart (complementary) 8, three about 120 degrees apart
@@ -70,28 +73,46 @@ def _focus(a: TechnicalAnalysis) -> DimensionScore:
         rec = "Lower the ISO (more light or a longer exposure on a support) or apply noise reduction."
     elif selective:
         rec = f"Make sure the sharpest region, the {s.sharpest_region}, is where the subject is."
+    elif peak < rd.SHARP_SHARP:
+        rec = ("Sharp, though not crisp: for finer detail use a faster shutter speed or a support, and the "
+               "lens's sharpest aperture.")
     else:
         rec = "Sharpness is good; keep the technique."
     return DimensionScore(_clamp_score(score), comment, rec)
+
+
+# Exposure bands (readings.EXPOSURE_BANDS) and what each costs: the score, the comment's words and
+# the advice all come from the band the mean luminance falls in.
+EXPOSURE_COST = {"very dark (low-key)": 3.0, "dark": 2.0, "slightly dark": 1.0, "balanced": 0.0,
+                 "bright": 1.0, "very bright": 2.0, "very bright (high-key)": 3.0}
+
+
+def lighting_findings(a: TechnicalAnalysis) -> dict[str, float]:
+    """What the comment reports as a lighting problem, each with its cost (at least 1 point, so a
+    problem named in the comment always shows in the whole-number score and leads the advice)."""
+    hl = a.clipping.highlights.value or 0.0
+    sh = a.clipping.shadows.value or 0.0
+    mean = a.exposure.mean.value or 0.0
+    used = a.dynamic_range.used.value or 0.0
+    band = rd.exposure_reading(mean)
+    found = {
+        "highlights": max(1.0, min(4.0, 0.8 * hl)) if hl >= rd.CLIP_MINOR else 0.0,
+        "shadows": max(1.0, min(3.0, 0.4 * sh)) if sh >= rd.CLIP_MINOR else 0.0,
+        "dark" if mean < 50 else "bright": EXPOSURE_COST.get(band, 0.0),
+        "flat": 1.0 + min(2.0, 0.1 * (rd.RANGE_BANDS[0][0] - used)) if used < rd.RANGE_BANDS[0][0] else 0.0,
+    }
+    return {k: v for k, v in found.items() if v > 0}
 
 
 def _lighting(a: TechnicalAnalysis) -> DimensionScore:
     hl = a.clipping.highlights.value or 0.0
     sh = a.clipping.shadows.value or 0.0
     mean = a.exposure.mean.value or 0.0
-    used = a.dynamic_range.used.value or 0.0
-    penalties = {
-        "highlights": min(4.0, 0.8 * hl) if hl >= rd.CLIP_MINOR else 0.0,
-        "shadows": min(3.0, 0.4 * sh) if sh >= 0.5 else 0.0,
-        "dark": min(3.0, 0.1 * (35 - mean)) if mean < 35 else 0.0,
-        "bright": min(3.0, 0.1 * (mean - 65)) if mean > 65 else 0.0,
-        "flat": min(3.0, 0.1 * (60 - used)) if used < 60 else 0.0,
-    }
-    score = 10 - sum(penalties.values())
+    found = lighting_findings(a)
+    score = 10 - sum(found.values())
     comment = (f"Exposure {a.exposure.mean.reading} (mean luminance {rd.pct(mean)}, {a.exposure.ev_offset.reading}); "
                f"{_clipped('highlights', hl)}, {_clipped('shadows', sh)}; tonal range "
                f"{a.dynamic_range.used.reading}, {a.exposure.contrast.reading}.")
-    worst = max(penalties, key=lambda k: penalties[k])
     stops = abs(a.exposure.ev_offset.value or 0.0)
     recs = {
         "highlights": "Protect the highlights: expose less (or bracket), or recover them in editing.",
@@ -101,7 +122,7 @@ def _lighting(a: TechnicalAnalysis) -> DimensionScore:
         "bright": "Darken the exposure unless the high key is intended.",
         "flat": "Add contrast: set the black and white points so the tones use the full range.",
     }
-    rec = recs[worst] if penalties[worst] >= 0.5 else "Exposure is well controlled; keep it."
+    rec = recs[max(found, key=lambda k: found[k])] if found else "Exposure is well controlled; keep it."
     return DimensionScore(_clamp_score(score), comment, rec)
 
 

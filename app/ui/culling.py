@@ -1,0 +1,196 @@
+"""What the Review grid shows and how it is culled: the grade of a frame, the filters, the sorts and
+the key map (Lightroom's conventions), all in one place so the badges, filters, legend and star
+mapping can never disagree.
+
+The grade is :func:`app.engine.critique.report.grade_for_score` of the frame's mean score, the same
+function the engine uses, and the stars follow :data:`app.engine.review.grading.STAR_BANDS`, which
+are that function's bands (A grades 5 stars ... F 1 star). Nothing here defines a band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
+
+from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, grade_for_score
+from app.engine.review.culling import LABELS
+from app.engine.review.grading import PROBLEMS, STAR_BANDS
+from app.engine.review.summary import FrameSummary
+
+Predicate = Callable[[FrameSummary], bool]
+WEAK_BELOW = 5.0  # "weak in <dimension>": a score under the middle of the scale
+LABEL_COLOURS = {"Red": "#d52b1e", "Yellow": "#f2c80f", "Green": "#2e7d32", "Blue": "#1f4e9e"}
+
+
+def frame_grade(frame: FrameSummary) -> str | None:
+    """The letter shown on a tile and matched by the grade filters: from the mean score, never the
+    model's own letter (which can contradict its scores)."""
+    return grade_for_score(frame.overall) if frame.overall is not None else None
+
+
+def grade_letter(frame: FrameSummary) -> str | None:
+    grade = frame_grade(frame)
+    return grade[0] if grade else None
+
+
+def legend_text() -> str:
+    """The star mapping under the grid, from the engine's bands."""
+    return "Stars from the score (your own stars win): " + " · ".join(
+        f"{stars}★ {'mean ≥ ' + format(floor, '.1f') if floor else 'below'} ({grades})"
+        for floor, stars, grades in STAR_BANDS)
+
+
+def short_legend_text() -> str:
+    """The mapping in one short line (the full one is its tooltip): "5★ A · 4★ B ... 1★ F"."""
+    return "Stars: " + " · ".join(f"{stars}★ {grades[0]}" for _f, stars, grades in STAR_BANDS)
+
+
+def _grade(letter: str) -> Predicate:
+    return lambda f: grade_letter(f) == letter
+
+
+def _problem(kind: str) -> Predicate:
+    return lambda f: any(p.kind == kind for p in f.problems)
+
+
+def _weak(dim: str) -> Predicate:
+    def weak(f: FrameSummary) -> bool:
+        score = f.scores.get(dim)
+        return score is not None and score < WEAK_BELOW
+    return weak
+
+
+def _user_stars_at_least(n: int) -> Predicate:
+    return lambda f: f.user_stars is not None and f.user_stars >= n
+
+
+def _filters() -> list[tuple[str, Predicate]]:
+    out: list[tuple[str, Predicate]] = [
+        ("All frames", lambda f: True),
+        ("Picks", lambda f: f.flag == "pick"),
+        ("Rejects", lambda f: f.flag == "reject"),
+        ("Unflagged", lambda f: f.flag == "none"),
+        ("Not rejected", lambda f: f.flag != "reject"),
+    ]
+    out += [(f"Your rating ≥ {'★' * n}", _user_stars_at_least(n)) for n in range(1, 6)]
+    out.append(("Unrated by you", lambda f: f.user_stars is None))
+    out += [(f"Grade {grades[0]} ({stars}★)", _grade(grades[0])) for _floor, stars, grades in STAR_BANDS]
+    out.append(("Any technical problem", lambda f: bool(f.problems)))
+    out += [(kind.capitalize(), _problem(kind)) for kind in PROBLEMS]
+    out += [("In a burst", lambda f: f.burst is not None), ("Best of each burst", lambda f: f.best_in_burst)]
+    out.append(("Exact duplicates", lambda f: f.duplicate_of is not None))
+    out += [(f"Weak {DIMENSION_LABELS[d].lower()} (< {WEAK_BELOW:g})", _weak(d)) for d in DIMENSIONS]
+    out.append(("Not reviewed", lambda f: not f.reviewed))
+    return out
+
+
+FILTERS = _filters()
+SORTS: list[tuple[str, str]] = [("Overall", "overall")] + [(DIMENSION_LABELS[d], d) for d in DIMENSIONS] + [
+    ("Your rating", "user_stars"), ("Flag (picks first)", "flag"), ("Name", "name"), ("Capture time", "time")]
+FLAG_ORDER = {"pick": 0, "none": 1, "reject": 2}
+
+
+def order_key(frame: FrameSummary, sort_key: str) -> tuple[float, str]:
+    """Best first for scores and ratings; then by name, so equal frames keep a fixed order."""
+    name = frame.name.lower()
+    if sort_key == "name":
+        return (0.0, name)
+    if sort_key == "time":
+        return (0.0, (frame.taken_at or "~") + name)
+    if sort_key == "user_stars":
+        return (-(frame.user_stars if frame.user_stars is not None else -1), name)
+    if sort_key == "flag":
+        return (FLAG_ORDER.get(frame.flag, 1), name)
+    value = frame.overall if sort_key == "overall" else frame.scores.get(sort_key)
+    return (-(value if value is not None else -1.0), name)
+
+
+# ---- keys ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cull:
+    """What a key asks for: set ``field`` to ``value`` (``advance``: then move to the next frame)."""
+
+    field: str  # "flag" | "stars" | "label"
+    value: object
+    advance: bool
+
+
+_SHIFTED_DIGITS = {Qt.Key.Key_Exclam: 1, Qt.Key.Key_At: 2, Qt.Key.Key_NumberSign: 3, Qt.Key.Key_Dollar: 4,
+                   Qt.Key.Key_Percent: 5, Qt.Key.Key_ParenRight: 0, Qt.Key.Key_AsciiCircum: 6,
+                   Qt.Key.Key_Ampersand: 7, Qt.Key.Key_Asterisk: 8, Qt.Key.Key_ParenLeft: 9}
+_PLAIN = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+
+
+def _digit(event: QKeyEvent) -> tuple[int, bool] | None:
+    key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    if Qt.Key.Key_0 <= key <= Qt.Key.Key_9:
+        if mods == Qt.KeyboardModifier.NoModifier:
+            return int(key) - int(Qt.Key.Key_0), False
+        if mods == Qt.KeyboardModifier.ShiftModifier:
+            return int(key) - int(Qt.Key.Key_0), True
+    if key in _SHIFTED_DIGITS and mods in (Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.NoModifier):
+        return _SHIFTED_DIGITS[Qt.Key(key)], True
+    return None
+
+
+def cull_for_key(event: QKeyEvent, auto_advance: bool) -> Cull | None:
+    """Lightroom's culling keys: P pick, X reject, U unflag, 0-5 stars, 6-9 colour labels. Shift+key
+    (or the auto-advance setting, Lightroom's Caps Lock) moves on to the next frame after it."""
+    digit = _digit(event)
+    if digit is not None:
+        n, shifted = digit
+        advance = shifted or auto_advance
+        if n <= 5:
+            return Cull("stars", n, advance)
+        return Cull("label", LABELS[n - 6], advance)
+    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    if mods not in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier):
+        return None
+    flags = {Qt.Key.Key_P: "pick", Qt.Key.Key_X: "reject", Qt.Key.Key_U: "none"}
+    flag = flags.get(Qt.Key(event.key())) if event.key() in flags else None
+    if flag is None:
+        return None
+    return Cull("flag", flag, mods == Qt.KeyboardModifier.ShiftModifier or (auto_advance and flag != "none"))
+
+
+def is_undo(event: QKeyEvent) -> bool:
+    return event.matches(QKeySequence.StandardKey.Undo)
+
+
+def is_redo(event: QKeyEvent) -> bool:
+    return event.matches(QKeySequence.StandardKey.Redo)
+
+
+def describe(cull: Cull, count: int) -> str:
+    """The undo step's name: "Pick", "3 stars on 4 frames", "Red label"."""
+    if cull.field == "flag":
+        text = {"pick": "Pick", "reject": "Reject", "none": "Unflag"}[str(cull.value)]
+    elif cull.field == "stars":
+        text = f"{cull.value} star{'s' if cull.value != 1 else ''}"
+    else:
+        text = f"{cull.value} label"
+    return text + (f" on {count} frames" if count > 1 else "")
+
+
+def _native(key: QKeySequence.StandardKey) -> str:
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def keys_help() -> list[tuple[str, str]]:
+    """The culling keys as (keys, what they do), with this platform's undo/redo (Cmd on a Mac)."""
+    return [
+        ("P / X / U", "pick, reject, unflag"),
+        ("0-5", "your stars"),
+        ("6 7 8 9", "colour label red, yellow, green, blue (again: off)"),
+        ("Shift + any of those", "then move to the next frame (or turn on Auto-advance)"),
+        ("Space or E", "loupe: the frame large with its report; Z 100 %; arrows move; Esc back"),
+        ("C", "compare the selected frames (or the frame's burst) side by side"),
+        ("S", "expand or collapse the burst stack (Stack bursts on)"),
+        (f"{_native(QKeySequence.StandardKey.Undo)} / {_native(QKeySequence.StandardKey.Redo)}",
+         "undo / redo any culling action, also after a restart"),
+        ("Return", "open the full report"),
+        ("Shift/Ctrl + click", "select several frames: the keys rate them all"),
+    ]
