@@ -40,6 +40,7 @@ from app.engine.critique.report import DIMENSIONS, SCORE_MAX, SCORE_MIN
 from .targets import stars_anchor
 
 if TYPE_CHECKING:
+    from app.engine.sidecars.metadata import Written
     from app.engine.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -180,24 +181,32 @@ def build_examples(decisions: Sequence[Decision], advisor: Any, load_image: Imag
 
 
 # ---- reading decisions ---------------------------------------------------------------------------
-def file_decision(path: str) -> tuple[int | None, str | None, str | None, str]:
-    """(stars, flag, label, source) the photographer set in another tool, read from the photo's XMP.
+def file_decision(path: str, written: Written | None = None,
+                  stored: Mapping[str, Any] | None = None) -> tuple[int | None, str | None, str | None, str]:
+    """(stars, flag, label, source) the photographer set in another tool (Lightroom, Capture One,
+    darktable, Bridge), read by the engine's one reader (``read_user_metadata``: sidecar or embedded
+    XMP, then IPTC/EXIF) with ``written`` (the store's ``mondrian_values``) so a value Mondrian
+    wrote itself is never taken for the user's. When the file cannot be read now, ``stored`` (the
+    reading the review kept when the folder was opened, made the same way) stands in."""
+    from app.engine.sidecars.metadata import UserMetadata, read_user_metadata
 
-    The adapter to re-point at the metadata issue's one reader (``app.engine.sidecars.metadata.
-    read_user_metadata(path, store.mondrian_values)``, which also reads pick flags and labels and
-    skips values Mondrian wrote itself). Today: the star rating from ``training.xmp``."""
-    from .xmp import REJECTED, XmpError, read_rating
-
-    try:
-        rating = read_rating(path)
-    except (XmpError, OSError) as exc:
-        log.warning("%s: rating not read (%s)", path, exc)
+    meta: UserMetadata | None = None
+    if os.path.exists(path):
+        try:
+            meta = read_user_metadata(path, written)
+        except Exception as exc:  # noqa: BLE001 - one unreadable file loses that frame's decision only
+            log.warning("%s: metadata not read (%s)", path, exc)
+    if (meta is None or meta.empty) and stored:
+        meta = UserMetadata.from_dict(stored)
+    if meta is None:
         return None, None, None, ""
-    if rating is None:
-        return None, None, None, ""
-    if rating.stars == REJECTED:
-        return None, "reject", None, rating.source
-    return (rating.stars if 1 <= rating.stars <= 5 else None), None, None, rating.source
+    for problem in meta.problems:
+        log.warning("%s", problem)
+    stars = meta.rating if meta.rating is not None and 1 <= meta.rating <= 5 else None
+    flag = meta.flag if meta.flag in ("pick", "reject") else None
+    where = sorted({meta.sources[k] for k in ("rating", "flag") if k in meta.sources and
+                    (stars if k == "rating" else flag) is not None})
+    return stars, flag, meta.label, ", ".join(where)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -215,11 +224,19 @@ def _scores_of(report: Any) -> dict[str, int] | None:
 
 
 def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -> list[Decision]:
-    """Every frame of the review with the user's decision (decided or not), grouped into bursts."""
+    """Every frame of the review with the user's decision (decided or not), grouped into bursts.
+
+    Per frame, the cull made in Mondrian's window (flag and stars on the frame row, the colour
+    label from the cull journal) comes first; a frame not culled there takes what the photographer
+    set in another tool (:func:`file_decision`). The advisor's earlier answer is the frame's
+    critique report; a report whose scores the user edited gives ``edited``."""
     from app.engine.review.bursts import BurstInput, group_bursts
+    from app.engine.review.culling import CullJournal
 
     review = store.get_review(review_id)
     frames = store.list_frames(review_id)
+    labels = CullJournal(store, review_id).labels
+    stored = store.frame_metadata(review_id)
     bursts = group_bursts([BurstInput(f.path, f.phash, _when(f.taken_at), None) for f in frames])
     group = {m: f"{review_id}/burst-{b.number}" for b in bursts for m in b.members}
     out = []
@@ -227,10 +244,14 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
         d = Decision(path=f.path, shoot=review_id, group=group.get(f.path, f"{review_id}/{f.path}"))
         if f.flag in ("pick", "reject"):
             d.flag = f.flag
-        if f.stars:
+        if f.stars is not None and 1 <= int(f.stars) <= 5:
             d.stars = int(f.stars)
-        if d.flag is None and d.stars is None and read_files and os.path.exists(f.path):
-            d.stars, d.flag, d.label, d.source = file_decision(f.path)
+        d.label = labels.get(f.path)
+        if d.flag is None and d.stars is None and read_files:
+            stars, flag, label, source = file_decision(f.path, store.mondrian_values, stored.get(f.path))
+            if stars is not None or flag is not None:
+                d.stars, d.flag, d.source = stars, flag, source
+                d.label = d.label or label
         if f.job_id:
             job = store.find_job(f.job_id)
             d.earlier = _scores_of(job.report if job is not None else None)
