@@ -70,14 +70,18 @@ def user_pairs(frames: Sequence[Judged], *, seed: int = 0) -> Pairs:
             if a.group == b.group:
                 if a.user != b.user:
                     hi, lo = (i, j) if a.user > b.user else (j, i)
-                    better.append(hi), worse.append(lo), kind.append(0)
+                    better.append(hi)
+                    worse.append(lo)
+                    kind.append(0)
             elif int(a.user) != int(b.user):
                 cross.append((i, j) if a.user > b.user else (j, i))
     if len(cross) > MAX_CROSS_PAIRS:
         rng = np.random.default_rng(seed)
         cross = [cross[k] for k in sorted(rng.choice(len(cross), MAX_CROSS_PAIRS, replace=False))]
     for hi, lo in cross:
-        better.append(hi), worse.append(lo), kind.append(1)
+        better.append(hi)
+        worse.append(lo)
+        kind.append(1)
     return Pairs(np.asarray(better, dtype=np.int64), np.asarray(worse, dtype=np.int64),
                  np.asarray(kind, dtype=np.int64))
 

@@ -78,7 +78,7 @@ class FrameScorer:
             assert digit_ids is not None
             row_logits = logits[0, pos - 1]
             probs = mx.softmax(row_logits[mx.array(digit_ids)].astype(mx.float32))
-            values.append(float((probs * mx.arange(10, dtype=mx.float32)).sum().item()))
+            values.append(float(np.asarray((probs * mx.arange(10, dtype=mx.float32)).sum())))
         return sum(values) / len(values)
 
     def score_rows(self, rows: Sequence[dict[str, Any]]) -> list[float]:

@@ -170,7 +170,7 @@ class Learning:
         from mlx_vlm.trainer.vlm.orpo.config import ORPOTrainingArgs
 
         o = self.opts
-        common = {"batch_size": 1, "iters": o.steps, "steps_per_report": 1, "steps_per_eval": None,
+        common: dict[str, Any] = {"batch_size": 1, "iters": o.steps, "steps_per_report": 1, "steps_per_eval": None,
                   "steps_per_save": o.steps + 1, "max_seq_length": 1 << 20, "train_on_completions": True,
                   "adapter_file": str(adapter_file)}
         if o.method == "orpo":

@@ -1,9 +1,11 @@
 """A synthetic photographer with a taste a tiny model can learn, for the culls tests and benchmark.
 
-From seeded test photos it makes bursts: each photo, a blurred copy and a darkened copy (the same
-scene, as a burst is). The photographer always picks the sharp, well-exposed frame (4 stars),
-gives the darkened copy 2 stars and rejects the blurred one; stars follow the same rule, so both
-the within-burst and the across-star orderings are learnable from the pixels alone.
+From seeded test photos it makes bursts: each photo, a darkened copy, and a blurred copy darkened
+further (the same scene, as a burst is). The photographer always picks the sharp, well-exposed
+frame (4 stars), gives the darkened copy 2 stars and rejects the blurred, darker one; stars follow
+the same rule, so both the within-burst and the across-star orderings are learnable from the pixels
+alone (exposure is what a tiny random vision tower passes on most clearly; blur alone barely
+changes its features).
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from PIL import Image, ImageEnhance, ImageFilter
 from app.testing.tiny_photos import varied_photos
 
 VARIANTS = (("sharp", "pick", 4), ("dark", None, 2), ("blurred", "reject", None))
+DARK = 0.45  # brightness of the 2-star copy
+DARKER = 0.15  # brightness of the rejected, blurred copy
 
 
 def _variant(image: Image.Image, kind: str) -> Image.Image:
     if kind == "blurred":
-        return image.filter(ImageFilter.GaussianBlur(radius=max(2.0, max(image.size) / 24)))
+        blurred = image.filter(ImageFilter.GaussianBlur(radius=max(2.0, max(image.size) / 24)))
+        return ImageEnhance.Brightness(blurred).enhance(DARKER)
     if kind == "dark":
-        return ImageEnhance.Brightness(image).enhance(0.35)
+        return ImageEnhance.Brightness(image).enhance(DARK)
     return image
 
 
@@ -43,12 +48,12 @@ def make_bursts(folder: Path, bursts: int, *, seed: int = 0, edge: int = 96) -> 
     return out
 
 
-def decisions(folder: Path, bursts: int, *, seed: int = 0, shoot: str = "synthetic") -> list:
+def decisions(folder: Path, bursts: int, *, seed: int = 0, shoot: str = "synthetic", edge: int = 96) -> list:
     """The photographer's decisions on fresh bursts, as :class:`training.culls.Decision` (no store)."""
     from training.culls import Decision
 
     out = []
-    for i, frames in enumerate(make_bursts(folder, bursts, seed=seed)):
+    for i, frames in enumerate(make_bursts(folder, bursts, seed=seed, edge=edge)):
         for path, flag, stars in frames:
             out.append(Decision(path=str(path), shoot=shoot, group=f"{shoot}/burst-{i + 1}", stars=stars, flag=flag))
     return out

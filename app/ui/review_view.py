@@ -70,6 +70,7 @@ FIELD_LABELS = {"rating": "Rating", "label": "Label", "caption": "Caption", "fla
 class ReviewView(QWidget):
     jobRequested = Signal(object)  # JobRow: open the frame's full report
     reviewFinished = Signal(object)  # ReviewRow
+    teachRequested = Signal(str, str)  # advisor id, review id: learn from this shoot's culls (Training tab)
 
     def __init__(self, service: MondrianService, bridge: InferenceBridge, store: Store | None,
                  parent: QWidget | None = None):
@@ -151,6 +152,10 @@ class ReviewView(QWidget):
         self.export_button.clicked.connect(self.write_sidecars)
         self.undo_button = QPushButton("Undo Last Sidecar Write")
         self.undo_button.clicked.connect(self.undo_sidecars)
+        self.teach_button = QPushButton("Teach My Advisor From This Shoot")
+        self.teach_button.setToolTip("Train the advisor on your picks, rejects and stars here (Training tab)")
+        self.teach_button.setEnabled(False)
+        self.teach_button.clicked.connect(self.teach)
         self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
         self.mapping = QLabel(short_legend_text())
         self.mapping.setToolTip(legend_text())
@@ -162,7 +167,8 @@ class ReviewView(QWidget):
             lambda _i: self.note.setVisible(self.convention.currentData() == "lightroom"))
         export = QHBoxLayout()
         widgets: list[QWidget] = [QLabel("Ratings to"), self.convention, QLabel("Also write"), *self.fields.values(),
-                                  self.overwrite, self.dry_run, self.export_button, self.undo_button, self.note]
+                                  self.overwrite, self.dry_run, self.export_button, self.undo_button, self.note,
+                                  self.teach_button]
         for widget in widgets:
             export.addWidget(widget)
         export.addStretch(1)
@@ -296,6 +302,12 @@ class ReviewView(QWidget):
     def _on_finished(self) -> None:
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.review_id is not None)
+        self.teach_button.setEnabled(self.review_id is not None)
+
+    def teach(self) -> None:
+        """Ask the window to teach the review's advisor from this shoot's culls."""
+        if self.review_id is not None and self.store is not None:
+            self.teachRequested.emit(self.store.get_review(self.review_id).advisor_id, self.review_id)
 
     # ---- culling (app.ui.review_cull) -----------------------------------------------------------
     def _show_empty(self) -> None:
