@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--culls", action="store_true", help="learning from culls: agreement before/after, SFT and ORPO")
     parser.add_argument("--bursts", type=int, default=8, help="--culls: synthetic bursts of three frames")
-    parser.add_argument("--steps", type=int, default=40, help="--culls: optimizer steps per method")
+    parser.add_argument("--steps", type=int, default=100, help="--culls: optimizer steps per method")
     parser.add_argument("--lr", type=float, default=5e-3, help="--culls: learning rate")
     parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--iters", type=int, default=0, help=argparse.SUPPRESS)
@@ -179,12 +179,15 @@ def culls_run(model: str, method: str, work: Path, bursts: int, steps: int, lr: 
     """One ``training.learn`` run in this process, on fresh synthetic bursts; eval.json's content."""
     import io
 
+    from app.engine.advisors import Advisor, save_user_advisor
     from app.testing.synthetic_photographer import decisions
     from training.learn import Learning, LearnOptions
 
+    save_user_advisor(Advisor(id=ADVISOR, name="Bench", bio="Likes sharp, bright frames."))
     found = decisions(work / "photos", bursts, edge=192)
     opts = LearnOptions(advisor_id=ADVISOR, reviews=["synthetic"], model=model, method=method, steps=steps, lr=lr,
-                        decisions=found, activate="never", bootstrap=300)
+                        decisions=found, activate="never", bootstrap=300,
+                        facts=False)  # the taste from the pixels alone: the measured facts would spell it out
     return Learning(opts, io.StringIO()).run()
 
 

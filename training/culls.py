@@ -132,23 +132,13 @@ def rejected_scores(d: Decision, target: Mapping[str, int]) -> dict[str, int]:
 
 
 # ---- the prompt ----------------------------------------------------------------------------------
-def triage_messages(advisor: Any) -> list[dict[str, str]]:
-    """The triage prompt's turns (the critique prompt's text before the photo, the scores-only ask).
+def triage_messages(advisor: Any, facts: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The triage pass's prompt (``app.engine.critique.triage.triage_prompt``, with the photo's
+    measured facts as the review gives them) as chat turns, so an adapter trained here answers the
+    very prompt the triage ranks a shoot with."""
+    from app.engine.critique.triage import triage_prompt
 
-    The same construction as the triage issue's ``app.engine.critique.triage.triage_prompt``
-    (used when it is present), so an adapter trained here answers the triage pass it ranks with."""
-    try:
-        from app.engine.critique import triage as engine_triage  # type: ignore[attr-defined,unused-ignore]
-
-        prompt = engine_triage.triage_prompt(advisor)
-    except ImportError:
-        from app.engine.critique.prompts import Prompt, critique_prompt
-
-        full = critique_prompt(advisor)
-        head, _, _ = full.user.rpartition("Critique this photograph.")
-        ask = ("Score this photograph only: no comments, no grade, no summary. Answer with JSON only, in "
-               'this shape: {' + ", ".join(f'"{k}": 7' for k in DIMENSIONS[:2]) + ", ...}")
-        prompt = Prompt(system=full.system, user=head + ask)
+    prompt = triage_prompt(advisor, facts=facts)
     return [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
 
 
@@ -164,13 +154,15 @@ class Examples:
 
 
 ImageLoader = Callable[[str], Any]  # path -> PIL image at the training edge
+FactsOf = Callable[[str], Sequence[str]]  # path -> the measured facts the triage prompt carries
 
 
-def build_examples(decisions: Sequence[Decision], advisor: Any, load_image: ImageLoader) -> Examples:
+def build_examples(decisions: Sequence[Decision], advisor: Any, load_image: ImageLoader,
+                   facts_of: FactsOf | None = None) -> Examples:
     """Rows for the decided frames only; images loaded once per frame at the training edge."""
-    prompt = triage_messages(advisor)
     out = Examples(decisions=[d for d in decisions if d.decided])
     for d in out.decisions:
+        prompt = triage_messages(advisor, facts_of(d.path) if facts_of is not None else ())
         image = load_image(d.path)
         target = target_scores(d)
         chosen = scores_answer(target)

@@ -42,7 +42,6 @@ from .trainer_support import progress_callback_class, stop_at_step
 
 METHODS = ("orpo", "sft")
 ACTIVATE = ("auto", "always", "never")
-TOKENS_PER_EDGE = 16  # the triage pass's photo: this many image tokens along the long edge
 
 
 @dataclass
@@ -60,24 +59,18 @@ class LearnOptions:
     activate: str = "auto"
     seed: int = 0
     bootstrap: int = agree.BOOTSTRAP
-    image_edge: int = 0  # 0: the triage edge derived from the model
+    image_edge: int = 0  # 0: the settings' triage edge, else derived from the model
+    facts: bool = True  # the measured facts in the prompt, as the review's triage pass has them
     decisions: list[Decision] | None = None  # given directly (tests, bench) instead of read from reviews
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def training_edge(config: Any, setting: int = 0) -> int:
-    """One fixed photo edge for every row (the trainer batches by image size), the triage pass's:
-    TOKENS_PER_EDGE image tokens along the long edge by the model's patch arithmetic, else the fixed
-    input size of a model that resizes every photo (the triage issue's ``triage_edge``)."""
-    if setting > 0:
-        return setting
-    vision = getattr(config, "vision_config", None)
-    patch = int(getattr(vision, "patch_size", 0) or 0)
-    merge = int(getattr(vision, "spatial_merge_size", 0) or 0)
-    if patch and merge:
-        return patch * merge * TOKENS_PER_EDGE
-    size = int(getattr(vision, "image_size", 0) or 0)
-    return size if size > 0 else 448
+    """One fixed photo edge for every row, the triage pass's (``app.engine.critique.triage.triage_edge``:
+    derived from the model's patch arithmetic), so the adapter learns on the photo it will rank."""
+    from app.engine.critique.triage import triage_edge
+
+    return triage_edge(config, setting)
 
 
 def judged(decisions: Sequence[Decision], scores: Sequence[float]) -> list[agree.Judged]:
@@ -199,6 +192,9 @@ class Learning:
         """The evaluation (eval.json's content); publishes a version unless the run was stopped."""
         from app.engine.advisors import get_advisor
         from app.engine.photos.decode import load_photo
+        from app.engine.photos.errors import ImageLoadError
+        from app.engine.photos.prepare import prepare_photo
+        from app.engine.settings import load_settings
 
         from .cull_scoring import FrameScorer
 
@@ -214,23 +210,41 @@ class Learning:
         self.out.emit("note", message=f"{len(decisions)} decided frames: {len(train_d)} to train on, {len(held_d)} "
                                       "held out (whole bursts or shoots)")
         model, processor, ref = self.load_model()
-        edge = training_edge(model.config, o.image_edge)
+        settings = load_settings()
+        edge = training_edge(model.config, o.image_edge or settings.triage_image_edge)
         cache: dict[str, Any] = {}
+        facts: dict[str, list[str]] = {}
 
         def image(path: str) -> Any:
             if path not in cache:
                 cache[path] = load_photo(Path(path), max_edge=edge).convert("RGB")
             return cache[path]
 
-        train_x = build_examples(train_d, advisor, image)
-        held_x = build_examples(held_d, advisor, image)
+        def facts_of(path: str) -> list[str]:
+            if path not in facts:
+                facts[path] = list(prepare_photo(Path(path), settings).facts)
+            return facts[path]
+
+        readable = []
+        for d in train_d + held_d:  # a photo gone or damaged since the cull: that frame only is left out
+            try:
+                image(d.path)
+                if o.facts:
+                    facts_of(d.path)
+                readable.append(d.path)
+            except (ImageLoadError, OSError) as exc:
+                self.out.emit("skipped", file=d.path, reason=str(exc))
+        train_d = [d for d in train_d if d.path in readable]
+        held_d = [d for d in held_d if d.path in readable]
+        train_x = build_examples(train_d, advisor, image, facts_of if o.facts else None)
+        held_x = build_examples(held_d, advisor, image, facts_of if o.facts else None)
         if not train_x.sft:
             raise CommandError("no decided frames are left to train on after holding some out: "
                                "cull more frames or lower --held-out")
         self.out.emit("start", advisor_id=o.advisor_id, model=ref, dataset="reviews:" + ",".join(o.reviews),
                       train_rows=len(train_x.sft), val_rows=len(held_x.sft), epochs=1, steps_per_epoch=o.steps,
                       hyperparameters={"method": o.method, "steps": o.steps, "lr": o.lr, "rank": o.rank,
-                                       "beta": o.beta, "image_edge": edge})
+                                       "beta": o.beta, "image_edge": edge, "facts": o.facts})
         scorer = FrameScorer(model, processor)
         t = time.perf_counter()
         before = {"train": scorer.score_rows(train_x.sft), "held_out": scorer.score_rows(held_x.sft)}
@@ -302,6 +316,18 @@ def _brief(side: dict[str, Any]) -> dict[str, Any]:
     return {name: {m: side[name][m]["value"] for m in agree.METRICS} for name in side}
 
 
+def summary_line(result: dict[str, Any]) -> str:
+    """One sentence for the Training tab: held-out agreement before -> after, and the decision."""
+    def pairwise(when: str, name: str) -> str:
+        value = result["agreement"][when][name]["pairwise"]["value"]
+        return "n/a" if value is None else f"{value:.2f}"
+
+    frames = result.get("frames", {})
+    return (f"Agreement with your culls ({result.get('method', '').upper()}): held-out "
+            f"{pairwise('before', 'held_out')} → {pairwise('after', 'held_out')} on {frames.get('held_out', 0)} "
+            f"frames, training {pairwise('before', 'train')} → {pairwise('after', 'train')}; {result.get('reason', '')}")
+
+
 def _cell(metric: dict[str, Any]) -> str:
     value, ci = metric.get("value"), metric.get("ci")
     if value is None:
@@ -350,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activate", choices=ACTIVATE, default="auto",
                    help="auto: only when agreement is better by more than its interval; always; never")
     p.add_argument("--image-edge", type=int, default=0, help="photo edge for training (default: the triage edge)")
+    p.add_argument("--no-facts", dest="facts", action="store_false",
+                   help="leave the measured facts out of the prompt (the review's triage pass has them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -370,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = LearnOptions(advisor_id=args.advisor, reviews=list(args.reviews), model=args.model,
                             method=args.method, steps=args.steps, lr=args.lr, rank=args.rank, beta=args.beta,
                             held_out=args.held_out, min_pairs=args.min_pairs, activate=args.activate,
-                            seed=args.seed, image_edge=args.image_edge)
+                            seed=args.seed, image_edge=args.image_edge, facts=args.facts)
         signals = Signals()
         with signals.installed(), contextlib.redirect_stdout(sys.stderr):
             learning = Learning(opts, out, should_stop=lambda: signals.received is not None)

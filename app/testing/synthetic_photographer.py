@@ -38,7 +38,7 @@ def make_bursts(folder: Path, bursts: int, *, seed: int = 0, edge: int = 96) -> 
     for i, src in enumerate(sources):
         with Image.open(src) as opened:
             base = opened.convert("RGB")
-        base = base.resize((edge, max(16, edge * base.height // max(base.width, 1))))
+        base = base.resize((edge, max(32, edge // 3, edge * base.height // max(base.width, 1))))  # critiquable: >= 32 px
         frames = []
         for kind, flag, stars in VARIANTS:
             path = folder / f"burst{i:02d}_{kind}.jpg"
