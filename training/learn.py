@@ -106,7 +106,7 @@ class Learning:
             found: list[Decision] = []
             for review in self.opts.reviews:
                 if store.find_review(review) is None:
-                    raise CommandError(f"no review {review!r} (python -m app review list shows them)")
+                    raise CommandError(f"no review {review!r} (`mondrian review FOLDER --json` prints a review's id)")
                 found += review_decisions(store, review)
         finally:
             store.close()
