@@ -116,6 +116,14 @@ def test_orpo_on_gemma3_held_out_by_burst(tmp_path: Path, home: Path) -> None:
     assert held and train and held.isdisjoint(train) and r["frames"] == {"train": 6, "held_out": 3}
     assert r["activate"] and "override" in r["reason"]  # --activate always
     assert adapter_versions.active_version("gemma_eye").version == r["version"]
+    # the next shoot's run starts from that active adapter (ORPO needs no frozen reference model) ...
+    out = io.StringIO()
+    again = Learning(LearnOptions(**{**opts.__dict__, "steps": 1, "activate": "auto"}), out).run()
+    assert any(e.get("message") == f"starting from the active adapter {r['version']}" for e in _events(out.getvalue()))
+    assert not again["activate"] and adapter_versions.active_version("gemma_eye").version == r["version"]
+    # ... unless its layout differs: then nothing compared it with the active one, so no activation
+    other = Learning(LearnOptions(**{**opts.__dict__, "steps": 1, "activate": "auto", "rank": 2}), io.StringIO()).run()
+    assert not other["activate"] and "has another layout" in other["reason"]
 
 
 def test_a_review_culled_in_the_window_trains_from_the_cli(tiny_model_dir: Path, tmp_path: Path, home: Path) -> None:

@@ -41,6 +41,7 @@ from .stopping import Signals, StopRequested
 from .trainer_support import progress_callback_class, stop_at_step
 
 METHODS = ("orpo", "sft")
+LORA_SCALE = 2.0  # alpha / rank of the adapters trained here (mlx-vlm's LoRALinear scale)
 ACTIVATE = ("auto", "always", "never")
 
 
@@ -94,6 +95,7 @@ class Learning:
         self.out = JsonLines(out)
         self.should_stop = should_stop
         self.timings: dict[str, float] = {}
+        self.unmatched_active: str | None = None  # an active version this run could not start from
 
     # ---- pieces ----------------------------------------------------------------------------------
     def decisions(self) -> list[Decision]:
@@ -133,10 +135,14 @@ class Learning:
         mx.random.seed(self.opts.seed)
         start = self._active_adapter()
         prepare_model_for_training(model, train_type="lora", lora_rank=self.opts.rank,
-                                   lora_alpha=float(2 * self.opts.rank), lora_dropout=0.0, verbose=False)
+                                   lora_alpha=LORA_SCALE * self.opts.rank, lora_dropout=0.0, verbose=False)
         if start is not None:
-            model.load_weights(str(start / ADAPTER_WEIGHTS), strict=False)
-            self.out.emit("note", message=f"starting from the active adapter {start.name}")
+            try:
+                model.load_weights(str(start / ADAPTER_WEIGHTS), strict=False)
+                self.out.emit("note", message=f"starting from the active adapter {start.name}")
+            except (ValueError, OSError) as exc:  # another layout of the same rank: start from the base
+                self.unmatched_active = start.name
+                self.out.emit("note", message=f"the active adapter {start.name} does not fit ({exc}): starting fresh")
         return model, processor, ref
 
     def _active_adapter(self) -> Path | None:
@@ -151,8 +157,13 @@ class Learning:
             config = json.loads((active.path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if int(config.get("rank", config.get("lora_rank", -1)) or -1) != self.opts.rank:
-            self.out.emit("note", message=f"the active adapter {active.version} has another rank: starting fresh")
+        lora = config.get("lora_parameters") if isinstance(config.get("lora_parameters"), dict) else config
+        layout = (config.get("fine_tune_type", "lora"), int(lora.get("rank", lora.get("lora_rank", -1)) or -1),
+                  float(lora.get("scale", LORA_SCALE)))
+        if layout != ("lora", self.opts.rank, LORA_SCALE):
+            self.out.emit("note", message=f"the active adapter {active.version} has another layout "
+                                          f"({layout[0]}, rank {layout[1]}, scale {layout[2]:g}): starting fresh")
+            self.unmatched_active = active.version
             return None
         return active.path
 
@@ -274,6 +285,11 @@ class Learning:
                                    seed=o.seed) if held_d else {"pairwise_difference": None, "ci": None, "pairs": 0}
         if o.activate == "never":
             activate, reason = False, "not activated: --activate never"
+        elif o.activate == "auto" and self.unmatched_active:
+            # "before" was the base model, not the active version: no fair comparison with it
+            activate, reason = False, (f"not activated: the active version {self.unmatched_active} has another "
+                                       "layout, so this run started from the base model and was not compared with "
+                                       "it; `mondrian train versions activate` chooses by hand")
         else:
             activate, reason = agree.activation_decision(comparison, min_pairs=o.min_pairs,
                                                          override=o.activate == "always")
@@ -299,7 +315,7 @@ class Learning:
         manifest = AdapterManifest(advisor_id=o.advisor_id, version="", base_model=ref,
                                    dataset_hash="reviews:" + ",".join(o.reviews),
                                    hyperparameters={"method": o.method, "steps": o.steps, "lr": o.lr, "rank": o.rank,
-                                                    "lora_scale": 2.0, "from_reviews": o.reviews},
+                                                    "lora_scale": LORA_SCALE, "from_reviews": o.reviews},
                                    metrics=metrics)
         version = adapter_versions.publish(o.advisor_id, staged, manifest, activate=bool(result["activate"]))
         result["version"] = version.version
