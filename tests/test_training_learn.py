@@ -143,11 +143,17 @@ def test_a_review_culled_in_the_window_trains_from_the_cli(tiny_model_dir: Path,
         frames.append(FrameRow(review.id, d.path, position=i, phash=phash, taken_at=f"2026-12-05T10:00:{i:02d}"))
     store.set_frames(review.id, frames)
     journal = CullJournal(store, review.id)
-    for d in bursts:  # the photographer culls in the window
+    for d in bursts[:3]:  # the first burst culled in the window
         if d.flag:
             journal.apply(d.flag, [d.path], "flag", d.flag)
         if d.stars:
             journal.apply(f"{d.stars} stars", [d.path], "stars", d.stars)
+    for d in bursts[3:]:  # the second one rated in Lightroom: XMP sidecars (a reject is -1)
+        rating = -1 if d.flag == "reject" else d.stars
+        Path(d.path).with_suffix(".xmp").write_text(
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="{rating}"/>'
+            '</rdf:RDF></x:xmpmeta>', encoding="utf-8")
     store.close()
     proc = subprocess.run([str(Path(sys.executable).parent / "mondrian"), "train", "learn", "--advisor", "me",
                            "--from-review", review.id, "--model", str(tiny_model_dir), "--steps", "2",
@@ -162,6 +168,13 @@ def test_a_review_culled_in_the_window_trains_from_the_cli(tiny_model_dir: Path,
     saved = json.loads((Path(published["path"]) / "eval.json").read_text(encoding="utf-8"))
     assert saved["reviews"] == [review.id] and saved["frames"]["train"] + saved["frames"]["held_out"] == 6
     assert saved["frames"]["held_out"] == 3 and start["hyperparameters"]["facts"]  # one whole burst; facts on
+    detail = saved["frames_detail"]
+    assert len({f["group"] for f in detail}) == 2  # the review's own bursts, by perceptual hash
+    assert len({f["group"] for f in detail if f["split"] == "held_out"}) == 1
+    sources = {Path(f["path"]).name: f["source"] for f in detail}
+    assert sources["burst00_sharp.jpg"] == "window" and sources["burst01_sharp.jpg"] == "sidecar burst01_sharp.xmp"
+    levels = {Path(f["path"]).name: f["user"] for f in detail}
+    assert levels["burst01_sharp.jpg"] == 4 and levels["burst01_dark.jpg"] == 2 and levels["burst01_blurred.jpg"] == 0
 
 
 def test_an_undecided_review_is_refused_clearly(tiny_model_dir: Path, tmp_path: Path, home: Path) -> None:

@@ -298,7 +298,7 @@ class Learning:
                 "comparison": comparison, "activate": activate, "reason": reason, "training": run,
                 "scores": {"before": before, "after": after},
                 "frames_detail": [{"path": d.path, "group": d.group, "split": name, "user": user_level(d),
-                                   "kept": kept(d)} for name, ds in sets.items() for d in ds]}
+                                   "kept": kept(d), "source": d.source} for name, ds in sets.items() for d in ds]}
 
     def publish(self, staged: Path, result: dict[str, Any], ref: str) -> None:
         o = self.opts
