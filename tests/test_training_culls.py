@@ -185,3 +185,17 @@ def test_an_unknown_review_or_no_decisions_is_a_clear_error(home: Path) -> None:
 
     with pytest.raises(CommandError, match="no review 'nope'"):
         Learning(LearnOptions("ansel", ["nope"]), None).decisions()
+
+
+def test_a_ten_is_read_as_ten_not_as_its_leading_one() -> None:
+    """5 stars map to 9.5, so the trained answer is "10": its "1" must not rank the frame last."""
+    from training.cull_scoring import expected_digit
+
+    assert set(target_scores(Decision("a.jpg", "s", "g", stars=5)).values()) == {10}
+    one = [0.0] * 10
+    one[1] = 1.0
+    assert expected_digit(one, ten=1.0) == 10 and expected_digit(one, ten=0.0) == 1
+    assert expected_digit([0.1] * 10, ten=0.0) == pytest.approx(4.5)
+    nine = [0.0] * 10
+    nine[9] = 1.0
+    assert expected_digit(one, ten=0.9) > expected_digit(nine, ten=0.9) > expected_digit(one, ten=0.5)

@@ -21,7 +21,7 @@ from app.engine.adapters import versions as adapter_versions
 from app.testing.synthetic_photographer import decisions as photographer
 from training.learn import Learning, LearnOptions
 
-STEPS = 60  # enough for the tiny qwen3_vl to start telling the frames apart at this learning rate
+STEPS = 100  # enough for the tiny qwen3_vl to tell the frames apart at this learning rate (measured: 60 is not)
 TIME_LIMIT_S = 240  # the whole run on the tiny model (about a minute on an idle 2-core machine)
 
 
@@ -66,7 +66,7 @@ def test_agreement_on_the_training_frames_rises(learned: dict[str, Any]) -> None
     assert learned["seconds"] < TIME_LIMIT_S
     before, after = r["agreement"]["before"]["train"], r["agreement"]["after"]["train"]
     assert before["pairs"] == after["pairs"] == 27  # 9 within bursts + 18 across stars
-    assert after["pairwise"]["value"] > before["pairwise"]["value"]
+    assert after["pairwise"]["value"] > before["pairwise"]["value"] + 0.1
     assert after["spearman"]["value"] > before["spearman"]["value"]
     assert r["training"]["steps"] == STEPS and r["training"]["final_loss"] < r["training"]["first_loss"]
 

@@ -6,9 +6,12 @@ teacher forcing: one forward pass over the triage prompt, the photo and a fixed 
 (``{"composition": 5, ...}``), reading at each score position the probabilities the model gives
 the ten digits (in the form the answer uses there, with or without a leading space) and taking
 ``sum(p(d) * d)``; the frame's score is the mean of the eight. The same forward pass as the trainer
-(mlx-vlm's ``VisionDataset`` and ``forward_vlm_logits``), in eval mode (no dropout). A "10" reads as
-its leading "1" (the ranking, not the level, is what is compared; the triage issue's decode-time
-reader resolves it).
+(mlx-vlm's ``VisionDataset`` and ``forward_vlm_logits``), in eval mode (no dropout).
+
+A "10" starts with a "1": a second pass over the answer ``{"composition": 10, ...}`` reads, after
+each "1", the odds of the "0" against the separator that would end the number there, and a "1"
+counts as ``(1 - q) * 1 + q * 10`` (as the triage pass's decode-time reader does). Without it a
+frame the advisor would score 10 (5 stars map to 9.5, a target of 10) would rank as a 1.
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ from app.engine.critique.report import DIMENSIONS
 from .culls import scores_answer
 
 PROBE = 5  # the fixed score in the probe answer
+TEN = 10  # the second probe: what follows a "1"
+
+
+def expected_digit(probs: Sequence[float], ten: float) -> float:
+    """The expected score from the ten digits' probabilities, a "1" being a 10 with probability ``ten``."""
+    total = sum(probs) or 1.0
+    value = sum(p * d for d, p in enumerate(probs)) + probs[1] * ten * (TEN - 1)
+    return value / total
 
 
 def _digit_ids(tokenizer: Any, spaced: bool) -> list[int] | None:
@@ -46,39 +57,61 @@ class FrameScorer:
         if self.digits[False] is None:
             raise ValueError("the tokenizer does not encode each digit as one token: cannot read expected scores")
         self.probe = scores_answer(dict.fromkeys(DIMENSIONS, PROBE))
+        self.ten_probe = scores_answer(dict.fromkeys(DIMENSIONS, TEN))
 
-    def _positions(self, ids: list[int], start: int) -> list[tuple[int, bool]]:
-        """Token positions after ``start`` holding the probe's score digit (and whether spaced)."""
+    def _positions(self, ids: list[int], start: int, digit: str) -> list[tuple[int, bool]]:
+        """Token positions after ``start`` holding a probe score's (first) digit, and whether spaced."""
         out = []
         for i in range(start, len(ids)):
             text = str(self.tokenizer.decode([ids[i]]))
-            if text.strip() == str(PROBE):
+            if text.strip() == digit:
                 out.append((i, text.startswith(" ")))
+        return out[: len(DIMENSIONS)]
+
+    def _forward(self, prompt: Sequence[dict[str, str]], image: Any, answer: str,
+                 digit: str) -> tuple[list[int], list[tuple[int, bool]], Any]:
+        import numpy as np
+        from mlx_vlm.trainer.vlm.sft.runtime import collate_vlm_batch, forward_vlm_logits
+
+        row = {"messages": [*prompt, {"role": "assistant", "content": answer}], "images": [image]}
+        batch = collate_vlm_batch([self.dataset.process(row)], 1 << 20, pad_to_multiple=1)
+        ids = [int(v) for v in np.asarray(batch["input_ids"])[0]]
+        completion = np.asarray(batch["completion_mask"])[0]
+        start = int(np.argmax(completion > 0)) if completion.any() else 0
+        positions = self._positions(ids, start, digit)
+        if len(positions) != len(DIMENSIONS):
+            raise ValueError(f"the probe answer's scores were not found in the tokenized row ({len(positions)} of "
+                             f"{len(DIMENSIONS)})")
+        return ids, positions, forward_vlm_logits(self.model, batch["input_ids"], batch["attention_mask"], batch)
+
+    def _tens(self, prompt: Sequence[dict[str, str]], image: Any) -> list[float]:
+        """Per score position, the probability that a "1" there goes on to "10"."""
+        import mlx.core as mx
+        import numpy as np
+
+        ids, positions, logits = self._forward(prompt, image, self.ten_probe, "1")
+        out = []
+        for pos, _spaced in positions:
+            if pos + 2 >= len(ids) or str(self.tokenizer.decode([ids[pos + 1]])) != "0":
+                out.append(0.0)  # "10" is not "1" + "0" in this vocabulary: read the "1" as 1
+                continue
+            probs = mx.softmax(logits[0, pos].astype(mx.float32))
+            zero, end = (float(np.asarray(probs[ids[pos + k]])) for k in (1, 2))
+            out.append(zero / (zero + end) if zero + end > 0 else 0.0)
         return out
 
     def score(self, prompt: Sequence[dict[str, str]], image: Any) -> float:
         import mlx.core as mx
         import numpy as np
-        from mlx_vlm.trainer.vlm.sft.runtime import collate_vlm_batch, forward_vlm_logits
 
-        row = {"messages": [*prompt, {"role": "assistant", "content": self.probe}], "images": [image]}
-        item = self.dataset.process(row)
-        batch = collate_vlm_batch([item], 1 << 20, pad_to_multiple=1)
-        ids_arr = batch["input_ids"]
-        ids = [int(v) for v in np.asarray(ids_arr)[0]]
-        completion = np.asarray(batch["completion_mask"])[0]
-        start = int(np.argmax(completion > 0)) if completion.any() else 0
-        positions = self._positions(ids, start)[: len(DIMENSIONS)]
-        if not positions:
-            raise ValueError("the probe answer's scores were not found in the tokenized row")
-        logits = forward_vlm_logits(self.model, ids_arr, batch["attention_mask"], batch)
+        _ids, positions, logits = self._forward(prompt, image, self.probe, str(PROBE))
+        tens = self._tens(prompt, image)
         values = []
-        for pos, spaced in positions:
+        for (pos, spaced), ten in zip(positions, tens, strict=True):
             digit_ids = self.digits[spaced] or self.digits[False]
             assert digit_ids is not None
-            row_logits = logits[0, pos - 1]
-            probs = mx.softmax(row_logits[mx.array(digit_ids)].astype(mx.float32))
-            values.append(float(np.asarray((probs * mx.arange(10, dtype=mx.float32)).sum())))
+            probs = mx.softmax(logits[0, pos - 1][mx.array(digit_ids)].astype(mx.float32))
+            values.append(expected_digit([float(v) for v in np.asarray(probs)], ten))
         return sum(values) / len(values)
 
     def score_rows(self, rows: Sequence[dict[str, Any]]) -> list[float]:
