@@ -16,6 +16,13 @@ the best run of each counts (other load on the machine only ever slows a run dow
 median step compute time (mlx-vlm's own ``step_time``), median wall time per step (between step
 reports, epoch boundaries excluded), tokens/s, and peak memory; plus the pipeline's memory
 estimate against its measured peak. Target: pipeline / bare step time <= 1.05.
+
+``--culls``: learning from culls instead (``training.learn``) on the synthetic photographer
+(``app.testing.synthetic_photographer``: bursts of a sharp pick, a darkened 2-star copy and a
+blurred reject), SFT and ORPO, on two model families (tiny random qwen3_vl and gemma3 unless
+``--model`` is given): pairwise agreement, Spearman and pick precision before/after on the training
+and the held-out bursts, step time of each method and peak memory. The baseline is the same model
+before training, in the same run.
 """
 
 from __future__ import annotations
@@ -122,12 +129,18 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--culls", action="store_true", help="learning from culls: agreement before/after, SFT and ORPO")
+    parser.add_argument("--bursts", type=int, default=8, help="--culls: synthetic bursts of three frames")
+    parser.add_argument("--steps", type=int, default=100, help="--culls: optimizer steps per method")
+    parser.add_argument("--lr", type=float, default=5e-3, help="--culls: learning rate")
     parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--iters", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_worker:
         bare_worker(args.model, args.iters)
         return 0
+    if args.culls:
+        return culls_bench(args)
     with tempfile.TemporaryDirectory(prefix="mondrian-bench-") as tmp:
         work = Path(tmp)
         home = work / "home"
@@ -155,6 +168,62 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"model": model, "pipeline": pipe, "bare": bare, "step_time_ratio": ratio,
                                          "pipeline_runs": pipeline_runs, "bare_runs": bare_runs}, indent=2))
+    return 0
+
+
+CULL_METRICS = (("pairwise", "pairwise"), ("burst", "pairwise_burst"), ("stars", "pairwise_stars"),
+                ("Spearman", "spearman"), ("pick prec.", "pick_precision"))
+
+
+def culls_run(model: str, method: str, work: Path, bursts: int, steps: int, lr: float) -> dict[str, Any]:
+    """One ``training.learn`` run in this process, on fresh synthetic bursts; eval.json's content."""
+    import io
+
+    from app.engine.advisors import Advisor, save_user_advisor
+    from app.testing.synthetic_photographer import decisions
+    from training.learn import Learning, LearnOptions
+
+    save_user_advisor(Advisor(id=ADVISOR, name="Bench", bio="Likes sharp, bright frames."))
+    found = decisions(work / "photos", bursts, edge=192)
+    opts = LearnOptions(advisor_id=ADVISOR, reviews=["synthetic"], model=model, method=method, steps=steps, lr=lr,
+                        decisions=found, activate="never", bootstrap=300,
+                        facts=False)  # the taste from the pixels alone: the measured facts would spell it out
+    return Learning(opts, io.StringIO()).run()
+
+
+def _value(result: dict[str, Any], when: str, split: str, key: str) -> str:
+    v = result["agreement"][when][split][key]["value"]
+    return "   -" if v is None else f"{v:5.2f}"
+
+
+def culls_bench(args: argparse.Namespace) -> int:
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="mondrian-bench-culls-") as tmp:
+        work = Path(tmp)
+        os.environ["MONDRIAN_HOME"] = str(work / "home")
+        from app.testing.tiny_model import build_tiny_model
+
+        models = [args.model] if args.model else [str(build_tiny_model(work / arch, arch=arch))
+                                                  for arch in ("qwen3_vl", "gemma3")]
+        for model in models:
+            for method in ("sft", "orpo"):
+                r = culls_run(model, method, work, args.bursts, args.steps, args.lr)
+                r["model_name"] = Path(model).name
+                results.append(r)
+    print(f"synthetic photographer: {args.bursts} bursts of 3, {args.steps} steps, lr {args.lr}; "
+          "agreement before -> after (train / held-out bursts)")
+    head = f"{'model':<14}{'method':<7}{'split':<9}" + "".join(f"{n:>16}" for n, _ in CULL_METRICS)
+    print(head + f"{'s/step':>9}{'peak GB':>9}")
+    for r in results:
+        for split in ("train", "held_out"):
+            cells = "".join(f"{_value(r, 'before', split, k) + ' -> ' + _value(r, 'after', split, k):>16}"
+                            for _, k in CULL_METRICS)
+            t = r["training"]
+            print(f"{r['model_name']:<14}{r['method']:<7}{split:<9}{cells}{t['step_time_s']:>9.2f}"
+                  f"{t['peak_memory_gb']:>9.3f}")
+    if args.json:
+        args.json.write_text(json.dumps([{k: r[k] for k in ("model_name", "method", "agreement", "comparison",
+                                                             "training", "frames")} for r in results], indent=2))
     return 0
 
 

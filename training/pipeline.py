@@ -14,6 +14,7 @@ from .common import NEWEST
 from .hyper import Hyper, to_argv
 
 PREPARE, TRAIN, EVALUATE = "Preparing the dataset", "Training", "Evaluating"
+LEARN = "Learning from your culls"
 
 
 @dataclass
@@ -73,6 +74,13 @@ def evaluate_command(advisor: str, version: str | None, options: PipelineOptions
     return Command(EVALUATE, "training.evaluate", [
         "--advisor", advisor, "--max-tokens", str(max_tokens), "--limit", str(options.eval_limit), "--jsonl",
         *(["--version", version] if version else [])])
+
+
+def learn_command(advisor: str, reviews: list[str], model: str, *, method: str = "orpo") -> Command:
+    """Teach ``advisor`` from the user's culls of ``reviews`` (``training.learn``): one process that
+    trains, measures agreement and publishes (activating only when it agrees better)."""
+    return Command(LEARN, "training.learn", ["--advisor", advisor, "--from-review", *reviews,
+                                             *(["--model", model] if model else []), "--method", method])
 
 
 def training_pipeline(advisor: str, portfolio: str, model: str, hyper: Hyper, options: PipelineOptions, *,

@@ -1,4 +1,4 @@
-"""``train prepare|lora|evaluate|versions|distributed ...``: the training commands through ``mondrian``.
+"""``train prepare|lora|learn|evaluate|versions|distributed ...``: the training commands through ``mondrian``.
 
 Each runs the training module's own ``main`` with the rest of the line (``mondrian train lora
 --help`` shows its options), so ``mondrian`` is the one command a user needs; ``python -m
@@ -13,6 +13,8 @@ STEPS = {
     "prepare": ("prepare_dataset", "turn a folder of your photos into a training dataset (--draft: profiles "
                                    "from the base model)"),
     "lora": ("train_lora", "train a LoRA adapter for a personal advisor and publish it as vN"),
+    "learn": ("learn", "teach an advisor from your culls of reviewed shoots (--from-review ID): ORPO or SFT, "
+                       "judged by agreement with your picks"),
     "evaluate": ("evaluate", "base vs fine-tuned on the held-out photos -> eval.md"),
     "versions": ("versions", "list|activate|rollback|delete|fuse an advisor's adapter versions"),
     "distributed": ("distributed", "train one advisor on several Macs (mlx.launch, ring backend)"),
@@ -20,7 +22,7 @@ STEPS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="personal advisors: prepare, lora, evaluate, versions, distributed",
+    p = sub.add_parser("train", help="personal advisors: prepare, lora, learn, evaluate, versions, distributed",
                        description="Training commands; `mondrian train STEP --help` for each step's options.")
     steps = p.add_subparsers(dest="step", metavar="STEP", required=True)
     for name, (_module, helptext) in STEPS.items():

@@ -79,6 +79,7 @@ CRITIQUE_POLICIES = [("Auto", "auto"), ("All frames", "all"), ("Top 10", "top:10
 class ReviewView(QWidget):
     jobRequested = Signal(object)  # JobRow: open the frame's full report
     reviewFinished = Signal(object)  # ReviewRow
+    teachRequested = Signal(str, str)  # advisor id, review id: learn from this shoot's culls (Training tab)
 
     def __init__(self, service: MondrianService, bridge: InferenceBridge, store: Store | None,
                  parent: QWidget | None = None):
@@ -177,6 +178,11 @@ class ReviewView(QWidget):
         self.undo_button = QPushButton("Undo Write")
         self.undo_button.setToolTip("Undo the last sidecar write (files back as they were)")
         self.undo_button.clicked.connect(self.undo_sidecars)
+        self.teach_button = QPushButton("Teach Advisor")  # short: the row must fit a 900 px window
+        self.teach_button.setToolTip("Teach my advisor from this shoot: train it on your picks, rejects and stars "
+                                     "here (Training tab)")
+        self.teach_button.setEnabled(False)
+        self.teach_button.clicked.connect(self.teach)
         self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
         self.mapping = QLabel(short_legend_text())
         self.mapping.setToolTip(legend_text())
@@ -188,7 +194,7 @@ class ReviewView(QWidget):
             lambda _i: self.note.setVisible(self.convention.currentData() == "lightroom"))
         export = QHBoxLayout()
         widgets: list[QWidget] = [QLabel("Ratings to"), self.convention, also, self.dry_run, self.export_button,
-                                  self.undo_button, self.note]
+                                  self.undo_button, self.note, self.teach_button]
         for widget in widgets:
             export.addWidget(widget)
         export.addStretch(1)
@@ -335,6 +341,12 @@ class ReviewView(QWidget):
     def _on_finished(self) -> None:
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.review_id is not None)
+        self.teach_button.setEnabled(self.review_id is not None)
+
+    def teach(self) -> None:
+        """Ask the window to teach the review's advisor from this shoot's culls."""
+        if self.review_id is not None and self.store is not None:
+            self.teachRequested.emit(self.store.get_review(self.review_id).advisor_id, self.review_id)
 
     # ---- culling (app.ui.review_cull) -----------------------------------------------------------
     def _show_empty(self) -> None:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QScrollArea, QTa
 
 from app.engine.advisors import Advisor, AdvisorError, save_user_advisor, slugify, validate_advisor_id
 from training import events as ev
-from training.pipeline import TRAIN, evaluate_command, resume_pipeline, training_pipeline
+from training.pipeline import TRAIN, evaluate_command, learn_command, resume_pipeline, training_pipeline
 from training.run_state import resumable
 
 from . import ui_state
@@ -253,6 +253,17 @@ class TrainingTab(QWidget):
         self.cancel_button.setEnabled(True)
         self.tabs.setCurrentWidget(self.run_page)
         self.runner.start(steps)
+
+    def teach_from_review(self, advisor_id: str, review_id: str) -> bool:
+        """"Teach my advisor from this shoot" (the Review view): ``training.learn`` on that review's
+        culls, shown and cancellable here like any run."""
+        self._clear_error()
+        if self.runner.running:
+            self.show_error("A training command is already running.")
+            return False
+        self.set_advisor(advisor_id)
+        self._start_run([learn_command(advisor_id, [review_id], self.service.settings.model)], "Teaching")
+        return True
 
     def evaluate(self, version: str) -> None:
         if self.runner.running:

@@ -58,6 +58,10 @@ def eval_mae(result: dict[str, Any]) -> str:
 
 
 def eval_summary(data: dict[str, Any]) -> str:
+    if "agreement" in data:  # learning from culls (training.learn): agreement, not MAE
+        from training.learn import summary_line
+
+        return summary_line(data)
     base, tuned, cmp = data.get("base", {}), data.get("fine_tuned", {}), data.get("comparison", {})
     samples = data.get("samples", 0)
     text = (f"{samples} held-out photo(s): score MAE {eval_mae(base)} (base) → {eval_mae(tuned)} (fine-tuned)")

@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewView(self.service, self.bridge, self.store)
         self.review.jobRequested.connect(self.reopen_job)
         self.review.reviewFinished.connect(lambda _row: self.history.refresh())
+        self.review.teachRequested.connect(self.teach_from_review)
         self.tabs.addTab(self.review, "Review")
 
     def _add_panel_tab(self) -> None:
@@ -226,6 +227,11 @@ class MainWindow(QMainWindow):
             self.tray.set_last_grade(f"{grade} · {Path(str(result.photo)).name}")
             if not self.isActiveWindow():
                 self.tray.notify("Critique ready", f"{Path(str(result.photo)).name}: grade {grade}")
+
+    def teach_from_review(self, advisor_id: str, review_id: str) -> None:
+        """The Review view's "Teach my advisor from this shoot": the Training tab runs and shows it."""
+        if self.training is not None and self.training.teach_from_review(advisor_id, review_id):
+            self.tabs.setCurrentWidget(self.training)
 
     def _training_finished(self, message: str) -> None:
         if self.tray is not None:
