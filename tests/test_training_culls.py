@@ -199,3 +199,24 @@ def test_a_ten_is_read_as_ten_not_as_its_leading_one() -> None:
     nine = [0.0] * 10
     nine[9] = 1.0
     assert expected_digit(one, ten=0.9) > expected_digit(nine, ten=0.9) > expected_digit(one, ten=0.5)
+
+
+def test_the_earlier_answer_is_the_triage_when_a_frame_has_no_full_critique(home: Path, tmp_path: Path) -> None:
+    from app.engine.review.triage import content_key, triage_key
+
+    paths = []
+    for i, n in enumerate(["a.jpg", "b.jpg"]):
+        Image.new("RGB", (40, 30), (60 * i, 80, 120)).save(tmp_path / n, "JPEG")
+        paths.append(str(tmp_path / n))
+    store = Store(tmp_path / "mondrian.db")
+    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    store.set_frames(review.id, [FrameRow(review.id, p, content_hash=f"h{i}", position=i)
+                                 for i, p in enumerate(paths)])
+    scores = dict.fromkeys(DIMENSIONS, 3)
+    frame = store.list_frames(review.id)[0]
+    store.save_triage(content_key(frame), triage_key(review), {"scores": scores, "kind": "triage"})
+    CullJournal(store, review.id).apply("Pick", paths, "flag", "pick")
+    found = {Path(d.path).name: d for d in review_decisions(store, review.id, read_files=False)}
+    assert found[Path(frame.path).name].earlier == scores  # the triage stage's answer
+    other = next(n for n in found if n != Path(frame.path).name)
+    assert found[other].earlier is None  # neither critiqued nor triaged: nothing invented

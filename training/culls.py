@@ -215,13 +215,26 @@ def _scores_of(report: Any) -> dict[str, int] | None:
     return {k: int(round(v)) for k, v in scores.items()} if len(scores) == len(DIMENSIONS) else None
 
 
+def _triaged_scores(store: Store, review: Any, frames: list[Any]) -> dict[str, dict[str, int]]:
+    """Frame path -> the scores the review's triage stage gave it (frames it triaged only)."""
+    from app.engine.review.triage import content_key, triage_key
+
+    found = store.triage_results([content_key(f) for f in frames], triage_key(review))
+    out = {}
+    for f in frames:
+        scores = (found.get(content_key(f)) or {}).get("scores")
+        if isinstance(scores, dict) and set(scores) >= set(DIMENSIONS):
+            out[f.path] = {k: int(scores[k]) for k in DIMENSIONS}
+    return out
+
+
 def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -> list[Decision]:
     """Every frame of the review with the user's decision (decided or not), grouped into bursts.
 
     Per frame, the cull made in Mondrian's window (flag and stars on the frame row, the colour
     label from the cull journal) comes first; a frame not culled there takes what the photographer
     set in another tool (:func:`file_decision`). The advisor's earlier answer is the frame's
-    critique report; a report whose scores the user edited gives ``edited``."""
+    critique report, else its triage scores; a report whose scores the user edited gives ``edited``."""
     from app.engine.review.bursts import BurstInput, group_bursts
     from app.engine.review.culling import CullJournal
 
@@ -229,6 +242,7 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
     frames = store.list_frames(review_id)
     labels = CullJournal(store, review_id).labels
     stored = store.frame_metadata(review_id)
+    triaged = _triaged_scores(store, review, frames)
     bursts = group_bursts([BurstInput(f.path, f.phash, _when(f.taken_at), None) for f in frames])
     group = {m: f"{review_id}/burst-{b.number}" for b in bursts for m in b.members}
     out = []
@@ -247,6 +261,8 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
         if f.job_id:
             job = store.find_job(f.job_id)
             d.earlier = _scores_of(job.report if job is not None else None)
+        if d.earlier is None:  # no full critique: the advisor's triage answer (the same scores-only format)
+            d.earlier = triaged.get(f.path)
         profile = store.get_profile(review.advisor_id, f.path)
         if profile is not None and profile.edited:
             d.edited = _scores_of(profile.to_report())
