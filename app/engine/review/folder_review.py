@@ -28,11 +28,21 @@ from app.engine.photos.files import HashCancelled, Skipped, check_readable_folde
 from app.engine.review.bursts import hash_file
 from app.engine.review.folder_lock import FolderBusyError, FolderLock
 from app.engine.review.frame_metadata import read_frames_metadata
-from app.engine.review.progress import Progress, ProgressCallback
+from app.engine.review.progress import (
+    CRITIQUE,
+    TRIAGE,
+    Progress,
+    ProgressCallback,
+    forget_live,
+    live_progress,
+    overall_fraction,
+    record_live,
+    triage_share,
+)
 from app.engine.review.runner import resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.review.selection import describe_policies, parse_policies
-from app.engine.review.stages import queued, run_stages, uses_triage
+from app.engine.review.stages import critique_policy, queued, run_stages, uses_triage
 from app.engine.store.reviews import FrameRow, ReviewRow
 
 if TYPE_CHECKING:
@@ -335,14 +345,25 @@ def run_review(service: MondrianService, store: Store, review_id: str, *,
                on_progress: ProgressCallback | None = None, scope: CancelScope | None = None) -> ReviewRow:
     """Critique the review's pending frames (reusing earlier identical critiques); returns the final row.
     Releases this process's lock on the folder when it ends, however it ends."""
+    review = store.get_review(review_id)
+    triaged = uses_triage(service, review.mode)
+    share = triage_share(triaged, critique_policy(review, service.settings.review_critique))
+
+    def report(progress: Progress) -> None:  # every step is kept for GET /reviews/{id} (Lightroom polls it)
+        record_live(progress, share)
+        if on_progress is not None:
+            on_progress(progress)
+
     try:
-        return _run_review(service, store, review_id, on_progress=on_progress, scope=scope)
+        return _run_review(service, store, review_id, on_progress=report, scope=scope,
+                           first_stage=TRIAGE if triaged else CRITIQUE)
     finally:
+        forget_live(review_id)
         release_folder(review_id)
 
 
 def _run_review(service: MondrianService, store: Store, review_id: str, *,
-                on_progress: ProgressCallback | None, scope: CancelScope | None) -> ReviewRow:
+                on_progress: ProgressCallback | None, scope: CancelScope | None, first_stage: str) -> ReviewRow:
     review = store.get_review(review_id)
     frames = store.list_frames(review_id)
     finished = sum(f.status in ("done", "reused") for f in frames)
@@ -360,13 +381,14 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
                                phash=frame.phash or _phash(store, job_id, Path(frame.path)))
             finished += 1
             if on_progress:
-                on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id))
+                on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id,
+                                     stage=first_stage))
     except CancelledError:
         store.refresh_review_counts(review_id)
         return store.set_review_state(review_id, "cancelled", "cancelled")
     store.refresh_review_counts(review_id)
     if on_progress:
-        on_progress(Progress(review_id, finished, len(frames), len(to_run)))
+        on_progress(Progress(review_id, finished, len(frames), len(to_run), stage=first_stage))
     started = time.perf_counter()
     try:
         run_stages(service, store, review, to_run, on_progress, scope or CancelScope(),
@@ -400,6 +422,28 @@ def review_payload(store: Store, review_id: str) -> dict[str, Any]:
     out["stages"] = {"triage": {"scored": triaged, "total": review.total},
                      "critique": {"policy": policy if isinstance(policy, str) else None,
                                   "critiqued": review.done + review.reused, "queued": queued(review_id)}}
-    if review.state == "completed":
-        out["progress"] = 1.0  # both stages ran (a frame left to triage alone is finished too)
+    out.update(review_progress(review, triaged))
     return {"review": out, "summary": summary.to_dict()}
+
+
+def review_progress(review: ReviewRow, triaged: int) -> dict[str, Any]:
+    """``progress`` (0-1) across both stages and ``stage`` (the one running, None when not running):
+    while the review runs here, from its latest step, triage filling the first
+    :data:`~app.engine.review.progress.TRIAGE_SHARE` of the bar when full critiques follow (all of
+    it for triage only); otherwise from the stored counts (``triaged``: frames with a triage score)."""
+    if review.state == "completed":
+        return {"progress": 1.0, "stage": None}  # both stages ran (a frame left to triage alone is finished)
+    live = live_progress(review.id)
+    if live is not None:
+        step, share = live
+        return {"progress": overall_fraction(step.stage, step.finished, step.total, share), "stage": step.stage}
+    if not review.total:
+        return {"progress": 0.0, "stage": None}
+    if not triaged:  # no triage (technical, or no model): the critiques are the whole bar
+        return {"progress": overall_fraction(CRITIQUE, review.finished, review.total, 0.0), "stage": None}
+    share = triage_share(True, review.settings.get("critique") if isinstance(review.settings.get("critique"), str)
+                         else None)
+    scored = max(triaged, review.finished)
+    if scored < review.total:
+        return {"progress": overall_fraction(TRIAGE, scored, review.total, share), "stage": None}
+    return {"progress": overall_fraction(CRITIQUE, review.done + review.reused, review.total, share), "stage": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,45 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+# The share of a review's bar the triage stage fills when full critiques follow it: triage is one
+# short constrained pass per frame (a few hundred prompt tokens, ~9 sampled), a critique a long report.
+TRIAGE_SHARE = 0.25
+
+_live_lock = threading.Lock()
+_live: dict[str, tuple[Progress, float]] = {}  # review id -> its last event and triage share, while it runs here
+
+
+def record_live(progress: Progress, share: float) -> None:
+    """Keep ``progress`` as the running review's latest step (what GET /reviews/{id} reports);
+    ``share``: the part of the bar its triage fills (:func:`triage_share`)."""
+    with _live_lock:
+        _live[progress.review_id] = (progress, share)
+
+
+def forget_live(review_id: str) -> None:
+    with _live_lock:
+        _live.pop(review_id, None)
+
+
+def live_progress(review_id: str) -> tuple[Progress, float] | None:
+    """The running review's latest step in this process and its triage share, else None."""
+    with _live_lock:
+        return _live.get(review_id)
+
+
+def triage_share(uses_triage: bool, policy: str | None) -> float:
+    """How much of the bar triage fills: all of it for triage only, none without triage."""
+    if not uses_triage:
+        return 0.0
+    return 1.0 if policy == "none" else TRIAGE_SHARE
+
+
+def overall_fraction(stage: str, finished: int, total: int, share: float) -> float:
+    """0-1 across both stages: triage fills the first ``share`` of the bar, full critiques the rest."""
+    part = min(1.0, finished / total) if total > 0 else 1.0
+    value = share * part if stage == TRIAGE else share + (1.0 - share) * part
+    return round(value, 4)
 
 
 def frame_error(error: Exception | None, path: Path) -> str | None:
