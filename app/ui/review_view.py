@@ -45,7 +45,7 @@ from app.engine.review.export import (
     write_csv,
     write_keyword_list,
 )
-from app.engine.review.folder_review import Progress, run_review, start_review
+from app.engine.review.folder_review import Progress, critique_on_demand, run_review, start_review
 from app.engine.review.stages import jump_frame
 from app.engine.review.summary import LIGHTROOM_FLAGS_NOTE, ReviewSummary, build_summary, summarize_frame
 from app.engine.sidecars import STANDARD_FIELDS, WritePolicy
@@ -360,7 +360,8 @@ class ReviewView(QWidget):
 
     def open_frame(self, path: str) -> None:
         """The frame's full report; a frame with triage scores only asks the running review to critique
-        it next (the engine's queue), and its report opens when it arrives."""
+        it next (the engine's queue), or, once the review is over, is critiqued now on its own; its
+        report opens when it arrives."""
         frame = self.grid.frames.get(path)
         job: JobRow | None = self.store.find_job(frame.job_id) if self.store and frame and frame.job_id else None
         if job is not None:
@@ -368,11 +369,46 @@ class ReviewView(QWidget):
             return
         if frame is None or frame.status == "failed":
             return
-        if self.review_id is not None and jump_frame(self.review_id, path):
+        if self.review_id is None or self.store is None:
+            return
+        if jump_frame(self.review_id, path):
             self.status.setText(f"{frame.name}: its full critique runs next.")
-        else:
-            self.status.setText(f"{frame.name} has triage scores only: review the folder again with Critique "
-                                "set to include it (or All frames) for its full critique.")
+            return
+        if self.request is not None and self.request.live:
+            self.status.setText(f"{frame.name}: its full critique runs when the current task ends.")
+            return
+        self.critique_frame(path)
+
+    def critique_frame(self, path: str) -> Request | None:
+        """The review is over: critique this one frame now (the engine's critique_on_demand, as the
+        HTTP jump does); its tile and report follow when it arrives."""
+        if self.store is None or self.review_id is None:
+            return None
+        service, store, review_id = self.service, self.store, self.review_id
+
+        def task(ctx: TaskContext) -> str:
+            return critique_on_demand(service, store, review_id, path, scope=ctx.scope)
+
+        self.request = request = self.bridge.run("review", task)
+        request.result.connect(lambda status, p=path: self._on_frame_critiqued(p, str(status)))
+        request.failed.connect(lambda message, name=Path(path).name: self.status.setText(
+            f"{name}: its critique was cancelled." if message == CANCELLED else message))  # the review stays as it was
+        request.finished.connect(self._on_finished)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"{Path(path).name}: writing its full critique…")
+        return request
+
+    def _on_frame_critiqued(self, path: str, status: str) -> None:
+        assert self.store is not None and self.review_id is not None
+        frame = summarize_frame(self.store, self.store.get_frame(self.review_id, path))
+        self.grid.update_frame(frame)
+        if status == "failed" or frame.job_id is None:
+            self.status.setText(f"{frame.name}: no full critique ({frame.error or 'the advisor gave no report'}).")
+            return
+        self.status.setText(f"{frame.name}: full critique written.")
+        job = self.store.find_job(frame.job_id)
+        if job is not None:
+            self.jobRequested.emit(job)
 
     def policy(self) -> WritePolicy:
         return WritePolicy(frozenset(n for n, box in self.fields.items() if box.isChecked()),

@@ -42,7 +42,14 @@ from app.engine.review.progress import (
 from app.engine.review.runner import resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.review.selection import describe_policies, parse_policies
-from app.engine.review.stages import critique_policy, queued, run_stages, uses_triage
+from app.engine.review.stages import (
+    critique_alone,
+    critique_policy,
+    jump_frame,
+    queued,
+    run_stages,
+    uses_triage,
+)
 from app.engine.store.reviews import FrameRow, ReviewRow
 
 if TYPE_CHECKING:
@@ -400,6 +407,39 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
         raise
     log.info("review %s: %d frame(s) to run, done in %.1f s", review_id, len(to_run), time.perf_counter() - started)
     return store.set_review_state(review_id, "completed")
+
+
+QUEUED, DONE, FAILED = "queued", "done", "failed"  # what critique_on_demand did
+
+
+def critique_on_demand(service: MondrianService, store: Store, review_id: str, path: str, *,
+                       scope: CancelScope | None = None, on_progress: ProgressCallback | None = None) -> str:
+    """The full critique of one frame the user opened (the window's grid, ``POST /reviews/{id}/jump``):
+    ``queued`` when the review runs here (the frame goes first in its second stage); otherwise that
+    frame is critiqued now, alone, and recorded as the frame's critique like any other (its job linked
+    to the review, the frame ``done`` or ``failed``, the counts refreshed): ``done``, or ``failed``
+    (the frame's row says why). A frame with an outcome already is left as it is. Raises
+    ReviewNotFoundError when the review has no such frame, ReviewBusyError when another process runs
+    the folder's review, CancelledError when ``scope`` is cancelled."""
+    if jump_frame(review_id, path):
+        return QUEUED
+    review = store.get_review(review_id)
+    frame = store.get_frame(review_id, path)
+    if frame.status not in ("done", "reused", "failed"):
+        lock = None if review.folder.startswith("files:") else FolderLock(Path(review.folder), store.path.parent / "locks")
+        try:
+            if lock is not None:
+                lock.acquire()  # not while another process runs this folder's review
+        except FolderBusyError as exc:
+            raise ReviewBusyError(str(exc)) from None
+        try:
+            critique_alone(service, store, review, path, scope or CancelScope(), on_progress,
+                           lambda job_id, p: _phash(store, job_id, p))
+        finally:
+            if lock is not None:
+                lock.release()
+        frame = store.get_frame(review_id, path)
+    return FAILED if frame.status == "failed" else DONE
 
 
 def review_folder(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str = "auto",
