@@ -36,6 +36,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     assert review.state == "completed" and review.total == 7 and review.done == 6 and review.failed == 1
     assert seen and seen[0] == 7  # the grid shows every frame as soon as the folder is scanned
     assert view.grid.count() == 7 and view.progress.value() == 7 and "6 critiqued" in view.status.text()
+    assert not view.undo_button.isEnabled()  # nothing written yet: nothing to undo
     frames = view.grid.frames
     assert PAIR_JPEG not in {Path(p).name for p in frames}
     tiles = [view.grid.item(i).text() for i in range(view.grid.count())]
@@ -88,6 +89,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     asked: list[str] = []
     view.confirm = lambda title, text, details: asked.append(text) is not None  # answers "no"
     assert view.write_sidecars() is None and sorted(p.name for p in folder.iterdir()) == before
+    assert not view.undo_button.isEnabled()  # a dry run and a declined write leave nothing to undo
     view.fields["rating"].setChecked(True)
     view.fields["flag"].setChecked(True)
     view.confirm = lambda title, text, details: asked.append(text) is None  # answers "yes"
@@ -101,9 +103,11 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     expected = "-1" if raw.flag == "reject" else str(raw.user_stars if raw.user_stars is not None
                                                        else stars_for_score(raw.overall))
     assert read_sidecar(folder / f"{PAIR_RAW}.xmp")["Xmp.xmp.Rating"] == expected
+    assert view.undo_button.isEnabled()  # a write of this review's, not undone
     view.undo_button.click()
     assert "restored" in view.status.text() and not (folder / f"{PAIR_RAW}.xmp").exists()
     assert sorted(p.name for p in folder.iterdir()) == before
+    assert not view.undo_button.isEnabled()  # undone: nothing left to undo
 
 
 def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tmp_path: Path) -> None:

@@ -177,6 +177,7 @@ class ReviewView(QWidget):
         self.export_button.clicked.connect(self.write_sidecars)
         self.undo_button = QPushButton("Undo Write")
         self.undo_button.setToolTip("Undo the last sidecar write (files back as they were)")
+        self.undo_button.setEnabled(False)  # only with a write of this review's not undone yet
         self.undo_button.clicked.connect(self.undo_sidecars)
         self.teach_button = QPushButton("Teach Advisor")  # short: the row must fit a 900 px window
         self.teach_button.setToolTip("Teach my advisor from this shoot: train it on your picks, rejects and stars "
@@ -286,6 +287,7 @@ class ReviewView(QWidget):
             self.review_id = data["opened"]
             assert self.store is not None
             self.culling.open_review(self.review_id)
+            self._refresh_undo()
             self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)],
                                  resort=True)
             self._show_empty()
@@ -342,6 +344,13 @@ class ReviewView(QWidget):
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.review_id is not None)
         self.teach_button.setEnabled(self.review_id is not None)
+        self._refresh_undo()
+
+    def _refresh_undo(self) -> None:
+        """Undo Write only when the store has a write of this review's sidecars not undone yet."""
+        batch = (self.store.last_sidecar_batch(self.review_id)
+                 if self.store is not None and self.review_id is not None else None)
+        self.undo_button.setEnabled(batch is not None)
 
     def teach(self) -> None:
         """Ask the window to teach the review's advisor from this shoot's culls."""
@@ -447,15 +456,17 @@ class ReviewView(QWidget):
         write_keyword_list(summary, folder / "keywords.txt")
         text = f"{result.headline()}; CSV and keyword list in {csv_path.parent}"
         self.status.setText(text)
+        self._refresh_undo()
         if self.dry_run.isChecked() or result.errors or result.skipped:
             self._show("Sidecars", text, result.describe())
         return result
 
     def undo_sidecars(self) -> None:
-        if self.store is None:
+        if self.store is None or self.review_id is None:
             return
-        result = undo_last_write(self.store)
+        result = undo_last_write(self.store, self.review_id)  # this review's write, not another's
         text = result.describe().splitlines()[0]
         self.status.setText(text)
+        self._refresh_undo()
         if result.refused:
             self._show("Undo sidecar write", text, result.describe())
