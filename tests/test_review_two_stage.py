@@ -225,7 +225,9 @@ def test_cli_triage_only_then_top_n(tiny_model_dir: Path, shoot: Path, tmp_path:
     assert _exiv2_read(sidecar)["Xmp.mondrian.ScoreStage"][1] == "triage"
     second = _review([str(folder), "--critique", "top:1"], home, tiny_model_dir)
     assert second.returncode == 1, second.stderr
-    assert "1 critiqued, 0 reused, 1 failed of 7; 5 scored by triage only (critique policy top:1)" in second.stdout
+    # the scores stored by the first run are read back, not counted as this run's
+    assert ("completed, this run: 1 critiqued, 1 failed (of 7 frames); 5 scored by triage only "
+            "(critique policy top:1)") in second.stdout
     assert "(triage)" in second.stdout  # the best/weakest lines say which score they show
     bad = _review([str(folder), "--critique", "best"], home, tiny_model_dir)
     assert bad.returncode == 2 and "critique policy 'best' is not one of" in bad.stderr

@@ -109,6 +109,12 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == before
     assert not view.undo_button.isEnabled()  # undone: nothing left to undo
 
+    # reopening the finished review runs nothing again, and the status says so (not "6 critiqued")
+    with qtbot.waitSignal(view.reviewFinished, timeout=LONG):
+        view.review(folder)
+    assert view.status.text().startswith("Completed, this run: nothing critiqued, 1 failed; 6 done before this run "
+                                         "(of 7 frames)"), view.status.text()
+
 
 def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tmp_path: Path) -> None:
     folder = _small_shoot(tmp_path)

@@ -46,6 +46,7 @@ from app.engine.review.export import (
     write_keyword_list,
 )
 from app.engine.review.folder_review import Progress, critique_on_demand, run_review, start_review
+from app.engine.review.progress import RunOutcome, last_run
 from app.engine.review.stages import jump_frame
 from app.engine.review.summary import LIGHTROOM_FLAGS_NOTE, ReviewSummary, build_summary, summarize_frame
 from app.engine.sidecars import STANDARD_FIELDS, WritePolicy
@@ -256,7 +257,7 @@ class ReviewView(QWidget):
         advisor, mode, recursive = self.advisor.currentData(), self.mode.currentData(), self.recursive.isChecked()
         critique = self.critique.currentData()
 
-        def task(ctx: TaskContext) -> tuple[Any, ReviewSummary]:
+        def task(ctx: TaskContext) -> tuple[Any, ReviewSummary, RunOutcome | None]:
             review = start_review(service, store, folder, advisor, mode, recursive=recursive, critique=critique)
             ctx.progress(json.dumps({"opened": review.id}), 0.0)
 
@@ -264,7 +265,7 @@ class ReviewView(QWidget):
                 ctx.progress(json.dumps(p.__dict__), p.finished / p.total if p.total else 1.0)
 
             final = run_review(service, store, review.id, on_progress=report, scope=ctx.scope)
-            return final, build_summary(store, final.id)
+            return final, build_summary(store, final.id), last_run(final.id)
 
         self.request = request = self.bridge.run("review", task)
         request.progress.connect(self._on_progress)
@@ -325,9 +326,10 @@ class ReviewView(QWidget):
         self.summary = summary
         self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
         self._show_empty()
+        ran: RunOutcome = value[2] or RunOutcome(review.total, review.done + review.reused)
         triaged = sum(f.stage == "triage" for f in summary.frames)
-        self.status.setText(f"{review.state.capitalize()}: {review.done} critiqued, {review.reused} reused "
-                            f"from earlier reviews, {review.failed} could not be read, of {review.total}."
+        text = ran.describe(review.state)  # this run, apart from what earlier runs did
+        self.status.setText(text[:1].upper() + text[1:] + "."
                             + (f" {triaged} show triage scores (≈) only." if triaged else ""))
         self.reviewFinished.emit(review)
 

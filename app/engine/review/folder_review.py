@@ -33,7 +33,9 @@ from app.engine.review.progress import (
     TRIAGE,
     Progress,
     ProgressCallback,
+    RunOutcome,
     forget_live,
+    keep_run,
     live_progress,
     overall_fraction,
     record_live,
@@ -355,16 +357,21 @@ def run_review(service: MondrianService, store: Store, review_id: str, *,
     review = store.get_review(review_id)
     triaged = uses_triage(service, review.mode)
     share = triage_share(triaged, critique_policy(review, service.settings.review_critique))
+    outcome, seen = RunOutcome(total=review.total, before=review.done + review.reused), set[tuple[str, str]]()
 
     def report(progress: Progress) -> None:  # every step is kept for GET /reviews/{id} (Lightroom polls it)
         record_live(progress, share)
+        outcome.count(progress, seen)
         if on_progress is not None:
             on_progress(progress)
 
     try:
-        return _run_review(service, store, review_id, on_progress=report, scope=scope,
-                           first_stage=TRIAGE if triaged else CRITIQUE)
+        final = _run_review(service, store, review_id, on_progress=report, scope=scope,
+                            first_stage=TRIAGE if triaged else CRITIQUE)
+        outcome.total = final.total
+        return final
     finally:
+        keep_run(review_id, outcome)  # what this run did (last_run): the summary's wording
         forget_live(review_id)
         release_folder(review_id)
 

@@ -76,3 +76,55 @@ def frame_error(error: Exception | None, path: Path) -> str | None:
     if isinstance(error, ImageLoadError) and error.path == path:
         return error.reason
     return str(error) if error else None
+
+
+@dataclass
+class RunOutcome:
+    """What one run of a review did, apart from what earlier runs had done: reopening a finished
+    review runs nothing, and its summary must say so rather than repeat the cumulative counts."""
+
+    total: int  # frames in the review
+    before: int  # frames with a full critique (run or reused) before this run
+    triaged: int = 0  # frames the model scored by triage in this run (stored scores read back are not counted)
+    critiqued: int = 0  # full critiques the model wrote in this run
+    reused: int = 0  # frames whose critique was found from an earlier review (same content) in this run
+    failed: int = 0  # frames that failed in this run
+
+    def count(self, progress: Progress, seen: set[tuple[str, str]]) -> None:
+        """Count a frame's step once (``seen``: the (status, path) pairs counted so far)."""
+        if progress.path is None or progress.status is None or (progress.status, progress.path) in seen:
+            return
+        seen.add((progress.status, progress.path))
+        field = {"triaged": "triaged", "done": "critiqued", "reused": "reused", "failed": "failed"}.get(progress.status)
+        if field is not None:
+            setattr(self, field, getattr(self, field) + 1)
+
+    def describe(self, state: str) -> str:
+        """``completed, this run: 6 critiqued, 1 failed (of 7 frames)``; reopened:
+        ``completed, this run: nothing critiqued; 6 done before this run (of 7 frames)``."""
+        ran = [f"{n} {what}" for n, what in ((self.triaged, "triaged"), (self.critiqued, "critiqued"),
+                                             (self.reused, "reused from earlier reviews"), (self.failed, "failed"))
+               if n]
+        if not (self.triaged or self.critiqued or self.reused):
+            ran.insert(0, "nothing critiqued")
+        text = f"{state}, this run: {', '.join(ran)}"
+        if self.before:
+            text += f"; {self.before} done before this run"
+        return text + f" (of {self.total} frames)"
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+_runs: dict[str, RunOutcome] = {}  # review id -> what its latest run in this process did
+
+
+def keep_run(review_id: str, outcome: RunOutcome) -> None:
+    with _live_lock:
+        _runs[review_id] = outcome
+
+
+def last_run(review_id: str) -> RunOutcome | None:
+    """What the review's latest run in this process did (None: it has not run here)."""
+    with _live_lock:
+        return _runs.get(review_id)
