@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImageReader, QKeyEvent, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImageReader, QKeyEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 from app.engine.review.summary import FrameSummary
@@ -106,16 +106,28 @@ def tile_pixmap(frame: FrameSummary, source: QPixmap | None, edge: int = TILE, l
     return canvas
 
 
-def tile_text(frame: FrameSummary, label: str | None = None) -> str:
+TEXT_MARGIN = 8  # the grid cell's width beyond the text (the view's padding either side)
+
+
+def elided_caption(caption: str, metrics: QFontMetrics, width: int) -> str:
+    """The caption in quotes on one line of at most ``width`` pixels (``…`` where it is cut): a caption
+    that wrapped pushed the problems line out of a small tile."""
+    room = max(0, width - metrics.horizontalAdvance("“”"))
+    return "“" + metrics.elidedText(" ".join(caption.split()), Qt.TextElideMode.ElideRight, room) + "”"
+
+
+def tile_text(frame: FrameSummary, label: str | None = None, *, width: int = TILE + 24 - TEXT_MARGIN,
+              font: QFont | None = None) -> str:
     """Name, stars (yours in Mondrian, else the file's, else the score's), the colour label (the cull's,
-    else the file's), the file's caption, problems and an exact copy."""
+    else the file's), the file's caption (elided to ``width`` pixels in ``font``, the application's
+    when None), problems and an exact copy."""
     meta = frame.file_meta
     shown = frame.reviewed or frame.user_stars is not None or (meta is not None and meta.rating is not None)
     stars = "★" * frame.stars + "☆" * (5 - frame.stars) if shown else ""
     colour = label or (f"● {meta.label}" if meta is not None and meta.label else "")
     caption = ""
     if meta is not None and meta.caption:
-        caption = "“" + (meta.caption if len(meta.caption) <= 28 else meta.caption[:27].rstrip() + "…") + "”"
+        caption = elided_caption(meta.caption, QFontMetrics(font if font is not None else QFont()), width)
     problems = " · ".join([p.kind for p in frame.problems]
                           + ([f"copy of {Path(frame.duplicate_of).name}"] if frame.duplicate_of else []))
     stage = f"≈ triage {frame.overall:.1f}" if frame.stage == "triage" and frame.overall is not None else ""
@@ -219,7 +231,7 @@ class ReviewGrid(QListWidget):
 
     def _paint(self, item: QListWidgetItem, frame: FrameSummary, *, draw: bool) -> None:
         label = self.labels.get(frame.path)
-        item.setText(tile_text(frame, label))
+        item.setText(tile_text(frame, label, width=self.gridSize().width() - TEXT_MARGIN, font=self.font()))
         triage = "Triage scores (≈): the full critique has not run yet" if frame.stage == "triage" else ""
         item.setToolTip(tile_tooltip(frame) + "\n\n" + (frame.summary or triage or frame.error or frame.path))
         if draw:
