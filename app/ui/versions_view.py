@@ -79,6 +79,53 @@ def eval_summary(data: dict[str, Any]) -> str:
     return text
 
 
+# The learn-from-culls evaluation (training.learn's eval.json): one row per frame set and moment.
+AGREEMENT_METRICS = (("pairwise", "Pairwise"), ("pairwise_burst", "Within bursts"), ("pairwise_stars", "Across stars"),
+                     ("spearman", "Spearman"), ("pick_precision", "Pick precision"))
+AGREEMENT_COLUMNS = ("Frames", "When", "Pairs", *(title for _key, title in AGREEMENT_METRICS))
+
+
+def _agreement_cell(metric: Any) -> str:
+    """``0.667 [0.50, 0.83]``: the value and its 95 % bootstrap interval; ``—`` when not measurable."""
+    value = metric.get("value") if isinstance(metric, dict) else None
+    if not isinstance(value, (int, float)):
+        return "—"
+    ci = metric.get("ci")
+    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci):
+        return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return f"{value:.3f}"
+
+
+def agreement_rows(data: dict[str, Any]) -> list[list[str]]:
+    """The agreement table of a learn-from-culls eval.json (AGREEMENT_COLUMNS): training and held-out
+    frames, before and after, each metric with its interval; [] when ``data`` has no agreement."""
+    table = data.get("agreement")
+    if not isinstance(table, dict):
+        return []
+    rows = []
+    for name, title in (("train", "training"), ("held_out", "held out")):
+        for when in ("before", "after"):
+            side = (table.get(when) or {}).get(name)
+            if not isinstance(side, dict):
+                continue
+            rows.append([title, when, str(side.get("pairs", "—")),
+                         *(_agreement_cell(side.get(key)) for key, _title in AGREEMENT_METRICS)])
+    return rows
+
+
+def agreement_note(data: dict[str, Any]) -> str:
+    """The held-out difference after minus before (with its interval and pairs) and the decision."""
+    found = data.get("comparison")
+    c: dict[str, Any] = found if isinstance(found, dict) else {}
+    diff, ci = c.get("pairwise_difference"), c.get("ci")
+    text = "Held-out pairwise agreement, after minus before: " + (f"{diff:+.3f}" if isinstance(diff, (int, float))
+                                                                  else "n/a")
+    if isinstance(ci, list) and len(ci) == 2:
+        text += f" [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+    text += f" on {c.get('pairs', 0)} pairs. Intervals: 95 % bootstrap over bursts."
+    return text + (f" {str(data['reason'])[:1].upper()}{str(data['reason'])[1:]}." if data.get("reason") else "")
+
+
 class VersionsView(QWidget):
     evaluateRequested = Signal(str)  # version
     changed = Signal()  # the active version changed
@@ -133,6 +180,17 @@ class VersionsView(QWidget):
         self.eval_summary = QLabel()
         self.eval_summary.setWordWrap(True)
         bottom_layout.addWidget(self.eval_summary)
+        self.agreement = QTableWidget(0, len(AGREEMENT_COLUMNS))  # learn-from-culls versions: agreement, not MAE
+        self.agreement.setHorizontalHeaderLabels(AGREEMENT_COLUMNS)
+        self.agreement.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.agreement.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.agreement.verticalHeader().setVisible(False)
+        self.agreement.setVisible(False)
+        bottom_layout.addWidget(self.agreement)
+        self.agreement_note = QLabel()
+        self.agreement_note.setWordWrap(True)
+        self.agreement_note.setVisible(False)
+        bottom_layout.addWidget(self.agreement_note)
         self.eval_view = QTextBrowser()
         bottom_layout.addWidget(self.eval_view)
         splitter.addWidget(bottom)
@@ -238,6 +296,8 @@ class VersionsView(QWidget):
             emit(self.evaluateRequested, version)
 
     def _show_eval(self) -> None:
+        self._show_agreement([], "")  # until a learn-from-culls evaluation is shown
+        self.eval_view.setVisible(True)
         version = self.selected_version()
         if not version or not self.advisor_id:
             self.eval_title.setText("Evaluation")
@@ -255,5 +315,17 @@ class VersionsView(QWidget):
             self.eval_view.clear()
             return
         self.eval_summary.setText(eval_summary(data))
+        rows = agreement_rows(data)
+        self._show_agreement(rows, agreement_note(data) if rows else "")
         md = v.path / "eval.md"
-        self.eval_view.setMarkdown(md.read_text(encoding="utf-8") if md.is_file() else "")
+        self.eval_view.setVisible(not rows)  # eval.md holds the same table: shown once, as a table
+        self.eval_view.setMarkdown(md.read_text(encoding="utf-8") if md.is_file() and not rows else "")
+
+    def _show_agreement(self, rows: list[list[str]], note: str) -> None:
+        self.agreement.setRowCount(len(rows))
+        for row, cells in enumerate(rows):
+            for col, text in enumerate(cells):
+                self.agreement.setItem(row, col, QTableWidgetItem(text))
+        self.agreement.setVisible(bool(rows))
+        self.agreement_note.setText(note)
+        self.agreement_note.setVisible(bool(rows))
