@@ -139,7 +139,7 @@ def test_tiles_show_what_the_files_already_say(qtbot) -> None:
 
     from app.engine.review.summary import FrameSummary
     from app.engine.sidecars import UserMetadata
-    from app.ui.review_grid import TEXT_MARGIN, ReviewGrid, tile_text, tile_tooltip
+    from app.ui.review.review_grid import TEXT_MARGIN, ReviewGrid, tile_text, tile_tooltip
 
     meta = UserMetadata(rating=5, label="Purple", flag="pick", caption="Grandma's 90th birthday on the terrace",
                         sources={"rating": "embedded XMP", "label": "embedded XMP", "flag": "embedded XMP",

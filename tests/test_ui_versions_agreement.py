@@ -37,7 +37,7 @@ def _eval(version: str) -> dict:
 
 
 def test_the_versions_view_shows_the_agreement_table(qtbot, home: Path, tiny_model_dir: Path, tiny_adapters) -> None:
-    from app.ui.versions_view import AGREEMENT_COLUMNS, VersionsView
+    from app.ui.training.versions_view import AGREEMENT_COLUMNS, VersionsView
 
     version = publish_adapter("ansel", tiny_adapters["a"], tiny_model_dir)
     result = _eval(version.version)
