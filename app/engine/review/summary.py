@@ -184,9 +184,10 @@ def parse_time(text: str | None) -> datetime | None:
 
 def frame_triage(store: Store, rows: list[FrameRow]) -> dict[str, dict[str, Any]]:
     """The stored triage results of ``rows`` (one review's frames), path -> result."""
-    if not rows:
+    review = store.find_review(rows[0].review_id) if rows else None
+    if review is None:  # no rows, or frames not stored as a review: nothing was triaged
         return {}
-    key = triage_key(store.get_review(rows[0].review_id))
+    key = triage_key(review)
     found = store.triage_results([content_key(r) for r in rows], key)
     return {r.path: found[content_key(r)] for r in rows if content_key(r) in found}
 
@@ -228,7 +229,7 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
         item.thumbnail = job.thumbnail_path
     if item.overall is not None:
         item.stage = "full"
-    if triage is None:
+    if triage is None and item.stage != "full":  # a full critique needs no triage lookup
         triage = frame_triage(store, [row]).get(row.path)
     if triage:
         _with_triage(item, triage)
