@@ -87,7 +87,7 @@ def test_a_full_database_is_507_json_and_nothing_is_half_saved(bounded):
     """A real SQLITE_FULL: the database may not grow by a page (what a full disk does to SQLite)."""
     base, store = bounded
     job_id = new_job(store)
-    conn = store._conn
+    conn = store.db._conn
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
     try:

@@ -214,7 +214,7 @@ def test_the_earlier_answer_is_the_triage_when_a_frame_has_no_full_critique(home
                                  for i, p in enumerate(paths)])
     scores = dict.fromkeys(DIMENSIONS, 3)
     frame = store.list_frames(review.id)[0]
-    store.save_triage(content_key(frame), triage_key(review), {"scores": scores, "kind": "triage"})
+    store.triage_scores.save_triage(content_key(frame), triage_key(review), {"scores": scores, "kind": "triage"})
     CullJournal(store, review.id).apply("Pick", paths, "flag", "pick")
     found = {Path(d.path).name: d for d in review_decisions(store, review.id, read_files=False)}
     assert found[Path(frame.path).name].earlier == scores  # the triage stage's answer

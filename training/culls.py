@@ -219,7 +219,7 @@ def _triaged_scores(store: Store, review: Any, frames: list[Any]) -> dict[str, d
     """Frame path -> the scores the review's triage stage gave it (frames it triaged only)."""
     from app.engine.review.triage import content_key, triage_key
 
-    found = store.triage_results([content_key(f) for f in frames], triage_key(review))
+    found = store.triage_scores.triage_results([content_key(f) for f in frames], triage_key(review))
     out = {}
     for f in frames:
         scores = (found.get(content_key(f)) or {}).get("scores")

@@ -139,7 +139,7 @@ class _Run:
         """Scores for ``to_run`` (stored ones read back, the rest computed and stored); path -> scores."""
         review, store = self.review, self.store
         key = triage_key(review)
-        stored = store.triage_results([content_key(f) for f in to_run], key)
+        stored = store.triage_scores.triage_results([content_key(f) for f in to_run], key)
         scores: dict[str, TriageScores] = {}
         for frame in to_run:
             data = stored.get(content_key(frame))
@@ -169,7 +169,7 @@ class _Run:
             if result is not None:
                 record = result.to_dict() | {"technical": extra.photo.analysis.to_dict() if extra else None,
                                              "thumbnail": extra.thumbnail if extra else None}
-                store.save_triage(content_key(frame), key, record)
+                store.triage_scores.save_triage(content_key(frame), key, record)
                 if extra is not None and extra.phash and not frame.phash:
                     store.update_frame(review.id, frame.path, phash=extra.phash)
                 scores[frame.path] = result
@@ -285,7 +285,7 @@ def _run_stages(service: MondrianService, store: Store, review: ReviewRow, to_ru
         selected = [f.path for f in to_run]
     else:  # the policy counts the whole shoot (top:N includes frames critiqued by an earlier run)
         key = triage_key(review)
-        earlier = store.triage_results([content_key(f) for f in rows if f.path not in scores], key)
+        earlier = store.triage_scores.triage_results([content_key(f) for f in rows if f.path not in scores], key)
         for f in rows:
             if f.path not in scores and content_key(f) in earlier:
                 try:

@@ -187,7 +187,7 @@ def frame_triage(store: Store, rows: list[FrameRow]) -> dict[str, dict[str, Any]
     if not rows:
         return {}
     key = triage_key(store.get_review(rows[0].review_id))
-    found = store.triage_results([content_key(r) for r in rows], key)
+    found = store.triage_scores.triage_results([content_key(r) for r in rows], key)
     return {r.path: found[content_key(r)] for r in rows if content_key(r) in found}
 
 

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -32,15 +32,20 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 
 
-class StoreBase:
-    """Connection plumbing shared by the store's job, rating and profile methods."""
+class Connection:
+    """The one SQLite connection of a store: opening, settings, migrations, the integrity check, the
+    write transaction and the read query every part of the store goes through.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True,
-                 check: bool = True, backups_kept: int = 0):
+    ``Connection(path, check=True, backups_kept=0)``: ``check`` runs the background integrity check,
+    ``backups_kept`` > 0 keeps daily rolling backups.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, check: bool = True, backups_kept: int = 0):
         self.path = Path(path) if path is not None else paths.db_path()
         paths.ensure_private_dir(self.path.parent)
         paths.make_private_file(self.path)
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
+        """Held by every statement; a part holds it across a read and the write that depends on it."""
         self.backups_kept = backups_kept
         self.health = HealthCheck(self.path, after_ok=self._backup_if_due if backups_kept > 0 else None)
         try:
@@ -71,25 +76,14 @@ class StoreBase:
             self.health.skip()
         elif not self.health.done:
             self.health.start()
-        self.recovered = self.recover_interrupted() if recover else 0
-
-    def recover_interrupted(self) -> int:  # defined by the jobs mixin
-        raise NotImplementedError
 
     def _backup_if_due(self) -> None:
         if backup.backup_due(self.path):
             backup.backup_database(self.path, self.backups_kept)
 
-    # ---- plumbing ------------------------------------------------------------------------------
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self.health.join()
-        with self._lock:
+        with self.lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
@@ -98,20 +92,11 @@ class StoreBase:
     def closed(self) -> bool:
         return self._conn is None
 
-    @property
-    def damage(self) -> DatabaseDamagedError | None:
-        """The damage found by the integrity check (None while it runs or when the file is sound)."""
-        return self.health.damage
-
-    def on_damage(self, listener: Callable[[DatabaseDamagedError], None]) -> None:
-        """Tell ``listener`` (on the checking thread) when the file turns out damaged."""
-        self.health.on_damage(listener)
-
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction under the lock, only on a database that passed its check."""
         self.health.wait_writable()
-        with self._lock:
+        with self.lock:
             if self._conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
             try:
@@ -144,8 +129,8 @@ class StoreBase:
         if _is_damage(exc):
             raise self.health.mark_damaged([str(exc)]) from exc
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
             if self._conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
             try:
@@ -153,6 +138,48 @@ class StoreBase:
             except sqlite3.DatabaseError as exc:
                 self._stop_if_damage(exc)
                 raise
+
+
+class StoreBase:
+    """The store's connection plumbing for the methods still written as mixins (the job and review
+    methods); the parts (``store.ratings``, ...) are handed the :class:`Connection` itself."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, check: bool = True, backups_kept: int = 0):
+        self.db = Connection(path, check=check, backups_kept=backups_kept)
+        self.path = self.db.path
+        self.health = self.db.health
+        self.backups_kept = backups_kept
+        self.schema_version = self.db.schema_version
+        self._lock = self.db.lock
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.db.closed
+
+    @property
+    def damage(self) -> DatabaseDamagedError | None:
+        """The damage found by the integrity check (None while it runs or when the file is sound)."""
+        return self.health.damage
+
+    def on_damage(self, listener: Callable[[DatabaseDamagedError], None]) -> None:
+        """Tell ``listener`` (on the checking thread) when the file turns out damaged."""
+        self.health.on_damage(listener)
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.db.tx()
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return self.db.query(sql, params)
 
     def _update_job(self, job_id: str, **values: Any) -> JobRow:
         unknown = set(values) - set(JOB_COLUMNS)

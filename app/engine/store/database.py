@@ -13,6 +13,7 @@ processes may open the same file (SQLite's locking plus a busy timeout).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,7 +48,7 @@ from app.engine.store.schema import (
     now_iso,
 )
 from app.engine.store.sidecar_writes import SidecarWritesMixin
-from app.engine.store.triage_scores import TriageScoresMixin
+from app.engine.store.triage_scores import TriageScores
 
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROCESS_TOKEN", "PROFILE_SOURCES",
@@ -57,13 +58,19 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin, TriageScoresMixin):
+class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
     processes failed, ``check`` runs the background integrity check, ``backups_kept`` > 0 keeps
     daily rolling backups.
     """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True, check: bool = True,
+                 backups_kept: int = 0):
+        super().__init__(path, check=check, backups_kept=backups_kept)
+        self.triage_scores = TriageScores(self.db)
+        self.recovered = self.recover_interrupted() if recover else 0
 
     def complete_job(self, job_id: str, result: CritiqueResult) -> JobRow:
         """Store a finished critique. A result whose report did not parse is recorded as failed,
