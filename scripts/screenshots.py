@@ -331,7 +331,7 @@ def main() -> int:
     for i, photo in enumerate(tab.photos):  # the user's own reviewed scores
         dims = {k: (max(2, min(10, s + ((i * 3 + j) % 5) - 2)), c, r)
                 for j, (k, (s, c, r)) in enumerate(COFFEE.items())}
-        store.upsert_profile("my_street_eye", str(photo.path.resolve()), None,
+        store.profiles.upsert_profile("my_street_eye", str(photo.path.resolve()), None,
                              report_dict(dims, ["B", "A-", "B+", "C+", "A", "B-"][i], "Reviewed by me."),
                              source="user", edited=True)
     tab.profiles.reload()

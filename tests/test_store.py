@@ -137,7 +137,7 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
         assert stuck.status == "failed" and stuck.error == INTERRUPTED and s.recovered == 1
         junk = s.get_job("j-junk")
         assert junk.report is None and junk.overall_score == 6.5 and junk.raw_output
-        profiles = {p.image_path: p for p in s.list_profiles("ansel")}
+        profiles = {p.image_path: p for p in s.profiles.list_profiles("ansel")}
         assert set(profiles) == {"/ref/1.jpg", "/ref/2.jpg"}
         p1 = profiles["/ref/1.jpg"]
         assert p1.id == "p1" and p1.scores["composition"] == 8 and p1.scores["lighting"] == 9
@@ -146,8 +146,8 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
         # New features work on migrated data.
         s.rate_job("j-done", 5)
         assert s.get_job("j-done").user_rating == 5
-        s.upsert_profile("ansel", "/ref/1.jpg", "abc", make_report(3))
-        assert s.get_profile("ansel", "/ref/1.jpg").content_hash == "abc"
+        s.profiles.upsert_profile("ansel", "/ref/1.jpg", "abc", make_report(3))
+        assert s.profiles.get_profile("ansel", "/ref/1.jpg").content_hash == "abc"
 
 
 def test_migration_keeps_model_used_when_the_old_service_tracked_it(tmp_path: Path):
@@ -361,27 +361,27 @@ def test_ab_win_rates_per_adapter_version(store: Store):
 
 def test_profiles_upsert_get_list_delete(store: Store):
     report = make_report(5)
-    row = store.upsert_profile("ansel", "/ref/a.jpg", "hash-a", report)
+    row = store.profiles.upsert_profile("ansel", "/ref/a.jpg", "hash-a", report)
     assert row.source == "model" and not row.edited and row.content_hash == "hash-a"
     assert row.scores == {d: report.dimensions[d].score for d in DIMENSIONS}
     assert row.to_report().to_dict() == report.to_dict()
     assert profile_vector(row) == [report.dimensions[d].score for d in DIMENSIONS]
-    assert Store.profile_vector(report) == profile_vector(row)
-    edited = store.upsert_profile("ansel", "/ref/a.jpg", "hash-a", make_report(2).to_dict(), source="user",
+    assert profile_vector(report) == profile_vector(row)
+    edited = store.profiles.upsert_profile("ansel", "/ref/a.jpg", "hash-a", make_report(2).to_dict(), source="user",
                                   edited=True)
     assert edited.id == row.id and edited.created_at == row.created_at and edited.edited
     assert edited.source == "user" and edited.scores["composition"] == 2
-    store.upsert_profile("ansel", Path("/ref/b.jpg"), "hash-b", report)
-    store.upsert_profile("okeefe", "/ref/a.jpg", "hash-a", report)
-    assert [p.image_path for p in store.list_profiles("ansel")] == ["/ref/a.jpg", "/ref/b.jpg"]
-    assert store.count_profiles("ansel") == 2 and store.count_profiles("nobody") == 0
-    assert store.get_profile("ansel", "/ref/missing.jpg") is None
-    assert store.delete_profiles("ansel", ["/ref/a.jpg", "/ref/never.jpg"]) == 1
-    assert store.delete_profiles("ansel", []) == 0
-    assert [p.image_path for p in store.list_profiles("ansel")] == ["/ref/b.jpg"]
-    assert store.get_profile("okeefe", "/ref/a.jpg") is not None
+    store.profiles.upsert_profile("ansel", Path("/ref/b.jpg"), "hash-b", report)
+    store.profiles.upsert_profile("okeefe", "/ref/a.jpg", "hash-a", report)
+    assert [p.image_path for p in store.profiles.list_profiles("ansel")] == ["/ref/a.jpg", "/ref/b.jpg"]
+    assert store.profiles.count_profiles("ansel") == 2 and store.profiles.count_profiles("nobody") == 0
+    assert store.profiles.get_profile("ansel", "/ref/missing.jpg") is None
+    assert store.profiles.delete_profiles("ansel", ["/ref/a.jpg", "/ref/never.jpg"]) == 1
+    assert store.profiles.delete_profiles("ansel", []) == 0
+    assert [p.image_path for p in store.profiles.list_profiles("ansel")] == ["/ref/b.jpg"]
+    assert store.profiles.get_profile("okeefe", "/ref/a.jpg") is not None
     with pytest.raises(ValueError, match="source"):
-        store.upsert_profile("ansel", "/x.jpg", None, report, source="guess")
+        store.profiles.upsert_profile("ansel", "/x.jpg", None, report, source="guess")
 
 
 def test_profile_vector_fills_missing_scores():

@@ -259,7 +259,7 @@ def test_reference_photos_are_added_from_the_window(qtbot, window, tmp_path):
     assert request is not None
     with qtbot.waitSignal(request.finished, timeout=LONG):
         pass
-    assert window.store.count_profiles("ansel") == 1
+    assert window.store.profiles.count_profiles("ansel") == 1
     assert "1 reference photo added" in window.statusBar().currentMessage()
     assert "1 reference photo" in window.critique.bar.advisor_info.text()
 

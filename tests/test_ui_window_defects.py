@@ -56,18 +56,18 @@ def test_a_typed_comment_is_kept_when_another_photo_is_clicked(qtbot, tmp_path) 
     view.set_score(0, "color_harmony", "6")  # a score saved meanwhile does not wipe the typing
     assert edit.text() == "Flat light"
     view.table.selectRow(1)  # the user clicks another photo
-    profile = store.get_profile("street", str(photos[0].path.resolve()))
+    profile = store.profiles.get_profile("street", str(photos[0].path.resolve()))
     assert profile is not None and profile.comments["composition"] == "Flat light" and profile.scores["color_harmony"] == 6
 
     # a photo without scores keeps the typed comment until it has scores, then saves it with them
     view.table.selectRow(2)
     qtbot.keyClicks(view.comment_edits["emotional_impact"], "Quiet")
     view.table.selectRow(1)
-    assert store.get_profile("street", str(photos[2].path.resolve())) is None
+    assert store.profiles.get_profile("street", str(photos[2].path.resolve())) is None
     view.table.selectRow(2)
     assert view.comment_edits["emotional_impact"].text() == "Quiet"
     view.set_score(2, "emotional_impact", "8")
-    assert store.get_profile("street", str(photos[2].path.resolve())).comments["emotional_impact"] == "Quiet"
+    assert store.profiles.get_profile("street", str(photos[2].path.resolve())).comments["emotional_impact"] == "Quiet"
 
 
 def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_path) -> None:

@@ -263,7 +263,7 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
             d.earlier = _scores_of(job.report if job is not None else None)
         if d.earlier is None:  # no full critique: the advisor's triage answer (the same scores-only format)
             d.earlier = triaged.get(f.path)
-        profile = store.get_profile(review.advisor_id, f.path)
+        profile = store.profiles.get_profile(review.advisor_id, f.path)
         if profile is not None and profile.edited:
             d.edited = _scores_of(profile.to_report())
         out.append(d)

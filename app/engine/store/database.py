@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from app.engine import paths
-from app.engine.critique.report import Report
 from app.engine.critique.result import CritiqueResult
 from app.engine.store.conversations import ConversationsMixin, TurnRow
 from app.engine.store.health import DatabaseDamagedError
 from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
-from app.engine.store.profiles import ProfilesMixin
+from app.engine.store.profiles import Profiles
 from app.engine.store.ratings import RatingsMixin
 from app.engine.store.reviews import ReviewsMixin
 from app.engine.store.rows import (
-    MISSING_SCORE,
     JobNotFoundError,
     JobRow,
     ModelStats,
@@ -58,7 +55,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
+class Store(RatingsMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
@@ -69,6 +66,7 @@ class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, Sidec
     def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True, check: bool = True,
                  backups_kept: int = 0):
         super().__init__(path, check=check, backups_kept=backups_kept)
+        self.profiles = Profiles(self.db)
         self.triage_scores = TriageScores(self.db)
         self.recovered = self.recover_interrupted() if recover else 0
 
@@ -102,11 +100,6 @@ class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, Sidec
             if job.started_at is None:
                 values["started_at"] = job.created_at
             return self._update_job(job_id, **values)
-
-    @staticmethod
-    def profile_vector(row: ProfileRow | Report | Mapping[str, float | None],
-                       missing: float = MISSING_SCORE) -> list[float]:
-        return profile_vector(row, missing)
 
 
 def open_default_store(backups_kept: int | None = None) -> Store:
