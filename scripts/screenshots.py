@@ -159,16 +159,16 @@ def shoot_ask(app, window, store, result, photo: Path, out: Path) -> None:
     from app.engine.conversation.crop import CropSuggestion, check_box, parse_aspect
 
     for question, answer in ASK_TURNS:
-        turn = store.add_turn(result.job_id, question)
-        store.finish_turn(turn.id, answer=answer, status="done")
+        turn = store.conversations.add_turn(result.job_id, question)
+        store.conversations.finish_turn(turn.id, answer=answer, status="done")
     box, aspect, reason = ASK_CROP
     size = (600, 400)
     check_box(box, size, parse_aspect(aspect))
     model_box = tuple(round(v) for v in from_original(box, Frame.grid(), size))
     crop = CropSuggestion(box=box, original_size=size, reason=reason, frame=Frame.grid(), model_box=model_box,
                           aspect=aspect)
-    turn = store.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
-    store.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
+    turn = store.conversations.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
+    store.conversations.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
     window.resize(SIZE[0], 1180)  # taller, to show the thread and the crop together
     window.reopen_job(store.get_job(result.job_id))
     ask = window.critique.ask

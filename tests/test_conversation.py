@@ -83,7 +83,7 @@ def test_three_turns_stream_reuse_the_critique_cache_and_are_stored(critiqued, t
         for question in questions:
             assert question in text
         assert reopened.store.delete_job(job.id)
-        assert reopened.store.list_turns(job.id) == []  # deleted with the job
+        assert reopened.store.conversations.list_turns(job.id) == []  # deleted with the job
     finally:
         reopened.close()
 

@@ -118,7 +118,7 @@ def test_decisions_from_the_window_cull_and_from_lightroom_never_mondrians_own(h
     journal.apply("Reject", [paths[3]], "flag", "reject")
     journal.undo()  # the reject is taken back: that frame stays undecided
     written = {str(tmp_path / "mondrian_wrote.xmp"): {"Xmp.xmp.Rating": "4"}}
-    store.mondrian_values = lambda p: written.get(p, {})  # type: ignore[method-assign]
+    store.sidecar_writes.mondrian_values = lambda p: written.get(p, {})  # type: ignore[method-assign]
 
     found = {Path(d.path).name: d for d in review_decisions(store, review.id)}
     assert (found["culled.jpg"].flag, found["culled.jpg"].stars, found["culled.jpg"].label) == ("pick", 3, "Red")

@@ -241,7 +241,7 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
     review = store.get_review(review_id)
     frames = store.list_frames(review_id)
     labels = CullJournal(store, review_id).labels
-    stored = store.frame_metadata(review_id)
+    stored = store.sidecar_writes.frame_metadata(review_id)
     triaged = _triaged_scores(store, review, frames)
     bursts = group_bursts([BurstInput(f.path, f.phash, _when(f.taken_at), None) for f in frames])
     group = {m: f"{review_id}/burst-{b.number}" for b in bursts for m in b.members}
@@ -254,7 +254,7 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
             d.stars = int(f.stars)
         d.label = labels.get(f.path)
         if d.flag is None and d.stars is None and read_files:
-            stars, flag, label, source = file_decision(f.path, store.mondrian_values, stored.get(f.path))
+            stars, flag, label, source = file_decision(f.path, store.sidecar_writes.mondrian_values, stored.get(f.path))
             if stars is not None or flag is not None:
                 d.stars, d.flag, d.source = stars, flag, source
                 d.label = d.label or label

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         except JobNotFoundError as exc:
             return cannot_run(f"{exc} (see `mondrian history`)", False)
         result = CritiqueResult.from_job(job)
-        turns = store.list_turns(job.id)
+        turns = store.conversations.list_turns(job.id)
     finally:
         store.close()
     out = Path(args.output).expanduser() if args.output else None

@@ -193,7 +193,7 @@ class _Run:
     def select(self, candidates: list[FrameRow], scores: dict[str, TriageScores]) -> list[str]:
         """The frames the policy picks among ``candidates``, best triage score first."""
         policies = parse_policies(critique_policy(self.review, self.service.settings.review_critique))
-        metadata = self.store.frame_metadata(self.review.id)
+        metadata = self.store.sidecar_writes.frame_metadata(self.review.id)
         picks = {f.path for f in candidates if f.flag == "pick" or (f.stars or 0) > 0
                  or (metadata.get(f.path) or {}).get("flag") == "pick"
                  or ((metadata.get(f.path) or {}).get("rating") or 0) > 0}

@@ -214,7 +214,7 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
     stored triage result, read from the store if None)."""
     job = store.find_job(row.job_id) if row.job_id else None
     if metadata is None:
-        metadata = store.frame_metadata(row.review_id, row.path).get(row.path)
+        metadata = store.sidecar_writes.frame_metadata(row.review_id, row.path).get(row.path)
     meta = UserMetadata.from_dict(metadata) if metadata else None
     flag = row.flag if row.flag != "none" or meta is None or not meta.flag else meta.flag
     item = FrameSummary(path=row.path, companions=row.companions, status=row.status, job_id=row.job_id,
@@ -237,7 +237,7 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
 
 def build_summary(store: Store, review_id: str) -> ReviewSummary:
     rows = store.list_frames(review_id)
-    found = store.frame_metadata(review_id)
+    found = store.sidecar_writes.frame_metadata(review_id)
     triaged = frame_triage(store, rows)
     frames = [summarize_frame(store, row, found.get(row.path, {}), triaged.get(row.path, {})) for row in rows]
     reviewed = [f for f in frames if f.stage == "full"] or [f for f in frames if f.reviewed]

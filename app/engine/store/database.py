@@ -18,7 +18,7 @@ from typing import Any
 
 from app.engine import paths
 from app.engine.critique.result import CritiqueResult
-from app.engine.store.conversations import ConversationsMixin, TurnRow
+from app.engine.store.conversations import Conversations, TurnRow
 from app.engine.store.health import DatabaseDamagedError
 from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
 from app.engine.store.profiles import Profiles
@@ -44,7 +44,7 @@ from app.engine.store.schema import (
     migrate,
     now_iso,
 )
-from app.engine.store.sidecar_writes import SidecarWritesMixin
+from app.engine.store.sidecar_writes import SidecarWrites
 from app.engine.store.triage_scores import TriageScores
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
+class Store(RatingsMixin, ReviewsMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
@@ -66,7 +66,9 @@ class Store(RatingsMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin):
     def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True, check: bool = True,
                  backups_kept: int = 0):
         super().__init__(path, check=check, backups_kept=backups_kept)
+        self.conversations = Conversations(self.db)
         self.profiles = Profiles(self.db)
+        self.sidecar_writes = SidecarWrites(self.db)
         self.triage_scores = TriageScores(self.db)
         self.recovered = self.recover_interrupted() if recover else 0
 
