@@ -96,7 +96,7 @@ def test_a_full_database_is_507_json_and_nothing_is_half_saved(bounded):
         assert status == 507 and "full" in reply["error"] and "Traceback" not in reply["error"]
     finally:
         conn.execute("PRAGMA max_page_count = 1073741823")
-    assert store.list_ratings(job_id) == []
+    assert store.ratings.list_ratings(job_id) == []
     status, _, reply = request(base, "POST", f"/jobs/{job_id}/rating", b'{"rating": 5}', JSON)
     assert status == 200  # space again: it works again
 
@@ -113,7 +113,7 @@ def test_storage_errors_from_writes_are_clean(bounded, monkeypatch: pytest.Monke
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(store, "add_rating", fail)
+    monkeypatch.setattr(store.ratings, "add_rating", fail)
     code, _, reply = request(base, "POST", f"/jobs/{job_id}/rating", b'{"rating": 3}', JSON)
     assert code == status and fragment in reply["error"]
 

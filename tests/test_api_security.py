@@ -100,7 +100,7 @@ def test_a_cross_site_text_plain_rating_fails(guarded):
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
         status, _, body = request(base, "POST", f"/jobs/{job_id}/rating", payload, {"Content-Type": ctype})
         assert status == 415 and "application/json" in body["error"], ctype
-    assert store.list_ratings(job_id) == [] and store.get_job(job_id).user_rating is None
+    assert store.ratings.list_ratings(job_id) == [] and store.get_job(job_id).user_rating is None
     status, _, body = request(base, "POST", f"/jobs/{job_id}/rating", payload,
                               {"Content-Type": "application/json; charset=utf-8"})
     assert status == 200 and body["rating"]["comment"] == "pwned"  # the real client still works

@@ -91,8 +91,8 @@ def _seed(store: Store) -> list[str]:
         store.complete_job(job.id, make_result(make_report(score), model_used=model,
                                                adapter="v1" if "fine" in model or "ab" in model else None))
         ids.append(job.id)
-    store.rate_job(ids[1], 5)
-    store.add_rating(ids[2], 2)
+    store.ratings.rate_job(ids[1], 5)
+    store.ratings.add_rating(ids[2], 2)
     return ids
 
 
@@ -134,7 +134,7 @@ def test_history_and_stats_when_empty(home: Path, capsys: pytest.CaptureFixture[
 def test_stats_compares_models(home: Path, capsys: pytest.CaptureFixture[str]):
     with Store(paths.db_path()) as store:
         _seed(store)
-        store.add_rating(store.list_jobs(model_used="fine_tuned")[0].id, winner="fine_tuned", adapter_version="v1")
+        store.ratings.add_rating(store.list_jobs(model_used="fine_tuned")[0].id, winner="fine_tuned", adapter_version="v1")
     assert main(["stats"]) == 0
     out = capsys.readouterr().out
     assert "model_used" in out and "mean score" in out and "mean rating" in out

@@ -144,7 +144,7 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
         assert p1.comments["composition"] == "strong diagonal" and p1.scores["emotional_impact"] is None
         assert p1.source == "model" and not p1.edited and p1.content_hash is None
         # New features work on migrated data.
-        s.rate_job("j-done", 5)
+        s.ratings.rate_job("j-done", 5)
         assert s.get_job("j-done").user_rating == 5
         s.profiles.upsert_profile("ansel", "/ref/1.jpg", "abc", make_report(3))
         assert s.profiles.get_profile("ansel", "/ref/1.jpg").content_hash == "abc"
@@ -230,9 +230,9 @@ def test_fail_cancel_delete_and_missing(store: Store, mondrian_home: Path):
     outside.write_bytes(b"keep")
     store._update_job(b.id, thumbnail_path=str(thumb))
     store._update_job(a.id, thumbnail_path=str(outside))
-    store.add_rating(b.id, 3)
+    store.ratings.add_rating(b.id, 3)
     assert store.delete_job(b.id) and not thumb.exists()
-    assert store.list_ratings(b.id) == []  # cascaded
+    assert store.ratings.list_ratings(b.id) == []  # cascaded
     assert store.delete_job(a.id) and outside.exists()  # only our thumbnails folder is cleaned
     assert not store.delete_job(a.id)
     with pytest.raises(JobNotFoundError, match="no job"):
@@ -292,21 +292,21 @@ def test_crash_recovery_when_the_restarted_app_got_the_same_pid(tmp_path: Path):
 
 def test_ratings_and_validation(store: Store):
     job = store.create_job("/a.jpg", "ansel", "auto", adapter_version="v3")
-    row = store.rate_job(job.id, 4, comment="nice")
+    row = store.ratings.rate_job(job.id, 4, comment="nice")
     assert row.user_rating == 4
-    [rating] = store.list_ratings(job.id)
+    [rating] = store.ratings.list_ratings(job.id)
     assert rating.winner == "rated" and rating.adapter_version == "v3" and rating.comment == "nice"
-    store.rate_job(job.id, 2)
-    assert store.get_job(job.id).user_rating == 2 and len(store.list_ratings(job.id)) == 2
+    store.ratings.rate_job(job.id, 2)
+    assert store.get_job(job.id).user_rating == 2 and len(store.ratings.list_ratings(job.id)) == 2
     for bad in (0, 6, 3.5, True, "4"):
         with pytest.raises(ValueError, match="1 to 5"):
-            store.add_rating(job.id, bad)  # type: ignore[arg-type]
+            store.ratings.add_rating(job.id, bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="winner"):
-        store.add_rating(job.id, 3, winner="gpt")
+        store.ratings.add_rating(job.id, 3, winner="gpt")
     with pytest.raises(ValueError, match="needs"):
-        store.add_rating(job.id)
+        store.ratings.add_rating(job.id)
     with pytest.raises(JobNotFoundError):
-        store.add_rating("nope", 3)
+        store.ratings.add_rating("nope", 3)
 
 
 def test_stats_per_model_used(store: Store):
@@ -318,14 +318,14 @@ def test_stats_per_model_used(store: Store):
         end = f"2026-01-01T10:00:{seconds:06.3f}+00:00"
         store._update_job(job.id, started_at=stamp, completed_at=end)
         if rating:
-            store.rate_job(job.id, rating)
+            store.ratings.rate_job(job.id, rating)
 
     finished("base", 4, 2.0, 3)
     finished("base", 6, 4.0)
     finished("fine_tuned", 7, 1.0, 5)
     failed = store.create_job("/b.jpg", "ansel", "auto", model_used="base")
     store.fail_job(failed.id, "boom")
-    by = {s.model_used: s for s in store.stats()}
+    by = {s.model_used: s for s in store.ratings.stats()}
     assert set(by) == {"base", "fine_tuned"}
     base = by["base"]
     assert base.count == 3 and base.completed == 2 and base.failed == 1
@@ -334,7 +334,7 @@ def test_stats_per_model_used(store: Store):
     assert base.mean_duration_s == pytest.approx(3.0, abs=0.01)
     assert base.mean_user_rating == 3.0 and base.rated == 1
     assert by["fine_tuned"].mean_user_rating == 5.0 and by["fine_tuned"].mean_duration_s == pytest.approx(1.0, abs=0.01)
-    assert store.stats(advisor_id="nobody") == []
+    assert store.ratings.stats(advisor_id="nobody") == []
 
 
 def test_ab_win_rates_per_adapter_version(store: Store):
@@ -342,13 +342,13 @@ def test_ab_win_rates_per_adapter_version(store: Store):
         return store.create_job("/a.jpg", "ansel", "auto", model_used=model_used, adapter_version=version).id
 
     for winner in ("fine_tuned", "fine_tuned", "base", "tie"):
-        store.add_rating(job("ab_test_fine_tuned", "v1"), winner=winner, other_job_id=job("ab_test_base", "v1"))
-    store.add_rating(job("ab_test_fine_tuned", "v2"), winner="fine_tuned")
-    store.add_rating(job("ab_test_base", "v2"), 2)
-    store.add_rating(job("ab_test_base", "v2"), 4)
-    store.add_rating(job("ab_test_fine_tuned", "v2"), 5)
-    store.add_rating(job("base", None), 1)  # not part of an A/B test
-    rates = {w.adapter_version: w for w in store.ab_win_rates()}
+        store.ratings.add_rating(job("ab_test_fine_tuned", "v1"), winner=winner, other_job_id=job("ab_test_base", "v1"))
+    store.ratings.add_rating(job("ab_test_fine_tuned", "v2"), winner="fine_tuned")
+    store.ratings.add_rating(job("ab_test_base", "v2"), 2)
+    store.ratings.add_rating(job("ab_test_base", "v2"), 4)
+    store.ratings.add_rating(job("ab_test_fine_tuned", "v2"), 5)
+    store.ratings.add_rating(job("base", None), 1)  # not part of an A/B test
+    rates = {w.adapter_version: w for w in store.ratings.ab_win_rates()}
     assert set(rates) == {"v1", "v2"}
     v1 = rates["v1"]
     assert (v1.comparisons, v1.fine_tuned_wins, v1.base_wins, v1.ties) == (4, 2, 1, 1)
@@ -420,7 +420,7 @@ def test_two_stores_on_one_file(tmp_path: Path):
         job = a.create_job("/a.jpg", "ansel", "auto")
         a.start_job(job.id)
         assert b.get_job(job.id).status == "running"
-        b.rate_job(job.id, 5)
+        b.ratings.rate_job(job.id, 5)
         assert a.get_job(job.id).user_rating == 5
 
 

@@ -52,7 +52,7 @@ def sound_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
             job = store.create_job(f"/photos/{i}.jpg", "ansel", "auto")
             store.complete_job(job.id, result)
             if i % 3 == 0:
-                store.add_rating(job.id, 4)
+                store.ratings.add_rating(job.id, 4)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -91,7 +91,7 @@ def test_overwritten_page_is_noticed_and_nothing_more_is_written(damaged: Path):
         assert error.copy is not None and error.copy.parent == damaged.parent / "damaged"
         assert digest(error.copy) == before  # the copy is the file as it was
         with pytest.raises(DatabaseDamagedError):
-            store.add_rating(store.list_jobs(limit=1)[0].id, 5)
+            store.ratings.add_rating(store.list_jobs(limit=1)[0].id, 5)
     finally:
         store.close()
     assert digest(damaged) == before  # not one byte written into it

@@ -122,11 +122,11 @@ def test_blind_ab_hides_the_arm_until_rated_and_records_the_rating(qtbot, tiny_m
         panel.display.rate(4)
         job = window.store.get_job(blind.result.job_id)
         assert job.model_used == f"ab_test_{arm}" and job.user_rating == 4
-        assert [r.rating for r in window.store.list_ratings(job.id)] == [4]
+        assert [r.rating for r in window.store.ratings.list_ratings(job.id)] == [4]
         assert ("fine-tuned model" if arm == "fine_tuned" else "base model") in panel.rating_bar.prompt.text()
         assert "hidden" not in panel.report_view.footer.text()
         assert not any(b.isEnabled() for b in panel.rating_bar.buttons)
-        rates = {w.adapter_version: w for w in window.store.ab_win_rates()}
+        rates = {w.adapter_version: w for w in window.store.ratings.ab_win_rates()}
         mine = rates[version.version]
         assert (mine.rated_fine_tuned, mine.rated_base) == ((1, 0) if arm == "fine_tuned" else (0, 1))
         rows = stats_rows(window.store)

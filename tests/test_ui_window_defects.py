@@ -276,7 +276,7 @@ def test_history_rows_of_a_pair_differ_and_cancelled_review_frames_stay_out(qtbo
     assert any(t.endswith("comparison: base") for t in texts) and any("comparison: fine-tuned v2" in t for t in texts)
     assert any(t.endswith("blind A/B, not rated yet") for t in texts)  # the arm stays hidden until rated
     assert any(t.endswith("measurements only") for t in texts)
-    store.add_rating(blind.id, 4)
+    store.ratings.add_rating(blind.id, 4)
     history.refresh()
     assert any(history.list.item(i).text().endswith("blind A/B: fine-tuned v2, rated 4/5")
                for i in range(history.list.count()))

@@ -216,7 +216,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
             return error(404, f"no job {job_id!r}")
         comment = check_text("comment", payload.get("comment"), MAX_COMMENT_CHARS)
         try:
-            rating = store.add_rating(job_id, payload.get("rating"), winner=payload.get("winner"), comment=comment)
+            rating = store.ratings.add_rating(job_id, payload.get("rating"), winner=payload.get("winner"), comment=comment)
         except ValueError as exc:
             return error(400, str(exc))
         return {"job": job_dict(store.get_job(job_id)), "rating": rating.__dict__}

@@ -140,8 +140,8 @@ def run_stats(args: argparse.Namespace) -> int:
     if store is None:
         return 1
     with store:
-        stats = store.stats(advisor_id=args.advisor)
-        rates = store.ab_win_rates()
+        stats = store.ratings.stats(advisor_id=args.advisor)
+        rates = store.ratings.ab_win_rates()
     if args.json:
         print(json.dumps({"models": [s.to_dict() for s in stats], "ab_tests": [r.to_dict() for r in rates]},
                          indent=2))

@@ -135,7 +135,7 @@ class ReportDisplay(QObject):
         store = self.store or self.service.store
         if store is not None and job_id:
             try:
-                store.add_rating(job_id, value)
+                store.ratings.add_rating(job_id, value)
             except Exception as exc:  # noqa: BLE001 - the user is told; the critique stays
                 emit(self.errorRaised, f"Could not record the rating: {exc}")
                 return

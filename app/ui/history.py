@@ -233,7 +233,7 @@ class HistoryPanel(QFrame):
         used = job.model_used or ""
         tuned = f"fine-tuned {job.adapter_version or ''}".strip()
         if used.startswith("ab_test_"):
-            rated = self.store.list_ratings(job.id) if self.store is not None else []
+            rated = self.store.ratings.list_ratings(job.id) if self.store is not None else []
             if not rated:
                 return "blind A/B, not rated yet"
             return f"blind A/B: {'base' if used == 'ab_test_base' else tuned}, " + (f"rated {rated[-1].rating}/5" if rated[-1].rating is not None else "rated")

@@ -22,7 +22,7 @@ from app.engine.store.conversations import Conversations, TurnRow
 from app.engine.store.health import DatabaseDamagedError
 from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
 from app.engine.store.profiles import Profiles
-from app.engine.store.ratings import RatingsMixin
+from app.engine.store.ratings import Ratings
 from app.engine.store.reviews import ReviewsMixin
 from app.engine.store.rows import (
     JobNotFoundError,
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ReviewsMixin):
+class Store(ReviewsMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
@@ -68,6 +68,7 @@ class Store(RatingsMixin, ReviewsMixin):
         super().__init__(path, check=check, backups_kept=backups_kept)
         self.conversations = Conversations(self.db)
         self.profiles = Profiles(self.db)
+        self.ratings = Ratings(self.db, self)
         self.sidecar_writes = SidecarWrites(self.db)
         self.triage_scores = TriageScores(self.db)
         self.recovered = self.recover_interrupted() if recover else 0
