@@ -125,11 +125,11 @@ def test_closing_the_service_cancels_a_running_review(tiny_model_dir: Path, tmp_
         assert status == 202, body
         review_id = body["review"]["id"] if "review" in body else body["id"]
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and store.get_review(review_id).done < 1:
+        while time.monotonic() < deadline and store.reviews.get_review(review_id).done < 1:
             time.sleep(0.1)
     finally:
         server.stop()
         service.close()
-    review = store.get_review(review_id)
+    review = store.reviews.get_review(review_id)
     store.close()
     assert review.state == "cancelled" and review.done < review.total

@@ -138,7 +138,7 @@ def test_a_frame_the_user_opens_jumps_the_queue(tiny_model_dir: Path, shoot: Pat
             if p.status == "done":
                 order.append(Path(p.path or "").name)
                 if len(order) == 1:  # the user opens the frame the policy would critique last
-                    rows = {Path(f.path).name: f.path for f in store.list_frames(review.id)}
+                    rows = {Path(f.path).name: f.path for f in store.reviews.list_frames(review.id)}
                     last = min((n for n in rows if n not in order and n != CORRUPT),
                                key=lambda n: _frames(store, review.id)[n]["overall"])
                     assert jump_frame(review.id, rows[last])

@@ -115,7 +115,7 @@ def test_deleting_a_critique_of_a_review_frame_marks_the_frame_not_reviewed(qtbo
     service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
     review = run_review(service, store, start_review(service, store, folder, "ansel", "technical").id)
     assert review.done + review.reused == 2
-    frame = store.get_frame(review.id, str(folder / "a.jpg"))
+    frame = store.reviews.get_frame(review.id, str(folder / "a.jpg"))
     history = HistoryPanel(store)
     qtbot.addWidget(history)
     history.refresh()
@@ -125,11 +125,11 @@ def test_deleting_a_critique_of_a_review_frame_marks_the_frame_not_reviewed(qtbo
         if item.data(256).id == frame.job_id:
             item.setSelected(True)
     assert history.delete_selected(confirm=False) == 1
-    after = store.get_frame(review.id, frame.path)
+    after = store.reviews.get_frame(review.id, frame.path)
     assert after.status == "pending" and after.job_id is None  # not a blank tile that still says done
     summary = {f.path: f for f in build_summary(store, review.id).frames}
     assert not summary[frame.path].reviewed and summary[str(folder / "b.jpg")].reviewed
-    assert store.get_review(review.id).done + store.get_review(review.id).reused == 1
+    assert store.reviews.get_review(review.id).done + store.reviews.get_review(review.id).reused == 1
 
 
 def test_opening_several_photos_lists_every_one_that_failed(qtbot, window, tmp_path) -> None:
@@ -262,9 +262,9 @@ def test_history_rows_of_a_pair_differ_and_cancelled_review_frames_stay_out(qtbo
         store.complete_job(job.id, replace(template, pair_id="pair-1", model_used=used, adapter_version=version))
     blind = store.create_job(photo, "ansel", "auto", model_used="ab_test_fine_tuned", adapter_version="v2")
     store.complete_job(blind.id, replace(template, model_used="ab_test_fine_tuned", adapter_version="v2"))
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
     dropped = store.create_job(photo, "ansel", "baseline")
-    store.link_job(dropped.id, review.id)
+    store.reviews.link_job(dropped.id, review.id)
     store.cancel_job(dropped.id)
     history = HistoryPanel(store)
     qtbot.addWidget(history)

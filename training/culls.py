@@ -238,8 +238,8 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
     from app.engine.review.bursts import BurstInput, group_bursts
     from app.engine.review.culling import CullJournal
 
-    review = store.get_review(review_id)
-    frames = store.list_frames(review_id)
+    review = store.reviews.get_review(review_id)
+    frames = store.reviews.list_frames(review_id)
     labels = CullJournal(store, review_id).labels
     stored = store.sidecar_writes.frame_metadata(review_id)
     triaged = _triaged_scores(store, review, frames)

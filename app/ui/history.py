@@ -194,7 +194,7 @@ class HistoryPanel(QFrame):
             return 0
         what = (f"the critique of {Path(jobs[0].photo_path).name}" if len(jobs) == 1 else
                 f"these {len(jobs)} critiques")
-        in_reviews = sum(bool(self.store.frames_of_job(job.id)) for job in jobs)
+        in_reviews = sum(bool(self.store.reviews.frames_of_job(job.id)) for job in jobs)
         warning = (f"\n\n{in_reviews} of them belong to a folder review: those frames will show as not reviewed "
                    "until you review the folder again." if in_reviews > 1 else
                    "\n\nIt belongs to a folder review: that frame will show as not reviewed until you review "

@@ -286,7 +286,7 @@ class ReviewView(QWidget):
             self.review_id = data["opened"]
             assert self.store is not None
             self.culling.open_review(self.review_id)
-            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)],
+            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.reviews.list_frames(self.review_id)],
                                  resort=True)
             self._show_empty()
             return
@@ -300,7 +300,7 @@ class ReviewView(QWidget):
             if p.status in ("done", "failed", "triaged"):
                 self._run_done += 1
             assert self.store is not None
-            self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(p.review_id, p.path)))
+            self.grid.update_frame(summarize_frame(self.store, self.store.reviews.get_frame(p.review_id, p.path)))
             self._show_empty()
         self.status.setText(self._progress_text(p))
 
@@ -331,7 +331,7 @@ class ReviewView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         if message == CANCELLED and self.store is not None and self.review_id:
-            self.store.set_review_state(self.review_id, "cancelled", "cancelled")
+            self.store.reviews.set_review_state(self.review_id, "cancelled", "cancelled")
             self.summary = build_summary(self.store, self.review_id)
             self.grid.set_frames(self.summary.frames)
             self.status.setText("Cancelled: what was reviewed is kept; review the folder again to continue.")
@@ -346,7 +346,7 @@ class ReviewView(QWidget):
     def teach(self) -> None:
         """Ask the window to teach the review's advisor from this shoot's culls."""
         if self.review_id is not None and self.store is not None:
-            self.teachRequested.emit(self.store.get_review(self.review_id).advisor_id, self.review_id)
+            self.teachRequested.emit(self.store.reviews.get_review(self.review_id).advisor_id, self.review_id)
 
     # ---- culling (app.ui.review_cull) -----------------------------------------------------------
     def _show_empty(self) -> None:

@@ -186,7 +186,7 @@ def frame_triage(store: Store, rows: list[FrameRow]) -> dict[str, dict[str, Any]
     """The stored triage results of ``rows`` (one review's frames), path -> result."""
     if not rows:
         return {}
-    key = triage_key(store.get_review(rows[0].review_id))
+    key = triage_key(store.reviews.get_review(rows[0].review_id))
     found = store.triage_scores.triage_results([content_key(r) for r in rows], key)
     return {r.path: found[content_key(r)] for r in rows if content_key(r) in found}
 
@@ -236,7 +236,7 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
 
 
 def build_summary(store: Store, review_id: str) -> ReviewSummary:
-    rows = store.list_frames(review_id)
+    rows = store.reviews.list_frames(review_id)
     found = store.sidecar_writes.frame_metadata(review_id)
     triaged = frame_triage(store, rows)
     frames = [summarize_frame(store, row, found.get(row.path, {}), triaged.get(row.path, {})) for row in rows]

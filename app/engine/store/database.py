@@ -20,10 +20,10 @@ from app.engine import paths
 from app.engine.critique.result import CritiqueResult
 from app.engine.store.conversations import Conversations, TurnRow
 from app.engine.store.health import DatabaseDamagedError
-from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
+from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN, JobsMixin
 from app.engine.store.profiles import Profiles
 from app.engine.store.ratings import Ratings
-from app.engine.store.reviews import ReviewsMixin
+from app.engine.store.reviews import Reviews
 from app.engine.store.rows import (
     JobNotFoundError,
     JobRow,
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-class Store(ReviewsMixin):
+class Store(JobsMixin):
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
@@ -69,9 +69,18 @@ class Store(ReviewsMixin):
         self.conversations = Conversations(self.db)
         self.profiles = Profiles(self.db)
         self.ratings = Ratings(self.db, self)
+        self.reviews = Reviews(self.db)
         self.sidecar_writes = SidecarWrites(self.db)
         self.triage_scores = TriageScores(self.db)
-        self.recovered = self.recover_interrupted() if recover else 0
+        self.recovered = self.recover_interrupted() + self.reviews.recover_interrupted() if recover else 0
+
+    def delete_job(self, job_id: str, *, delete_thumbnail: bool = True) -> bool:
+        """Delete a job (see JobsMixin); the review frames it critiqued become pending again."""
+        frames = self.reviews.frames_of_job(job_id)
+        deleted = super().delete_job(job_id, delete_thumbnail=delete_thumbnail)
+        if deleted:
+            self.reviews.job_deleted(frames)
+        return deleted
 
     def complete_job(self, job_id: str, result: CritiqueResult) -> JobRow:
         """Store a finished critique. A result whose report did not parse is recorded as failed,
