@@ -144,11 +144,11 @@ def record(store, result, photo: Path) -> None:
     from app.engine.photos.decode import file_sha256
     from app.engine.photos.thumbnails import save_thumbnail
 
-    job = store.create_job(photo, result.advisor_id, result.requested_mode, photo_hash=file_sha256(photo))
-    store.start_job(job.id)
-    store.complete_job(job.id, result)
+    job = store.jobs.create_job(photo, result.advisor_id, result.requested_mode, photo_hash=file_sha256(photo))
+    store.jobs.start_job(job.id)
+    store.jobs.complete_job(job.id, result)
     thumb = save_thumbnail(photo, paths.thumbnails_dir() / f"{job.id}.jpg")
-    store.set_thumbnail(job.id, thumb)
+    store.jobs.set_thumbnail(job.id, thumb)
     result.job_id = job.id
 
 
@@ -170,7 +170,7 @@ def shoot_ask(app, window, store, result, photo: Path, out: Path) -> None:
     turn = store.conversations.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
     store.conversations.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
     window.resize(SIZE[0], 1180)  # taller, to show the thread and the crop together
-    window.reopen_job(store.get_job(result.job_id))
+    window.reopen_job(store.jobs.get_job(result.job_id))
     ask = window.critique.ask
     ask.aspect.setCurrentText(aspect)
     ask.box.setPlainText("What would make the light more dramatic?")

@@ -73,7 +73,7 @@ def test_every_frame_is_a_job_linked_to_the_review(reviewed) -> None:
     for name, frame in frames.items():
         if name == CORRUPT:
             continue
-        job = store.get_job(frame.job_id)
+        job = store.jobs.get_job(frame.job_id)
         assert job.review_id == review.id and job.status == "completed" and job.report is not None
         assert job.photo_hash == frame.content_hash and frame.phash
     assert reviewed["events"][-1].finished == 11 and reviewed["events"][-1].total == 11
@@ -83,12 +83,12 @@ def test_every_frame_is_a_job_linked_to_the_review(reviewed) -> None:
 
 def test_rerun_skips_by_content_hash_and_costs_little(reviewed) -> None:
     store, service, folder = reviewed["store"], reviewed["service"], reviewed["folder"]
-    jobs_before = store.count_jobs()
+    jobs_before = store.jobs.count_jobs()
     started = time.perf_counter()
     again = review_folder(service, store, folder, "ansel", "baseline")
     rerun_s = time.perf_counter() - started
     assert again.id == reviewed["review"].id and again.state == "completed"
-    assert store.count_jobs() == jobs_before  # the corrupt frame is tried again and fails before any job
+    assert store.jobs.count_jobs() == jobs_before  # the corrupt frame is tried again and fails before any job
     assert rerun_s < 0.05 * reviewed["first_s"] + 1.0  # generous: the target is < 5 % of the first run
     # the same content under another name, in another folder: reused, not re-critiqued
     other = folder.parent / "copy"
@@ -96,7 +96,7 @@ def test_rerun_skips_by_content_hash_and_costs_little(reviewed) -> None:
     (other / "renamed.jpg").write_bytes((folder / TILTED).read_bytes())
     copy = review_folder(service, store, other, "ansel", "baseline")
     (frame,) = store.reviews.list_frames(copy.id)
-    assert frame.status == "reused" and copy.reused == 1 and store.count_jobs() == jobs_before
+    assert frame.status == "reused" and copy.reused == 1 and store.jobs.count_jobs() == jobs_before
     # an edit changes the hash, and the lookup follows the new content (reviewed before as BLURRED)
     (other / "renamed.jpg").write_bytes((folder / BLURRED).read_bytes())
     edited = review_folder(service, store, other, "ansel", "baseline")

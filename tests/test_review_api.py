@@ -76,12 +76,12 @@ def test_post_a_folder_and_follow_its_progress(api) -> None:
     status, listing = call("GET", f"{base}/reviews")
     assert status == 200 and listing["reviews"][0]["id"] == review["id"]
     # posting it again: the same review, nothing new for the model
-    jobs = store.count_jobs()
+    jobs = store.jobs.count_jobs()
     status, again = call("POST", f"{base}/reviews", {"folder": str(folder), "advisor": "ansel", "mode": "baseline"})
     assert status == 202 and again["review"]["id"] == review["id"]
     while call("GET", url)[1]["running"]:
         time.sleep(0.1)
-    assert store.count_jobs() == jobs
+    assert store.jobs.count_jobs() == jobs
 
 
 def test_bad_requests_are_named(api, tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def test_cancel_reaches_a_review_still_scanning(served, tmp_path: Path) -> None:
     final = _wait(base, review_id, timeout=30)
     assert time.perf_counter() - started < 10
     assert final["review"]["state"] == "cancelled" and "scanning" in final["review"]["error"]
-    assert store.count_jobs() == 0
+    assert store.jobs.count_jobs() == 0
     # the folder is free again: a new POST starts (and is cancelled) without a 409
     status, _, body = request(base, "POST", "/reviews", json.dumps({"folder": str(folder)}).encode(), JSON)
     assert status == 202, body
@@ -198,7 +198,7 @@ def test_critique_cli_on_a_non_utf8_name(tiny_model_dir: Path, tmp_path: Path) -
     assert printed["photo"].endswith("caf\\xe9.jpg") and base64.b64decode(printed["photo_b64"]) == os.fsencode(photo)
     store = Store(home / "data" / "mondrian.db")
     try:
-        jobs = store.list_jobs(limit=10)
+        jobs = store.jobs.list_jobs(limit=10)
         assert jobs and jobs[0].photo_path == str(photo)
     finally:
         store.close()

@@ -103,17 +103,17 @@ def test_triage_then_the_best_critiqued_resume_and_sidecars(family: str, models,
             assert float(fields["Xmp.mondrian.Overall"][1]) == pytest.approx(frames[name]["overall"], abs=0.01)
 
         # resume: the same key again runs no model (no triage event, no new job)
-        jobs = store.count_jobs()
+        jobs = store.jobs.count_jobs()
         again: list[Progress] = []
         same = review_folder(service, store, folder, "ansel", "baseline", critique="top:2", on_progress=again.append)
-        assert same.id == review.id and store.count_jobs() == jobs
+        assert same.id == review.id and store.jobs.count_jobs() == jobs
         assert not [e for e in again if e.status in ("triaged", "done")]
         # a wider policy: only the one more frame is critiqued (top:3 counts the shoot, not this run)
         wider = review_folder(service, store, folder, "ansel", "baseline", critique="top:3")
-        assert wider.done == 3 and store.count_jobs() == jobs + 1
+        assert wider.done == 3 and store.jobs.count_jobs() == jobs + 1
         # triage only: nothing more is critiqued, every frame keeps its score
         only = review_folder(service, store, folder, "ansel", "baseline", critique="none")
-        assert only.done == 3 and store.count_jobs() == jobs + 1 and only.state == "completed"
+        assert only.done == 3 and store.jobs.count_jobs() == jobs + 1 and only.state == "completed"
     finally:
         service.close()
         store.close()

@@ -96,7 +96,7 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
 
     window.critique.display.show_item(dataclasses.replace(result, job_id=None))
     assert not ask.isVisible()  # no stored job: nothing to talk about
-    window.reopen_job(window.store.get_job(result.job_id))
+    window.reopen_job(window.store.jobs.get_job(result.job_id))
     assert ask.isVisible() and [v.question.text() for v in ask.turn_views] == [t.question for t in turns]
     assert [v.status for v in ask.turn_views] == ["done", "cancelled", "done"]
     assert "Cancelled" in ask.turn_views[1].note.text()
@@ -124,7 +124,7 @@ def test_old_turns_left_out_of_the_context_are_announced(qtbot, window, tmp_path
     monkeypatch.setattr(context, "context_window", lambda _config: budget)
     view = _ask(qtbot, ask, "Three?")
     assert view.status == "done" and "left out of this answer's context" in view.note.text()
-    window.reopen_job(window.store.get_job(result.job_id))  # the notice is stored with the turn
+    window.reopen_job(window.store.jobs.get_job(result.job_id))  # the notice is stored with the turn
     assert "left out of this answer's context" in ask.turn_views[2].note.text()
 
 
@@ -156,7 +156,7 @@ def test_a_moved_photo_is_said_and_located(qtbot, window, tmp_path, monkeypatch)
     _wait(qtbot, ask.ask())  # asked before the reopen: the engine finds it gone, nothing is stored
     assert ask.turn_views == [] and ask.box.toPlainText() == "What about the sky?"
     assert "no longer at" in ask.notice.text() and window.store.conversations.list_turns(result.job_id) == []
-    window.reopen_job(window.store.get_job(result.job_id))
+    window.reopen_job(window.store.jobs.get_job(result.job_id))
     assert "no longer at" in ask.notice.text() and ask.notice.button("Locate photo…") is not None
 
     other = tmp_path / "other.png"
@@ -219,7 +219,7 @@ def test_a_crop_is_drawn_adjusted_exported_and_critiqued(qtbot, window, tmp_path
     assert Image.open(out).size == crop.size and photo.read_bytes() == before
     assert again.args[0].photo == str(out) and again.args[0].job_id != result.job_id
 
-    window.reopen_job(window.store.get_job(result.job_id))  # the crop comes back with the thread
+    window.reopen_job(window.store.jobs.get_job(result.job_id))  # the crop comes back with the thread
     assert card.suggestion is not None and card.suggestion.box == crop.box
     qtbot.mouseClick(card.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.exported is not None, timeout=LONG)

@@ -81,7 +81,7 @@ def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_pa
     store = Store(tmp_path / "mondrian.db")
     service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
     fresh = service.critique(resource_path("samples", "sample.jpg"), "ansel", "technical")
-    job = store.find_job(fresh.job_id)
+    job = store.jobs.find_job(fresh.job_id)
     assert job is not None and job.report is not None  # the stored report is read back, nulls and all
     reopened = result_from_job(job)
     assert reopened.report is not None and reopened.report.scores == fresh.report.scores
@@ -194,7 +194,7 @@ def test_a_new_report_opens_at_its_top_and_history_follows_it(qtbot, window, tmp
     jobs = []
     for i in range(2):
         result = service.critique(sample_photo(tmp_path, f"p{i}.jpg"), "ansel", "technical")
-        jobs.append(store.find_job(result.job_id))
+        jobs.append(store.jobs.find_job(result.job_id))
     panel = window.critique
     window.history.refresh()
     window.resize(900, 600)
@@ -258,14 +258,14 @@ def test_history_rows_of_a_pair_differ_and_cancelled_review_frames_stay_out(qtbo
     photo = resource_path("samples", "sample.jpg")
     template = service.critique(photo, "ansel", "technical")
     for used, version in (("base", None), ("fine_tuned", "v2")):
-        job = store.create_job(photo, "ansel", "auto", model_used=used, adapter_version=version)
-        store.complete_job(job.id, replace(template, pair_id="pair-1", model_used=used, adapter_version=version))
-    blind = store.create_job(photo, "ansel", "auto", model_used="ab_test_fine_tuned", adapter_version="v2")
-    store.complete_job(blind.id, replace(template, model_used="ab_test_fine_tuned", adapter_version="v2"))
+        job = store.jobs.create_job(photo, "ansel", "auto", model_used=used, adapter_version=version)
+        store.jobs.complete_job(job.id, replace(template, pair_id="pair-1", model_used=used, adapter_version=version))
+    blind = store.jobs.create_job(photo, "ansel", "auto", model_used="ab_test_fine_tuned", adapter_version="v2")
+    store.jobs.complete_job(blind.id, replace(template, model_used="ab_test_fine_tuned", adapter_version="v2"))
     review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
-    dropped = store.create_job(photo, "ansel", "baseline")
+    dropped = store.jobs.create_job(photo, "ansel", "baseline")
     store.reviews.link_job(dropped.id, review.id)
-    store.cancel_job(dropped.id)
+    store.jobs.cancel_job(dropped.id)
     history = HistoryPanel(store)
     qtbot.addWidget(history)
     history.refresh()

@@ -259,7 +259,7 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
                 d.stars, d.flag, d.source = stars, flag, source
                 d.label = d.label or label
         if f.job_id:
-            job = store.find_job(f.job_id)
+            job = store.jobs.find_job(f.job_id)
             d.earlier = _scores_of(job.report if job is not None else None)
         if d.earlier is None:  # no full critique: the advisor's triage answer (the same scores-only format)
             d.earlier = triaged.get(f.path)

@@ -80,7 +80,7 @@ def run_history(args: argparse.Namespace) -> int:
     with store:
         if args.job:
             try:
-                job = store.get_job(store.resolve_job_id(args.job))
+                job = store.jobs.get_job(store.jobs.resolve_job_id(args.job))
             except JobNotFoundError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
@@ -89,7 +89,7 @@ def run_history(args: argparse.Namespace) -> int:
             else:
                 print(_job_text(job))
             return 0
-        jobs = store.list_jobs(advisor_id=args.advisor, limit=args.limit)
+        jobs = store.jobs.list_jobs(advisor_id=args.advisor, limit=args.limit)
     if args.json:
         print(json.dumps([j.to_dict() for j in jobs], ensure_ascii=False, indent=2))
         return 0

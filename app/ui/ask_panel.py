@@ -110,7 +110,7 @@ class AskPanel(QWidget):
         """Show the conversation of ``result``'s job (hidden when there is no stored report to talk about)."""
         job = None
         if isinstance(result, CritiqueResult) and result.job_id and result.report is not None and self.store:
-            job = self.store.find_job(result.job_id)
+            job = self.store.jobs.find_job(result.job_id)
         same = self.job is not None and job is not None and job.id == self.job.id
         if not same:
             self._detach()

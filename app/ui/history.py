@@ -124,7 +124,7 @@ class HistoryPanel(QFrame):
         if self.store is None:
             return
         try:
-            jobs = self.store.list_jobs(self.filter.currentData(), limit=HISTORY_LIMIT)
+            jobs = self.store.jobs.list_jobs(self.filter.currentData(), limit=HISTORY_LIMIT)
         except Exception:  # a broken database must not break the window
             log.exception("listing history failed")
             jobs = []
@@ -204,7 +204,7 @@ class HistoryPanel(QFrame):
         ) != QMessageBox.StandardButton.Yes:
             return 0
         for job in jobs:
-            self.store.delete_job(job.id)
+            self.store.jobs.delete_job(job.id)
         self.refresh()
         return len(jobs)
 

@@ -362,7 +362,7 @@ class ReviewView(QWidget):
         """The frame's full report; a frame with triage scores only asks the running review to critique
         it next (the engine's queue), and its report opens when it arrives."""
         frame = self.grid.frames.get(path)
-        job: JobRow | None = self.store.find_job(frame.job_id) if self.store and frame and frame.job_id else None
+        job: JobRow | None = self.store.jobs.find_job(frame.job_id) if self.store and frame and frame.job_id else None
         if job is not None:
             self.jobRequested.emit(job)
             return

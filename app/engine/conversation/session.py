@@ -112,7 +112,7 @@ class Conversations:
 
     # ---- reading -----------------------------------------------------------------------------
     def turns(self, job_id: str) -> list[TurnRow]:
-        return self.store.conversations.list_turns(self.store.resolve_job_id(job_id))
+        return self.store.conversations.list_turns(self.store.jobs.resolve_job_id(job_id))
 
     def context(self, job_id: str, photo: str | Path | None = None) -> JobContext:
         """The job rebuilt for a follow-up (cached per job, photo file and its modification time):
@@ -120,7 +120,7 @@ class Conversations:
         wrote the critique is loaded. Raises JobNotFoundError, PhotoMissingError (PhotoChangedError),
         ConversationError, ImageLoadError."""
         with self._lock:
-            cached = self._contexts.get(self.store.resolve_job_id(job_id))
+            cached = self._contexts.get(self.store.jobs.resolve_job_id(job_id))
         target = resolve_job(self.store, job_id, photo, checked=cached[0] if cached else None)
         job, path = target.job, target.photo
         key = (str(path.resolve()), path.stat().st_mtime)

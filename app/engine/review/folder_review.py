@@ -122,7 +122,7 @@ def _frame_row(review_id: str, frame: Frame, key: str, progress: ScanProgress,
 
 
 def _phash(store: Store, job_id: str | None, path: Path) -> str | None:
-    job = store.find_job(job_id) if job_id else None
+    job = store.jobs.find_job(job_id) if job_id else None
     for source in ([Path(job.thumbnail_path)] if job and job.thumbnail_path else []) + [path]:
         try:
             return hash_file(source)

@@ -212,7 +212,7 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
     the metadata found in its files (``metadata``: that frame's stored reading; read from the store if None).
     With no full critique yet, the frame shows its triage scores (``stage`` "triage"; ``triage``: its
     stored triage result, read from the store if None)."""
-    job = store.find_job(row.job_id) if row.job_id else None
+    job = store.jobs.find_job(row.job_id) if row.job_id else None
     if metadata is None:
         metadata = store.sidecar_writes.frame_metadata(row.review_id, row.path).get(row.path)
     meta = UserMetadata.from_dict(metadata) if metadata else None

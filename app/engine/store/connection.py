@@ -15,16 +15,14 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from app.engine import paths
 from app.engine.store import backup
 from app.engine.store.health import DatabaseDamagedError, HealthCheck, keep_damaged_copy
-from app.engine.store.path_text import display_text
-from app.engine.store.rows import JOB_COLUMNS, JobNotFoundError, JobRow, row_to_job
 from app.engine.store.schema import SCHEMA_VERSION, StoreError, migrate
 
 log = logging.getLogger(__name__)
@@ -138,63 +136,6 @@ class Connection:
             except sqlite3.DatabaseError as exc:
                 self._stop_if_damage(exc)
                 raise
-
-
-class StoreBase:
-    """The store's connection plumbing for the methods still written as mixins (the job and review
-    methods); the parts (``store.ratings``, ...) are handed the :class:`Connection` itself."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, check: bool = True, backups_kept: int = 0):
-        self.db = Connection(path, check=check, backups_kept=backups_kept)
-        self.path = self.db.path
-        self.health = self.db.health
-        self.backups_kept = backups_kept
-        self.schema_version = self.db.schema_version
-        self._lock = self.db.lock
-
-    # ---- plumbing ------------------------------------------------------------------------------
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.db.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.db.closed
-
-    @property
-    def damage(self) -> DatabaseDamagedError | None:
-        """The damage found by the integrity check (None while it runs or when the file is sound)."""
-        return self.health.damage
-
-    def on_damage(self, listener: Callable[[DatabaseDamagedError], None]) -> None:
-        """Tell ``listener`` (on the checking thread) when the file turns out damaged."""
-        self.health.on_damage(listener)
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self.db.tx()
-
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return self.db.query(sql, params)
-
-    def _update_job(self, job_id: str, **values: Any) -> JobRow:
-        unknown = set(values) - set(JOB_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown job column(s): {', '.join(sorted(unknown))}")
-        for key in ("error", "raw_output"):  # text naming a non-UTF-8 file: readable and storable
-            if isinstance(values.get(key), str):
-                values[key] = display_text(values[key])
-        with self._tx() as conn:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            cur = conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*values.values(), job_id])
-            if cur.rowcount == 0:
-                raise JobNotFoundError(f"no job {job_id!r}")
-            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row_to_job(row)
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from app.engine.store.connection import Connection
-from app.engine.store.jobs import JobsMixin
+from app.engine.store.jobs import Jobs
 from app.engine.store.rows import JobRow, ModelStats, RatingRow, WinRate, row_to_rating
 from app.engine.store.schema import WINNERS, now_iso
 
@@ -14,7 +14,7 @@ from app.engine.store.schema import WINNERS, now_iso
 class Ratings:
     """``store.ratings``: the user's 1-5 ratings and blind A/B preferences, and the statistics built on them."""
 
-    def __init__(self, db: Connection, jobs: JobsMixin):
+    def __init__(self, db: Connection, jobs: Jobs):
         self._db = db
         self._jobs = jobs  # a rating names a job: its adapter version, and it must exist
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.store.connection import Connection
-from app.engine.store.jobs import PROCESS_TOKEN, _worker_alive
 from app.engine.store.path_text import db_text, display_text, os_text
 from app.engine.store.reviews_schema import FLAGS, FRAME_STATUSES, REVIEW_STATES
 from app.engine.store.rows import JobNotFoundError
 from app.engine.store.schema import now_iso
+from app.engine.store.workers import PROCESS_TOKEN, worker_alive
 
 
 class ReviewNotFoundError(KeyError):
@@ -109,7 +109,7 @@ class Reviews:
         """Reviews left running by a process that is gone become ``cancelled`` (resumable: their
         finished frames are kept). Returns how many."""
         rows = self._db.query("SELECT id, worker_pid, worker_token FROM reviews WHERE state IN ('queued', 'running')")
-        dead = [r["id"] for r in rows if not _worker_alive(r["worker_pid"], r["worker_token"])]
+        dead = [r["id"] for r in rows if not worker_alive(r["worker_pid"], r["worker_token"])]
         if dead:
             stamp = now_iso()
             with self._db.tx() as conn:
