@@ -443,3 +443,27 @@ def test_resolve_job_id_by_prefix(store: Store):
     for missing in ("zzz", "%", "_"):
         with pytest.raises(JobNotFoundError, match="no job"):
             store.jobs.resolve_job_id(missing)
+
+
+def test_the_store_is_one_connection_handed_to_its_parts(store):
+    """Composition, not a diamond of mixins: each domain is a part holding the store's one
+    connection, no part inherits from another, and the Store itself keeps no domain methods."""
+    from app.engine.store.conversations import Conversations
+    from app.engine.store.jobs import Jobs
+    from app.engine.store.profiles import Profiles
+    from app.engine.store.ratings import Ratings
+    from app.engine.store.reviews import Reviews
+    from app.engine.store.sidecar_writes import SidecarWrites
+    from app.engine.store.triage_scores import TriageScores
+
+    parts = {"jobs": Jobs, "reviews": Reviews, "ratings": Ratings, "profiles": Profiles,
+             "conversations": Conversations, "sidecar_writes": SidecarWrites, "triage_scores": TriageScores}
+    for name, cls in parts.items():
+        part = getattr(store, name)
+        assert type(part) is cls and part._db is store.db, name
+        assert cls.__mro__ == (cls, object), name
+    assert Store.__mro__ == (Store, object)
+    assert {n for n in dir(Store) if not n.startswith("_")} == {"close", "closed", "damage", "on_damage"}
+    job = store.jobs.create_job("/a.jpg", "ansel", "auto")
+    store.ratings.add_rating(job.id, 4)  # the ratings part reaches the job through the jobs part
+    assert store.jobs.get_job(job.id).user_rating == 4
