@@ -161,7 +161,7 @@ def measure_stalls(model: str, critiques: int, epochs: int) -> dict:
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
     from app.engine.store.database import open_default_store
-    from app.ui.training_process import Step
+    from app.ui.training.training_process import Step
     from app.ui.window import MainWindow
 
     app = QApplication.instance() or QApplication(["mondrian-bench"])
@@ -289,7 +289,7 @@ def measure_grid_scroll(frames_n: int) -> dict:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.review_grid import ReviewGrid
+    from app.ui.review.review_grid import ReviewGrid
 
     app = QApplication.instance() or QApplication(["mondrian-bench"])
     frames = make_grid_frames(Path(tempfile.mkdtemp(prefix="mondrian-bench-grid-")), frames_n)

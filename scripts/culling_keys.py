@@ -1,4 +1,4 @@
-"""Write the README's table of culling keys from the key map in app/ui/culling.py.
+"""Write the README's table of culling keys from the key map in app/ui/review/culling.py.
 
     .venv/bin/python scripts/culling_keys.py [--check]
 
@@ -24,7 +24,7 @@ BLOCK = re.compile(r"(<!-- culling-keys:[^\n]*-->\n)(.*?)(<!-- /culling-keys -->
 
 def with_table(text: str) -> str:
     """The README text with its culling-keys block holding the current table."""
-    from app.ui.culling import keys_markdown
+    from app.ui.review.culling import keys_markdown
 
     if not BLOCK.search(text):
         raise SystemExit(f"{README}: no <!-- culling-keys --> block to write the table into")

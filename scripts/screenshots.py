@@ -239,8 +239,8 @@ def main() -> int:
     from app.engine.settings import Settings
     from app.engine.store.database import open_default_store
     from app.engine.technical import analyze_photo
-    from app.ui.operations import Comparison
-    from app.ui.pixmaps import load_preview
+    from app.ui.common.operations import Comparison
+    from app.ui.common.pixmaps import load_preview
     from app.ui.window import MainWindow
 
     store = open_default_store()

@@ -14,7 +14,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent
 from test_ui_culling import _frames
 
-from app.ui.culling import (
+from app.ui.help_dialog import HelpDialog
+from app.ui.review.culling import (
     FLAG_KEYS,
     GRID_KEYS,
     LABEL_KEYS,
@@ -27,9 +28,8 @@ from app.ui.culling import (
     keys_markdown,
     loupe_action,
 )
-from app.ui.help_dialog import HelpDialog
-from app.ui.loupe import LoupeDialog
-from app.ui.review_grid import ReviewGrid
+from app.ui.review.loupe import LoupeDialog
+from app.ui.review.review_grid import ReviewGrid
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIFTED_DIGITS = {Qt.Key.Key_Exclam, Qt.Key.Key_At, Qt.Key.Key_NumberSign, Qt.Key.Key_Dollar, Qt.Key.Key_Percent,

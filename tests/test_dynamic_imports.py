@@ -6,7 +6,7 @@ test would catch the Qt case). This test reads the contracts from pyproject.toml
 source modules for calls that import by name: a name a contract forbids fails, and so does a name
 the scan cannot read (a variable, or an f-string whose fixed part does not pin a package), since
 it could be anything. Forbidden contracts and layers contracts (a module names nothing on a higher
-floor, nor a sibling of its own floor) are both covered.
+floor, nor an independent ``|`` sibling of its own floor; ``:`` siblings may) are both covered.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ def layer_offences(contract: dict, scan=named_imports) -> list[str]:
                     out.append(f"{where}: {UNREADABLE}")
                     continue
                 target = _floor_of(found.name, floors)
-                if target is not None and (target[0] < i or (target[0] == i and target[1] != member)):
+                sibling = target is not None and target[0] == i and target[1] != member
+                if target is not None and (target[0] < i or (sibling and "|" in contract["layers"][i])):
                     out.append(f"{where}: imports {found.name} on floor {target[0]} from floor {i} ({member})")
                 elif target is None and found.prefix and any(
                         m.startswith(found.name + ".") for floor in floors[:i + 1] for m in floor):

@@ -311,7 +311,9 @@ def test_cancel_stops_the_review(served, tmp_path: Path) -> None:
     home, port = served
     photos = _fresh_photos(tmp_path / "fresh", 8)
     prefs = {"pollInterval": 0.2, "mode": "baseline", "startTimeout": 180}
-    result = run_plugin(tmp_path, {"script": "CritiqueSelected.lua", "confirm": "ok", "cancelWhenFinished": 1,
+    # The bar is the review's progress across both stages, in frames' worth: triage fills its first
+    # quarter (2 of 8), so 3 of 8 is reached once full critiques have started.
+    result = run_plugin(tmp_path, {"script": "CritiqueSelected.lua", "confirm": "ok", "cancelWhenFinished": 3,
                                    "photos": [{"path": str(p)} for p in photos], "prefs": prefs},
                         env={"MONDRIAN_HOME": str(home)})
     assert result["ok"], result.get("error")

@@ -41,6 +41,8 @@ def test_review_command_summary_sidecars_and_rerun(tiny_model_dir: Path, tmp_pat
     assert first.returncode == 1, first.stderr  # the corrupt frame is reported, the others reviewed
     out = json.loads(first.stdout)
     assert out["review"]["total"] == 11 and out["review"]["done"] == 10 and out["review"]["state"] == "completed"
+    assert out["run"] == {"total": 11, "before": 0, "triaged": out["run"]["triaged"], "critiqued": 10, "reused": 0,
+                          "failed": 1}
     assert f"{CORRUPT}: truncated or corrupt JPEG data" in first.stderr
     assert "ETA" in first.stderr or "frame/s" in first.stderr or "s/frame" in first.stderr  # tqdm's bar
     assert [Path(m).name for m in out["summary"]["bursts"][0]["members"]] == list(BURST)
@@ -63,7 +65,8 @@ def test_review_command_summary_sidecars_and_rerun(tiny_model_dir: Path, tmp_pat
     again_s = time.perf_counter() - started
     assert again.returncode == 1, again.stderr
     assert "10 reused" not in again.stdout  # the row keeps its first outcome: done, not reused
-    assert "completed, 10 critiqued, 0 reused, 1 failed of 11" in again.stdout
+    # what this run did, apart from the first run: nothing went to the model again
+    assert "completed, this run: nothing critiqued, 1 failed; 10 done before this run (of 11 frames)" in again.stdout
     assert "would create" in again.stderr and not (shoot / (PAIR_RAW + ".xmp")).exists()
     assert again_s < first_s  # no frame went to the model (process start-up dominates both)
 

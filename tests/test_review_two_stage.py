@@ -225,7 +225,9 @@ def test_cli_triage_only_then_top_n(tiny_model_dir: Path, shoot: Path, tmp_path:
     assert _exiv2_read(sidecar)["Xmp.mondrian.ScoreStage"][1] == "triage"
     second = _review([str(folder), "--critique", "top:1"], home, tiny_model_dir)
     assert second.returncode == 1, second.stderr
-    assert "1 critiqued, 0 reused, 1 failed of 7; 5 scored by triage only (critique policy top:1)" in second.stdout
+    # the scores stored by the first run are read back, not counted as this run's
+    assert ("completed, this run: 1 critiqued, 1 failed (of 7 frames); 5 scored by triage only "
+            "(critique policy top:1)") in second.stdout
     assert "(triage)" in second.stdout  # the best/weakest lines say which score they show
     bad = _review([str(folder), "--critique", "best"], home, tiny_model_dir)
     assert bad.returncode == 2 and "critique policy 'best' is not one of" in bad.stderr
@@ -274,8 +276,18 @@ def test_http_triage_only_and_critique(tiny_model_dir: Path, shoot: Path, tmp_pa
         stages = [f["stage"] for f in state["summary"]["frames"] if f["name"] != CORRUPT]
         assert stages.count("full") == 1 and stages.count("triage") == 5
         review_id = state["review"]["id"]
-        status, answer = call("POST", f"{base}/reviews/{review_id}/jump", {"path": str(folder / BLURRED)})
-        assert status == 200 and answer == {"queued": False}  # finished: nothing running to jump
+        jobs_before = state["review"]["done"]
+        opened = next(f["name"] for f in state["summary"]["frames"] if f["stage"] == "triage")
+        status, answer = call("POST", f"{base}/reviews/{review_id}/jump", {"path": str(folder / opened)})
+        assert status == 202 and answer == {"queued": True, "alone": True}  # finished: that frame, now, alone
+        state = finish(body["url"])
+        frames = {f["name"]: f for f in state["summary"]["frames"]}
+        assert frames[opened]["stage"] == "full" and frames[opened]["status"] == "done"
+        assert state["review"]["state"] == "completed" and state["review"]["done"] == jobs_before + 1
+        linked = store.db.query("SELECT review_id FROM jobs WHERE id = ?", (frames[opened]["job_id"],))
+        assert [r["review_id"] for r in linked] == [review_id]  # recorded as the review's critique
+        status, answer = call("POST", f"{base}/reviews/{review_id}/jump", {"path": str(folder / opened)})
+        assert status == 200 and answer == {"queued": False, "status": "done"}  # critiqued already: left as is
         status, answer = call("POST", f"{base}/reviews/{review_id}/jump", {"path": "/nowhere.jpg"})
         assert status == 404 and "no frame" in answer["error"]
         status, answer = call("POST", f"{base}/reviews/{review_id}/jump", {"frame": "x"})
@@ -302,8 +314,14 @@ def test_window_grid_shows_triage_until_the_full_critique(qtbot, window, shoot: 
     frames = view.grid.frames
     raw = str(folder / PAIR_RAW)
     assert frames[raw].stage == "triage" and "≈ triage" in view.grid._items[raw].text()
-    view.open_frame(raw)  # no critique running: it says how to get one
-    assert "has triage scores only" in view.status.text() and window.tabs.currentWidget() is view
+    with qtbot.waitSignal(view.jobRequested, timeout=LONG) as opened:  # the review is over: critiqued alone
+        view.open_frame(raw)
+        assert view.status.text().endswith("writing its full critique…")
+    assert opened.args[0].id == view.grid.frames[raw].job_id and view.grid.frames[raw].stage == "full"
+    assert "≈" not in view.grid._items[raw].text() and "full critique written" in view.status.text()
+    assert window.store.reviews.get_frame(view.review_id, raw).status == "done"
+    qtbot.waitUntil(lambda: view.request is None or not view.request.live, timeout=LONG)
+    window.tabs.setCurrentWidget(view)
 
     # again with every frame critiqued, one at a time: opening a frame while they run puts it next.
     # The first critique waits for the test to open the frame (the window's progress arrives queued,

@@ -19,9 +19,9 @@ from ui_support import LONG, drop_files, sample_photo
 from app.engine.conversation.crop import aspect_matches, check_box
 from app.engine.conversation.session import MAX_QUESTION_CHARS
 from app.engine.technical.measure import MIN_SIDE
-from app.ui import exporting
-from app.ui.bridge import TaskContext
-from app.ui.crop_geometry import HANDLES, drag_box, move_box
+from app.ui.common.bridge import TaskContext
+from app.ui.critique import exporting
+from app.ui.crop.crop_geometry import HANDLES, drag_box, move_box
 
 
 def _critique(qtbot, window, photo):

@@ -9,10 +9,10 @@ from ui_support import LONG, drop_files, make_window, publish_adapter, sample_ph
 
 from app.engine.critique.report import DIMENSIONS
 from app.engine.vocabulary import ModelUsed
-from app.ui.ab_stats import stats_rows
-from app.ui.bridge import CANCELLED, TaskContext
-from app.ui.critique_panel import PAGE_COMPARE, PAGE_REPORT, PAGE_STREAM
-from app.ui.operations import BlindResult, Comparison
+from app.ui.common.bridge import CANCELLED, TaskContext
+from app.ui.common.operations import BlindResult, Comparison
+from app.ui.critique.ab_stats import stats_rows
+from app.ui.critique.critique_panel import PAGE_COMPARE, PAGE_REPORT, PAGE_STREAM
 
 
 def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_path, monkeypatch):

@@ -8,8 +8,8 @@ import pytest
 from ui_support import LONG, drop_files, sample_photo
 
 from app.engine.critique.report import DIMENSIONS, grade_for_score
-from app.ui.bridge import CANCELLED
-from app.ui.critique_panel import PAGE_DROP, PAGE_REPORT
+from app.ui.common.bridge import CANCELLED
+from app.ui.critique.critique_panel import PAGE_DROP, PAGE_REPORT
 
 
 def test_drop_with_file_urls_streams_a_report_with_eight_cards(qtbot, window, tmp_path):
@@ -80,7 +80,7 @@ def test_bad_photo_gives_a_clear_message_and_the_app_keeps_working(qtbot, window
 
 
 def test_export_markdown_json_pdf(qtbot, window, tmp_path):
-    from app.ui import exporting
+    from app.ui.critique import exporting
 
     with qtbot.waitSignal(window.critique.critiqueFinished, timeout=LONG) as finished:
         window.open_photos([str(sample_photo(tmp_path))])
@@ -100,7 +100,7 @@ def test_the_preview_is_decoded_off_the_ui_thread_and_shown_beside_stream_and_re
     """A RAW or HEIC preview takes the engine's full decoder: it must not freeze the window."""
     import threading
 
-    from app.ui import critique_panel
+    from app.ui.critique import critique_panel
 
     decoded_on: list[threading.Thread] = []
     real = critique_panel.load_preview

@@ -16,10 +16,10 @@ from app.engine.review.grading import STAR_BANDS, stars_for_score
 from app.engine.review.summary import FrameSummary
 from app.engine.store.database import Store
 from app.engine.store.reviews import FrameRow
-from app.ui.culling import FILTERS, legend_text
-from app.ui.loupe import CompareDialog, LoupeDialog
-from app.ui.review_cull import CullController
-from app.ui.review_grid import ReviewGrid
+from app.ui.review.culling import FILTERS, legend_text
+from app.ui.review.loupe import CompareDialog, LoupeDialog
+from app.ui.review.review_cull import CullController
+from app.ui.review.review_grid import ReviewGrid
 
 MEANS = [9.6, 8.8, 8.3, 7.9, 7.1, 6.5, 5.9, 5.2, 4.7, 3.0, 0.5]
 

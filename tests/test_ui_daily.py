@@ -14,10 +14,10 @@ from ui_support import LONG, drop_files, make_window, publish_adapter, sample_ph
 from app.engine.critique.report import DIMENSIONS, DimensionScore, Report
 from app.engine.critique.result import CritiqueResult
 from app.engine.vocabulary import ModelUsed
-from app.ui.bridge import TaskContext
-from app.ui.critique_panel import PAGE_REPORT
-from app.ui.operations import BlindResult, Comparison
-from app.ui.report_view import footer_text
+from app.ui.common.bridge import TaskContext
+from app.ui.common.operations import BlindResult, Comparison
+from app.ui.critique.critique_panel import PAGE_REPORT
+from app.ui.critique.report_view import footer_text
 
 
 def _report(comment: str = "Fine.") -> Report:
@@ -162,7 +162,7 @@ def test_a_failed_report_says_the_cause_first_with_the_fix(qtbot, window):
 
 
 def test_the_window_remembers_size_advisor_mode_and_folders(qtbot, tiny_model_dir, home, tmp_path):
-    from app.ui import ui_state
+    from app.ui.common import ui_state
 
     window = make_window(qtbot, tiny_model_dir, home)
     window.resize(1000, 700)
@@ -181,7 +181,7 @@ def test_the_window_remembers_size_advisor_mode_and_folders(qtbot, tiny_model_di
 
 def test_settings_never_save_an_invalid_model_folder_and_speak_in_buttons(qtbot, window, tmp_path):
     from app.engine.settings import settings_path
-    from app.ui.failure import notice_text
+    from app.ui.common.failure import notice_text
     from app.ui.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(window.service, window)
@@ -265,8 +265,8 @@ def test_reference_photos_are_added_from_the_window(qtbot, window, tmp_path):
 
 
 def test_save_comments_says_it_saved(qtbot, window, tmp_path):
-    from app.ui.profiles_view import ProfilesView
-    from app.ui.training_tasks import PortfolioPhoto
+    from app.ui.training.profiles_view import ProfilesView
+    from app.ui.training.training_tasks import PortfolioPhoto
 
     view = ProfilesView(window.store)
     qtbot.addWidget(view)
@@ -298,8 +298,8 @@ def test_drop_queues_rather_than_replacing(qtbot, tiny_model_dir, home, tmp_path
 
 
 def test_portfolio_scan_progress_reaches_100_percent(qtbot, tmp_path):
-    from app.ui.bridge import InferenceBridge
-    from app.ui.training_tasks import scan_task
+    from app.ui.common.bridge import InferenceBridge
+    from app.ui.training.training_tasks import scan_task
 
     for i in range(6):
         sample_photo(tmp_path, f"p{i}.jpg")

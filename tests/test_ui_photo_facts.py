@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QApplication
 from ui_support import LONG, drop_files, make_window, publish_adapter, sample_photo
 
 from app.testing.dng import add_shooting_data
-from app.ui import exporting
-from app.ui.critique_panel import PAGE_COMPARE, PAGE_REPORT
-from app.ui.operations import Comparison
+from app.ui.common.operations import Comparison
+from app.ui.critique import exporting
+from app.ui.critique.critique_panel import PAGE_COMPARE, PAGE_REPORT
 
 
 def wheel(widget, modifiers) -> None:

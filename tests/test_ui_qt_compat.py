@@ -13,7 +13,7 @@ import sys
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 qapp = QCoreApplication([])
 import app.ui  # applies the work-arounds
-from app.ui.qt_compat import emit
+from app.ui.common.qt_compat import emit
 
 class O(QObject):
     ping = Signal(str)
@@ -43,7 +43,7 @@ def test_thirty_thousand_signals_each_way_do_not_abort_the_interpreter():
 
 
 def test_flags_describe_this_binding():
-    from app.ui import qt_compat
+    from app.ui.common import qt_compat
 
     assert isinstance(qt_compat.EMIT_LEAKS_BOOL, bool) and isinstance(qt_compat.SLOT_CALL_LEAKS_NONE, bool)
     if qt_compat.SLOT_CALL_LEAKS_NONE and sys.version_info < (3, 12):
@@ -54,7 +54,7 @@ def test_signals_blocked_restores_even_on_an_exception(qtbot):
     import pytest
     from PySide6.QtWidgets import QComboBox
 
-    from app.ui.qt_compat import signals_blocked
+    from app.ui.common.qt_compat import signals_blocked
 
     combo = QComboBox()
     qtbot.addWidget(combo)
@@ -69,7 +69,7 @@ def test_signals_blocked_restores_even_on_an_exception(qtbot):
 
 
 def test_each_request_hears_only_about_itself(qtbot):
-    from app.ui.bridge import CANCELLED, InferenceBridge
+    from app.ui.common.bridge import CANCELLED, InferenceBridge
 
     bridge = InferenceBridge()
     try:

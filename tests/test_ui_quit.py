@@ -11,8 +11,8 @@ from ui_support import LONG, tiny_settings
 
 from app.ui.main import AppEvents
 from app.ui.quit_guard import CANCEL_LABEL, NO_TRAY_LABEL, STOP_LABEL
-from app.ui.training_process import Step
-from app.ui.training_tab import TRAIN
+from app.ui.training.training_process import Step
+from app.ui.training.training_tab import TRAIN
 
 # A stand-in for a long training step: a real child process that runs until it is stopped (the
 # real training command's clean stop on SIGTERM is tested with training itself).
@@ -90,7 +90,7 @@ def test_stop_cleanly_then_quit(qtbot, training_window):
     # no epoch had finished: the question did not promise one, and the next start says what happened
     assert "no epoch has finished yet, so a stopped run keeps nothing" in seen[1]
     assert "last finished epoch" not in seen[1]
-    from app.ui.training_tab import TrainingTab
+    from app.ui.training.training_tab import TrainingTab
 
     later = TrainingTab(window.service, window.bridge, window.store)
     qtbot.addWidget(later)

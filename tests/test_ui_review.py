@@ -36,6 +36,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     assert review.state == "completed" and review.total == 7 and review.done == 6 and review.failed == 1
     assert seen and seen[0] == 7  # the grid shows every frame as soon as the folder is scanned
     assert view.grid.count() == 7 and view.progress.value() == 7 and "6 critiqued" in view.status.text()
+    assert not view.undo_button.isEnabled()  # nothing written yet: nothing to undo
     frames = view.grid.frames
     assert PAIR_JPEG not in {Path(p).name for p in frames}
     tiles = [view.grid.item(i).text() for i in range(view.grid.count())]
@@ -88,6 +89,7 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     asked: list[str] = []
     view.confirm = lambda title, text, details: asked.append(text) is not None  # answers "no"
     assert view.write_sidecars() is None and sorted(p.name for p in folder.iterdir()) == before
+    assert not view.undo_button.isEnabled()  # a dry run and a declined write leave nothing to undo
     view.fields["rating"].setChecked(True)
     view.fields["flag"].setChecked(True)
     view.confirm = lambda title, text, details: asked.append(text) is None  # answers "yes"
@@ -101,9 +103,17 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     expected = "-1" if raw.flag == "reject" else str(raw.user_stars if raw.user_stars is not None
                                                        else stars_for_score(raw.overall))
     assert read_sidecar(folder / f"{PAIR_RAW}.xmp")["Xmp.xmp.Rating"] == expected
+    assert view.undo_button.isEnabled()  # a write of this review's, not undone
     view.undo_button.click()
     assert "restored" in view.status.text() and not (folder / f"{PAIR_RAW}.xmp").exists()
     assert sorted(p.name for p in folder.iterdir()) == before
+    assert not view.undo_button.isEnabled()  # undone: nothing left to undo
+
+    # reopening the finished review runs nothing again, and the status says so (not "6 critiqued")
+    with qtbot.waitSignal(view.reviewFinished, timeout=LONG):
+        view.review(folder)
+    assert view.status.text().startswith("Completed, this run: nothing critiqued, 1 failed; 6 done before this run "
+                                         "(of 7 frames)"), view.status.text()
 
 
 def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tmp_path: Path) -> None:
@@ -125,9 +135,11 @@ def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tm
 
 
 def test_tiles_show_what_the_files_already_say(qtbot) -> None:
+    from PySide6.QtGui import QFontMetrics
+
     from app.engine.review.summary import FrameSummary
     from app.engine.sidecars import UserMetadata
-    from app.ui.review_grid import ReviewGrid, tile_text, tile_tooltip
+    from app.ui.review.review_grid import TEXT_MARGIN, ReviewGrid, tile_text, tile_tooltip
 
     meta = UserMetadata(rating=5, label="Purple", flag="pick", caption="Grandma's 90th birthday on the terrace",
                         sources={"rating": "embedded XMP", "label": "embedded XMP", "flag": "embedded XMP",
@@ -136,12 +148,30 @@ def test_tiles_show_what_the_files_already_say(qtbot) -> None:
                          overall=2.0, flag="pick", file_meta=meta)
     assert frame.stars == 5  # the photographer's 5, not the score's 1
     text = tile_text(frame)
-    assert "★★★★★ ● Purple" in text and "“Grandma's 90th birthday on…”" in text
-    assert "caption: Grandma's 90th birthday on the terrace (sidecar IMG_1.xmp)" in tile_tooltip(frame)
+    assert "★★★★★ ● Purple" in text and "caption: Grandma's 90th birthday on the terrace (sidecar IMG_1.xmp)" in \
+        tile_tooltip(frame)
+    wide = tile_text(frame, width=1000)  # room enough: the whole caption
+    assert "“Grandma's 90th birthday on the terrace”" in wide.splitlines()
+
+    # at the default 128 px tile a long caption is cut to one line of the tile's width, and the
+    # problems line stays in the tile (the caption wrapped to two lines and pushed it out)
+    from app.engine.review.grading import Problem
+
+    frame.problems = [Problem("blur", "soft everywhere")]
     grid = ReviewGrid()
     qtbot.addWidget(grid)
     grid.set_frames([frame])
-    assert grid._items[frame.path].toolTip().startswith("IMG_1.jpg, from its files:")
+    item = grid._items[frame.path]
+    assert item.toolTip().startswith("IMG_1.jpg, from its files:")
+    lines = item.text().splitlines()
+    metrics, room = QFontMetrics(grid.font()), grid.gridSize().width() - TEXT_MARGIN
+    caption = next(line for line in lines if line.startswith("“"))
+    assert caption.startswith("“Grandma") and caption.endswith("…”") and metrics.horizontalAdvance(caption) <= room
+    assert lines[-1] == "blur" and len(lines) == 4  # name, stars, caption, problems: one line each
+    assert all(metrics.horizontalAdvance(line) <= room for line in lines[1:])
+    grid.set_tile_size(320)  # a bigger tile shows more of the caption
+    bigger = next(line for line in grid._items[frame.path].text().splitlines() if line.startswith("“"))
+    assert len(bigger) > len(caption)
 
 
 def test_hands_on_lightroom_folder_default_write_and_undo(qtbot, window, tmp_path: Path) -> None:

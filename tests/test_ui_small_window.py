@@ -9,8 +9,8 @@ from test_ui_daily import _report, _result
 
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, DimensionScore, Report
 from app.engine.critique.result import CritiqueResult
-from app.ui.operations import Comparison
-from app.ui.training_process import Step
+from app.ui.common.operations import Comparison
+from app.ui.training.training_process import Step
 
 SIZE = (900, 600)
 
@@ -105,7 +105,7 @@ def test_every_page_keeps_900_by_600(qtbot, window, tmp_path) -> None:
         _at_size(qtbot, window)
     from test_ui_culling import _frames
 
-    from app.ui.review_grid import FILTERS
+    from app.ui.review.review_grid import FILTERS
 
     review = window.review  # a filter that matches nothing says so, and the window keeps its size
     window.tabs.setCurrentWidget(review)
@@ -144,7 +144,7 @@ def test_the_compare_view_of_a_burst_of_five_fits_the_screen(qtbot, tmp_path) ->
     from PIL import Image
     from test_ui_culling import _frames
 
-    from app.ui.loupe import CompareDialog
+    from app.ui.review.loupe import CompareDialog
 
     frames = _frames(tmp_path, [8.0, 7.0, 6.0, 5.0, 4.0])
     for f in frames:
@@ -163,7 +163,7 @@ def test_the_compare_view_of_a_burst_of_five_fits_the_screen(qtbot, tmp_path) ->
 
 
 def test_a_blank_comment_reads_no_comment_and_a_blank_advice_shows_no_arrow(qtbot) -> None:
-    from app.ui.report_view import DimensionCard
+    from app.ui.critique.report_view import DimensionCard
 
     card = DimensionCard("lighting", DimensionScore(score=4, comment="  ", recommendation=" \n"))
     qtbot.addWidget(card)
@@ -175,7 +175,7 @@ def test_a_blank_comment_reads_no_comment_and_a_blank_advice_shows_no_arrow(qtbo
 
 def test_a_frame_that_failed_says_so_on_its_tile(tmp_path) -> None:
     from app.engine.review.summary import FrameSummary
-    from app.ui.review_grid import tile_text
+    from app.ui.review.review_grid import tile_text
 
     broken = FrameSummary(path=str(tmp_path / "broken.jpg"), companions=[], status="failed", job_id=None,
                           error="broken.jpg: truncated or corrupt JPEG data", overall=None, grade=None)

@@ -10,7 +10,7 @@ from PIL import Image
 from ui_support import LONG, make_window
 
 from app.engine.adapters import versions as adapter_versions
-from app.ui.training_tab import TRAIN
+from app.ui.training.training_tab import TRAIN
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_training_cancel_stops_the_process(qtbot, tiny_model_dir, home, tmp_path
     try:
         tab = window.training
         runner = tab.runner
-        from app.ui.training_process import Step
+        from app.ui.training.training_process import Step
 
         with qtbot.waitSignal(runner.stepStarted, timeout=LONG):
             runner.start([Step(TRAIN, "training.train_lora", ["--advisor", "ansel", "--model", str(tiny_model_dir)]),
@@ -142,7 +142,7 @@ def test_a_failing_step_reports_its_error(qtbot, tiny_model_dir, home, tmp_path)
         tab = window.training
         tab.set_advisor("ansel")
         tab.folder_edit.setText(str(tmp_path))
-        from app.ui.training_process import Step
+        from app.ui.training.training_process import Step
 
         with qtbot.waitSignal(tab.runner.finished, timeout=LONG) as done:
             tab.runner.start([Step(TRAIN, "training.train_lora", ["--advisor", "ansel", "--model",
@@ -199,7 +199,7 @@ def test_the_tab_remembers_folder_and_hyperparameters_and_offers_resume(qtbot, t
 
 
 def test_evaluation_without_valid_reports_reads_n_a() -> None:
-    from app.ui.versions_view import eval_summary
+    from app.ui.training.versions_view import eval_summary
 
     data = {"samples": 3, "base": {"samples": 3, "valid_reports": 0, "mae": 0.0, "format_compliance": 0.0},
             "fine_tuned": {"samples": 3, "valid_reports": 0, "mae": 0.0, "format_compliance": 0.0},

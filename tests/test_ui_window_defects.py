@@ -15,7 +15,7 @@ def _wheel(widget: QWidget, steps: int = 1) -> None:
 
 
 def test_the_wheel_does_not_change_a_training_setting_in_passing(qtbot) -> None:
-    from app.ui.training_form import HyperForm
+    from app.ui.training.training_form import HyperForm
 
     host = QWidget()
     qtbot.addWidget(host)
@@ -35,8 +35,8 @@ def test_a_typed_comment_is_kept_when_another_photo_is_clicked(qtbot, tmp_path) 
     from PIL import Image
 
     from app.engine.store.database import Store
-    from app.ui.profiles_view import ProfilesView
-    from app.ui.training_tasks import PortfolioPhoto
+    from app.ui.training.profiles_view import ProfilesView
+    from app.ui.training.training_tasks import PortfolioPhoto
 
     photos = []
     for i in range(3):
@@ -75,8 +75,8 @@ def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_pa
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
     from app.engine.store.database import Store
-    from app.ui.operations import result_from_job
-    from app.ui.report_view import ReportView
+    from app.ui.common.operations import result_from_job
+    from app.ui.critique.report_view import ReportView
 
     store = Store(tmp_path / "mondrian.db")
     service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
@@ -159,14 +159,14 @@ def test_a_new_personal_advisor_is_listed_everywhere_at_once_without_switching(q
     assert new_id in window.panel.checks  # and so does the Panel
     # the header speaks of the next critique, not of the report below it (another advisor's, a blind one)
     from app.engine.service import ModeInfo
-    from app.ui.critique_bar import effective_text
+    from app.ui.critique.critique_bar import effective_text
 
     assert effective_text(ModeInfo(new_id, "auto", "lora", None, True)) == "Next critique runs as lora"
 
 
 def test_an_evaluation_without_valid_reports_reads_n_a_in_the_summary_and_the_table() -> None:
     from app.engine.critique.report import DIMENSIONS
-    from app.ui.versions_view import eval_summary
+    from app.ui.training.versions_view import eval_summary
     from training.evaluate import render_markdown
 
     def model(valid: int) -> dict:
@@ -188,7 +188,7 @@ def test_an_evaluation_without_valid_reports_reads_n_a_in_the_summary_and_the_ta
 def test_a_new_report_opens_at_its_top_and_history_follows_it(qtbot, window, tmp_path) -> None:
     from ui_support import sample_photo
 
-    from app.ui.operations import result_from_job
+    from app.ui.common.operations import result_from_job
 
     service, store = window.service, window.store
     jobs = []
@@ -220,8 +220,8 @@ def test_a_byte_identical_copy_is_flagged_as_a_duplicate(qtbot, home, tmp_path) 
     from app.engine.service import MondrianService
     from app.engine.settings import Settings
     from app.engine.store.database import Store
-    from app.ui.culling import FILTERS
-    from app.ui.review_grid import ReviewGrid
+    from app.ui.review.culling import FILTERS
+    from app.ui.review.review_grid import ReviewGrid
 
     folder = tmp_path / "shoot"
     folder.mkdir()

@@ -6,7 +6,7 @@ them from its QProcess. Both sides use these dataclasses: the writer builds an e
 field is a TypeError at once, not a silently missing value in the GUI), the reader turns a line
 back into the same class with :func:`parse_event`. Unknown keys from a newer writer are ignored
 and absent ones take their defaults, so old and new processes still talk. The human description
-of every event is ``training/PROGRESS.md``. Qt-free: ``app.ui.training_process`` imports it.
+of every event is ``training/PROGRESS.md``. Qt-free: ``app.ui.training.training_process`` imports it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@
   ``"critique": "top:10"`` (``all``, ``none``, ``picks``, ``bursts``, joined by ``+``) says which
   frames get a full critique after it (default: the ``review_critique`` setting). Each frame of
   ``GET /reviews/{id}`` says which score it shows (``stage``: ``triage`` or ``full``) and carries its
-  ``triage`` result. ``POST /reviews/{id}/jump`` ``{"path": ...}``: that frame's critique runs next.
+  ``triage`` result. ``POST /reviews/{id}/jump`` ``{"path": ...}``: that frame's critique runs next
+  (or, once the review is over, that frame alone, at once: 202 ``{"queued": true, "alone": true}``).
 * ``GET /reviews``: the latest reviews. ``DELETE /reviews/{id}/run``: cancel a review, scanning or
   running.
   Or ``{"files": ["/abs/IMG_1.CR3", {"path": "/abs/IMG_2.JPG", "flag": "pick", "stars": 3}], ...}``:
@@ -48,6 +49,7 @@ from app.engine.review.folder_review import (
     ListedFile,
     ReviewBusyError,
     ReviewError,
+    critique_on_demand,
     files_key,
     open_file_review,
     open_folder_review,
@@ -157,6 +159,29 @@ class ReviewRunner:
             log.exception("review %s failed", review_id)
         finally:
             release_folder(review_id)
+
+    def start_frame(self, review_id: str, path: str) -> None:
+        """One frame's full critique in the background while its review is not running (the user
+        opened it): the engine's :func:`critique_on_demand`; ``running`` and cancel cover it."""
+        with self._lock:
+            if review_id in self._running and self._running[review_id][0].is_alive():
+                return
+            scope = CancelScope()
+            thread = threading.Thread(target=self._run_frame, args=(review_id, path, scope),
+                                      name=f"frame-{review_id[:8]}", daemon=True)
+            self._running[review_id] = (thread, scope)
+            thread.start()
+
+    def _run_frame(self, review_id: str, path: str, scope: CancelScope) -> None:
+        store = self.service.store
+        if store is None:
+            return
+        try:
+            critique_on_demand(self.service, store, review_id, path, scope=scope)
+        except (CancelledError, ReviewError) as exc:
+            log.info("review %s: the critique of %s stopped: %s", review_id, path, exc)
+        except Exception:
+            log.exception("review %s: the critique of %s failed", review_id, path)
 
     def cancel(self, review_id: str) -> bool:
         with self._lock:
@@ -299,7 +324,8 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
 
     @app.post("/reviews/{review_id}/jump", openapi_extra=JUMP_BODY)
     async def jump(review_id: str, request: Request) -> Any:
-        """A frame the user opened: its full critique runs next (while the review's second stage runs)."""
+        """A frame the user opened: its full critique runs next (while the review runs), or now, alone
+        (once the review is over; 202, ``alone``); a frame with an outcome already is left as it is."""
         store = service.store
         if store is None or store.reviews.find_review(review_id) is None:
             return _error(404, f"no review {review_id!r}")
@@ -307,9 +333,15 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
         path = payload.get("path") if isinstance(payload, dict) else None
         if not isinstance(payload, dict) or set(payload) - {"path"} or not isinstance(path, str) or not path:
             return _error(400, 'the body must be {"path": "<a frame of the review>"}')
-        if path not in {f.path for f in store.reviews.list_frames(review_id)}:
+        frame = next((f for f in store.reviews.list_frames(review_id) if f.path == path), None)
+        if frame is None:
             return _error(404, f"review {review_id!r} has no frame {path!r}")
-        return JSONResponse(json_safe({"queued": jump_frame(review_id, path)}))
+        if jump_frame(review_id, path):
+            return JSONResponse(json_safe({"queued": True}))
+        if runner.running(review_id) or frame.status in ("done", "reused", "failed"):
+            return JSONResponse(json_safe({"queued": False, "status": frame.status}))
+        runner.start_frame(review_id, path)  # the review is over: this frame alone, now
+        return JSONResponse(json_safe({"queued": True, "alone": True}), status_code=202)
 
     @app.delete("/reviews/{review_id}/run")
     def cancel_review(review_id: str) -> Any:

@@ -87,7 +87,7 @@ def _write_pdf(result: object, out: Path, photo: str | None, turns: list) -> Non
     from PySide6.QtGui import QImage
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.exporting import write_pdf
+    from app.ui.critique.exporting import write_pdf
 
     app = QApplication.instance() or QApplication(["mondrian"])  # the radar chart is a widget
     image = QImage(photo) if photo else None

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from app.engine.review.export import export_dir, export_sidecars, write_csv, write_keyword_list
     from app.engine.review.folder_review import Progress, ReviewError, run_review, start_review
     from app.engine.review.grading import star_mapping_text
+    from app.engine.review.progress import RunOutcome, last_run
     from app.engine.review.summary import build_summary
     from app.engine.service import MondrianService
     from app.engine.settings import load_settings
@@ -195,15 +196,17 @@ def run(args: argparse.Namespace) -> int:
             if result.batch_id:
                 print("undo with: review --undo-sidecars", file=sys.stderr)
         if args.json:
-            print(json.dumps(json_safe({"review": final.to_dict(), "summary": summary.to_dict(),
+            ran = last_run(final.id)
+            print(json.dumps(json_safe({"review": final.to_dict(), "run": ran.to_dict() if ran else None,
+                                        "summary": summary.to_dict(),
                                         "star_mapping": star_mapping_text(), "sidecars": sidecars}),
                              ensure_ascii=False))
         else:
             print(display_text(summary.to_text()))  # a non-UTF-8 name shown as \xNN (path_text.py)
             print("Stars from the score (your own picks and stars win):\n  " + "\n  ".join(star_mapping_text()))
             triaged = sum(f.stage == "triage" for f in summary.frames)
-            print(f"review {final.id}: {final.state}, {final.done} critiqued, {final.reused} reused, "
-                  f"{final.failed} failed of {final.total}"
+            done = last_run(final.id) or RunOutcome(final.total, final.done + final.reused)
+            print(f"review {final.id}: {done.describe(final.state)}"
                   + (f"; {triaged} scored by triage only (critique policy {final.settings.get('critique')})"
                      if triaged else ""))
         if interrupted or final.state == "cancelled":

@@ -4,4 +4,4 @@
 bugs before any signal is connected.
 """
 
-from . import qt_compat  # noqa: F401
+from .common import qt_compat  # noqa: F401

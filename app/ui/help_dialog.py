@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
-from .culling import keys_html
+from .review.culling import keys_html
 
 GUIDE = """
 <h2>Getting a critique</h2>

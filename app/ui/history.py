@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import theme
-from .qt_compat import emit, signals_blocked
+from .common import theme
+from .common.qt_compat import emit, signals_blocked
 
 if TYPE_CHECKING:
     from app.engine.advisors import Advisor

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from .training_tab import TrainingTab
+from .training.training_tab import TrainingTab
 from .tray import MondrianTray
 
 

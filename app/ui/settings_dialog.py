@@ -39,8 +39,8 @@ from app.engine.model import source as model_source
 from app.engine.service import MondrianService
 from app.engine.settings import Settings, SettingValueError, bounds, save_settings
 
-from .training_process import child_environment
-from .wheel_guard import guard_all
+from .common.wheel_guard import guard_all
+from .training.training_process import child_environment
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService

@@ -6,7 +6,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from .qt_compat import emit
+from .common.qt_compat import emit
 
 
 class MondrianTray(QObject):

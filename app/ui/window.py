@@ -2,7 +2,7 @@
 
 The window is handed its engine objects (service, bridge, store); it never reaches for globals.
 It fits 900x600 (the history sidebar gives way on the Training tab, which does not use it), and
-remembers its size, splitter and folders between sessions (:mod:`app.ui.ui_state`).
+remembers its size, splitter and folders between sessions (:mod:`app.ui.common.ui_state`).
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QSplitter,
 from app.engine import atomic
 from app.engine.resources import resource_path
 
-from . import theme, ui_state
-from .bridge import CANCELLED, InferenceBridge, Request
-from .critique_panel import CritiquePanel
-from .dropzone import local_paths
+from .common import theme, ui_state
+from .common.bridge import CANCELLED, InferenceBridge, Request
+from .common.dropzone import local_paths
+from .common.operations import BlindResult, Comparison, item_from_jobs, load_task, pasted_photo_path
+from .common.qt_compat import emit
+from .critique.critique_panel import CritiquePanel
+from .critique.reference_photos import index_task, summary_text
 from .history import HistoryPanel
-from .operations import BlindResult, Comparison, item_from_jobs, load_task, pasted_photo_path
-from .qt_compat import emit
-from .reference_photos import index_task, summary_text
 from .tray import MondrianTray
 from .window_menus import build_menus
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from app.engine.store.database import JobRow, Store
 
     from .quit_guard import QuitGuard
-    from .training_tab import TrainingTab
+    from .training.training_tab import TrainingTab
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         return self.quit_guard is None or self._closed or self.quit_guard.confirm()
 
     def _add_training_tab(self) -> None:
-        from .training_tab import TrainingTab
+        from .training.training_tab import TrainingTab
 
         self.training = TrainingTab(self.service, self.bridge, self.store, queries=self.queries)
         self.training.advisorsChanged.connect(self._advisors_changed)
@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.training, "Training")
 
     def _add_review_tab(self) -> None:
-        from .review_view import ReviewView
+        from .review.review_view import ReviewView
 
         self.review = ReviewView(self.service, self.bridge, self.store)
         self.review.jobRequested.connect(self.reopen_job)
@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.review, "Review")
 
     def _add_panel_tab(self) -> None:
-        from .panel_view import PanelView
+        from .panel.panel_view import PanelView
 
         self.panel = PanelView(self.service, self.bridge)
         self.panel.panelFinished.connect(lambda _results: self.history.refresh())
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
         self.critique.bar.reload_advisors()
 
     def open_ab_stats(self) -> None:
-        from .ab_stats import ABStatsDialog
+        from .critique.ab_stats import ABStatsDialog
 
         ABStatsDialog(self.store, self).exec()
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QMenuBar, QMessageBox, QWidget
 from app import __version__
 
 from .actions import action
-from .critique_panel import CritiquePanel
+from .critique.critique_panel import CritiquePanel
 
 
 class MenuHost(Protocol):

@@ -148,6 +148,26 @@ function Review.start(info, kind, order, byPath, prefs)
   return review.id
 end
 
+--- The bar and its caption from a review's payload: `progress` (0-1 across triage and full critiques)
+--- when the server gives it (triage fills the first part of the bar, full critiques the rest), else
+--- finished of total; the caption names the stage running.
+function Review.showProgress(scope, r)
+  if type(r.progress) == "number" then  -- in frames' worth, so the bar and the caption speak alike
+    scope:setPortionComplete(math.min(math.max(r.progress, 0), 1) * r.total, r.total)
+  else
+    scope:setPortionComplete(r.finished or 0, r.total)
+  end
+  local stages = type(r.stages) == "table" and r.stages or {}
+  local triage = type(stages.triage) == "table" and stages.triage or {}
+  if r.stage == "triage" and type(triage.scored) == "number" then
+    scope:setCaption(string.format("Scoring: %d of %d", triage.scored, r.total))
+  elseif r.stage == "critique" then
+    scope:setCaption(string.format("Critiques: %d of %d", r.finished or 0, r.total))
+  else
+    scope:setCaption(string.format("%d of %d", r.finished or 0, r.total))
+  end
+end
+
 --- Follow the review with a progress bar; returns Poll.run's outcome.
 function Review.follow(info, reviewId, scope, prefs)
   return Poll.run {
@@ -162,8 +182,7 @@ function Review.follow(info, reviewId, scope, prefs)
     onProgress = function(payload)
       local r = payload.review
       if r and r.total and r.total > 0 then
-        scope:setPortionComplete(r.finished or 0, r.total)
-        scope:setCaption(string.format("%d of %d", r.finished or 0, r.total))
+        Review.showProgress(scope, r)
       end
     end,
     interval = prefs.pollInterval or Review.POLL_INTERVAL,

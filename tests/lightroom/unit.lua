@@ -3,6 +3,7 @@ local json = require "MondrianJson"
 local Policy = require "MondrianPolicy"
 local Fields = require "MondrianFields"
 local Poll = require "MondrianPoll"
+local Review = require "MondrianReview"
 
 local results = {}
 local function case(name, fn)
@@ -115,6 +116,19 @@ case("poll: follows to the end, cancels once, survives a blip, gives up when the
                        sleep = function() t = t + 1 end, clock = function() return t end, timeout = 3,
                        cancel = function() cancels = cancels + 1 end }
   eq(outcome.state, "timeout") eq(cancels, 2)
+end)
+
+case("progress: the bar follows both stages in frames' worth, the caption names the stage", function()
+  local seen = {}
+  local scope = { setPortionComplete = function(_, done, total) seen.done, seen.total = done, total end,
+                  setCaption = function(_, caption) seen.caption = caption end }
+  Review.showProgress(scope, { progress = 0.125, stage = "triage", finished = 0, total = 8,
+                               stages = { triage = { scored = 4 } } })
+  eq(seen.done, 1) eq(seen.total, 8) eq(seen.caption, "Scoring: 4 of 8")
+  Review.showProgress(scope, { progress = 0.625, stage = "critique", finished = 4, total = 8 })
+  eq(seen.done, 5) eq(seen.caption, "Critiques: 4 of 8")
+  Review.showProgress(scope, { finished = 3, total = 8 })  -- an older server: finished of total
+  eq(seen.done, 3) eq(seen.caption, "3 of 8")
 end)
 
 return results

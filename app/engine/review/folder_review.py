@@ -28,11 +28,30 @@ from app.engine.photos.files import HashCancelled, Skipped, check_readable_folde
 from app.engine.review.bursts import hash_file
 from app.engine.review.folder_lock import FolderBusyError, FolderLock
 from app.engine.review.frame_metadata import read_frames_metadata
-from app.engine.review.progress import Progress, ProgressCallback
+from app.engine.review.progress import (
+    CRITIQUE,
+    TRIAGE,
+    Progress,
+    ProgressCallback,
+    RunOutcome,
+    forget_live,
+    keep_run,
+    live_progress,
+    overall_fraction,
+    record_live,
+    triage_share,
+)
 from app.engine.review.runner import resume_key, resume_settings
 from app.engine.review.scan import Frame, pair_frames, scan_folder
 from app.engine.review.selection import describe_policies, parse_policies
-from app.engine.review.stages import queued, run_stages, uses_triage
+from app.engine.review.stages import (
+    critique_alone,
+    critique_policy,
+    jump_frame,
+    queued,
+    run_stages,
+    uses_triage,
+)
 from app.engine.store.reviews import FrameRow, ReviewRow
 
 if TYPE_CHECKING:
@@ -335,14 +354,30 @@ def run_review(service: MondrianService, store: Store, review_id: str, *,
                on_progress: ProgressCallback | None = None, scope: CancelScope | None = None) -> ReviewRow:
     """Critique the review's pending frames (reusing earlier identical critiques); returns the final row.
     Releases this process's lock on the folder when it ends, however it ends."""
+    review = store.reviews.get_review(review_id)
+    triaged = uses_triage(service, review.mode)
+    share = triage_share(triaged, critique_policy(review, service.settings.review_critique))
+    outcome, seen = RunOutcome(total=review.total, before=review.done + review.reused), set[tuple[str, str]]()
+
+    def report(progress: Progress) -> None:  # every step is kept for GET /reviews/{id} (Lightroom polls it)
+        record_live(progress, share)
+        outcome.count(progress, seen)
+        if on_progress is not None:
+            on_progress(progress)
+
     try:
-        return _run_review(service, store, review_id, on_progress=on_progress, scope=scope)
+        final = _run_review(service, store, review_id, on_progress=report, scope=scope,
+                            first_stage=TRIAGE if triaged else CRITIQUE)
+        outcome.total = final.total
+        return final
     finally:
+        keep_run(review_id, outcome)  # what this run did (last_run): the summary's wording
+        forget_live(review_id)
         release_folder(review_id)
 
 
 def _run_review(service: MondrianService, store: Store, review_id: str, *,
-                on_progress: ProgressCallback | None, scope: CancelScope | None) -> ReviewRow:
+                on_progress: ProgressCallback | None, scope: CancelScope | None, first_stage: str) -> ReviewRow:
     review = store.reviews.get_review(review_id)
     frames = store.reviews.list_frames(review_id)
     finished = sum(f.status in ("done", "reused") for f in frames)
@@ -360,13 +395,14 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
                                phash=frame.phash or _phash(store, job_id, Path(frame.path)))
             finished += 1
             if on_progress:
-                on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id))
+                on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id,
+                                     stage=first_stage))
     except CancelledError:
         store.reviews.refresh_review_counts(review_id)
         return store.reviews.set_review_state(review_id, "cancelled", "cancelled")
     store.reviews.refresh_review_counts(review_id)
     if on_progress:
-        on_progress(Progress(review_id, finished, len(frames), len(to_run)))
+        on_progress(Progress(review_id, finished, len(frames), len(to_run), stage=first_stage))
     started = time.perf_counter()
     try:
         run_stages(service, store, review, to_run, on_progress, scope or CancelScope(),
@@ -378,6 +414,39 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
         raise
     log.info("review %s: %d frame(s) to run, done in %.1f s", review_id, len(to_run), time.perf_counter() - started)
     return store.reviews.set_review_state(review_id, "completed")
+
+
+QUEUED, DONE, FAILED = "queued", "done", "failed"  # what critique_on_demand did
+
+
+def critique_on_demand(service: MondrianService, store: Store, review_id: str, path: str, *,
+                       scope: CancelScope | None = None, on_progress: ProgressCallback | None = None) -> str:
+    """The full critique of one frame the user opened (the window's grid, ``POST /reviews/{id}/jump``):
+    ``queued`` when the review runs here (the frame goes first in its second stage); otherwise that
+    frame is critiqued now, alone, and recorded as the frame's critique like any other (its job linked
+    to the review, the frame ``done`` or ``failed``, the counts refreshed): ``done``, or ``failed``
+    (the frame's row says why). A frame with an outcome already is left as it is. Raises
+    ReviewNotFoundError when the review has no such frame, ReviewBusyError when another process runs
+    the folder's review, CancelledError when ``scope`` is cancelled."""
+    if jump_frame(review_id, path):
+        return QUEUED
+    review = store.reviews.get_review(review_id)
+    frame = store.reviews.get_frame(review_id, path)
+    if frame.status not in ("done", "reused", "failed"):
+        lock = None if review.folder.startswith("files:") else FolderLock(Path(review.folder), store.path.parent / "locks")
+        try:
+            if lock is not None:
+                lock.acquire()  # not while another process runs this folder's review
+        except FolderBusyError as exc:
+            raise ReviewBusyError(str(exc)) from None
+        try:
+            critique_alone(service, store, review, path, scope or CancelScope(), on_progress,
+                           lambda job_id, p: _phash(store, job_id, p))
+        finally:
+            if lock is not None:
+                lock.release()
+        frame = store.reviews.get_frame(review_id, path)
+    return FAILED if frame.status == "failed" else DONE
 
 
 def review_folder(service: MondrianService, store: Store, folder: str | Path, advisor_id: str, mode: str = "auto",
@@ -400,6 +469,28 @@ def review_payload(store: Store, review_id: str) -> dict[str, Any]:
     out["stages"] = {"triage": {"scored": triaged, "total": review.total},
                      "critique": {"policy": policy if isinstance(policy, str) else None,
                                   "critiqued": review.done + review.reused, "queued": queued(review_id)}}
-    if review.state == "completed":
-        out["progress"] = 1.0  # both stages ran (a frame left to triage alone is finished too)
+    out.update(review_progress(review, triaged))
     return {"review": out, "summary": summary.to_dict()}
+
+
+def review_progress(review: ReviewRow, triaged: int) -> dict[str, Any]:
+    """``progress`` (0-1) across both stages and ``stage`` (the one running, None when not running):
+    while the review runs here, from its latest step, triage filling the first
+    :data:`~app.engine.review.progress.TRIAGE_SHARE` of the bar when full critiques follow (all of
+    it for triage only); otherwise from the stored counts (``triaged``: frames with a triage score)."""
+    if review.state == "completed":
+        return {"progress": 1.0, "stage": None}  # both stages ran (a frame left to triage alone is finished)
+    live = live_progress(review.id)
+    if live is not None:
+        step, share = live
+        return {"progress": overall_fraction(step.stage, step.finished, step.total, share), "stage": step.stage}
+    if not review.total:
+        return {"progress": 0.0, "stage": None}
+    if not triaged:  # no triage (technical, or no model): the critiques are the whole bar
+        return {"progress": overall_fraction(CRITIQUE, review.finished, review.total, 0.0), "stage": None}
+    share = triage_share(True, review.settings.get("critique") if isinstance(review.settings.get("critique"), str)
+                         else None)
+    scored = max(triaged, review.finished)
+    if scored < review.total:
+        return {"progress": overall_fraction(TRIAGE, scored, review.total, share), "stage": None}
+    return {"progress": overall_fraction(CRITIQUE, review.done + review.reused, review.total, share), "stage": None}

@@ -76,6 +76,16 @@ def jump_frame(review_id: str, path: str) -> bool:
     return True
 
 
+def critique_alone(service: MondrianService, store: Store, review: ReviewRow, path: str, scope: Any,
+                   on_progress: ProgressCallback | None, phash: Callable[[str | None, Path], str | None]) -> None:
+    """The second stage for one frame while the review is not running (the user opened it): the same
+    recording as any critique of the stage (job linked, frame done or failed, counts refreshed)."""
+    frames = store.reviews.list_frames(review.id)
+    run = _Run(service, store, review, frames, on_progress, phash)
+    finished = sum(f.status in ("done", "reused", "failed") for f in frames)
+    run.critique([path], finished, scope, CritiqueQueue())
+
+
 def queued(review_id: str) -> int | None:
     """Frames still waiting for a full critique in the running review (None: not running)."""
     with _queues_lock:

@@ -1,0 +1,1 @@
+"""Asking the advisor about a photo and its critique: the thread, its worker tasks, its export."""

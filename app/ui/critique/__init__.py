@@ -1,0 +1,1 @@
+"""The Critique tab: pickers, live stream, report, comparison, blind A/B, exports."""

@@ -1,0 +1,1 @@
+"""The suggested crop: its geometry (no Qt), the overlay with handles, the card with the export."""

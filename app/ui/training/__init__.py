@@ -1,0 +1,1 @@
+"""The Training tab: portfolio, profiles, hyperparameters, the run (out of process), versions."""
