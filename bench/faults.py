@@ -91,8 +91,8 @@ def _fill(path: Path, jobs: int, text_chars: int) -> None:
         for i in range(jobs):
             report = Report(dimensions={d: DimensionScore(6, text(text_chars), text(text_chars)) for d in DIMENSIONS},
                             summary=text(text_chars))
-            job = store.create_job(f"/photos/{i}.jpg", "ansel", "auto")
-            store._update_job(job.id, status="completed", report_json=report.to_json(), raw_output=report.to_json())
+            job = store.jobs.create_job(f"/photos/{i}.jpg", "ansel", "auto")
+            store.jobs._update_job(job.id, status="completed", report_json=report.to_json(), raw_output=report.to_json())
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -118,7 +118,7 @@ def database_section(args: argparse.Namespace) -> list[Row]:
     start = time.perf_counter()
     with Store(big, check=True) as store:
         opened = (time.perf_counter() - start) * 1000
-        store.health.join()
+        store.db.health.join()
     rows.append((f"quick_check on {args.jobs:,} jobs ({big.stat().st_size / 1e6:.0f} MB): {ms:.0f} ms",
                  f"runs in the background: open took {opened:.0f} ms", opened < 100))
 
@@ -133,7 +133,7 @@ def database_section(args: argparse.Namespace) -> list[Row]:
     before = path.read_bytes()
     store = Store(path)
     try:
-        store.create_job("/new.jpg", "ansel", "auto")
+        store.jobs.create_job("/new.jpg", "ansel", "auto")
         refused, copy = False, None
     except DatabaseDamagedError as exc:
         refused, copy = True, exc.copy
@@ -143,7 +143,7 @@ def database_section(args: argparse.Namespace) -> list[Row]:
     rows.append(("damaged file", "byte-identical copy kept", bool(copy) and copy.read_bytes() == before))
     report = recover_database(path)
     with Store(path) as again:
-        again.create_job("/after.jpg", "ansel", "auto")
+        again.jobs.create_job("/after.jpg", "ansel", "auto")
     rows.append((f"recover ({report.method})", f"{report.rows.get('jobs', 0)}/300 jobs back, sound, writable",
                  report.rows.get("jobs", 0) >= 290))
     shutil.rmtree(work, ignore_errors=True)
@@ -164,7 +164,7 @@ def files_section(_args: argparse.Namespace) -> list[Row]:
         os.environ["MONDRIAN_HOME"] = str(work / "home")
         data = paths.data_dir()
         with Store(paths.db_path()) as store:
-            store.create_job("/p.jpg", "ansel", "auto")
+            store.jobs.create_job("/p.jpg", "ansel", "auto")
             modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.glob("mondrian.db*")}
     finally:
         os.umask(old)

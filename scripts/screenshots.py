@@ -144,11 +144,11 @@ def record(store, result, photo: Path) -> None:
     from app.engine.photos.decode import file_sha256
     from app.engine.photos.thumbnails import save_thumbnail
 
-    job = store.create_job(photo, result.advisor_id, result.requested_mode, photo_hash=file_sha256(photo))
-    store.start_job(job.id)
-    store.complete_job(job.id, result)
+    job = store.jobs.create_job(photo, result.advisor_id, result.requested_mode, photo_hash=file_sha256(photo))
+    store.jobs.start_job(job.id)
+    store.jobs.complete_job(job.id, result)
     thumb = save_thumbnail(photo, paths.thumbnails_dir() / f"{job.id}.jpg")
-    store.set_thumbnail(job.id, thumb)
+    store.jobs.set_thumbnail(job.id, thumb)
     result.job_id = job.id
 
 
@@ -159,18 +159,18 @@ def shoot_ask(app, window, store, result, photo: Path, out: Path) -> None:
     from app.engine.conversation.crop import CropSuggestion, check_box, parse_aspect
 
     for question, answer in ASK_TURNS:
-        turn = store.add_turn(result.job_id, question)
-        store.finish_turn(turn.id, answer=answer, status="done")
+        turn = store.conversations.add_turn(result.job_id, question)
+        store.conversations.finish_turn(turn.id, answer=answer, status="done")
     box, aspect, reason = ASK_CROP
     size = (600, 400)
     check_box(box, size, parse_aspect(aspect))
     model_box = tuple(round(v) for v in from_original(box, Frame.grid(), size))
     crop = CropSuggestion(box=box, original_size=size, reason=reason, frame=Frame.grid(), model_box=model_box,
                           aspect=aspect)
-    turn = store.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
-    store.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
+    turn = store.conversations.add_turn(result.job_id, f"Suggest a crop ({aspect})", kind="crop")
+    store.conversations.finish_turn(turn.id, answer="{}", status="done", details={"crop": crop.to_dict()})
     window.resize(SIZE[0], 1180)  # taller, to show the thread and the crop together
-    window.reopen_job(store.get_job(result.job_id))
+    window.reopen_job(store.jobs.get_job(result.job_id))
     ask = window.critique.ask
     ask.aspect.setCurrentText(aspect)
     ask.box.setPlainText("What would make the light more dramatic?")
@@ -331,7 +331,7 @@ def main() -> int:
     for i, photo in enumerate(tab.photos):  # the user's own reviewed scores
         dims = {k: (max(2, min(10, s + ((i * 3 + j) % 5) - 2)), c, r)
                 for j, (k, (s, c, r)) in enumerate(COFFEE.items())}
-        store.upsert_profile("my_street_eye", str(photo.path.resolve()), None,
+        store.profiles.upsert_profile("my_street_eye", str(photo.path.resolve()), None,
                              report_dict(dims, ["B", "A-", "B+", "C+", "A", "B-"][i], "Reviewed by me."),
                              source="user", edited=True)
     tab.profiles.reload()

@@ -94,7 +94,7 @@ def test_analyze_returns_the_report_with_headers(api):
     assert body["job_id"] == job_id and body["effective_mode"] == "baseline"
     assert set(body["report"]["dimensional_analysis"]) == set(DIMENSIONS)
     assert body["report"]["overall_grade"] and body["stats"]["generation_tokens"] > 0
-    job = store.get_job(job_id)
+    job = store.jobs.get_job(job_id)
     assert job.status == "completed" and job.photo_path == "upload:photo.jpg" and job.photo_hash
     assert job.thumbnail_path and Path(job.thumbnail_path).is_file()
     status, _, fetched = call("GET", f"{base}/jobs/{job_id}")
@@ -126,7 +126,7 @@ def test_rating_a_job(api):
     status, _, body = call("POST", f"{base}/jobs/{job_id}/rating", json.dumps({"rating": 4, "comment": "good"}).encode(),
                            "application/json")
     assert status == 200 and body["job"]["user_rating"] == 4 and body["rating"]["comment"] == "good"
-    assert store.get_job(job_id).user_rating == 4
+    assert store.jobs.get_job(job_id).user_rating == 4
     for payload, fragment in (({"rating": 9}, "1 to 5"), ({"rating": "x"}, "1 to 5"), ({"stars": 3}, "unknown field"),
                               ([4], "JSON object"), ({}, "needs")):
         status, _, body = call("POST", f"{base}/jobs/{job_id}/rating", json.dumps(payload).encode(), "application/json")
@@ -184,7 +184,7 @@ def test_unknown_routes_and_jobs(api):
 
 def test_uploads_over_the_limit_are_413(api):
     base, _, store = api
-    before = store.count_jobs()
+    before = store.jobs.count_jobs()
     big = os.urandom(int(1.5 * 1024 * 1024))
     code, headers, body = analyze(base, big, filename="huge.jpg", advisor="ansel")
     assert code == 413 and "limit is 1 MB" in body["error"]
@@ -205,7 +205,7 @@ def test_uploads_over_the_limit_are_413(api):
         assert resp.status == 413 and "limit" in json.loads(resp.read())["error"]
     finally:
         conn.close()
-    assert store.count_jobs() == before  # never reached the service
+    assert store.jobs.count_jobs() == before  # never reached the service
     assert_up(base)
 
 

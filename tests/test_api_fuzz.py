@@ -42,7 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     store = Store(home / "fuzz.db")
     service = MondrianService(Settings(model=str(home / "no-model"), max_upload_mb=1), store=store)
     for _ in range(3):
-        store.create_job("upload:seed.jpg", "ansel", "auto")
+        store.jobs.create_job("upload:seed.jpg", "ansel", "auto")
     server = BackgroundServer(build_asgi(service)).start()
     yield server.url, create_app(service).openapi()
     server.stop()

@@ -58,7 +58,7 @@ def bounded(tmp_path_factory: pytest.TempPathFactory):
 
 
 def new_job(store: Store) -> str:
-    return store.create_job("upload:x.jpg", "ansel", "auto").id
+    return store.jobs.create_job("upload:x.jpg", "ansel", "auto").id
 
 
 def test_deeply_nested_json_is_a_400_not_a_recursion_error(bounded):
@@ -87,7 +87,7 @@ def test_a_full_database_is_507_json_and_nothing_is_half_saved(bounded):
     """A real SQLITE_FULL: the database may not grow by a page (what a full disk does to SQLite)."""
     base, store = bounded
     job_id = new_job(store)
-    conn = store._conn
+    conn = store.db._conn
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
     try:
@@ -96,7 +96,7 @@ def test_a_full_database_is_507_json_and_nothing_is_half_saved(bounded):
         assert status == 507 and "full" in reply["error"] and "Traceback" not in reply["error"]
     finally:
         conn.execute("PRAGMA max_page_count = 1073741823")
-    assert store.list_ratings(job_id) == []
+    assert store.ratings.list_ratings(job_id) == []
     status, _, reply = request(base, "POST", f"/jobs/{job_id}/rating", b'{"rating": 5}', JSON)
     assert status == 200  # space again: it works again
 
@@ -113,7 +113,7 @@ def test_storage_errors_from_writes_are_clean(bounded, monkeypatch: pytest.Monke
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(store, "add_rating", fail)
+    monkeypatch.setattr(store.ratings, "add_rating", fail)
     code, _, reply = request(base, "POST", f"/jobs/{job_id}/rating", b'{"rating": 3}', JSON)
     assert code == status and fragment in reply["error"]
 
@@ -168,7 +168,7 @@ def test_slowloris_connections_are_closed(bounded):
 
 def test_uploads_in_flight_are_bounded(bounded):
     base, store = bounded
-    before = store.count_jobs()
+    before = store.jobs.count_jobs()
     body, ctype = multipart({"advisor": "ansel"}, {"image": ("p.jpg", jpeg_bytes(), "image/jpeg")})
     head = (f"POST /analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
@@ -183,7 +183,7 @@ def test_uploads_in_flight_are_bounded(bounded):
         sock.close()
     status, _, reply = request(base, "POST", "/analyze", body, {"Content-Type": ctype})
     assert status == 200, reply
-    assert store.count_jobs() == before + 1
+    assert store.jobs.count_jobs() == before + 1
 
 
 # ---------------------------------------------------------------------------- memory under six uploads
@@ -285,7 +285,7 @@ def test_a_client_hanging_up_cancels_the_generation(tiny_model_dir: Path, tmp_pa
             handles[0].result(300)
         assert handles[0].cancel_requested
         deadline = time.monotonic() + 30
-        while (job := store.list_jobs(limit=1)[0]).status != "cancelled":
+        while (job := store.jobs.list_jobs(limit=1)[0]).status != "cancelled":
             assert time.monotonic() < deadline, job.status
             time.sleep(0.05)
         assert request(server.url, "GET", "/health")[2]["critiques_in_progress"] == 0
@@ -306,17 +306,17 @@ def test_upload_thumbnails_follow_the_retention_setting_and_go_with_their_job(tm
     with BackgroundServer(build_asgi(service)) as server:
         ids = [analyze_request(server.url, jpeg_bytes((i * 40, 20, 20)), advisor="ansel")[1]["x-job-id"]
                for i in range(3)]
-        thumbs = [Path(store.get_job(i).thumbnail_path) for i in ids]
+        thumbs = [Path(store.jobs.get_job(i).thumbnail_path) for i in ids]
         assert all(t.is_file() for t in thumbs)  # within 30 days: kept
         assert prune_upload_thumbnails(service, now=datetime.now(UTC) + timedelta(days=31)) == 3
-        assert not any(t.exists() for t in thumbs) and store.get_job(ids[0]).thumbnail_path is None
-        assert store.get_job(ids[0]).status == "completed"  # the job stays, its thumbnail goes
+        assert not any(t.exists() for t in thumbs) and store.jobs.get_job(ids[0]).thumbnail_path is None
+        assert store.jobs.get_job(ids[0]).status == "completed"  # the job stays, its thumbnail goes
         status, _, reply = request(server.url, "DELETE", f"/jobs/{ids[1]}")
-        assert status == 200 and reply == {"deleted": ids[1]} and store.find_job(ids[1]) is None
+        assert status == 200 and reply == {"deleted": ids[1]} and store.jobs.find_job(ids[1]) is None
         assert request(server.url, "DELETE", f"/jobs/{ids[1]}")[0] == 404
         service.settings.upload_thumbnail_days = 0  # none kept past the critique
         job_id = analyze_request(server.url, jpeg_bytes(), advisor="ansel")[1]["x-job-id"]
-        assert store.get_job(job_id).thumbnail_path is None
+        assert store.jobs.get_job(job_id).thumbnail_path is None
         _, _, reply = analyze_request(server.url, jpeg_bytes((1, 2, 3)), advisor="ansel")
         status, _, reply = request(server.url, "DELETE", f"/jobs/{reply['job_id']}")
         assert status == 200

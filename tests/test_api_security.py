@@ -33,7 +33,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory):
                         allowed_origins=["https://app.example"])
     service = MondrianService(settings, store=store)
     server = BackgroundServer(build_asgi(service)).start()
-    job = store.create_job("/Users/me/Pictures/private.jpg", "ansel", "auto")
+    job = store.jobs.create_job("/Users/me/Pictures/private.jpg", "ansel", "auto")
     yield server.url, store, job.id
     server.stop()
     service.close()
@@ -100,7 +100,7 @@ def test_a_cross_site_text_plain_rating_fails(guarded):
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
         status, _, body = request(base, "POST", f"/jobs/{job_id}/rating", payload, {"Content-Type": ctype})
         assert status == 415 and "application/json" in body["error"], ctype
-    assert store.list_ratings(job_id) == [] and store.get_job(job_id).user_rating is None
+    assert store.ratings.list_ratings(job_id) == [] and store.jobs.get_job(job_id).user_rating is None
     status, _, body = request(base, "POST", f"/jobs/{job_id}/rating", payload,
                               {"Content-Type": "application/json; charset=utf-8"})
     assert status == 200 and body["rating"]["comment"] == "pwned"  # the real client still works
@@ -108,7 +108,7 @@ def test_a_cross_site_text_plain_rating_fails(guarded):
 
 def test_a_cross_site_multipart_analyze_is_refused(guarded):
     base, store, _ = guarded
-    before = store.count_jobs()
+    before = store.jobs.count_jobs()
     status, _, body = analyze_request(base, jpeg_bytes(), {"Origin": FOREIGN}, advisor="ansel")
     assert status == 403 and "cross-site" in body["error"]
     status, _, body = analyze_request(base, jpeg_bytes(), {"Host": "attacker.example"}, advisor="ansel")
@@ -116,7 +116,7 @@ def test_a_cross_site_multipart_analyze_is_refused(guarded):
     body_bytes, ctype = multipart({"advisor": "ansel"}, {"image": ("photo.jpg", jpeg_bytes(), "image/jpeg")})
     status, _, body = request(base, "POST", "/compare", body_bytes, {"Content-Type": ctype, "Origin": FOREIGN})
     assert status == 403 and "cross-site" in body["error"]  # the comparison route is guarded the same way
-    assert store.count_jobs() == before  # none reached the service
+    assert store.jobs.count_jobs() == before  # none reached the service
     status, headers, body = analyze_request(base, jpeg_bytes(), advisor="ansel")  # curl-style: no Origin
     assert status == 200 and body["effective_mode"] == "technical"
 

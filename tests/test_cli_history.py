@@ -31,8 +31,8 @@ def test_service_records_each_critique(home: Path, tiny_model_dir: Path, tiny_im
     assert photo.read_bytes() == before  # the photo is only read
     assert result.ok and result.job_id
     with Store(paths.db_path()) as store:
-        assert store.count_jobs() == 2  # bad input is an error, not a job
-        job = store.get_job(result.job_id)
+        assert store.jobs.count_jobs() == 2  # bad input is an error, not a job
+        job = store.jobs.get_job(result.job_id)
         assert job.status == "completed" and job.photo_path == str(photo.resolve())
         assert job.photo_hash == file_sha256(photo)
         assert job.model_used == "base" and job.base_model == str(tiny_model_dir)
@@ -43,7 +43,7 @@ def test_service_records_each_critique(home: Path, tiny_model_dir: Path, tiny_im
         assert job.overall_score == result.report.overall_score
         thumb = Path(job.thumbnail_path)
         assert thumb.parent == paths.thumbnails_dir() and thumb.stat().st_size > 0
-        tech = store.get_job(technical.job_id)
+        tech = store.jobs.get_job(technical.job_id)
         assert tech.model_used == "none" and tech.effective_mode == "technical" and tech.status == "completed"
 
 
@@ -75,7 +75,7 @@ def test_a_failing_critique_is_a_failed_job(home: Path, tiny_image, tmp_path: Pa
         service.runner._technical_result = boom  # type: ignore[method-assign]  # no model: the technical path runs
         with pytest.raises(RuntimeError):
             service.critique(photo, "ansel", "auto")
-        [job] = store.list_jobs()
+        [job] = store.jobs.list_jobs()
         assert job.status == "failed" and "the model thread died" in job.error and job.completed_at
         service.close()
 
@@ -86,13 +86,13 @@ def _seed(store: Store) -> list[str]:
     ids = []
     for i, (model, advisor, score) in enumerate([("base", "ansel", 4), ("fine_tuned", "ansel", 7),
                                                  ("ab_test_base", "okeefe", 5)]):
-        job = store.create_job(f"/photos/p{i}.jpg", advisor, "auto")
-        store.start_job(job.id)
-        store.complete_job(job.id, make_result(make_report(score), model_used=model,
+        job = store.jobs.create_job(f"/photos/p{i}.jpg", advisor, "auto")
+        store.jobs.start_job(job.id)
+        store.jobs.complete_job(job.id, make_result(make_report(score), model_used=model,
                                                adapter="v1" if "fine" in model or "ab" in model else None))
         ids.append(job.id)
-    store.rate_job(ids[1], 5)
-    store.add_rating(ids[2], 2)
+    store.ratings.rate_job(ids[1], 5)
+    store.ratings.add_rating(ids[2], 2)
     return ids
 
 
@@ -134,7 +134,7 @@ def test_history_and_stats_when_empty(home: Path, capsys: pytest.CaptureFixture[
 def test_stats_compares_models(home: Path, capsys: pytest.CaptureFixture[str]):
     with Store(paths.db_path()) as store:
         _seed(store)
-        store.add_rating(store.list_jobs(model_used="fine_tuned")[0].id, winner="fine_tuned", adapter_version="v1")
+        store.ratings.add_rating(store.jobs.list_jobs(model_used="fine_tuned")[0].id, winner="fine_tuned", adapter_version="v1")
     assert main(["stats"]) == 0
     out = capsys.readouterr().out
     assert "model_used" in out and "mean score" in out and "mean rating" in out

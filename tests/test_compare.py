@@ -58,7 +58,7 @@ def test_without_an_adapter_the_engine_says_why_in_its_own_words(service: Mondri
             run()
         assert err.value.kind == "no_adapter" and "ansel" in str(err.value)
         assert "--" not in str(err.value) and "Training tab" not in str(err.value)
-    assert service.store is not None and service.store.list_jobs() == []  # refused before any job
+    assert service.store is not None and service.store.jobs.list_jobs() == []  # refused before any job
     assert not service.comparisons.available(ADVISOR)
 
 
@@ -74,7 +74,7 @@ def test_base_vs_fine_tuned_in_the_chosen_mode_linked_by_one_pair_id(service: Mo
     assert pair.base.raw_text != pair.tuned.raw_text  # the adapter changed what the model wrote
     assert pair.pair_id and pair.base.pair_id == pair.tuned.pair_id == pair.pair_id
     assert set(pair.deltas()) == set(pair.base.report.dimensions)  # type: ignore[union-attr]
-    jobs = service.paired_jobs(service.store.get_job(pair.tuned.job_id))  # type: ignore[union-attr]
+    jobs = service.paired_jobs(service.store.jobs.get_job(pair.tuned.job_id))  # type: ignore[union-attr]
     assert [j.id for j in jobs] == [pair.base.job_id, pair.tuned.job_id]
     again = Comparisons.from_jobs(jobs)
     assert again is not None and again.pair_id == pair.pair_id and again.deltas() == pair.deltas()
@@ -135,11 +135,11 @@ def test_api_compare(home: Path, tiny_model_dir: Path, tiny_adapters):
         status, _, body = post(advisor=ADVISOR, mode="baseline")
         assert status in (200, 502) and body["pair_id"]
         assert body["base"]["model_used"] == "base" and body["fine_tuned"]["model_used"] == "fine_tuned"
-        jobs = store.jobs_in_pair(body["pair_id"]) if status == 200 else []
+        jobs = store.jobs.jobs_in_pair(body["pair_id"]) if status == 200 else []
         assert status != 200 or {j.id for j in jobs} == {body["base"]["job_id"], body["fine_tuned"]["job_id"]}
         status, _, body = post(advisor=ADVISOR, mode="baseline", blind="true")
         assert status in (200, 502) and body["blind"] is True and body["model_used"] == "hidden"
-        assert store.get_job(body["job_id"]).model_used in ("ab_test_base", "ab_test_fine_tuned")
+        assert store.jobs.get_job(body["job_id"]).model_used in ("ab_test_base", "ab_test_fine_tuned")
         status, _, body = post(advisor=ADVISOR, blind="maybe")
         assert status == 400 and "blind" in body["error"]
     finally:

@@ -77,13 +77,13 @@ def test_three_turns_stream_reuse_the_critique_cache_and_are_stored(critiqued, t
         from app.engine.critique.export import to_markdown
         from app.engine.critique.result import CritiqueResult
 
-        job = reopened.store.get_job(result.job_id)
+        job = reopened.store.jobs.get_job(result.job_id)
         text = to_markdown(CritiqueResult.from_job(job), again.turns(job.id))
         assert "## Conversation" in text
         for question in questions:
             assert question in text
-        assert reopened.store.delete_job(job.id)
-        assert reopened.store.list_turns(job.id) == []  # deleted with the job
+        assert reopened.store.jobs.delete_job(job.id)
+        assert reopened.store.conversations.list_turns(job.id) == []  # deleted with the job
     finally:
         reopened.close()
 

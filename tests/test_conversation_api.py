@@ -92,10 +92,10 @@ def test_the_plain_json_form_and_the_crop(api):
 ])
 def test_bad_questions_are_refused_by_field(api, payload, status, message):
     base, job, store, _ = api
-    before = len(store.list_turns(job))
+    before = len(store.conversations.list_turns(job))
     got, _, body = _post(base, f"/jobs/{job}/messages", payload)
     assert got == status and message in body["error"]
-    assert len(store.list_turns(job)) == before  # nothing stored for a refused question
+    assert len(store.conversations.list_turns(job)) == before  # nothing stored for a refused question
 
 
 def test_unknown_job_non_json_and_a_bad_aspect(api):

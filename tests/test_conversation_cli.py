@@ -104,7 +104,7 @@ def test_a_job_whose_model_is_gone_is_exit_2_and_stores_no_failed_turn(home, tin
     err = capsys.readouterr().err
     assert f"the model that critiqued job {job_id[:8]}" in err and "does not exist" in err
     store = open_default_store()
-    assert store.list_turns(job_id) == []
+    assert store.conversations.list_turns(job_id) == []
     store.close()
 
 

@@ -51,7 +51,7 @@ def test_a_crop_round_trip_on_each_convention(family, family_models, home, tmp_p
                 assert aspect_matches(crop.size, (4, 5)) and crop.aspect == aspect
             out = talk.export_crop(job, crop)
             assert out.parent == photo.parent and out != photo and Image.open(out).size == crop.size
-            again = talk.recritique(service.store.get_job(job), out)
+            again = talk.recritique(service.store.jobs.get_job(job), out)
             assert again.job_id != job and again.photo == str(out)
         assert photo.read_bytes() == before
         assert [(t.kind, t.status) for t in talk.turns(job)] == [("crop", "done")] * 2

@@ -380,7 +380,7 @@ def test_reviews_take_a_list_of_files(tiny_model_dir: Path, tmp_path: Path) -> N
             assert response.status_code == 202, response.text
             review = client.get(response.json()["url"]).json()["review"]  # scanned (above): the frames
             assert review["total"] == 3 and review["folder"].startswith("files:")
-            frames = {f.path: f for f in store.list_frames(review["id"])}
+            frames = {f.path: f for f in store.reviews.list_frames(review["id"])}
             assert frames[str(shoot / PAIR_RAW)].companions == [str(shoot / PAIR_JPEG)]
             assert (frames[str(shoot / PAIR_RAW)].flag, frames[str(shoot / PAIR_RAW)].stars) == ("reject", 1)
             assert frames[str(tmp_path / "gone.jpg")].content_hash is None  # fails as a frame, with its reason

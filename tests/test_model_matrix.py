@@ -97,7 +97,7 @@ def test_no_grade_contradicts_its_scores(bench: Bench) -> None:
     results = [bench.service.critique(p, "ansel", "baseline") for p in bench.photos[:4]]
     # measured reports too: their scores vary with the photo even where random weights repeat themselves
     results += [bench.service.critique(p, "ansel", "technical") for p in bench.photos[:4]]
-    jobs = bench.service.store.list_jobs("ansel", limit=200, status="completed")
+    jobs = bench.service.store.jobs.list_jobs("ansel", limit=200, status="completed")
     assert len(jobs) >= 4
     means = set()
     for job in jobs:

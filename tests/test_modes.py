@@ -73,7 +73,7 @@ def test_lora_end_to_end(service, photo, tiny_adapters, tiny_model_dir):
         assert result.effective_mode == "lora" and result.fallback_reason is None, result.fallback_reason
         assert result.adapter_version == version.version == "v1" and result.model_used == "fine_tuned"
         assert result.ok or result.parse_problems  # random weights: structure, not content
-        job = service.store.get_job(result.job_id)
+        job = service.store.jobs.get_job(result.job_id)
         assert (job.effective_mode, job.adapter_version, job.model_used) == ("lora", "v1", "fine_tuned")
     after = service.critique(photo, ADVISOR, "baseline")
     assert after.raw_text == before.raw_text  # the adapter is off again: exactly the base's output
@@ -93,7 +93,7 @@ def test_rag_end_to_end(service, photo, tmp_path):
     assert distances == sorted(distances) and all(set(r["scores"]) for r in result.references)
     # two passes: both prompts' tokens are counted
     assert result.stats.prompt_tokens > baseline.stats.prompt_tokens
-    assert service.store.get_job(result.job_id).effective_mode == "rag"
+    assert service.store.jobs.get_job(result.job_id).effective_mode == "rag"
 
 
 def test_rag_without_a_parsed_profile_still_critiques(service, photo, tmp_path, monkeypatch):
@@ -118,7 +118,7 @@ def test_fallback_lora_to_rag(service, photo, tmp_path):
     explicit = service.critique(photo, ADVISOR, "lora")  # asked by name, but there is no adapter: falls back
     assert (explicit.requested_mode, explicit.effective_mode) == ("lora", "rag")
     assert explicit.fallback_reason == "lora unavailable (advisor 'ansel' has no active adapter)"
-    job = service.store.get_job(explicit.job_id)
+    job = service.store.jobs.get_job(explicit.job_id)
     assert (job.requested_mode, job.effective_mode, job.fallback_reason) == ("lora", "rag", explicit.fallback_reason)
 
 
@@ -157,7 +157,7 @@ def test_explicit_lora_with_a_broken_adapter_is_an_error(service, photo, tiny_ad
     with pytest.raises(AdapterError) as err:
         service.critique(photo, ADVISOR, "lora")
     assert err.value.kind == "missing" and str(version.path) in str(err.value)
-    failed = service.store.list_jobs(ADVISOR, status="failed")
+    failed = service.store.jobs.list_jobs(ADVISOR, status="failed")
     assert failed and "adapter_config.json" in failed[0].error
     # the model is untouched: baseline still works and auto falls back
     assert service.critique(photo, ADVISOR, "auto").effective_mode == "baseline"

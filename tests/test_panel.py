@@ -58,7 +58,7 @@ def test_panel_is_one_batch_on_one_encoding_with_a_job_each_and_the_single_repor
     assert all("".join(streamed[i]) == r.raw_text for i, r in enumerate(panel))
     # every advisor after the first starts from the shared role + format text
     assert all(r.stats.cached_prompt_tokens > 0 for r in panel[1:])
-    jobs = {j.id: j for j in service.store.list_jobs(limit=50)}
+    jobs = {j.id: j for j in service.store.jobs.list_jobs(limit=50)}
     assert all(jobs[r.job_id].status == "completed" and jobs[r.job_id].advisor_id == r.advisor_id for r in panel)
     for advisor_id, result in zip(advisors, panel, strict=True):  # greedy: the batch changes nothing
         assert service.critique(photo, advisor_id, "baseline").raw_text == result.raw_text

@@ -69,7 +69,7 @@ def test_first_run_copies_and_profiles_every_photo(env, tmp_path):
         original = src / c.relative_to(target)
         assert not os.path.samefile(c, original) and c.read_bytes() == original.read_bytes()
     assert len(summary.imported.copied) == 4
-    profiles = env.store.list_profiles(ADVISOR)
+    profiles = env.store.profiles.list_profiles(ADVISOR)
     assert sorted(p.image_path for p in profiles) == [str(c) for c in copies]
     for p in profiles:
         assert p.source == "model" and len(p.content_hash) == 64
@@ -103,7 +103,7 @@ def test_rerun_profiles_only_new_or_changed_files_and_drops_removed_ones(env, tm
     assert not (target / "r1.jpg").exists() and (target / "r2.jpg").read_bytes() == replaced.read_bytes()
     assert len(env.calls) == 3
     assert snapshot(src) == before
-    rows = {Path(p.image_path).name: p for p in env.store.list_profiles(ADVISOR)}
+    rows = {Path(p.image_path).name: p for p in env.store.profiles.list_profiles(ADVISOR)}
     assert sorted(rows) == ["r0.jpg", "r1-new.jpg", "r2.jpg"]
 
 
@@ -115,18 +115,18 @@ def test_files_added_or_deleted_in_the_references_folder_itself(env, tmp_path):
     (root / "direct" / "a.jpg").unlink()
     summary = env.update(ADVISOR)
     assert summary.counts() == {"added": 0, "updated": 0, "unchanged": 1, "removed": 1, "failed": 0}
-    assert [Path(p.image_path).name for p in env.store.list_profiles(ADVISOR)] == ["b.jpg"]
+    assert [Path(p.image_path).name for p in env.store.profiles.list_profiles(ADVISOR)] == ["b.jpg"]
 
 
 def test_other_profiles_of_the_advisor_are_left_alone(env, tmp_path):
     """Profiles outside the references folder (e.g. training targets) are not the index's to drop."""
     elsewhere = photo(tmp_path / "portfolio" / "mine.jpg", (5, 5, 5))
     report = Report(dimensions={d: DimensionScore(6.0, "ok", "") for d in DIMENSIONS}, summary="")
-    env.store.upsert_profile(ADVISOR, elsewhere, "x" * 64, report, source="targets")
+    env.store.profiles.upsert_profile(ADVISOR, elsewhere, "x" * 64, report, source="targets")
     photo(references_root(ADVISOR) / "one.jpg", (9, 9, 9))
     summary = env.update(ADVISOR)
     assert summary.counts()["removed"] == 0 and summary.counts()["added"] == 1
-    assert env.store.get_profile(ADVISOR, elsewhere) is not None
+    assert env.store.profiles.get_profile(ADVISOR, elsewhere) is not None
 
 
 def test_an_unreadable_photo_is_listed_and_skipped(env, tmp_path):
@@ -138,12 +138,12 @@ def test_an_unreadable_photo_is_listed_and_skipped(env, tmp_path):
     assert summary.counts() == {"added": 1, "updated": 0, "unchanged": 0, "removed": 0, "failed": 1}
     path, reason = summary.failed[0]
     assert path.endswith("broken.jpg") and reason
-    assert [Path(p.image_path).name for p in env.store.list_profiles(ADVISOR)] == ["good.jpg"]
+    assert [Path(p.image_path).name for p in env.store.profiles.list_profiles(ADVISOR)] == ["good.jpg"]
     # a photo that becomes unreadable loses its stale profile
     target = import_subfolder(ADVISOR, src)
     (src / "good.jpg").write_bytes(b"\xff\xd8\xff garbage now")  # in place: copied again, fails
     summary = env.update(ADVISOR, src)
-    assert summary.counts()["failed"] == 2 and env.store.get_profile(ADVISOR, target / "good.jpg") is None
+    assert summary.counts()["failed"] == 2 and env.store.profiles.get_profile(ADVISOR, target / "good.jpg") is None
 
 
 def test_a_hard_link_left_by_an_older_version_becomes_a_copy(env, tmp_path, monkeypatch):

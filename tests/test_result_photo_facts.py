@@ -34,13 +34,13 @@ def test_shooting_data_notes_and_pair_travel_through_the_store(tiny_model_dir, h
         assert base.pair_id == pair and plain.pair_id is None
         assert base.to_dict()["shooting"]["summary"].startswith("1/30 s at 200 mm")
 
-        job = store.get_job(base.job_id)
+        job = store.jobs.get_job(base.job_id)
         again = CritiqueResult.from_job(job)
         assert again.shooting == base.shooting and again.notes == base.notes and again.pair_id == pair
         assert [j.id for j in service.paired_jobs(job)] == [base.job_id]  # the other half is missing
         second = service.critique(photo, "ansel", "technical", pair_id=pair)
         assert [j.id for j in service.paired_jobs(job)] == [base.job_id, second.job_id]
-        lone = store.get_job(plain.job_id)
+        lone = store.jobs.get_job(plain.job_id)
         assert service.paired_jobs(lone) == [lone]
 
         md = to_markdown(again)
@@ -62,7 +62,7 @@ def test_notes_about_the_pixels_are_kept(home, tmp_path):
     try:
         result = service.critique(gif, "ansel", "technical")
         assert result.notes and "first" in result.notes[0].lower()
-        assert CritiqueResult.from_job(store.get_job(result.job_id)).notes == result.notes
+        assert CritiqueResult.from_job(store.jobs.get_job(result.job_id)).notes == result.notes
         assert f"- Note: {result.notes[0]}" in to_markdown(result)
     finally:
         service.close()

@@ -64,7 +64,7 @@ def test_pairs_count_once_and_prefer_the_raw(tmp_path: Path) -> None:
 
 def test_every_frame_is_a_job_linked_to_the_review(reviewed) -> None:
     store, review = reviewed["store"], reviewed["review"]
-    frames = {Path(f.path).name: f for f in store.list_frames(review.id)}
+    frames = {Path(f.path).name: f for f in store.reviews.list_frames(review.id)}
     assert PAIR_JPEG not in frames and frames[PAIR_RAW].companions == [str(reviewed["folder"] / PAIR_JPEG)]
     assert len(frames) == 11 and review.total == 11 and review.state == "completed"
     assert review.done == 10 and review.failed == 1 and frames[CORRUPT].status == "failed"
@@ -73,7 +73,7 @@ def test_every_frame_is_a_job_linked_to_the_review(reviewed) -> None:
     for name, frame in frames.items():
         if name == CORRUPT:
             continue
-        job = store.get_job(frame.job_id)
+        job = store.jobs.get_job(frame.job_id)
         assert job.review_id == review.id and job.status == "completed" and job.report is not None
         assert job.photo_hash == frame.content_hash and frame.phash
     assert reviewed["events"][-1].finished == 11 and reviewed["events"][-1].total == 11
@@ -83,25 +83,25 @@ def test_every_frame_is_a_job_linked_to_the_review(reviewed) -> None:
 
 def test_rerun_skips_by_content_hash_and_costs_little(reviewed) -> None:
     store, service, folder = reviewed["store"], reviewed["service"], reviewed["folder"]
-    jobs_before = store.count_jobs()
+    jobs_before = store.jobs.count_jobs()
     started = time.perf_counter()
     again = review_folder(service, store, folder, "ansel", "baseline")
     rerun_s = time.perf_counter() - started
     assert again.id == reviewed["review"].id and again.state == "completed"
-    assert store.count_jobs() == jobs_before  # the corrupt frame is tried again and fails before any job
+    assert store.jobs.count_jobs() == jobs_before  # the corrupt frame is tried again and fails before any job
     assert rerun_s < 0.05 * reviewed["first_s"] + 1.0  # generous: the target is < 5 % of the first run
     # the same content under another name, in another folder: reused, not re-critiqued
     other = folder.parent / "copy"
     other.mkdir()
     (other / "renamed.jpg").write_bytes((folder / TILTED).read_bytes())
     copy = review_folder(service, store, other, "ansel", "baseline")
-    (frame,) = store.list_frames(copy.id)
-    assert frame.status == "reused" and copy.reused == 1 and store.count_jobs() == jobs_before
+    (frame,) = store.reviews.list_frames(copy.id)
+    assert frame.status == "reused" and copy.reused == 1 and store.jobs.count_jobs() == jobs_before
     # an edit changes the hash, and the lookup follows the new content (reviewed before as BLURRED)
     (other / "renamed.jpg").write_bytes((folder / BLURRED).read_bytes())
     edited = review_folder(service, store, other, "ansel", "baseline")
-    (frame,) = store.list_frames(edited.id)
-    assert frame.status == "reused" and frame.job_id == store.get_frame(again.id, str(folder / BLURRED)).job_id
+    (frame,) = store.reviews.list_frames(edited.id)
+    assert frame.status == "reused" and frame.job_id == store.reviews.get_frame(again.id, str(folder / BLURRED)).job_id
     # another mode is another key: a new review of the folder, run on the model
     technical = review_folder(service, store, other, "ansel", "technical")
     assert technical.id != copy.id and technical.done == 1
@@ -143,8 +143,8 @@ def test_sidecars_merge_keep_foreign_fields_and_dry_run_writes_nothing(reviewed,
     store, review, folder = reviewed["store"], reviewed["review"], reviewed["folder"]
     lightroom = folder / "IMG_0001.xmp"
     lightroom.write_text(LIGHTROOM_SIDECAR, encoding="utf-8")
-    store.update_frame(review.id, str(folder / PAIR_RAW), flag="pick", stars=4)
-    store.update_frame(review.id, str(folder / BLURRED), flag="reject")
+    store.reviews.update_frame(review.id, str(folder / PAIR_RAW), flag="pick", stars=4)
+    store.reviews.update_frame(review.id, str(folder / BLURRED), flag="reject")
     summary = build_summary(store, review.id)
     before = _digests(folder)
     everything = WritePolicy(frozenset({"rating", "label", "caption", "flag"}), overwrite=True)
@@ -235,13 +235,13 @@ def test_a_review_left_running_by_a_dead_process_is_cancelled_at_the_next_open(t
 
     db = tmp_path / "m.db"
     with Store(db) as store:
-        review = store.open_review(str(tmp_path), "ansel", "baseline", "key-1", recursive=False)
+        review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "key-1", recursive=False)
     with sqlite3.connect(db) as conn:  # as if its process had died
         conn.execute("UPDATE reviews SET worker_pid = ?, worker_token = 'gone' WHERE id = ?", (2**22 + 7, review.id))
     with Store(db) as store:
-        found = store.get_review(review.id)
+        found = store.reviews.get_review(review.id)
         assert found.state == "cancelled" and found.error == REVIEW_INTERRUPTED
-        again = store.open_review(str(tmp_path), "ansel", "baseline", "key-1", recursive=False)
+        again = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "key-1", recursive=False)
         assert again.id == review.id and again.state == "running"
     with Store(db) as store:  # this process is alive: its review stays running
-        assert store.get_review(review.id).state == "running"
+        assert store.reviews.get_review(review.id).state == "running"

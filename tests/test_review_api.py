@@ -76,12 +76,12 @@ def test_post_a_folder_and_follow_its_progress(api) -> None:
     status, listing = call("GET", f"{base}/reviews")
     assert status == 200 and listing["reviews"][0]["id"] == review["id"]
     # posting it again: the same review, nothing new for the model
-    jobs = store.count_jobs()
+    jobs = store.jobs.count_jobs()
     status, again = call("POST", f"{base}/reviews", {"folder": str(folder), "advisor": "ansel", "mode": "baseline"})
     assert status == 202 and again["review"]["id"] == review["id"]
     while call("GET", url)[1]["running"]:
         time.sleep(0.1)
-    assert store.count_jobs() == jobs
+    assert store.jobs.count_jobs() == jobs
 
 
 def test_bad_requests_are_named(api, tmp_path: Path) -> None:
@@ -125,11 +125,11 @@ def test_closing_the_service_cancels_a_running_review(tiny_model_dir: Path, tmp_
         assert status == 202, body
         review_id = body["review"]["id"] if "review" in body else body["id"]
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and store.get_review(review_id).done < 1:
+        while time.monotonic() < deadline and store.reviews.get_review(review_id).done < 1:
             time.sleep(0.1)
     finally:
         server.stop()
         service.close()
-    review = store.get_review(review_id)
+    review = store.reviews.get_review(review_id)
     store.close()
     assert review.state == "cancelled" and review.done < review.total

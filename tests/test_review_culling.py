@@ -17,9 +17,9 @@ from app.engine.store.reviews import FrameRow
 
 def _store_with_frames(root: Path, names: list[str]) -> tuple[Store, str, list[str]]:
     store = Store(root / "mondrian.db")
-    review = store.open_review(str(root), "ansel", "baseline", "k", recursive=False, settings={})
+    review = store.reviews.open_review(str(root), "ansel", "baseline", "k", recursive=False, settings={})
     paths = [str(root / n) for n in names]
-    store.set_frames(review.id, [FrameRow(review.id, p, position=i) for i, p in enumerate(paths)])
+    store.reviews.set_frames(review.id, [FrameRow(review.id, p, position=i) for i, p in enumerate(paths)])
     return store, review.id, paths
 
 
@@ -30,15 +30,15 @@ def test_cull_undo_redo_survive_a_restart(home: Path, tmp_path: Path) -> None:
     journal.apply("3 stars", [a, b], "stars", 3)
     journal.apply("Red", [c], "label", "Red")
     assert journal.apply("Pick again", [a], "flag", "pick") is None  # nothing changed: no step
-    assert (store.get_frame(rid, a).flag, store.get_frame(rid, b).stars, journal.labels) == ("pick", 3, {c: "Red"})
+    assert (store.reviews.get_frame(rid, a).flag, store.reviews.get_frame(rid, b).stars, journal.labels) == ("pick", 3, {c: "Red"})
 
     reopened = CullJournal(store, rid)  # a new window on the same database and data folder
     assert reopened.labels == {c: "Red"} and [s.description for s in reopened.undo_stack] == ["Pick", "3 stars", "Red"]
     assert reopened.undo().description == "Red" and reopened.labels == {}
     assert reopened.undo().description == "3 stars"
-    assert store.get_frame(rid, a).stars is None and store.get_frame(rid, b).stars is None
+    assert store.reviews.get_frame(rid, a).stars is None and store.reviews.get_frame(rid, b).stars is None
     assert CullJournal(store, rid).redo().description == "3 stars"  # redo also survives
-    assert store.get_frame(rid, b).stars == 3
+    assert store.reviews.get_frame(rid, b).stars == 3
     again = CullJournal(store, rid)
     assert [s.description for s in again.redo_stack] == ["Red"]
     again.apply("Reject", [b], "flag", "reject")  # a new action clears what could be redone
@@ -57,7 +57,7 @@ def test_a_damaged_journal_keeps_the_cull_in_the_database(home: Path, tmp_path: 
     journal.apply("Pick", [a], "flag", "pick")
     journal.path.write_text("{not json", encoding="utf-8")
     fresh = CullJournal(store, rid)
-    assert fresh.undo_stack == [] and store.get_frame(rid, a).flag == "pick"
+    assert fresh.undo_stack == [] and store.reviews.get_frame(rid, a).flag == "pick"
 
 
 def _shoot(folder: Path) -> dict[str, Path]:

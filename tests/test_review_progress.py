@@ -63,7 +63,7 @@ def test_a_stopped_review_reports_its_stored_progress(tiny_model_dir: Path, tmp_
     service = MondrianService(Settings(model=str(tiny_model_dir), max_text_chars=24, max_tokens=2000), store=store)
     try:
         review = review_folder(service, store, folder, "ansel", "baseline", critique="none")
-        store.set_review_state(review.id, "cancelled", "cancelled")  # as if stopped after its triage
+        store.reviews.set_review_state(review.id, "cancelled", "cancelled")  # as if stopped after its triage
         stopped = review_payload(store, review.id)["review"]
     finally:
         service.close()

@@ -124,7 +124,7 @@ def test_cancel_reaches_a_review_still_scanning(served, tmp_path: Path) -> None:
     final = _wait(base, review_id, timeout=30)
     assert time.perf_counter() - started < 10
     assert final["review"]["state"] == "cancelled" and "scanning" in final["review"]["error"]
-    assert store.count_jobs() == 0
+    assert store.jobs.count_jobs() == 0
     # the folder is free again: a new POST starts (and is cancelled) without a 409
     status, _, body = request(base, "POST", "/reviews", json.dumps({"folder": str(folder)}).encode(), JSON)
     assert status == 202, body
@@ -174,7 +174,7 @@ def test_a_non_utf8_name_is_critiqued_stored_shown_and_sent_back(tiny_model_dir:
         assert base64.b64decode(frames["plain.jpg"]["path_b64"]) == os.fsencode(folder / "plain.jpg")
         job = request(server.url, "GET", f"/jobs/{cafe['job_id']}")[2]
         assert job["photo"].endswith("caf\\xe9.jpg") and base64.b64decode(job["photo_b64"]) == os.fsencode(folder / CAFE)
-        rows = {Path(f.path).name: f for f in store.list_frames(body["review"]["id"])}
+        rows = {Path(f.path).name: f for f in store.reviews.list_frames(body["review"]["id"])}
         assert CAFE in rows and Path(rows[CAFE].path).is_file()  # the store gives back the very name
     finally:
         server.stop()
@@ -198,7 +198,7 @@ def test_critique_cli_on_a_non_utf8_name(tiny_model_dir: Path, tmp_path: Path) -
     assert printed["photo"].endswith("caf\\xe9.jpg") and base64.b64decode(printed["photo_b64"]) == os.fsencode(photo)
     store = Store(home / "data" / "mondrian.db")
     try:
-        jobs = store.list_jobs(limit=10)
+        jobs = store.jobs.list_jobs(limit=10)
         assert jobs and jobs[0].photo_path == str(photo)
     finally:
         store.close()
@@ -321,7 +321,7 @@ def test_one_review_of_a_folder_at_a_time_across_processes(tmp_path: Path) -> No
         with pytest.raises(ReviewBusyError, match=f"another review of this folder is running \\(process {holder.pid}\\)"):
             start_review(service, store, folder, "ansel", "baseline")
         assert sorted(p.name for p in folder.iterdir()) == ["a.jpg"]  # nothing written beside the photos
-        assert store.list_reviews() == []  # refused before any row
+        assert store.reviews.list_reviews() == []  # refused before any row
         holder.kill()
         holder.wait(30)
         review = start_review(service, store, folder, "ansel", "baseline")  # released by the kernel

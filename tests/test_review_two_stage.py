@@ -103,17 +103,17 @@ def test_triage_then_the_best_critiqued_resume_and_sidecars(family: str, models,
             assert float(fields["Xmp.mondrian.Overall"][1]) == pytest.approx(frames[name]["overall"], abs=0.01)
 
         # resume: the same key again runs no model (no triage event, no new job)
-        jobs = store.count_jobs()
+        jobs = store.jobs.count_jobs()
         again: list[Progress] = []
         same = review_folder(service, store, folder, "ansel", "baseline", critique="top:2", on_progress=again.append)
-        assert same.id == review.id and store.count_jobs() == jobs
+        assert same.id == review.id and store.jobs.count_jobs() == jobs
         assert not [e for e in again if e.status in ("triaged", "done")]
         # a wider policy: only the one more frame is critiqued (top:3 counts the shoot, not this run)
         wider = review_folder(service, store, folder, "ansel", "baseline", critique="top:3")
-        assert wider.done == 3 and store.count_jobs() == jobs + 1
+        assert wider.done == 3 and store.jobs.count_jobs() == jobs + 1
         # triage only: nothing more is critiqued, every frame keeps its score
         only = review_folder(service, store, folder, "ansel", "baseline", critique="none")
-        assert only.done == 3 and store.count_jobs() == jobs + 1 and only.state == "completed"
+        assert only.done == 3 and store.jobs.count_jobs() == jobs + 1 and only.state == "completed"
     finally:
         service.close()
         store.close()
@@ -138,7 +138,7 @@ def test_a_frame_the_user_opens_jumps_the_queue(tiny_model_dir: Path, shoot: Pat
             if p.status == "done":
                 order.append(Path(p.path or "").name)
                 if len(order) == 1:  # the user opens the frame the policy would critique last
-                    rows = {Path(f.path).name: f.path for f in store.list_frames(review.id)}
+                    rows = {Path(f.path).name: f.path for f in store.reviews.list_frames(review.id)}
                     last = min((n for n in rows if n not in order and n != CORRUPT),
                                key=lambda n: _frames(store, review.id)[n]["overall"])
                     assert jump_frame(review.id, rows[last])
@@ -284,7 +284,7 @@ def test_http_triage_only_and_critique(tiny_model_dir: Path, shoot: Path, tmp_pa
         frames = {f["name"]: f for f in state["summary"]["frames"]}
         assert frames[opened]["stage"] == "full" and frames[opened]["status"] == "done"
         assert state["review"]["state"] == "completed" and state["review"]["done"] == jobs_before + 1
-        linked = store._query("SELECT review_id FROM jobs WHERE id = ?", (frames[opened]["job_id"],))
+        linked = store.db.query("SELECT review_id FROM jobs WHERE id = ?", (frames[opened]["job_id"],))
         assert [r["review_id"] for r in linked] == [review_id]  # recorded as the review's critique
         status, answer = call("POST", f"{base}/reviews/{review_id}/jump", {"path": str(folder / opened)})
         assert status == 200 and answer == {"queued": False, "status": "done"}  # critiqued already: left as is
@@ -319,7 +319,7 @@ def test_window_grid_shows_triage_until_the_full_critique(qtbot, window, shoot: 
         assert view.status.text().endswith("writing its full critique…")
     assert opened.args[0].id == view.grid.frames[raw].job_id and view.grid.frames[raw].stage == "full"
     assert "≈" not in view.grid._items[raw].text() and "full critique written" in view.status.text()
-    assert window.store.get_frame(view.review_id, raw).status == "done"
+    assert window.store.reviews.get_frame(view.review_id, raw).status == "done"
     qtbot.waitUntil(lambda: view.request is None or not view.request.live, timeout=LONG)
     window.tabs.setCurrentWidget(view)
 

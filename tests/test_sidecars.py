@@ -137,7 +137,7 @@ def test_default_policy_adds_mondrian_and_changes_nothing_else(tmp_path: Path, r
     assert MONDRIAN_NS.encode() in sidecar.read_bytes()
     assert raw_photo.read_bytes() == photo_bytes and stat.S_IMODE(sidecar.stat().st_mode) == 0o644
     # the record: every value written, with the file's hash after the write
-    ours = store.mondrian_values(str(sidecar))
+    ours = store.sidecar_writes.mondrian_values(str(sidecar))
     assert ours["Xmp.mondrian.Grade"] == "D" and "Xmp.xmp.Rating" not in ours
     # a second identical write changes nothing: same bytes, same mtime, no new batch
     data, mtime = sidecar.read_bytes(), sidecar.stat().st_mtime_ns
@@ -166,7 +166,7 @@ def test_opt_in_fills_only_empty_fields_unless_overwrite(tmp_path: Path, raw_pho
     assert got["Xmp.xmp.Rating"] == "2" and got["Xmp.xmp.Label"] == "Green"
     assert got["Xmp.dc.description"]["x-default"].startswith("Grandma")  # a caption is never empty here
     # Mondrian's own values are not the photographer's: the reader skips them while the file holds them
-    assert read_user_metadata(raw_photo, store.mondrian_values).rating is None
+    assert read_user_metadata(raw_photo, store.sidecar_writes.mondrian_values).rating is None
     assert read_user_metadata(raw_photo).rating == 2
     # ... and a later run may update them without "overwrite"
     frame.user_stars = 4
@@ -187,7 +187,7 @@ def test_reject_convention_is_opt_in(tmp_path: Path, raw_photo: Path, store: Sto
     export_sidecars(_summary(frame), "darktable", policy=WritePolicy(frozenset({"flag"})), store=store)
     got = read_sidecar(created)
     assert got["Xmp.xmp.Rating"] == "-1" and got["Xmp.xmpDM.pick"] == "-1"
-    assert read_user_metadata(raw_photo, store.mondrian_values).flag is None  # Mondrian's, not the user's
+    assert read_user_metadata(raw_photo, store.sidecar_writes.mondrian_values).flag is None  # Mondrian's, not the user's
     assert read_user_metadata(raw_photo).flag == "reject"
 
 
@@ -229,7 +229,7 @@ def test_undo_restores_exactly_and_refuses_a_file_changed_since(tmp_path: Path, 
     assert (tmp_path / "IMG_1.xmp").stat().st_mtime_ns == 1_600_000_000_000_000_000
     assert not (tmp_path / "IMG_3.xmp").exists()  # created by Mondrian: removed
     assert 'xmp:Rating="3"' in (tmp_path / "IMG_2.xmp").read_text()  # Lightroom's write kept
-    assert store.mondrian_values(str(tmp_path / "IMG_1.xmp")) == {}  # undone: no longer Mondrian's
+    assert store.sidecar_writes.mondrian_values(str(tmp_path / "IMG_1.xmp")) == {}  # undone: no longer Mondrian's
     assert undo_last_write(store).batch_id is None
 
 

@@ -118,8 +118,8 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
     build_v1(path)
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION
-        assert s.count_jobs() == 4
-        done = s.get_job("j-done")
+        assert s.jobs.count_jobs() == 4
+        done = s.jobs.get_job("j-done")
         assert done.status == "completed" and done.photo_path == "/photos/a.jpg" and done.advisor_id == "ansel"
         assert done.requested_mode == done.effective_mode == "rag"
         assert done.model_used == "base"  # the seed's default before it tracked the model
@@ -130,32 +130,32 @@ def test_migrates_seed_v1_database_keeping_data(tmp_path: Path):
         assert done.to_dict()["report"]["overall_grade"] == "B" and done.to_dict()["report"]["stated_grade"] == "A-"
         assert done.report is not None and done.report.summary == "a summary"
         assert done.duration_s == pytest.approx(3.0, abs=0.01)
-        err = s.get_job("j-err")
+        err = s.jobs.get_job("j-err")
         assert err.status == "failed" and err.error == "model crashed"
         # Left "processing" by the old service: interrupted, and marked so at open.
-        stuck = s.get_job("j-stuck")
+        stuck = s.jobs.get_job("j-stuck")
         assert stuck.status == "failed" and stuck.error == INTERRUPTED and s.recovered == 1
-        junk = s.get_job("j-junk")
+        junk = s.jobs.get_job("j-junk")
         assert junk.report is None and junk.overall_score == 6.5 and junk.raw_output
-        profiles = {p.image_path: p for p in s.list_profiles("ansel")}
+        profiles = {p.image_path: p for p in s.profiles.list_profiles("ansel")}
         assert set(profiles) == {"/ref/1.jpg", "/ref/2.jpg"}
         p1 = profiles["/ref/1.jpg"]
         assert p1.id == "p1" and p1.scores["composition"] == 8 and p1.scores["lighting"] == 9
         assert p1.comments["composition"] == "strong diagonal" and p1.scores["emotional_impact"] is None
         assert p1.source == "model" and not p1.edited and p1.content_hash is None
         # New features work on migrated data.
-        s.rate_job("j-done", 5)
-        assert s.get_job("j-done").user_rating == 5
-        s.upsert_profile("ansel", "/ref/1.jpg", "abc", make_report(3))
-        assert s.get_profile("ansel", "/ref/1.jpg").content_hash == "abc"
+        s.ratings.rate_job("j-done", 5)
+        assert s.jobs.get_job("j-done").user_rating == 5
+        s.profiles.upsert_profile("ansel", "/ref/1.jpg", "abc", make_report(3))
+        assert s.profiles.get_profile("ansel", "/ref/1.jpg").content_hash == "abc"
 
 
 def test_migration_keeps_model_used_when_the_old_service_tracked_it(tmp_path: Path):
     path = tmp_path / "old2.db"
     build_v1(path, with_model_used=True)
     with Store(path) as s:
-        assert s.get_job("j-done").model_used == "ab_test_fine_tuned"
-        assert s.get_job("j-err").model_used == "base"
+        assert s.jobs.get_job("j-done").model_used == "ab_test_fine_tuned"
+        assert s.jobs.get_job("j-err").model_used == "base"
 
 
 def test_newer_schema_is_refused(tmp_path: Path):
@@ -193,10 +193,10 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_job_lifecycle(store: Store):
-    job = store.create_job("/photos/x.jpg", "ansel", "auto", photo_hash="abc", base_model="tiny")
+    job = store.jobs.create_job("/photos/x.jpg", "ansel", "auto", photo_hash="abc", base_model="tiny")
     assert job.status == "queued" and job.started_at is None
-    assert store.start_job(job.id).status == "running"
-    done = store.complete_job(job.id, make_result(make_report(6), adapter="v2", model_used="fine_tuned"))
+    assert store.jobs.start_job(job.id).status == "running"
+    done = store.jobs.complete_job(job.id, make_result(make_report(6), adapter="v2", model_used="fine_tuned"))
     assert done.status == "completed" and done.completed_at and done.error is None
     assert done.model_used == "fine_tuned" and done.adapter_version == "v2" and done.base_model == "tiny"
     assert done.effective_mode == "baseline" and done.fallback_reason.startswith("auto:")
@@ -210,9 +210,9 @@ def test_job_lifecycle(store: Store):
 
 
 def test_unparsed_output_is_a_failed_job_with_raw_output(store: Store):
-    job = store.create_job("/p.jpg", "ansel", "baseline")
-    store.start_job(job.id)
-    row = store.complete_job(job.id, make_result(None))
+    job = store.jobs.create_job("/p.jpg", "ansel", "baseline")
+    store.jobs.start_job(job.id)
+    row = store.jobs.complete_job(job.id, make_result(None))
     assert row.status == "failed" and "lighting" in row.error and row.raw_output == "{...}"
     assert row.report is None
 
@@ -220,57 +220,57 @@ def test_unparsed_output_is_a_failed_job_with_raw_output(store: Store):
 def test_fail_cancel_delete_and_missing(store: Store, mondrian_home: Path):
     from app.engine import paths
 
-    a = store.create_job("/a.jpg", "ansel", "auto")
-    b = store.create_job("/b.jpg", "ansel", "auto")
-    assert store.fail_job(a.id, ValueError("bad photo")).error == "bad photo"
-    assert store.cancel_job(b.id).status == "cancelled"
+    a = store.jobs.create_job("/a.jpg", "ansel", "auto")
+    b = store.jobs.create_job("/b.jpg", "ansel", "auto")
+    assert store.jobs.fail_job(a.id, ValueError("bad photo")).error == "bad photo"
+    assert store.jobs.cancel_job(b.id).status == "cancelled"
     thumb = paths.thumbnails_dir() / f"{b.id}.jpg"
     thumb.write_bytes(b"jpeg")
     outside = paths.data_dir() / "not-a-thumb.jpg"
     outside.write_bytes(b"keep")
-    store._update_job(b.id, thumbnail_path=str(thumb))
-    store._update_job(a.id, thumbnail_path=str(outside))
-    store.add_rating(b.id, 3)
-    assert store.delete_job(b.id) and not thumb.exists()
-    assert store.list_ratings(b.id) == []  # cascaded
-    assert store.delete_job(a.id) and outside.exists()  # only our thumbnails folder is cleaned
-    assert not store.delete_job(a.id)
+    store.jobs._update_job(b.id, thumbnail_path=str(thumb))
+    store.jobs._update_job(a.id, thumbnail_path=str(outside))
+    store.ratings.add_rating(b.id, 3)
+    assert store.jobs.delete_job(b.id) and not thumb.exists()
+    assert store.ratings.list_ratings(b.id) == []  # cascaded
+    assert store.jobs.delete_job(a.id) and outside.exists()  # only our thumbnails folder is cleaned
+    assert not store.jobs.delete_job(a.id)
     with pytest.raises(JobNotFoundError, match="no job"):
-        store.get_job("nope")
+        store.jobs.get_job("nope")
     with pytest.raises(JobNotFoundError):
-        store.start_job("nope")
+        store.jobs.start_job("nope")
     with pytest.raises(ValueError, match="model_used"):
-        store.create_job("/a.jpg", "ansel", "auto", model_used="gpt")
+        store.jobs.create_job("/a.jpg", "ansel", "auto", model_used="gpt")
 
 
 def test_list_jobs_newest_first_and_filtered(store: Store):
-    ids = [store.create_job(f"/{i}.jpg", "ansel" if i % 2 else "okeefe", "auto").id for i in range(6)]
-    assert [j.id for j in store.list_jobs()] == ids[::-1]
-    assert [j.id for j in store.list_jobs(limit=2)] == ids[:-3:-1]
-    assert {j.advisor_id for j in store.list_jobs(advisor_id="okeefe")} == {"okeefe"}
-    assert len(store.list_jobs(advisor_id="okeefe")) == 3
+    ids = [store.jobs.create_job(f"/{i}.jpg", "ansel" if i % 2 else "okeefe", "auto").id for i in range(6)]
+    assert [j.id for j in store.jobs.list_jobs()] == ids[::-1]
+    assert [j.id for j in store.jobs.list_jobs(limit=2)] == ids[:-3:-1]
+    assert {j.advisor_id for j in store.jobs.list_jobs(advisor_id="okeefe")} == {"okeefe"}
+    assert len(store.jobs.list_jobs(advisor_id="okeefe")) == 3
 
 
 def test_crash_recovery_marks_dead_processes_jobs_failed(tmp_path: Path):
     path = tmp_path / "crash.db"
     with Store(path) as s:
-        queued = s.create_job("/a.jpg", "ansel", "auto")
-        running = s.create_job("/b.jpg", "ansel", "auto")
-        s.start_job(running.id)
-        mine = s.create_job("/c.jpg", "ansel", "auto")
-        s.start_job(mine.id)
-        done = s.create_job("/d.jpg", "ansel", "auto")
-        s.complete_job(done.id, make_result(make_report()))
+        queued = s.jobs.create_job("/a.jpg", "ansel", "auto")
+        running = s.jobs.create_job("/b.jpg", "ansel", "auto")
+        s.jobs.start_job(running.id)
+        mine = s.jobs.create_job("/c.jpg", "ansel", "auto")
+        s.jobs.start_job(mine.id)
+        done = s.jobs.create_job("/d.jpg", "ansel", "auto")
+        s.jobs.complete_job(done.id, make_result(make_report()))
         # The first two belonged to a process that died (a crash); "mine" is this live process's.
         for job_id in (queued.id, running.id):
-            s._update_job(job_id, worker_pid=DEAD_PID)
+            s.jobs._update_job(job_id, worker_pid=DEAD_PID)
     with Store(path) as s:
         assert s.recovered == 2
         for job_id in (queued.id, running.id):
-            row = s.get_job(job_id)
+            row = s.jobs.get_job(job_id)
             assert row.status == "failed" and row.error == INTERRUPTED and row.completed_at
-        assert s.get_job(mine.id).status == "running"  # another live user of the database: untouched
-        assert s.get_job(done.id).status == "completed"
+        assert s.jobs.get_job(mine.id).status == "running"  # another live user of the database: untouched
+        assert s.jobs.get_job(done.id).status == "completed"
     with Store(path, recover=False) as s:
         assert s.recovered == 0
 
@@ -279,53 +279,53 @@ def test_crash_recovery_when_the_restarted_app_got_the_same_pid(tmp_path: Path):
     """In a container the app is often pid 1 on every start: the token tells the runs apart."""
     path = tmp_path / "pid1.db"
     with Store(path) as s:
-        earlier = s.create_job("/a.jpg", "ansel", "auto")
-        s.start_job(earlier.id)
-        s._update_job(earlier.id, worker_token="token-of-the-run-that-crashed")  # same pid, earlier run
-        current = s.create_job("/b.jpg", "ansel", "auto")
-        s.start_job(current.id)
+        earlier = s.jobs.create_job("/a.jpg", "ansel", "auto")
+        s.jobs.start_job(earlier.id)
+        s.jobs._update_job(earlier.id, worker_token="token-of-the-run-that-crashed")  # same pid, earlier run
+        current = s.jobs.create_job("/b.jpg", "ansel", "auto")
+        s.jobs.start_job(current.id)
     with Store(path) as s:
         assert s.recovered == 1
-        assert s.get_job(earlier.id).error == INTERRUPTED
-        assert s.get_job(current.id).status == "running"
+        assert s.jobs.get_job(earlier.id).error == INTERRUPTED
+        assert s.jobs.get_job(current.id).status == "running"
 
 
 def test_ratings_and_validation(store: Store):
-    job = store.create_job("/a.jpg", "ansel", "auto", adapter_version="v3")
-    row = store.rate_job(job.id, 4, comment="nice")
+    job = store.jobs.create_job("/a.jpg", "ansel", "auto", adapter_version="v3")
+    row = store.ratings.rate_job(job.id, 4, comment="nice")
     assert row.user_rating == 4
-    [rating] = store.list_ratings(job.id)
+    [rating] = store.ratings.list_ratings(job.id)
     assert rating.winner == "rated" and rating.adapter_version == "v3" and rating.comment == "nice"
-    store.rate_job(job.id, 2)
-    assert store.get_job(job.id).user_rating == 2 and len(store.list_ratings(job.id)) == 2
+    store.ratings.rate_job(job.id, 2)
+    assert store.jobs.get_job(job.id).user_rating == 2 and len(store.ratings.list_ratings(job.id)) == 2
     for bad in (0, 6, 3.5, True, "4"):
         with pytest.raises(ValueError, match="1 to 5"):
-            store.add_rating(job.id, bad)  # type: ignore[arg-type]
+            store.ratings.add_rating(job.id, bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="winner"):
-        store.add_rating(job.id, 3, winner="gpt")
+        store.ratings.add_rating(job.id, 3, winner="gpt")
     with pytest.raises(ValueError, match="needs"):
-        store.add_rating(job.id)
+        store.ratings.add_rating(job.id)
     with pytest.raises(JobNotFoundError):
-        store.add_rating("nope", 3)
+        store.ratings.add_rating("nope", 3)
 
 
 def test_stats_per_model_used(store: Store):
     def finished(model_used: str, score: float, seconds: float, rating: int | None = None) -> None:
-        job = store.create_job("/a.jpg", "ansel", "auto")
-        store.start_job(job.id)
-        store.complete_job(job.id, make_result(make_report(score), model_used=model_used))
+        job = store.jobs.create_job("/a.jpg", "ansel", "auto")
+        store.jobs.start_job(job.id)
+        store.jobs.complete_job(job.id, make_result(make_report(score), model_used=model_used))
         stamp = "2026-01-01T10:00:00.000+00:00"
         end = f"2026-01-01T10:00:{seconds:06.3f}+00:00"
-        store._update_job(job.id, started_at=stamp, completed_at=end)
+        store.jobs._update_job(job.id, started_at=stamp, completed_at=end)
         if rating:
-            store.rate_job(job.id, rating)
+            store.ratings.rate_job(job.id, rating)
 
     finished("base", 4, 2.0, 3)
     finished("base", 6, 4.0)
     finished("fine_tuned", 7, 1.0, 5)
-    failed = store.create_job("/b.jpg", "ansel", "auto", model_used="base")
-    store.fail_job(failed.id, "boom")
-    by = {s.model_used: s for s in store.stats()}
+    failed = store.jobs.create_job("/b.jpg", "ansel", "auto", model_used="base")
+    store.jobs.fail_job(failed.id, "boom")
+    by = {s.model_used: s for s in store.ratings.stats()}
     assert set(by) == {"base", "fine_tuned"}
     base = by["base"]
     assert base.count == 3 and base.completed == 2 and base.failed == 1
@@ -334,21 +334,21 @@ def test_stats_per_model_used(store: Store):
     assert base.mean_duration_s == pytest.approx(3.0, abs=0.01)
     assert base.mean_user_rating == 3.0 and base.rated == 1
     assert by["fine_tuned"].mean_user_rating == 5.0 and by["fine_tuned"].mean_duration_s == pytest.approx(1.0, abs=0.01)
-    assert store.stats(advisor_id="nobody") == []
+    assert store.ratings.stats(advisor_id="nobody") == []
 
 
 def test_ab_win_rates_per_adapter_version(store: Store):
     def job(model_used: str, version: str | None) -> str:
-        return store.create_job("/a.jpg", "ansel", "auto", model_used=model_used, adapter_version=version).id
+        return store.jobs.create_job("/a.jpg", "ansel", "auto", model_used=model_used, adapter_version=version).id
 
     for winner in ("fine_tuned", "fine_tuned", "base", "tie"):
-        store.add_rating(job("ab_test_fine_tuned", "v1"), winner=winner, other_job_id=job("ab_test_base", "v1"))
-    store.add_rating(job("ab_test_fine_tuned", "v2"), winner="fine_tuned")
-    store.add_rating(job("ab_test_base", "v2"), 2)
-    store.add_rating(job("ab_test_base", "v2"), 4)
-    store.add_rating(job("ab_test_fine_tuned", "v2"), 5)
-    store.add_rating(job("base", None), 1)  # not part of an A/B test
-    rates = {w.adapter_version: w for w in store.ab_win_rates()}
+        store.ratings.add_rating(job("ab_test_fine_tuned", "v1"), winner=winner, other_job_id=job("ab_test_base", "v1"))
+    store.ratings.add_rating(job("ab_test_fine_tuned", "v2"), winner="fine_tuned")
+    store.ratings.add_rating(job("ab_test_base", "v2"), 2)
+    store.ratings.add_rating(job("ab_test_base", "v2"), 4)
+    store.ratings.add_rating(job("ab_test_fine_tuned", "v2"), 5)
+    store.ratings.add_rating(job("base", None), 1)  # not part of an A/B test
+    rates = {w.adapter_version: w for w in store.ratings.ab_win_rates()}
     assert set(rates) == {"v1", "v2"}
     v1 = rates["v1"]
     assert (v1.comparisons, v1.fine_tuned_wins, v1.base_wins, v1.ties) == (4, 2, 1, 1)
@@ -361,27 +361,27 @@ def test_ab_win_rates_per_adapter_version(store: Store):
 
 def test_profiles_upsert_get_list_delete(store: Store):
     report = make_report(5)
-    row = store.upsert_profile("ansel", "/ref/a.jpg", "hash-a", report)
+    row = store.profiles.upsert_profile("ansel", "/ref/a.jpg", "hash-a", report)
     assert row.source == "model" and not row.edited and row.content_hash == "hash-a"
     assert row.scores == {d: report.dimensions[d].score for d in DIMENSIONS}
     assert row.to_report().to_dict() == report.to_dict()
     assert profile_vector(row) == [report.dimensions[d].score for d in DIMENSIONS]
-    assert Store.profile_vector(report) == profile_vector(row)
-    edited = store.upsert_profile("ansel", "/ref/a.jpg", "hash-a", make_report(2).to_dict(), source="user",
+    assert profile_vector(report) == profile_vector(row)
+    edited = store.profiles.upsert_profile("ansel", "/ref/a.jpg", "hash-a", make_report(2).to_dict(), source="user",
                                   edited=True)
     assert edited.id == row.id and edited.created_at == row.created_at and edited.edited
     assert edited.source == "user" and edited.scores["composition"] == 2
-    store.upsert_profile("ansel", Path("/ref/b.jpg"), "hash-b", report)
-    store.upsert_profile("okeefe", "/ref/a.jpg", "hash-a", report)
-    assert [p.image_path for p in store.list_profiles("ansel")] == ["/ref/a.jpg", "/ref/b.jpg"]
-    assert store.count_profiles("ansel") == 2 and store.count_profiles("nobody") == 0
-    assert store.get_profile("ansel", "/ref/missing.jpg") is None
-    assert store.delete_profiles("ansel", ["/ref/a.jpg", "/ref/never.jpg"]) == 1
-    assert store.delete_profiles("ansel", []) == 0
-    assert [p.image_path for p in store.list_profiles("ansel")] == ["/ref/b.jpg"]
-    assert store.get_profile("okeefe", "/ref/a.jpg") is not None
+    store.profiles.upsert_profile("ansel", Path("/ref/b.jpg"), "hash-b", report)
+    store.profiles.upsert_profile("okeefe", "/ref/a.jpg", "hash-a", report)
+    assert [p.image_path for p in store.profiles.list_profiles("ansel")] == ["/ref/a.jpg", "/ref/b.jpg"]
+    assert store.profiles.count_profiles("ansel") == 2 and store.profiles.count_profiles("nobody") == 0
+    assert store.profiles.get_profile("ansel", "/ref/missing.jpg") is None
+    assert store.profiles.delete_profiles("ansel", ["/ref/a.jpg", "/ref/never.jpg"]) == 1
+    assert store.profiles.delete_profiles("ansel", []) == 0
+    assert [p.image_path for p in store.profiles.list_profiles("ansel")] == ["/ref/b.jpg"]
+    assert store.profiles.get_profile("okeefe", "/ref/a.jpg") is not None
     with pytest.raises(ValueError, match="source"):
-        store.upsert_profile("ansel", "/x.jpg", None, report, source="guess")
+        store.profiles.upsert_profile("ansel", "/x.jpg", None, report, source="guess")
 
 
 def test_profile_vector_fills_missing_scores():
@@ -397,10 +397,10 @@ def test_store_is_safe_across_threads(store: Store):
     def work(n: int) -> None:
         try:
             for i in range(15):
-                job = store.create_job(f"/{n}/{i}.jpg", "ansel", "auto")
-                store.start_job(job.id)
-                store.complete_job(job.id, make_result(make_report(4)))
-                store.list_jobs(limit=5)
+                job = store.jobs.create_job(f"/{n}/{i}.jpg", "ansel", "auto")
+                store.jobs.start_job(job.id)
+                store.jobs.complete_job(job.id, make_result(make_report(4)))
+                store.jobs.list_jobs(limit=5)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -410,36 +410,60 @@ def test_store_is_safe_across_threads(store: Store):
     for t in threads:
         t.join()
     assert not errors
-    assert store.count_jobs() == 60
+    assert store.jobs.count_jobs() == 60
 
 
 def test_two_stores_on_one_file(tmp_path: Path):
     """The GUI and the CLI (or the service) open the same database at once."""
     path = tmp_path / "shared.db"
     with Store(path) as a, Store(path) as b:
-        job = a.create_job("/a.jpg", "ansel", "auto")
-        a.start_job(job.id)
-        assert b.get_job(job.id).status == "running"
-        b.rate_job(job.id, 5)
-        assert a.get_job(job.id).user_rating == 5
+        job = a.jobs.create_job("/a.jpg", "ansel", "auto")
+        a.jobs.start_job(job.id)
+        assert b.jobs.get_job(job.id).status == "running"
+        b.ratings.rate_job(job.id, 5)
+        assert a.jobs.get_job(job.id).user_rating == 5
 
 
 def test_closed_store_says_so(tmp_path: Path):
     s = Store(tmp_path / "c.db")
     s.close()
     with pytest.raises(StoreError, match="closed"):
-        s.list_jobs()
+        s.jobs.list_jobs()
 
 
 def test_resolve_job_id_by_prefix(store: Store):
-    a = store.create_job("/a.jpg", "ansel", "auto", job_id="abc-111")
-    store.create_job("/b.jpg", "ansel", "auto", job_id="abc-222")
-    store.create_job("/c.jpg", "ansel", "auto", job_id="x_y")
-    assert store.resolve_job_id("abc-1") == a.id
-    assert store.resolve_job_id("abc-111") == a.id
-    assert store.resolve_job_id("x_") == "x_y"
+    a = store.jobs.create_job("/a.jpg", "ansel", "auto", job_id="abc-111")
+    store.jobs.create_job("/b.jpg", "ansel", "auto", job_id="abc-222")
+    store.jobs.create_job("/c.jpg", "ansel", "auto", job_id="x_y")
+    assert store.jobs.resolve_job_id("abc-1") == a.id
+    assert store.jobs.resolve_job_id("abc-111") == a.id
+    assert store.jobs.resolve_job_id("x_") == "x_y"
     with pytest.raises(JobNotFoundError, match="ambiguous"):
-        store.resolve_job_id("abc")
+        store.jobs.resolve_job_id("abc")
     for missing in ("zzz", "%", "_"):
         with pytest.raises(JobNotFoundError, match="no job"):
-            store.resolve_job_id(missing)
+            store.jobs.resolve_job_id(missing)
+
+
+def test_the_store_is_one_connection_handed_to_its_parts(store):
+    """Composition, not a diamond of mixins: each domain is a part holding the store's one
+    connection, no part inherits from another, and the Store itself keeps no domain methods."""
+    from app.engine.store.conversations import Conversations
+    from app.engine.store.jobs import Jobs
+    from app.engine.store.profiles import Profiles
+    from app.engine.store.ratings import Ratings
+    from app.engine.store.reviews import Reviews
+    from app.engine.store.sidecar_writes import SidecarWrites
+    from app.engine.store.triage_scores import TriageScores
+
+    parts = {"jobs": Jobs, "reviews": Reviews, "ratings": Ratings, "profiles": Profiles,
+             "conversations": Conversations, "sidecar_writes": SidecarWrites, "triage_scores": TriageScores}
+    for name, cls in parts.items():
+        part = getattr(store, name)
+        assert type(part) is cls and part._db is store.db, name
+        assert cls.__mro__ == (cls, object), name
+    assert Store.__mro__ == (Store, object)
+    assert {n for n in dir(Store) if not n.startswith("_")} == {"close", "closed", "damage", "on_damage"}
+    job = store.jobs.create_job("/a.jpg", "ansel", "auto")
+    store.ratings.add_rating(job.id, 4)  # the ratings part reaches the job through the jobs part
+    assert store.jobs.get_job(job.id).user_rating == 4

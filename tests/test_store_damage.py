@@ -49,10 +49,10 @@ def sound_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = make_result(make_report())
         result.raw_text = "x" * 1500  # about two jobs per page, like real reports
         for i in range(JOBS):
-            job = store.create_job(f"/photos/{i}.jpg", "ansel", "auto")
-            store.complete_job(job.id, result)
+            job = store.jobs.create_job(f"/photos/{i}.jpg", "ansel", "auto")
+            store.jobs.complete_job(job.id, result)
             if i % 3 == 0:
-                store.add_rating(job.id, 4)
+                store.ratings.add_rating(job.id, 4)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -84,14 +84,14 @@ def test_overwritten_page_is_noticed_and_nothing_more_is_written(damaged: Path):
     store.on_damage(heard.append)
     try:
         with pytest.raises(DatabaseDamagedError) as caught:
-            store.create_job("/new.jpg", "ansel", "auto")
+            store.jobs.create_job("/new.jpg", "ansel", "auto")
         error = caught.value
         assert store.damage is error and heard == [error]
         assert str(damaged) in str(error) and "stopped writing" in str(error) and "db recover" in str(error)
         assert error.copy is not None and error.copy.parent == damaged.parent / "damaged"
         assert digest(error.copy) == before  # the copy is the file as it was
         with pytest.raises(DatabaseDamagedError):
-            store.add_rating(store.list_jobs(limit=1)[0].id, 5)
+            store.ratings.add_rating(store.jobs.list_jobs(limit=1)[0].id, 5)
     finally:
         store.close()
     assert digest(damaged) == before  # not one byte written into it
@@ -106,8 +106,8 @@ def test_salvage_recovers_the_readable_rows_and_the_app_writes_again(damaged: Pa
     assert check_integrity(conn, full=True) == [] and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
     with Store(damaged) as store:
-        store.create_job("/after.jpg", "ansel", "auto")
-        assert store.count_jobs() == report.rows["jobs"] + 1 and store.damage is None
+        store.jobs.create_job("/after.jpg", "ansel", "auto")
+        assert store.jobs.count_jobs() == report.rows["jobs"] + 1 and store.damage is None
     assert stat.S_IMODE(damaged.stat().st_mode) == 0o600
 
 
@@ -175,7 +175,7 @@ def test_rolling_backups(sound_db: Path, tmp_path: Path):
 
 def test_no_backup_of_a_damaged_file(damaged: Path):
     with Store(damaged, backups_kept=3) as store:
-        store.health.join()
+        store.db.health.join()
         assert store.damage is not None
     assert list_backups(damaged) == []
 
@@ -184,7 +184,7 @@ def test_database_and_folder_are_private_whatever_the_umask(tmp_path: Path):
     old = os.umask(0)
     try:
         with Store(tmp_path / "new" / "data" / "m.db") as store:
-            store.create_job("/p.jpg", "ansel", "auto")
+            store.jobs.create_job("/p.jpg", "ansel", "auto")
             files = [store.path, store.path.with_name("m.db-wal"), store.path.with_name("m.db-shm")]
             for file in files:
                 assert stat.S_IMODE(file.stat().st_mode) == 0o600, file

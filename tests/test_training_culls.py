@@ -109,8 +109,8 @@ def test_decisions_from_the_window_cull_and_from_lightroom_never_mondrians_own(h
     _sidecar(tmp_path / "lightroom.xmp", 'xmp:Rating="5" xmp:Label="Green"')
     _sidecar(tmp_path / "mondrian_wrote.xmp", 'xmp:Rating="4"')
     store = Store(tmp_path / "mondrian.db")
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
-    store.set_frames(review.id, [FrameRow(review.id, p, position=i) for i, p in enumerate(paths)])
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    store.reviews.set_frames(review.id, [FrameRow(review.id, p, position=i) for i, p in enumerate(paths)])
     journal = CullJournal(store, review.id)
     journal.apply("Pick", [paths[0]], "flag", "pick")
     journal.apply("3 stars", [paths[0]], "stars", 3)
@@ -118,7 +118,7 @@ def test_decisions_from_the_window_cull_and_from_lightroom_never_mondrians_own(h
     journal.apply("Reject", [paths[3]], "flag", "reject")
     journal.undo()  # the reject is taken back: that frame stays undecided
     written = {str(tmp_path / "mondrian_wrote.xmp"): {"Xmp.xmp.Rating": "4"}}
-    store.mondrian_values = lambda p: written.get(p, {})  # type: ignore[method-assign]
+    store.sidecar_writes.mondrian_values = lambda p: written.get(p, {})  # type: ignore[method-assign]
 
     found = {Path(d.path).name: d for d in review_decisions(store, review.id)}
     assert (found["culled.jpg"].flag, found["culled.jpg"].stars, found["culled.jpg"].label) == ("pick", 3, "Red")
@@ -209,12 +209,12 @@ def test_the_earlier_answer_is_the_triage_when_a_frame_has_no_full_critique(home
         Image.new("RGB", (40, 30), (60 * i, 80, 120)).save(tmp_path / n, "JPEG")
         paths.append(str(tmp_path / n))
     store = Store(tmp_path / "mondrian.db")
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
-    store.set_frames(review.id, [FrameRow(review.id, p, content_hash=f"h{i}", position=i)
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    store.reviews.set_frames(review.id, [FrameRow(review.id, p, content_hash=f"h{i}", position=i)
                                  for i, p in enumerate(paths)])
     scores = dict.fromkeys(DIMENSIONS, 3)
-    frame = store.list_frames(review.id)[0]
-    store.save_triage(content_key(frame), triage_key(review), {"scores": scores, "kind": "triage"})
+    frame = store.reviews.list_frames(review.id)[0]
+    store.triage_scores.save_triage(content_key(frame), triage_key(review), {"scores": scores, "kind": "triage"})
     CullJournal(store, review.id).apply("Pick", paths, "flag", "pick")
     found = {Path(d.path).name: d for d in review_decisions(store, review.id, read_files=False)}
     assert found[Path(frame.path).name].earlier == scores  # the triage stage's answer

@@ -164,12 +164,12 @@ def test_targets_precedence_edited_file_draft(home: Path, portfolio: tuple[Path,
     mid = {d: 5 for d in DIMENSIONS}
     with open_default_store() as store:
         # p0: the user edited its profile -> wins over the targets file.
-        store.upsert_profile(ADVISOR, str((folder / "p0.jpg").resolve()), file_sha256(folder / "p0.jpg"),
+        store.profiles.upsert_profile(ADVISOR, str((folder / "p0.jpg").resolve()), file_sha256(folder / "p0.jpg"),
                              {"dimensional_analysis": {d: {"score": s, "comment": "edited", "recommendation": "r"}
                                                        for d, s in low.items()}, "overall_grade": "D",
                               "summary": "mine"}, source="model", edited=True)
         # p7: only a model draft (matched by content hash); the targets file does not list p7.
-        store.upsert_profile(ADVISOR, "/elsewhere/p7-copy.jpg", file_sha256(folder / "p7.jpg"),
+        store.profiles.upsert_profile(ADVISOR, "/elsewhere/p7-copy.jpg", file_sha256(folder / "p7.jpg"),
                              {"dimensional_analysis": {d: {"score": s, "comment": "draft", "recommendation": "r"}
                                                        for d, s in mid.items()}, "overall_grade": "C",
                               "summary": "draft"}, source="model", edited=False)
@@ -221,7 +221,7 @@ def test_drafts_from_the_base_model_are_saved_for_review(home: Path, tmp_path: P
     assert result.path is None
     assert sorted(result.drafted) + [s["file"] for s in result.skipped] == sorted(names)
     with open_default_store() as store:
-        profiles = store.list_profiles(ADVISOR)
+        profiles = store.profiles.list_profiles(ADVISOR)
     assert len(profiles) == len(result.drafted)
     assert all(p.source == "model" and not p.edited for p in profiles)
 

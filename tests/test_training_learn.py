@@ -135,13 +135,13 @@ def test_a_review_culled_in_the_window_trains_from_the_cli(tiny_model_dir: Path,
     bursts = photographer(tmp_path / "shoot", 2)
     _eye("me")
     store = open_default_store()
-    review = store.open_review(str(tmp_path / "shoot"), "ansel", "baseline", "k", recursive=False, settings={})
+    review = store.reviews.open_review(str(tmp_path / "shoot"), "ansel", "baseline", "k", recursive=False, settings={})
     frames = []
     for i, d in enumerate(bursts):
         with Image.open(d.path) as im:
             phash = perceptual_hash(im)
         frames.append(FrameRow(review.id, d.path, position=i, phash=phash, taken_at=f"2026-12-05T10:00:{i:02d}"))
-    store.set_frames(review.id, frames)
+    store.reviews.set_frames(review.id, frames)
     journal = CullJournal(store, review.id)
     for d in bursts[:3]:  # the first burst culled in the window
         if d.flag:
@@ -182,8 +182,8 @@ def test_an_undecided_review_is_refused_clearly(tiny_model_dir: Path, tmp_path: 
     from app.engine.store.reviews import FrameRow
 
     store = open_default_store()
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
-    store.set_frames(review.id, [FrameRow(review.id, str(tmp_path / "a.jpg"))])
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    store.reviews.set_frames(review.id, [FrameRow(review.id, str(tmp_path / "a.jpg"))])
     store.close()
     proc = subprocess.run([sys.executable, "-m", "training", "learn", "--advisor", "ansel", "--from-review", review.id,
                            "--model", str(tiny_model_dir)], cwd=ROOT, env=env_for(home), capture_output=True,

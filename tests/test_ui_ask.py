@@ -56,7 +56,7 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
         ask.box.setPlainText(refused)
         assert not ask.ask_button.isEnabled()
         assert ask.ask() is None and why in ask.counter.text()
-    assert window.store.list_turns(result.job_id) == []
+    assert window.store.conversations.list_turns(result.job_id) == []
 
     ask.box.setPlainText("Why only this score for composition?")
     streamed: list[str] = []
@@ -64,7 +64,7 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
     request.token.connect(streamed.append)
     assert ask.cancel_button.isEnabled() and not ask.ask_button.isEnabled()
     _wait(qtbot, request)
-    first = window.store.list_turns(result.job_id)[0]
+    first = window.store.conversations.list_turns(result.job_id)[0]
     assert first.status == "done" and first.answer and "".join(streamed) == first.answer
     assert ask.turn_views[0].answer.text() == first.answer.strip()
     # no note unless the answer was cut at its limit (random weights often run on), then exactly that one
@@ -86,17 +86,17 @@ def test_a_thread_streams_cancels_reopens_and_is_exported(qtbot, window, tmp_pat
     assert "Cancelled" in view.note.text() and view.text()
     monkeypatch.setattr(TaskContext, "on_token", real_on_token)
     _wait(qtbot, ask.syncing)  # then the thread shows the turn as stored: the partial answer, marked cancelled
-    stored = window.store.list_turns(result.job_id)[1]
+    stored = window.store.conversations.list_turns(result.job_id)[1]
     assert stored.status == "cancelled" and stored.answer and view.answer.text() == stored.answer.strip()
     assert "Cancelled" in view.note.text() and not ask.cancel_button.isEnabled() and ask.crop_button.isEnabled()
 
     third = _ask(qtbot, ask, "Would it work in black and white?")
-    turns = window.store.list_turns(result.job_id)
+    turns = window.store.conversations.list_turns(result.job_id)
     assert [t.status for t in turns] == ["done", "cancelled", "done"] and third.answer.text() == turns[2].answer.strip()
 
     window.critique.display.show_item(dataclasses.replace(result, job_id=None))
     assert not ask.isVisible()  # no stored job: nothing to talk about
-    window.reopen_job(window.store.get_job(result.job_id))
+    window.reopen_job(window.store.jobs.get_job(result.job_id))
     assert ask.isVisible() and [v.question.text() for v in ask.turn_views] == [t.question for t in turns]
     assert [v.status for v in ask.turn_views] == ["done", "cancelled", "done"]
     assert "Cancelled" in ask.turn_views[1].note.text()
@@ -117,14 +117,14 @@ def test_old_turns_left_out_of_the_context_are_announced(qtbot, window, tmp_path
     ask = window.critique.ask
     _ask(qtbot, ask, "One?")
     _ask(qtbot, ask, "Two?")
-    first = window.store.list_turns(result.job_id)[0]
+    first = window.store.conversations.list_turns(result.job_id)[0]
     import app.engine.conversation.context as context
 
     budget = first.details["stats"]["prompt_tokens"] + 40  # the critique and a question fit, not the turns
     monkeypatch.setattr(context, "context_window", lambda _config: budget)
     view = _ask(qtbot, ask, "Three?")
     assert view.status == "done" and "left out of this answer's context" in view.note.text()
-    window.reopen_job(window.store.get_job(result.job_id))  # the notice is stored with the turn
+    window.reopen_job(window.store.jobs.get_job(result.job_id))  # the notice is stored with the turn
     assert "left out of this answer's context" in ask.turn_views[2].note.text()
 
 
@@ -142,7 +142,7 @@ def test_a_question_cancelled_while_it_waits_for_the_model_goes_back_in_the_box(
     _wait(qtbot, busy)
     qtbot.waitUntil(lambda: ask.syncing is None, timeout=LONG)
     assert ask.turn_views == [] and ask.box.toPlainText() == "And the shadows?" and not ask.notice.text()
-    assert window.store.list_turns(result.job_id) == []
+    assert window.store.conversations.list_turns(result.job_id) == []
 
 
 def test_a_moved_photo_is_said_and_located(qtbot, window, tmp_path, monkeypatch):
@@ -155,8 +155,8 @@ def test_a_moved_photo_is_said_and_located(qtbot, window, tmp_path, monkeypatch)
     ask.box.setPlainText("What about the sky?")
     _wait(qtbot, ask.ask())  # asked before the reopen: the engine finds it gone, nothing is stored
     assert ask.turn_views == [] and ask.box.toPlainText() == "What about the sky?"
-    assert "no longer at" in ask.notice.text() and window.store.list_turns(result.job_id) == []
-    window.reopen_job(window.store.get_job(result.job_id))
+    assert "no longer at" in ask.notice.text() and window.store.conversations.list_turns(result.job_id) == []
+    window.reopen_job(window.store.jobs.get_job(result.job_id))
     assert "no longer at" in ask.notice.text() and ask.notice.button("Locate photo…") is not None
 
     other = tmp_path / "other.png"
@@ -219,7 +219,7 @@ def test_a_crop_is_drawn_adjusted_exported_and_critiqued(qtbot, window, tmp_path
     assert Image.open(out).size == crop.size and photo.read_bytes() == before
     assert again.args[0].photo == str(out) and again.args[0].job_id != result.job_id
 
-    window.reopen_job(window.store.get_job(result.job_id))  # the crop comes back with the thread
+    window.reopen_job(window.store.jobs.get_job(result.job_id))  # the crop comes back with the thread
     assert card.suggestion is not None and card.suggestion.box == crop.box
     qtbot.mouseClick(card.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.exported is not None, timeout=LONG)

@@ -59,7 +59,7 @@ def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_pa
         assert not panel.notice.isVisible() and panel.stack.currentIndex() == PAGE_REPORT
         assert not [kind for kind, r in seen[cut:] if r == rid], "late output of the cancelled request leaked"
         assert ("result", rid) not in seen
-        jobs = window.store.list_jobs()
+        jobs = window.store.jobs.list_jobs()
         assert sorted(j.status for j in jobs) == ["cancelled", "completed"]
 
         # Reopening the cancelled entry says what happened (not "could not be read as a report").
@@ -97,7 +97,7 @@ def test_comparison_shows_base_and_fine_tuned_side_by_side(qtbot, tiny_model_dir
             d = deltas[key]
             assert text == ("—" if d is None else f"{'+' if d > 0 else ''}{d:g}")
         assert [s.label for s in view.radar.series] == ["base", "fine-tuned"]
-        used = sorted(j.model_used for j in window.store.list_jobs())
+        used = sorted(j.model_used for j in window.store.jobs.list_jobs())
         assert used == ["base", "fine_tuned"]
     finally:
         window.shutdown()
@@ -120,13 +120,13 @@ def test_blind_ab_hides_the_arm_until_rated_and_records_the_rating(qtbot, tiny_m
         assert "fine-tuned" not in panel.report_view.banner.text() and "A/B" not in panel.report_view.banner.text()
 
         panel.display.rate(4)
-        job = window.store.get_job(blind.result.job_id)
+        job = window.store.jobs.get_job(blind.result.job_id)
         assert job.model_used == f"ab_test_{arm}" and job.user_rating == 4
-        assert [r.rating for r in window.store.list_ratings(job.id)] == [4]
+        assert [r.rating for r in window.store.ratings.list_ratings(job.id)] == [4]
         assert ("fine-tuned model" if arm == "fine_tuned" else "base model") in panel.rating_bar.prompt.text()
         assert "hidden" not in panel.report_view.footer.text()
         assert not any(b.isEnabled() for b in panel.rating_bar.buttons)
-        rates = {w.adapter_version: w for w in window.store.ab_win_rates()}
+        rates = {w.adapter_version: w for w in window.store.ratings.ab_win_rates()}
         mine = rates[version.version]
         assert (mine.rated_fine_tuned, mine.rated_base) == ((1, 0) if arm == "fine_tuned" else (0, 1))
         rows = stats_rows(window.store)

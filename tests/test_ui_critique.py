@@ -57,7 +57,7 @@ def test_drop_on_the_window_and_history_reopen_and_delete(qtbot, window, tmp_pat
     window.history.set_filter(None)
     window.history.select_job(job.id)
     window.history.delete_selected(confirm=False)
-    assert window.history.jobs() == [] and window.store.find_job(job.id) is None
+    assert window.history.jobs() == [] and window.store.jobs.find_job(job.id) is None
 
 
 def test_bad_photo_gives_a_clear_message_and_the_app_keeps_working(qtbot, window, tmp_path):

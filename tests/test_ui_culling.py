@@ -59,9 +59,9 @@ def test_grade_badges_filters_and_legend_use_one_function(qtbot, tmp_path: Path)
 
 def _controller(qtbot, tmp_path: Path, names: list[str]) -> tuple[CullController, Store, str, list[str]]:
     store = Store(tmp_path / "mondrian.db")
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
     paths = [str(tmp_path / n) for n in names]
-    store.set_frames(review.id, [FrameRow(review.id, p, position=i) for i, p in enumerate(paths)])
+    store.reviews.set_frames(review.id, [FrameRow(review.id, p, position=i) for i, p in enumerate(paths)])
     host = QWidget()
     qtbot.addWidget(host)
     grid = ReviewGrid(host)
@@ -72,7 +72,7 @@ def _controller(qtbot, tmp_path: Path, names: list[str]) -> tuple[CullController
     controller.open_review(review.id)
     from app.engine.review.summary import summarize_frame
 
-    grid.set_frames([summarize_frame(store, store.get_frame(review.id, p)) for p in paths], resort=True)
+    grid.set_frames([summarize_frame(store, store.reviews.get_frame(review.id, p)) for p in paths], resort=True)
     return controller, store, review.id, paths
 
 
@@ -82,14 +82,14 @@ def test_keys_undo_redo_and_a_restart(qtbot, home: Path, tmp_path: Path) -> None
     grid.setFocus()
     grid.setCurrentRow(0)
     qtbot.keyClick(grid, Qt.Key.Key_P)
-    assert store.get_frame(rid, paths[0]).flag == "pick" and grid.current_path() == paths[0]
+    assert store.reviews.get_frame(rid, paths[0]).flag == "pick" and grid.current_path() == paths[0]
     qtbot.keyClick(grid, Qt.Key.Key_X, Qt.KeyboardModifier.ShiftModifier)  # Shift: reject, then the next frame
-    assert store.get_frame(rid, paths[0]).flag == "reject" and grid.current_path() == paths[1]
+    assert store.reviews.get_frame(rid, paths[0]).flag == "reject" and grid.current_path() == paths[1]
     qtbot.keyClick(grid, Qt.Key.Key_Exclam, Qt.KeyboardModifier.ShiftModifier)  # Shift+1 on a US keyboard
-    assert store.get_frame(rid, paths[1]).stars == 1 and grid.current_path() == paths[2]
+    assert store.reviews.get_frame(rid, paths[1]).stars == 1 and grid.current_path() == paths[2]
     controller.auto_advance.setChecked(True)  # Lightroom's Caps Lock
     qtbot.keyClick(grid, Qt.Key.Key_3)
-    assert store.get_frame(rid, paths[2]).stars == 3 and grid.current_path() == paths[3]
+    assert store.reviews.get_frame(rid, paths[2]).stars == 3 and grid.current_path() == paths[3]
     controller.auto_advance.setChecked(False)
     qtbot.keyClick(grid, Qt.Key.Key_6)  # red label
     assert controller.journal is not None and controller.journal.labels == {paths[3]: "Red"}
@@ -100,14 +100,14 @@ def test_keys_undo_redo_and_a_restart(qtbot, home: Path, tmp_path: Path) -> None
     for p in paths[:2]:
         grid._items[p].setSelected(True)
     qtbot.keyClick(grid, Qt.Key.Key_5)
-    assert [store.get_frame(rid, p).stars for p in paths[:2]] == [5, 5]
+    assert [store.reviews.get_frame(rid, p).stars for p in paths[:2]] == [5, 5]
     assert controller.journal.undo_stack[-1].description == "5 stars on 2 frames"
 
     qtbot.keyClick(grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert [store.get_frame(rid, p).stars for p in paths[:2]] == [None, 1]
+    assert [store.reviews.get_frame(rid, p).stars for p in paths[:2]] == [None, 1]
     assert "Undid 5 stars on 2 frames" in controller.said[-1]  # type: ignore[attr-defined]
     qtbot.keyClick(grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert [store.get_frame(rid, p).stars for p in paths[:2]] == [5, 5]
+    assert [store.reviews.get_frame(rid, p).stars for p in paths[:2]] == [5, 5]
 
     # a restart: a new grid and controller on the same database undo where the last one stopped
     again, _store, _rid, _paths = _controller(qtbot, tmp_path / "..", [])
@@ -116,8 +116,8 @@ def test_keys_undo_redo_and_a_restart(qtbot, home: Path, tmp_path: Path) -> None
     assert again.grid.labels == {paths[3]: "Red"} and again.undo_button.isEnabled()
     for _ in range(3):
         again.undo()
-    assert store.get_frame(rid, paths[2]).stars is None and again.journal is not None and again.journal.labels == {}
-    assert store.get_frame(rid, paths[0]).flag == "reject"
+    assert store.reviews.get_frame(rid, paths[2]).stars is None and again.journal is not None and again.journal.labels == {}
+    assert store.reviews.get_frame(rid, paths[0]).flag == "reject"
 
 
 def test_results_never_move_the_tile_under_the_cursor(qtbot, tmp_path: Path) -> None:
@@ -202,11 +202,11 @@ def test_copy_picks_with_their_pair_and_undo(qtbot, home: Path, tmp_path: Path) 
     for name in ("IMG_1.CR3", "IMG_1.JPG", "IMG_1.xmp", "other.jpg"):
         (shoot / name).write_bytes(name.encode())
     controller, store, rid, paths = _controller(qtbot, shoot, ["IMG_1.CR3", "other.jpg"])
-    store.set_frames(rid, [FrameRow(rid, paths[0], companions=[str(shoot / "IMG_1.JPG")], position=0),
+    store.reviews.set_frames(rid, [FrameRow(rid, paths[0], companions=[str(shoot / "IMG_1.JPG")], position=0),
                            FrameRow(rid, paths[1], position=1)])
     from app.engine.review.summary import summarize_frame
 
-    controller.grid.set_frames([summarize_frame(store, store.get_frame(rid, p)) for p in paths])
+    controller.grid.set_frames([summarize_frame(store, store.reviews.get_frame(rid, p)) for p in paths])
     assert controller.transfer_picks("copy", str(tmp_path / "picks")) is None  # no picks yet
     controller.cull([paths[0]], "flag", "pick")
     result = controller.transfer_picks("copy", str(tmp_path / "picks"))

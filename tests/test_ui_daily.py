@@ -80,7 +80,7 @@ def test_photos_opened_mid_run_are_queued_with_a_count(qtbot, tiny_model_dir, ho
         qtbot.waitUntil(lambda: len(done) == 3, timeout=LONG)
         assert [r.photo.rsplit("/", 1)[-1] for r in done] == ["one.jpg", "two.jpg", "three.jpg"]
         assert any("(2 of 3)" in s for s in statuses) and any("(3 of 3)" in s for s in statuses)
-        assert sorted(j.status for j in window.store.list_jobs()) == ["completed"] * 3
+        assert sorted(j.status for j in window.store.jobs.list_jobs()) == ["completed"] * 3
     finally:
         window.shutdown()
 
@@ -217,7 +217,7 @@ def test_history_follows_the_report_searches_and_deletes_several(qtbot, window, 
     qtbot.waitUntil(lambda: len(done) == 2 and len(history.jobs()) == 2, timeout=LONG)
     first, second = done
     assert history.selected_job_id() == second.job_id
-    window.reopen_job(window.store.get_job(first.job_id))
+    window.reopen_job(window.store.jobs.get_job(first.job_id))
     assert history.selected_job_id() == first.job_id and panel.stack.currentIndex() == PAGE_REPORT
 
     history.search.setText("harbour")
@@ -225,12 +225,12 @@ def test_history_follows_the_report_searches_and_deletes_several(qtbot, window, 
     history.search.clear()
     history.list.selectAll()
     assert history.delete_button.text() == "Delete 2"
-    assert history.delete_selected(confirm=False) == 2 and window.store.list_jobs() == []
+    assert history.delete_selected(confirm=False) == 2 and window.store.jobs.list_jobs() == []
 
 
 def test_history_scrollbar_track_is_light(qtbot, window):
     for i in range(40):
-        window.store.create_job(f"/photos/p{i}.jpg", "ansel", "auto")
+        window.store.jobs.create_job(f"/photos/p{i}.jpg", "ansel", "auto")
     window.history.refresh()
     window.resize(900, 600)
     qtbot.wait(20)
@@ -259,7 +259,7 @@ def test_reference_photos_are_added_from_the_window(qtbot, window, tmp_path):
     assert request is not None
     with qtbot.waitSignal(request.finished, timeout=LONG):
         pass
-    assert window.store.count_profiles("ansel") == 1
+    assert window.store.profiles.count_profiles("ansel") == 1
     assert "1 reference photo added" in window.statusBar().currentMessage()
     assert "1 reference photo" in window.critique.bar.advisor_info.text()
 
@@ -292,7 +292,7 @@ def test_drop_queues_rather_than_replacing(qtbot, tiny_model_dir, home, tmp_path
         assert drop_files(window.critique.stream_page, [sample_photo(tmp_path, "later.jpg")]) or \
             drop_files(window, [sample_photo(tmp_path, "later.jpg")])
         assert window.critique.request is running and window.critique.queue
-        qtbot.waitUntil(lambda: len(window.store.list_jobs(status="completed")) == 2, timeout=LONG)
+        qtbot.waitUntil(lambda: len(window.store.jobs.list_jobs(status="completed")) == 2, timeout=LONG)
     finally:
         window.shutdown()
 

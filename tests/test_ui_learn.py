@@ -15,8 +15,8 @@ def test_teach_button_runs_learning_on_the_review_in_the_training_tab(qtbot, win
     from app.engine.store.reviews import FrameRow
 
     store = window.store
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
-    store.set_frames(review.id, [FrameRow(review.id, str(tmp_path / "a.jpg"))])
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    store.reviews.set_frames(review.id, [FrameRow(review.id, str(tmp_path / "a.jpg"))])
     view = window.review
     assert not view.teach_button.isEnabled()  # no review yet
     view.review_id = review.id

@@ -98,8 +98,8 @@ def test_a_comparison_reopens_side_by_side_from_history(qtbot, tiny_model_dir, t
             assert drop_files(panel.dropzone, [sample_photo(tmp_path)])
         comparison = finished.args[0]
         assert isinstance(comparison, Comparison)
-        base_job = window.store.get_job(comparison.base.job_id)
-        tuned_job = window.store.get_job(comparison.tuned.job_id)
+        base_job = window.store.jobs.get_job(comparison.base.job_id)
+        tuned_job = window.store.jobs.get_job(comparison.tuned.job_id)
         assert base_job.details["pair_id"] and base_job.details["pair_id"] == tuned_job.details["pair_id"]
 
         panel.bar.compare_check.setChecked(False)
@@ -116,7 +116,7 @@ def test_a_comparison_reopens_side_by_side_from_history(qtbot, tiny_model_dir, t
             assert len(panel.compare_view.base_view.cards) == 8 and len(panel.compare_view.tuned_view.cards) == 8
             assert panel.compare_view.delta_labels() == {
                 k: ("—" if d is None else f"{'+' if d > 0 else ''}{d:g}") for k, d in comparison.deltas().items()}
-        alone = next(j for j in window.store.list_jobs() if j.photo_path.endswith("alone.jpg"))
+        alone = next(j for j in window.store.jobs.list_jobs() if j.photo_path.endswith("alone.jpg"))
         window.reopen_job(alone)
         assert panel.stack.currentIndex() == PAGE_REPORT
     finally:

@@ -66,8 +66,8 @@ def test_review_fills_the_grid_and_culls_with_the_keyboard(qtbot, window, tmp_pa
     assert second != first
     qtbot.keyClick(view.grid, Qt.Key.Key_X)
     store = window.store
-    assert store.get_frame(review.id, first).flag == "pick" and store.get_frame(review.id, first).stars == 4
-    assert store.get_frame(review.id, second).flag == "reject"
+    assert store.reviews.get_frame(review.id, first).flag == "pick" and store.reviews.get_frame(review.id, first).stars == 4
+    assert store.reviews.get_frame(review.id, second).flag == "reject"
     assert view.grid.frames[first].stars == 4 and "★★★★☆" in view.grid._items[first].text()
     view.filter.setCurrentIndex(view.filter.findText("Picks"))
     assert view.grid.visible_paths() == [first]
@@ -121,13 +121,13 @@ def test_cancel_keeps_what_was_done_and_the_next_run_continues(qtbot, window, tm
     view = window.review
     view.set_mode("baseline")
     request = view.review(folder)
-    qtbot.waitUntil(lambda: view.review_id is not None and window.store.get_review(view.review_id).done >= 1,
+    qtbot.waitUntil(lambda: view.review_id is not None and window.store.reviews.get_review(view.review_id).done >= 1,
                     timeout=LONG)
     with qtbot.waitSignal(request.finished, timeout=LONG):
         view.cancel_button.click()
     assert "Cancelled" in view.status.text() and not view.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: window.store.get_review(view.review_id).state == "cancelled", timeout=LONG)
-    done = window.store.get_review(view.review_id).done
+    qtbot.waitUntil(lambda: window.store.reviews.get_review(view.review_id).state == "cancelled", timeout=LONG)
+    done = window.store.reviews.get_review(view.review_id).done
     assert 1 <= done < 6
     with qtbot.waitSignal(view.reviewFinished, timeout=LONG) as finished:
         view.review(folder)

@@ -189,7 +189,7 @@ def test_a_report_opened_from_the_review_tab_scrolls_its_history_entry_into_view
     from ui_support import sample_photo
 
     service, store = window.service, window.store
-    jobs = [store.find_job(service.critique(sample_photo(tmp_path, f"p{i:02d}.jpg"), "ansel", "technical").job_id)
+    jobs = [store.jobs.find_job(service.critique(sample_photo(tmp_path, f"p{i:02d}.jpg"), "ansel", "technical").job_id)
             for i in range(14)]
     window.history.refresh()
     window.tabs.setCurrentWidget(window.review)  # the history sidebar is hidden on this tab

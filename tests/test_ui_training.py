@@ -67,14 +67,14 @@ def test_training_tab_drafts_trains_evaluates_and_activates(qtbot, tiny_model_di
 
         # The user corrects a score: saved as their own profile; a bad value is refused with a message.
         tab.profiles.set_score(1, "composition", "9")
-        profile = window.store.get_profile("test_street", str((portfolio / "p0.jpg").resolve()))
+        profile = window.store.profiles.get_profile("test_street", str((portfolio / "p0.jpg").resolve()))
         assert profile.scores["composition"] == 9 and profile.edited and profile.source == "user"
         tab.profiles.set_score(1, "lighting", "eleven")
         assert "must be a number from 0 to 10" in tab.last_error
         tab.profiles.table.selectRow(1)
         tab.profiles.comment_edits["lighting"].setText("Harsh noon light flattens the street.")
         tab.profiles.save_detail()
-        profile = window.store.get_profile("test_street", str((portfolio / "p0.jpg").resolve()))
+        profile = window.store.profiles.get_profile("test_street", str((portfolio / "p0.jpg").resolve()))
         assert profile.comments["lighting"] == "Harsh noon light flattens the street."
         assert tab.profiles.counts()["edited"] == 1
 

@@ -56,18 +56,18 @@ def test_a_typed_comment_is_kept_when_another_photo_is_clicked(qtbot, tmp_path) 
     view.set_score(0, "color_harmony", "6")  # a score saved meanwhile does not wipe the typing
     assert edit.text() == "Flat light"
     view.table.selectRow(1)  # the user clicks another photo
-    profile = store.get_profile("street", str(photos[0].path.resolve()))
+    profile = store.profiles.get_profile("street", str(photos[0].path.resolve()))
     assert profile is not None and profile.comments["composition"] == "Flat light" and profile.scores["color_harmony"] == 6
 
     # a photo without scores keeps the typed comment until it has scores, then saves it with them
     view.table.selectRow(2)
     qtbot.keyClicks(view.comment_edits["emotional_impact"], "Quiet")
     view.table.selectRow(1)
-    assert store.get_profile("street", str(photos[2].path.resolve())) is None
+    assert store.profiles.get_profile("street", str(photos[2].path.resolve())) is None
     view.table.selectRow(2)
     assert view.comment_edits["emotional_impact"].text() == "Quiet"
     view.set_score(2, "emotional_impact", "8")
-    assert store.get_profile("street", str(photos[2].path.resolve())).comments["emotional_impact"] == "Quiet"
+    assert store.profiles.get_profile("street", str(photos[2].path.resolve())).comments["emotional_impact"] == "Quiet"
 
 
 def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_path) -> None:
@@ -81,7 +81,7 @@ def test_a_measurement_only_critique_reopens_with_its_report(qtbot, home, tmp_pa
     store = Store(tmp_path / "mondrian.db")
     service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
     fresh = service.critique(resource_path("samples", "sample.jpg"), "ansel", "technical")
-    job = store.find_job(fresh.job_id)
+    job = store.jobs.find_job(fresh.job_id)
     assert job is not None and job.report is not None  # the stored report is read back, nulls and all
     reopened = result_from_job(job)
     assert reopened.report is not None and reopened.report.scores == fresh.report.scores
@@ -115,7 +115,7 @@ def test_deleting_a_critique_of_a_review_frame_marks_the_frame_not_reviewed(qtbo
     service = MondrianService(Settings(model=str(tmp_path / "no-model")), store=store)
     review = run_review(service, store, start_review(service, store, folder, "ansel", "technical").id)
     assert review.done + review.reused == 2
-    frame = store.get_frame(review.id, str(folder / "a.jpg"))
+    frame = store.reviews.get_frame(review.id, str(folder / "a.jpg"))
     history = HistoryPanel(store)
     qtbot.addWidget(history)
     history.refresh()
@@ -125,11 +125,11 @@ def test_deleting_a_critique_of_a_review_frame_marks_the_frame_not_reviewed(qtbo
         if item.data(256).id == frame.job_id:
             item.setSelected(True)
     assert history.delete_selected(confirm=False) == 1
-    after = store.get_frame(review.id, frame.path)
+    after = store.reviews.get_frame(review.id, frame.path)
     assert after.status == "pending" and after.job_id is None  # not a blank tile that still says done
     summary = {f.path: f for f in build_summary(store, review.id).frames}
     assert not summary[frame.path].reviewed and summary[str(folder / "b.jpg")].reviewed
-    assert store.get_review(review.id).done + store.get_review(review.id).reused == 1
+    assert store.reviews.get_review(review.id).done + store.reviews.get_review(review.id).reused == 1
 
 
 def test_opening_several_photos_lists_every_one_that_failed(qtbot, window, tmp_path) -> None:
@@ -194,7 +194,7 @@ def test_a_new_report_opens_at_its_top_and_history_follows_it(qtbot, window, tmp
     jobs = []
     for i in range(2):
         result = service.critique(sample_photo(tmp_path, f"p{i}.jpg"), "ansel", "technical")
-        jobs.append(store.find_job(result.job_id))
+        jobs.append(store.jobs.find_job(result.job_id))
     panel = window.critique
     window.history.refresh()
     window.resize(900, 600)
@@ -258,14 +258,14 @@ def test_history_rows_of_a_pair_differ_and_cancelled_review_frames_stay_out(qtbo
     photo = resource_path("samples", "sample.jpg")
     template = service.critique(photo, "ansel", "technical")
     for used, version in (("base", None), ("fine_tuned", "v2")):
-        job = store.create_job(photo, "ansel", "auto", model_used=used, adapter_version=version)
-        store.complete_job(job.id, replace(template, pair_id="pair-1", model_used=used, adapter_version=version))
-    blind = store.create_job(photo, "ansel", "auto", model_used="ab_test_fine_tuned", adapter_version="v2")
-    store.complete_job(blind.id, replace(template, model_used="ab_test_fine_tuned", adapter_version="v2"))
-    review = store.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
-    dropped = store.create_job(photo, "ansel", "baseline")
-    store.link_job(dropped.id, review.id)
-    store.cancel_job(dropped.id)
+        job = store.jobs.create_job(photo, "ansel", "auto", model_used=used, adapter_version=version)
+        store.jobs.complete_job(job.id, replace(template, pair_id="pair-1", model_used=used, adapter_version=version))
+    blind = store.jobs.create_job(photo, "ansel", "auto", model_used="ab_test_fine_tuned", adapter_version="v2")
+    store.jobs.complete_job(blind.id, replace(template, model_used="ab_test_fine_tuned", adapter_version="v2"))
+    review = store.reviews.open_review(str(tmp_path), "ansel", "baseline", "k", recursive=False, settings={})
+    dropped = store.jobs.create_job(photo, "ansel", "baseline")
+    store.reviews.link_job(dropped.id, review.id)
+    store.jobs.cancel_job(dropped.id)
     history = HistoryPanel(store)
     qtbot.addWidget(history)
     history.refresh()
@@ -276,7 +276,7 @@ def test_history_rows_of_a_pair_differ_and_cancelled_review_frames_stay_out(qtbo
     assert any(t.endswith("comparison: base") for t in texts) and any("comparison: fine-tuned v2" in t for t in texts)
     assert any(t.endswith("blind A/B, not rated yet") for t in texts)  # the arm stays hidden until rated
     assert any(t.endswith("measurements only") for t in texts)
-    store.add_rating(blind.id, 4)
+    store.ratings.add_rating(blind.id, 4)
     history.refresh()
     assert any(history.list.item(i).text().endswith("blind A/B: fine-tuned v2, rated 4/5")
                for i in range(history.list.count()))

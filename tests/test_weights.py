@@ -257,10 +257,10 @@ def test_policies_end_to_end(home: Path, tmp_path: Path, tiny_model_dir: Path, t
             assert result.model_used == want
             assert result.effective_mode == ("lora" if want == "ab_test_fine_tuned" else "baseline")
             assert result.raw_text == (fine_result if want == "ab_test_fine_tuned" else reference).raw_text
-            job = store.get_job(result.job_id)
+            job = store.jobs.get_job(result.job_id)
             assert job.model_used == want and job.adapter_version == str(tiny_adapters["a"])
             assert job.status == "completed" and job.effective_mode == result.effective_mode
-        by = {s.model_used: s.count for s in store.stats()}
+        by = {s.model_used: s.count for s in store.ratings.stats()}
         assert by == {"base": 2, "fine_tuned": 1, "ab_test_base": expected.count("ab_test_base"),
                       "ab_test_fine_tuned": expected.count("ab_test_fine_tuned")}
     finally:

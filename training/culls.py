@@ -219,7 +219,7 @@ def _triaged_scores(store: Store, review: Any, frames: list[Any]) -> dict[str, d
     """Frame path -> the scores the review's triage stage gave it (frames it triaged only)."""
     from app.engine.review.triage import content_key, triage_key
 
-    found = store.triage_results([content_key(f) for f in frames], triage_key(review))
+    found = store.triage_scores.triage_results([content_key(f) for f in frames], triage_key(review))
     out = {}
     for f in frames:
         scores = (found.get(content_key(f)) or {}).get("scores")
@@ -238,10 +238,10 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
     from app.engine.review.bursts import BurstInput, group_bursts
     from app.engine.review.culling import CullJournal
 
-    review = store.get_review(review_id)
-    frames = store.list_frames(review_id)
+    review = store.reviews.get_review(review_id)
+    frames = store.reviews.list_frames(review_id)
     labels = CullJournal(store, review_id).labels
-    stored = store.frame_metadata(review_id)
+    stored = store.sidecar_writes.frame_metadata(review_id)
     triaged = _triaged_scores(store, review, frames)
     bursts = group_bursts([BurstInput(f.path, f.phash, _when(f.taken_at), None) for f in frames])
     group = {m: f"{review_id}/burst-{b.number}" for b in bursts for m in b.members}
@@ -254,16 +254,16 @@ def review_decisions(store: Store, review_id: str, *, read_files: bool = True) -
             d.stars = int(f.stars)
         d.label = labels.get(f.path)
         if d.flag is None and d.stars is None and read_files:
-            stars, flag, label, source = file_decision(f.path, store.mondrian_values, stored.get(f.path))
+            stars, flag, label, source = file_decision(f.path, store.sidecar_writes.mondrian_values, stored.get(f.path))
             if stars is not None or flag is not None:
                 d.stars, d.flag, d.source = stars, flag, source
                 d.label = d.label or label
         if f.job_id:
-            job = store.find_job(f.job_id)
+            job = store.jobs.find_job(f.job_id)
             d.earlier = _scores_of(job.report if job is not None else None)
         if d.earlier is None:  # no full critique: the advisor's triage answer (the same scores-only format)
             d.earlier = triaged.get(f.path)
-        profile = store.get_profile(review.advisor_id, f.path)
+        profile = store.profiles.get_profile(review.advisor_id, f.path)
         if profile is not None and profile.edited:
             d.edited = _scores_of(profile.to_report())
         out.append(d)

@@ -107,7 +107,7 @@ class Learning:
         try:
             found: list[Decision] = []
             for review in self.opts.reviews:
-                if store.find_review(review) is None:
+                if store.reviews.find_review(review) is None:
                     raise CommandError(f"no review {review!r} (`mondrian review FOLDER --json` prints a review's id)")
                 found += review_decisions(store, review)
         finally:

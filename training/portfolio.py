@@ -92,7 +92,7 @@ def _db_profiles(advisor_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
     try:
         with open_default_store() as store:
-            profiles = store.list_profiles(advisor_id)
+            profiles = store.profiles.list_profiles(advisor_id)
     except StoreError as exc:  # opening writes too (WAL): a full disk is named like the others
         disk = diskspace.as_disk_error(exc, paths.data_dir(), 64 << 10, "the history database")
         raise disk or CommandError(f"{exc} (the stored profiles are targets)") from None

@@ -120,7 +120,7 @@ def make_drafts(photos: list[Photo], advisor: Advisor, settings: Settings, *, em
                     skipped.append({"file": photo.relative, "reason": reason})
                     emit("skipped", file=photo.relative, reason=reason)
                     continue
-                store.upsert_profile(advisor.id, str(photo.path.resolve()), photo.sha256, outcome.report,
+                store.profiles.upsert_profile(advisor.id, str(photo.path.resolve()), photo.sha256, outcome.report,
                                      source="model", edited=False)
                 try:
                     report = normalize_report(outcome.report.to_dict(), where=f"draft of {photo.relative}",

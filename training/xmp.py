@@ -74,4 +74,4 @@ def mondrian_record() -> Iterator[Written | None]:
         yield None
         return
     with store:
-        yield store.mondrian_values
+        yield store.sidecar_writes.mondrian_values

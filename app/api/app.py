@@ -193,12 +193,12 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
     def jobs(limit: int = 20, advisor: str | None = None) -> Any:
         if not 1 <= limit <= 500:
             return error(400, f"limit must be from 1 to 500, not {limit}")
-        rows = _store().list_jobs(advisor_id=advisor, limit=limit)
+        rows = _store().jobs.list_jobs(advisor_id=advisor, limit=limit)
         return {"jobs": [job_dict(row, brief=True) for row in rows]}
 
     @app.get("/jobs/{job_id}")
     def job(job_id: str) -> Any:
-        row = _store().find_job(job_id)
+        row = _store().jobs.find_job(job_id)
         if row is None:
             return error(404, f"no job {job_id!r}")
         return job_dict(row)
@@ -212,14 +212,14 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
         if unknown:
             return error(400, f"unknown field(s): {', '.join(sorted(unknown))} (use rating, comment, winner)")
         store = _store()
-        if store.find_job(job_id) is None:
+        if store.jobs.find_job(job_id) is None:
             return error(404, f"no job {job_id!r}")
         comment = check_text("comment", payload.get("comment"), MAX_COMMENT_CHARS)
         try:
-            rating = store.add_rating(job_id, payload.get("rating"), winner=payload.get("winner"), comment=comment)
+            rating = store.ratings.add_rating(job_id, payload.get("rating"), winner=payload.get("winner"), comment=comment)
         except ValueError as exc:
             return error(400, str(exc))
-        return {"job": job_dict(store.get_job(job_id)), "rating": rating.__dict__}
+        return {"job": job_dict(store.jobs.get_job(job_id)), "rating": rating.__dict__}
 
     register_reviews(app, service)  # POST /reviews, GET /reviews/{id} (app/api/reviews.py)
     register_conversations(app, service)  # /jobs/{id}/messages and /crop (app/api/conversations.py)

@@ -29,7 +29,7 @@ def prune_upload_thumbnails(service: MondrianService, now: datetime | None = Non
     if days == 0:
         cutoff += timedelta(seconds=1)  # the thumbnail made a moment ago goes too
     try:
-        return int(store.prune_upload_thumbnails(cutoff.isoformat(timespec="milliseconds")))
+        return int(store.jobs.prune_upload_thumbnails(cutoff.isoformat(timespec="milliseconds")))
     except Exception as exc:  # noqa: BLE001 - a cleanup failure must not fail the critique
         log.warning("could not prune upload thumbnails: %s", exc)
         return 0
@@ -44,7 +44,7 @@ def jobs_router(service: MondrianService) -> APIRouter:
         store = service.recorder.store
         if store is None:
             return JSONResponse({"error": "job history is off for this service"}, status_code=503)
-        if not store.delete_job(job_id):
+        if not store.jobs.delete_job(job_id):
             return JSONResponse({"error": f"no job {job_id!r}"}, status_code=404)
         return {"deleted": job_id}
 

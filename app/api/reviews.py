@@ -282,7 +282,7 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
             if files is not None:
                 folder = files_key([str(Path(f.path)) for f in files])
                 running = runner.running_for(folder)  # the same selection again joins its running review
-                review = store.get_review(running) if running else await run_in_threadpool(
+                review = store.reviews.get_review(running) if running else await run_in_threadpool(
                     open_file_review, service, store, files, advisor, mode, critique=critique)
             else:
                 folder = _folder(payload)
@@ -293,7 +293,7 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
             joined = await run_in_threadpool(_joinable, runner, folder)
             if joined is None:
                 return _error(409, str(exc))
-            review = store.get_review(joined)
+            review = store.reviews.get_review(joined)
         except ReviewError as exc:
             return _error(404 if "not found" in str(exc) else 400, str(exc))
         runner.start(review.id, review.folder)
@@ -307,7 +307,7 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
             return _error(503, "job history is off for this service")
         if not 1 <= limit <= 500:
             return _error(400, f"limit must be from 1 to 500, not {limit}")
-        rows = [_with_scan(runner, r.to_dict()) | {"running": runner.running(r.id)} for r in store.list_reviews(limit)]
+        rows = [_with_scan(runner, r.to_dict()) | {"running": runner.running(r.id)} for r in store.reviews.list_reviews(limit)]
         return JSONResponse(json_safe({"reviews": rows}))
 
     @app.get("/reviews/{review_id}")
@@ -315,7 +315,7 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
         store = service.store
         if store is None:
             return _error(503, "job history is off for this service")
-        if store.find_review(review_id) is None:
+        if store.reviews.find_review(review_id) is None:
             return _error(404, f"no review {review_id!r}")
         payload = review_payload(store, review_id)
         payload["review"] = _with_scan(runner, payload["review"])
@@ -327,13 +327,13 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
         """A frame the user opened: its full critique runs next (while the review runs), or now, alone
         (once the review is over; 202, ``alone``); a frame with an outcome already is left as it is."""
         store = service.store
-        if store is None or store.find_review(review_id) is None:
+        if store is None or store.reviews.find_review(review_id) is None:
             return _error(404, f"no review {review_id!r}")
         payload = await read_json(request, example='{"path": "/abs/IMG_1.CR3"}')
         path = payload.get("path") if isinstance(payload, dict) else None
         if not isinstance(payload, dict) or set(payload) - {"path"} or not isinstance(path, str) or not path:
             return _error(400, 'the body must be {"path": "<a frame of the review>"}')
-        frame = next((f for f in store.list_frames(review_id) if f.path == path), None)
+        frame = next((f for f in store.reviews.list_frames(review_id) if f.path == path), None)
         if frame is None:
             return _error(404, f"review {review_id!r} has no frame {path!r}")
         if jump_frame(review_id, path):
@@ -346,7 +346,7 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
     @app.delete("/reviews/{review_id}/run")
     def cancel_review(review_id: str) -> Any:
         store = service.store
-        if store is None or store.find_review(review_id) is None:
+        if store is None or store.reviews.find_review(review_id) is None:
             return _error(404, f"no review {review_id!r}")
         return {"cancelled": runner.cancel(review_id)}
 

@@ -35,7 +35,7 @@ def show(talk: Conversations, job_id: str, as_json: bool) -> int:
     """The conversation so far, as the exports word it (a crop as its box and reason)."""
     from app.engine.critique.export import turn_answer
 
-    job = talk.store.get_job(job_id)
+    job = talk.store.jobs.get_job(job_id)
     for turn in talk.turns(job_id):
         if as_json:
             print(json.dumps(turn.to_dict(), ensure_ascii=False))

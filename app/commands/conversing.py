@@ -34,7 +34,7 @@ def open_job(args: argparse.Namespace, *, need_model: bool = True) -> tuple[Mond
         if store is None:
             service.close()
             return cannot_run("the job history cannot be opened, so there is no job to talk about", args.json)
-        job_id = store.resolve_job_id(args.job)
+        job_id = store.jobs.resolve_job_id(args.job)
         model = job_model(store, job_id)
     except JobNotFoundError as exc:
         service.close()

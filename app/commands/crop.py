@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             out["exported"] = str(path)
             if args.critique:
-                result = talk.recritique(service.store.get_job(answer.turn.job_id), path)  # type: ignore[union-attr]
+                result = talk.recritique(service.store.jobs.get_job(answer.turn.job_id), path)  # type: ignore[union-attr]
                 out["critique"] = result.to_dict() if args.json else None
                 out["critique_job_id"] = result.job_id
                 if not args.json:

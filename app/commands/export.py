@@ -41,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
     store = open_default_store()
     try:
         try:
-            job = store.get_job(store.resolve_job_id(args.job))
+            job = store.jobs.get_job(store.jobs.resolve_job_id(args.job))
         except JobNotFoundError as exc:
             return cannot_run(f"{exc} (see `mondrian history`)", False)
         result = CritiqueResult.from_job(job)
-        turns = store.list_turns(job.id)
+        turns = store.conversations.list_turns(job.id)
     finally:
         store.close()
     out = Path(args.output).expanduser() if args.output else None

@@ -80,7 +80,7 @@ def run_history(args: argparse.Namespace) -> int:
     with store:
         if args.job:
             try:
-                job = store.get_job(store.resolve_job_id(args.job))
+                job = store.jobs.get_job(store.jobs.resolve_job_id(args.job))
             except JobNotFoundError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
@@ -89,7 +89,7 @@ def run_history(args: argparse.Namespace) -> int:
             else:
                 print(_job_text(job))
             return 0
-        jobs = store.list_jobs(advisor_id=args.advisor, limit=args.limit)
+        jobs = store.jobs.list_jobs(advisor_id=args.advisor, limit=args.limit)
     if args.json:
         print(json.dumps([j.to_dict() for j in jobs], ensure_ascii=False, indent=2))
         return 0
@@ -140,8 +140,8 @@ def run_stats(args: argparse.Namespace) -> int:
     if store is None:
         return 1
     with store:
-        stats = store.stats(advisor_id=args.advisor)
-        rates = store.ab_win_rates()
+        stats = store.ratings.stats(advisor_id=args.advisor)
+        rates = store.ratings.ab_win_rates()
     if args.json:
         print(json.dumps({"models": [s.to_dict() for s in stats], "ab_tests": [r.to_dict() for r in rates]},
                          indent=2))

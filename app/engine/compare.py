@@ -187,7 +187,7 @@ class Comparisons:
         store = self._store()
         if not pair_id or store is None:
             return [job]
-        jobs = store.jobs_in_pair(str(pair_id))
+        jobs = store.jobs.jobs_in_pair(str(pair_id))
         return jobs if len(jobs) == 2 and job.id in {j.id for j in jobs} else [job]
 
     @staticmethod

@@ -88,9 +88,9 @@ class JobRecorder:
                 photo_hash = file_sha256(photo_file)
             if photo_file is not None:
                 photo = str(photo_file.resolve())  # history needs to find it from anywhere
-            job = store.create_job(photo, advisor_id, mode, photo_hash=photo_hash, base_model=model_id,
+            job = store.jobs.create_job(photo, advisor_id, mode, photo_hash=photo_hash, base_model=model_id,
                                    model_used=model_used, adapter_version=adapter_version)
-            store.start_job(job.id)
+            store.jobs.start_job(job.id)
         except Exception as exc:  # noqa: BLE001 - history is optional, critiques are not
             log.warning("could not record the critique of %s: %s", photo, exc)
             return None
@@ -106,7 +106,7 @@ class JobRecorder:
                 thumbnail_from_image(image, dest)
             else:
                 return
-            store.set_thumbnail(job_id, dest)
+            store.jobs.set_thumbnail(job_id, dest)
         except Exception as exc:  # noqa: BLE001 - a job without a thumbnail is still a job
             log.warning("no thumbnail for job %s: %s", job_id, exc)
 
@@ -115,7 +115,7 @@ class JobRecorder:
         if job_id is None or store is None:
             return
         try:
-            store.complete_job(job_id, result)
+            store.jobs.complete_job(job_id, result)
         except Exception as exc:  # noqa: BLE001 - history is optional, critiques are not
             log.warning("could not record the result of job %s: %s", job_id, exc)
 
@@ -125,8 +125,8 @@ class JobRecorder:
             return
         try:
             if isinstance(exc, CancelledError):
-                store.cancel_job(job_id)
+                store.jobs.cancel_job(job_id)
             else:
-                store.fail_job(job_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                store.jobs.fail_job(job_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         except Exception as err:  # noqa: BLE001 - history is optional, critiques are not
             log.warning("could not record the failure of job %s: %s", job_id, err)

@@ -108,10 +108,10 @@ class MondrianService:
             return self._own_profiles
 
     def _profiles(self, advisor_id: str) -> list[ProfileRow]:
-        return self._profiles_store().list_profiles(advisor_id)
+        return self._profiles_store().profiles.list_profiles(advisor_id)
 
     def _conditions(self) -> ModeConditions:
-        return ModeConditions(self.adapters, lambda advisor_id: self._profiles_store().count_profiles(advisor_id))
+        return ModeConditions(self.adapters, lambda advisor_id: self._profiles_store().profiles.count_profiles(advisor_id))
 
     # ---- the model, for front ends -------------------------------------------------------------
     @property

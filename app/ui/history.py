@@ -124,7 +124,7 @@ class HistoryPanel(QFrame):
         if self.store is None:
             return
         try:
-            jobs = self.store.list_jobs(self.filter.currentData(), limit=HISTORY_LIMIT)
+            jobs = self.store.jobs.list_jobs(self.filter.currentData(), limit=HISTORY_LIMIT)
         except Exception:  # a broken database must not break the window
             log.exception("listing history failed")
             jobs = []
@@ -194,7 +194,7 @@ class HistoryPanel(QFrame):
             return 0
         what = (f"the critique of {Path(jobs[0].photo_path).name}" if len(jobs) == 1 else
                 f"these {len(jobs)} critiques")
-        in_reviews = sum(bool(self.store.frames_of_job(job.id)) for job in jobs)
+        in_reviews = sum(bool(self.store.reviews.frames_of_job(job.id)) for job in jobs)
         warning = (f"\n\n{in_reviews} of them belong to a folder review: those frames will show as not reviewed "
                    "until you review the folder again." if in_reviews > 1 else
                    "\n\nIt belongs to a folder review: that frame will show as not reviewed until you review "
@@ -204,7 +204,7 @@ class HistoryPanel(QFrame):
         ) != QMessageBox.StandardButton.Yes:
             return 0
         for job in jobs:
-            self.store.delete_job(job.id)
+            self.store.jobs.delete_job(job.id)
         self.refresh()
         return len(jobs)
 
@@ -233,7 +233,7 @@ class HistoryPanel(QFrame):
         used = job.model_used or ""
         tuned = f"fine-tuned {job.adapter_version or ''}".strip()
         if used.startswith("ab_test_"):
-            rated = self.store.list_ratings(job.id) if self.store is not None else []
+            rated = self.store.ratings.list_ratings(job.id) if self.store is not None else []
             if not rated:
                 return "blind A/B, not rated yet"
             return f"blind A/B: {'base' if used == 'ab_test_base' else tuned}, " + (f"rated {rated[-1].rating}/5" if rated[-1].rating is not None else "rated")

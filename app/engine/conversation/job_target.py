@@ -57,7 +57,7 @@ def resolve_job(store: Store, job_id: str, photo: str | Path | None = None, *,
     the photo is now, when it moved. ``checked``: the (resolved path, mtime) whose content was already
     verified (the caller's cache), so an unchanged file is not hashed again. Raises JobNotFoundError,
     ConversationError (no report), PhotoMissingError (not there) or PhotoChangedError (other content)."""
-    job = store.get_job(store.resolve_job_id(job_id))
+    job = store.jobs.get_job(store.jobs.resolve_job_id(job_id))
     if job.report is None:
         raise ConversationError(f"job {job.id[:8]} has no report to talk about ({job.status}"
                                 + (f": {job.error}" if job.error else "") + ")")
@@ -73,4 +73,4 @@ def resolve_job(store: Store, job_id: str, photo: str | Path | None = None, *,
 
 def job_model(store: Store, job_id: str) -> str | None:
     """The model a stored job was critiqued with (a front end starts its model host on it)."""
-    return store.get_job(store.resolve_job_id(job_id)).base_model or None
+    return store.jobs.get_job(store.jobs.resolve_job_id(job_id)).base_model or None

@@ -112,7 +112,7 @@ class Conversations:
 
     # ---- reading -----------------------------------------------------------------------------
     def turns(self, job_id: str) -> list[TurnRow]:
-        return self.store.list_turns(self.store.resolve_job_id(job_id))
+        return self.store.conversations.list_turns(self.store.jobs.resolve_job_id(job_id))
 
     def context(self, job_id: str, photo: str | Path | None = None) -> JobContext:
         """The job rebuilt for a follow-up (cached per job, photo file and its modification time):
@@ -120,7 +120,7 @@ class Conversations:
         wrote the critique is loaded. Raises JobNotFoundError, PhotoMissingError (PhotoChangedError),
         ConversationError, ImageLoadError."""
         with self._lock:
-            cached = self._contexts.get(self.store.resolve_job_id(job_id))
+            cached = self._contexts.get(self.store.jobs.resolve_job_id(job_id))
         target = resolve_job(self.store, job_id, photo, checked=cached[0] if cached else None)
         job, path = target.job, target.photo
         key = (str(path.resolve()), path.stat().st_mtime)
@@ -192,8 +192,8 @@ class Conversations:
                   on_token: TokenCallback | None, scope: CancelScope | None,
                   crop: tuple[Frame, str | None] | None) -> Answer:
         store = self.store
-        history = self.history(store.list_turns(ctx.job.id))
-        turn = store.add_turn(ctx.job.id, label, kind=kind)
+        history = self.history(store.conversations.list_turns(ctx.job.id))
+        turn = store.conversations.add_turn(ctx.job.id, label, kind=kind)
         pieces: list[str] = []
 
         def collect(request_id: str, chunk: str) -> None:
@@ -232,14 +232,14 @@ class Conversations:
             if crop is not None:
                 suggestion = suggestion_from_answer(output.text, crop[0], original, crop[1])
                 details["crop"] = suggestion.to_dict()
-            done = store.finish_turn(turn.id, answer=output.text, status="done", details=details)
+            done = store.conversations.finish_turn(turn.id, answer=output.text, status="done", details=details)
             return Answer(done, output.stats, fitted.dropped, notices, suggestion)
         except CancelledError:
-            store.finish_turn(turn.id, answer="".join(pieces), status="cancelled", error="cancelled", details=details)
+            store.conversations.finish_turn(turn.id, answer="".join(pieces), status="cancelled", error="cancelled", details=details)
             raise
         except BaseException as exc:
             details.setdefault("answer_so_far", "".join(pieces))
-            store.finish_turn(turn.id, answer="".join(pieces) if crop is None else "", status="failed",
+            store.conversations.finish_turn(turn.id, answer="".join(pieces) if crop is None else "", status="failed",
                               error=str(exc) or type(exc).__name__, details=details)
             raise
 
@@ -258,7 +258,7 @@ class Conversations:
                 details.setdefault("model_crop", details["crop"])
                 details["crop"] = suggestion.to_dict()
                 details["exported"] = [*details.get("exported", []), {"path": str(path), **suggestion.to_dict()["box"]}]
-                store.update_turn_details(turn.id, details)
+                store.conversations.update_turn_details(turn.id, details)
                 break
         return path
 

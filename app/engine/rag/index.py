@@ -255,7 +255,7 @@ class ReferenceIndex:
         self.store = store
 
     def profiles(self, advisor_id: str) -> list[ProfileRow]:
-        return [p for p in self.store.list_profiles(advisor_id) if has_scores(p)]
+        return [p for p in self.store.profiles.list_profiles(advisor_id) if has_scores(p)]
 
     def update(self, advisor_id: str, folder: str | os.PathLike[str] | None = None, *,
                on_progress: ProgressCallback | None = None, scope: CancelScope | None = None,
@@ -267,7 +267,7 @@ class ReferenceIndex:
             summary.imported = import_folder(advisor_id, folder, link=link, follow_links=follow_links)
             summary.failed.extend(summary.imported.failed)
         root = references_root(advisor_id)
-        known = {p.image_path: p for p in self.store.list_profiles(advisor_id) if _under(p.image_path, root)}
+        known = {p.image_path: p for p in self.store.profiles.list_profiles(advisor_id) if _under(p.image_path, root)}
         photos = find_photos(root)
         stale: list[str] = []
         for i, path in enumerate(photos):
@@ -281,7 +281,7 @@ class ReferenceIndex:
             if on_progress is not None:
                 on_progress(i + 1, len(photos), key, outcome)
         gone = sorted(known)
-        self.store.delete_profiles(advisor_id, [*gone, *stale])
+        self.store.profiles.delete_profiles(advisor_id, [*gone, *stale])
         summary.removed.extend(gone)
         return summary
 
@@ -305,6 +305,6 @@ class ReferenceIndex:
         if result.report is None:
             summary.failed.append((key, "profile did not parse: " + "; ".join(result.problems[:3])))
             return "failed"
-        self.store.upsert_profile(advisor_id, key, digest, result.report, source="model")
+        self.store.profiles.upsert_profile(advisor_id, key, digest, result.report, source="model")
         (summary.updated if row is not None else summary.added).append(key)
         return "updated" if row is not None else "added"

@@ -1,7 +1,7 @@
 """The user's cull of a review as a journal: every pick / reject / star / colour-label change is one
 undoable step, and the steps survive a restart of the window.
 
-Flags and stars live on the review's frame rows (:meth:`Store.update_frame`); colour labels (Lightroom's
+Flags and stars live on the review's frame rows (``store.reviews.update_frame``); colour labels (Lightroom's
 Red / Yellow / Green / Blue, keys 6-9) have no column there, so they live in this journal beside the
 undo and redo stacks, in ``<data>/reviews/<review id>/culling.json`` (written atomically). The window,
 the CLI and the API all cull through :class:`CullJournal`, so an undo is the same everywhere.
@@ -95,7 +95,7 @@ class CullJournal:
     def value(self, path: str, field: str) -> Any:
         if field == "label":
             return self.labels.get(path)
-        row = self.store.get_frame(self.review_id, path)
+        row = self.store.reviews.get_frame(self.review_id, path)
         return getattr(row, field)
 
     def _write(self, path: str, field: str, value: Any) -> None:
@@ -106,7 +106,7 @@ class CullJournal:
                 self.labels.pop(path, None)
         else:
             try:
-                self.store.update_frame(self.review_id, path, **{field: value})
+                self.store.reviews.update_frame(self.review_id, path, **{field: value})
             except ReviewNotFoundError:  # the file left the folder since: nothing to undo there
                 log.info("%s is no longer in review %s", path, self.review_id)
 

@@ -161,10 +161,10 @@ def export_sidecars(summary: ReviewSummary, convention: Convention | str, *, dry
         if not _wanted(frame):
             continue
         try:
-            written = store.mondrian_values(str(sidecar_path(frame.path, convention))) if store else {}
+            written = store.sidecar_writes.mondrian_values(str(sidecar_path(frame.path, convention))) if store else {}
             user = {}
             if policy.fields:  # read again now: Lightroom may have written since the folder was opened
-                user = read_user_metadata(frame.path, store.mondrian_values if store else None).to_dict()
+                user = read_user_metadata(frame.path, store.sidecar_writes.mondrian_values if store else None).to_dict()
             plan = plan_sidecar(frame.path, frame_update(frame), convention=convention, policy=policy,
                                 written=written, user=user)
             plan.change.dry_run = dry_run
@@ -176,12 +176,12 @@ def export_sidecars(summary: ReviewSummary, convention: Convention | str, *, dry
             else:
                 assert store is not None
                 if out.batch_id is None:
-                    out.batch_id = store.begin_sidecar_batch(review_id, {**policy.to_dict(), "convention": convention})
+                    out.batch_id = store.sidecar_writes.begin_sidecar_batch(review_id, {**policy.to_dict(), "convention": convention})
                     backups = backup_root() / out.batch_id
                 assert backups is not None
                 done = commit_plan(plan, backups, len(out.changes))
                 if done is not None:
-                    store.record_sidecar_write(_row(out.batch_id, done))
+                    store.sidecar_writes.record_sidecar_write(_row(out.batch_id, done))
         except SidecarError as exc:
             out.errors[frame.path] = str(exc)
             continue
@@ -215,7 +215,7 @@ class UndoResult:
 def undo_last_write(store: Store, review_id: str | None = None) -> UndoResult:
     """Restore the sidecars of the newest write (of ``review_id`` when given) to their exact bytes;
     a sidecar changed since Mondrian wrote it is refused and named."""
-    batch = store.last_sidecar_batch(review_id)
+    batch = store.sidecar_writes.last_sidecar_batch(review_id)
     if batch is None:
         return UndoResult(None)
     result = UndoResult(batch.id)
@@ -231,7 +231,7 @@ def undo_last_write(store: Store, review_id: str | None = None) -> UndoResult:
         else:
             result.refused.append(why)
             outcomes[f.path] = "refused"
-    store.finish_sidecar_undo(batch.id, outcomes)
+    store.sidecar_writes.finish_sidecar_undo(batch.id, outcomes)
     return result
 
 

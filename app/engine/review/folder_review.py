@@ -141,7 +141,7 @@ def _frame_row(review_id: str, frame: Frame, key: str, progress: ScanProgress,
 
 
 def _phash(store: Store, job_id: str | None, path: Path) -> str | None:
-    job = store.find_job(job_id) if job_id else None
+    job = store.jobs.find_job(job_id) if job_id else None
     for source in ([Path(job.thumbnail_path)] if job and job.thumbnail_path else []) + [path]:
         try:
             return hash_file(source)
@@ -197,7 +197,7 @@ def open_folder_review(service: MondrianService, store: Store, folder: str | Pat
     except FolderBusyError as exc:
         raise ReviewBusyError(str(exc)) from None
     try:
-        review = store.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
+        review = store.reviews.open_review(str(root.resolve()), advisor_id, mode, key, recursive=recursive,
                                    settings={**settings, **stages, "recursive": recursive}, state="queued")
     except BaseException:
         lock.release()
@@ -250,7 +250,7 @@ def open_file_review(service: MondrianService, store: Store, files: list[ListedF
     paths = sorted({str(Path(item.path)) for item in files})
     settings = resume_settings(service, advisor_id, mode)
     key = resume_key(settings)
-    review = store.open_review(files_key(paths), advisor_id, mode, key, recursive=False,
+    review = store.reviews.open_review(files_key(paths), advisor_id, mode, key, recursive=False,
                                settings={**settings, **stages, "files": len(paths)}, state="queued")
     with _registry_lock:
         _listed[review.id] = list(files)
@@ -271,7 +271,7 @@ def _record_listed_culls(store: Store, review_id: str, files: list[ListedFile], 
             cull["flag"] = item.flag
         if item.stars is not None:
             cull["stars"] = item.stars
-        store.update_frame(review_id, framed[str(Path(item.path))], **cull)
+        store.reviews.update_frame(review_id, framed[str(Path(item.path))], **cull)
 
 
 def start_file_review(service: MondrianService, store: Store, files: list[ListedFile], advisor_id: str,
@@ -287,7 +287,7 @@ def scan_review(store: Store, review_id: str, *, scope: CancelScope | None = Non
     ``running``. Unreadable subfolders are recorded as skipped, with why. Raises ReviewError when the
     folder itself cannot be read and CancelledError when ``scope`` is cancelled (the review is left
     ``cancelled`` or ``failed`` and the folder unlocked)."""
-    review = store.get_review(review_id)
+    review = store.reviews.get_review(review_id)
     progress = ScanProgress()
     with _registry_lock:
         _scans[review_id] = progress
@@ -315,26 +315,26 @@ def scan_review(store: Store, review_id: str, *, scope: CancelScope | None = Non
             check(0)
             rows.append(_frame_row(review_id, frame, review.resume_key, progress, check))
             time.sleep(0)  # hand the GIL over between files: a server's event loop answers meanwhile
-        store.set_frames(review_id, rows)
-        store.set_review_skipped(review_id, [s.to_dict() for s in skipped])
+        store.reviews.set_frames(review_id, rows)
+        store.reviews.set_review_skipped(review_id, [s.to_dict() for s in skipped])
         if listed is not None:
             _record_listed_culls(store, review_id, listed, frames)
         read_frames_metadata(store, review_id, [str(f.path) for f in frames])  # the photographer's ratings...
-        return store.set_review_state(review_id, "running")
+        return store.reviews.set_review_state(review_id, "running")
     except CancelledError:
-        store.set_review_state(review_id, "cancelled", "cancelled while scanning the folder")
+        store.reviews.set_review_state(review_id, "cancelled", "cancelled while scanning the folder")
         release_folder(review_id)
         raise
     except ReviewError as exc:
-        store.set_review_state(review_id, "failed", str(exc))
+        store.reviews.set_review_state(review_id, "failed", str(exc))
         release_folder(review_id)
         raise
     except ImageLoadError as exc:
-        store.set_review_state(review_id, "failed", str(exc))
+        store.reviews.set_review_state(review_id, "failed", str(exc))
         release_folder(review_id)
         raise ReviewError(str(exc)) from None
     except BaseException as exc:
-        store.set_review_state(review_id, "failed", f"{type(exc).__name__}: {exc}")
+        store.reviews.set_review_state(review_id, "failed", f"{type(exc).__name__}: {exc}")
         release_folder(review_id)
         raise
     finally:
@@ -354,7 +354,7 @@ def run_review(service: MondrianService, store: Store, review_id: str, *,
                on_progress: ProgressCallback | None = None, scope: CancelScope | None = None) -> ReviewRow:
     """Critique the review's pending frames (reusing earlier identical critiques); returns the final row.
     Releases this process's lock on the folder when it ends, however it ends."""
-    review = store.get_review(review_id)
+    review = store.reviews.get_review(review_id)
     triaged = uses_triage(service, review.mode)
     share = triage_share(triaged, critique_policy(review, service.settings.review_critique))
     outcome, seen = RunOutcome(total=review.total, before=review.done + review.reused), set[tuple[str, str]]()
@@ -378,8 +378,8 @@ def run_review(service: MondrianService, store: Store, review_id: str, *,
 
 def _run_review(service: MondrianService, store: Store, review_id: str, *,
                 on_progress: ProgressCallback | None, scope: CancelScope | None, first_stage: str) -> ReviewRow:
-    review = store.get_review(review_id)
-    frames = store.list_frames(review_id)
+    review = store.reviews.get_review(review_id)
+    frames = store.reviews.list_frames(review_id)
     finished = sum(f.status in ("done", "reused") for f in frames)
     pending = [f for f in frames if f.status not in ("done", "reused")]
     to_run: list[FrameRow] = []
@@ -387,20 +387,20 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
         for frame in pending:  # content already critiqued under this key by any review: no model needed
             if scope is not None:
                 scope.check()
-            job_id = store.reviewed_job(frame.content_hash, frame.resume_key) if frame.content_hash else None
+            job_id = store.reviews.reviewed_job(frame.content_hash, frame.resume_key) if frame.content_hash else None
             if job_id is None:
                 to_run.append(frame)
                 continue
-            store.update_frame(review_id, frame.path, status="reused", job_id=job_id, error=None,
+            store.reviews.update_frame(review_id, frame.path, status="reused", job_id=job_id, error=None,
                                phash=frame.phash or _phash(store, job_id, Path(frame.path)))
             finished += 1
             if on_progress:
                 on_progress(Progress(review_id, finished, len(frames), 0, frame.path, "reused", job_id,
                                      stage=first_stage))
     except CancelledError:
-        store.refresh_review_counts(review_id)
-        return store.set_review_state(review_id, "cancelled", "cancelled")
-    store.refresh_review_counts(review_id)
+        store.reviews.refresh_review_counts(review_id)
+        return store.reviews.set_review_state(review_id, "cancelled", "cancelled")
+    store.reviews.refresh_review_counts(review_id)
     if on_progress:
         on_progress(Progress(review_id, finished, len(frames), len(to_run), stage=first_stage))
     started = time.perf_counter()
@@ -408,12 +408,12 @@ def _run_review(service: MondrianService, store: Store, review_id: str, *,
         run_stages(service, store, review, to_run, on_progress, scope or CancelScope(),
                    lambda job_id, path: _phash(store, job_id, path))
     except CancelledError:
-        return store.set_review_state(review_id, "cancelled", "cancelled")
+        return store.reviews.set_review_state(review_id, "cancelled", "cancelled")
     except BaseException as exc:
-        store.set_review_state(review_id, "failed", f"{type(exc).__name__}: {exc}")
+        store.reviews.set_review_state(review_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     log.info("review %s: %d frame(s) to run, done in %.1f s", review_id, len(to_run), time.perf_counter() - started)
-    return store.set_review_state(review_id, "completed")
+    return store.reviews.set_review_state(review_id, "completed")
 
 
 QUEUED, DONE, FAILED = "queued", "done", "failed"  # what critique_on_demand did
@@ -430,8 +430,8 @@ def critique_on_demand(service: MondrianService, store: Store, review_id: str, p
     the folder's review, CancelledError when ``scope`` is cancelled."""
     if jump_frame(review_id, path):
         return QUEUED
-    review = store.get_review(review_id)
-    frame = store.get_frame(review_id, path)
+    review = store.reviews.get_review(review_id)
+    frame = store.reviews.get_frame(review_id, path)
     if frame.status not in ("done", "reused", "failed"):
         lock = None if review.folder.startswith("files:") else FolderLock(Path(review.folder), store.path.parent / "locks")
         try:
@@ -445,7 +445,7 @@ def critique_on_demand(service: MondrianService, store: Store, review_id: str, p
         finally:
             if lock is not None:
                 lock.release()
-        frame = store.get_frame(review_id, path)
+        frame = store.reviews.get_frame(review_id, path)
     return FAILED if frame.status == "failed" else DONE
 
 
@@ -461,7 +461,7 @@ def review_payload(store: Store, review_id: str) -> dict[str, Any]:
     """The review row, its frames and the ranked summary as JSON-able data (HTTP, --json)."""
     from app.engine.review.summary import build_summary
 
-    review = store.get_review(review_id)
+    review = store.reviews.get_review(review_id)
     summary = build_summary(store, review_id)
     out = review.to_dict()
     policy = review.settings.get("critique")

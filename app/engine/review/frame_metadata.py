@@ -29,9 +29,9 @@ def read_frames_metadata(store: Store, review_id: str, paths: Iterable[str],
         if should_stop is not None and should_stop():
             break
         try:
-            found[path] = read_user_metadata(path, store.mondrian_values)
+            found[path] = read_user_metadata(path, store.sidecar_writes.mondrian_values)
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop opening the folder
             log.warning("%s: metadata not read (%s)", path, exc)
             found[path] = UserMetadata(problems=[f"{path}: metadata not read ({exc})"])
-    store.set_frame_metadata(review_id, {p: m.to_dict() for p, m in found.items()})
+    store.sidecar_writes.set_frame_metadata(review_id, {p: m.to_dict() for p, m in found.items()})
     return found

@@ -80,7 +80,7 @@ def critique_alone(service: MondrianService, store: Store, review: ReviewRow, pa
                    on_progress: ProgressCallback | None, phash: Callable[[str | None, Path], str | None]) -> None:
     """The second stage for one frame while the review is not running (the user opened it): the same
     recording as any critique of the stage (job linked, frame done or failed, counts refreshed)."""
-    frames = store.list_frames(review.id)
+    frames = store.reviews.list_frames(review.id)
     run = _Run(service, store, review, frames, on_progress, phash)
     finished = sum(f.status in ("done", "reused", "failed") for f in frames)
     run.critique([path], finished, scope, CritiqueQueue())
@@ -149,7 +149,7 @@ class _Run:
         """Scores for ``to_run`` (stored ones read back, the rest computed and stored); path -> scores."""
         review, store = self.review, self.store
         key = triage_key(review)
-        stored = store.triage_results([content_key(f) for f in to_run], key)
+        stored = store.triage_scores.triage_results([content_key(f) for f in to_run], key)
         scores: dict[str, TriageScores] = {}
         for frame in to_run:
             data = stored.get(content_key(frame))
@@ -179,17 +179,17 @@ class _Run:
             if result is not None:
                 record = result.to_dict() | {"technical": extra.photo.analysis.to_dict() if extra else None,
                                              "thumbnail": extra.thumbnail if extra else None}
-                store.save_triage(content_key(frame), key, record)
+                store.triage_scores.save_triage(content_key(frame), key, record)
                 if extra is not None and extra.phash and not frame.phash:
-                    store.update_frame(review.id, frame.path, phash=extra.phash)
+                    store.reviews.update_frame(review.id, frame.path, phash=extra.phash)
                 scores[frame.path] = result
                 self.emit(Progress(review.id, counter[0], len(self.frames), len(need), frame.path, TRIAGED,
                                    stage=TRIAGE))
                 return
             text = frame_error(error, path) or "no triage"
             if extra is None:  # the photo itself could not be read: the frame fails, no critique either
-                store.update_frame(review.id, frame.path, status="failed", error=text)
-                store.refresh_review_counts(review.id)
+                store.reviews.update_frame(review.id, frame.path, status="failed", error=text)
+                store.reviews.refresh_review_counts(review.id)
                 self.emit(Progress(review.id, counter[0], len(self.frames), len(need), frame.path, "failed",
                                    error=text, stage=TRIAGE))
             else:  # the model's answer was unusable: ranked last, still critiqued if the policy says so
@@ -203,7 +203,7 @@ class _Run:
     def select(self, candidates: list[FrameRow], scores: dict[str, TriageScores]) -> list[str]:
         """The frames the policy picks among ``candidates``, best triage score first."""
         policies = parse_policies(critique_policy(self.review, self.service.settings.review_critique))
-        metadata = self.store.frame_metadata(self.review.id)
+        metadata = self.store.sidecar_writes.frame_metadata(self.review.id)
         picks = {f.path for f in candidates if f.flag == "pick" or (f.stars or 0) > 0
                  or (metadata.get(f.path) or {}).get("flag") == "pick"
                  or ((metadata.get(f.path) or {}).get("rating") or 0) > 0}
@@ -229,20 +229,20 @@ class _Run:
             counter[0] += 1
             if result is not None and result.job_id:
                 try:
-                    store.link_job(result.job_id, review.id)
+                    store.reviews.link_job(result.job_id, review.id)
                 except Exception as exc:  # noqa: BLE001 - the critique stands even if the link fails
                     log.warning("could not link job %s to review %s: %s", result.job_id, review.id, exc)
             if result is None or not result.ok:
                 text = frame_error(error, path) or "; ".join(result.parse_problems if result else []) or "no report"
-                store.update_frame(review.id, str(path), status="failed", error=text,
+                store.reviews.update_frame(review.id, str(path), status="failed", error=text,
                                    job_id=result.job_id if result else None)
                 status, job_id = "failed", (result.job_id if result else None)
             else:
-                frame = store.get_frame(review.id, str(path))
-                store.update_frame(review.id, str(path), status="done", job_id=result.job_id, error=None,
+                frame = store.reviews.get_frame(review.id, str(path))
+                store.reviews.update_frame(review.id, str(path), status="done", job_id=result.job_id, error=None,
                                    phash=frame.phash or self.phash(result.job_id, path))
                 status, job_id, text = "done", result.job_id, ""
-            store.refresh_review_counts(review.id)
+            store.reviews.refresh_review_counts(review.id)
             self.emit(Progress(review.id, counter[0], total(), len(planned), str(path), status, job_id, text or None))
 
         self.emit(Progress(review.id, finished, total(), len(planned)))
@@ -265,7 +265,7 @@ class _Run:
         """Still to critique: a frame of this review not done, reused or failed meanwhile."""
         if path not in self.by_path:
             return False
-        return self.store.get_frame(self.review.id, path).status not in ("done", "reused", "failed")
+        return self.store.reviews.get_frame(self.review.id, path).status not in ("done", "reused", "failed")
 
 
 def run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run: list[FrameRow],
@@ -286,16 +286,16 @@ def run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run
 def _run_stages(service: MondrianService, store: Store, review: ReviewRow, to_run: list[FrameRow],
                 on_progress: ProgressCallback | None, scope: Any, phash: Callable[[str | None, Path], str | None],
                 queue: CritiqueQueue) -> None:
-    frames = store.list_frames(review.id)
+    frames = store.reviews.list_frames(review.id)
     run = _Run(service, store, review, frames, on_progress, phash)
     scores = run.triage(to_run, scope) if uses_triage(service, review.mode) else None
-    rows = store.list_frames(review.id)
+    rows = store.reviews.list_frames(review.id)
     finished = sum(f.status in ("done", "reused", "failed") for f in rows)
     if scores is None:  # no model, no triage: every pending frame, in folder order
         selected = [f.path for f in to_run]
     else:  # the policy counts the whole shoot (top:N includes frames critiqued by an earlier run)
         key = triage_key(review)
-        earlier = store.triage_results([content_key(f) for f in rows if f.path not in scores], key)
+        earlier = store.triage_scores.triage_results([content_key(f) for f in rows if f.path not in scores], key)
         for f in rows:
             if f.path not in scores and content_key(f) in earlier:
                 try:

@@ -184,11 +184,11 @@ def parse_time(text: str | None) -> datetime | None:
 
 def frame_triage(store: Store, rows: list[FrameRow]) -> dict[str, dict[str, Any]]:
     """The stored triage results of ``rows`` (one review's frames), path -> result."""
-    review = store.find_review(rows[0].review_id) if rows else None
+    review = store.reviews.find_review(rows[0].review_id) if rows else None
     if review is None:  # no rows, or frames not stored as a review: nothing was triaged
         return {}
     key = triage_key(review)
-    found = store.triage_results([content_key(r) for r in rows], key)
+    found = store.triage_scores.triage_results([content_key(r) for r in rows], key)
     return {r.path: found[content_key(r)] for r in rows if content_key(r) in found}
 
 
@@ -213,9 +213,9 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
     the metadata found in its files (``metadata``: that frame's stored reading; read from the store if None).
     With no full critique yet, the frame shows its triage scores (``stage`` "triage"; ``triage``: its
     stored triage result, read from the store if None)."""
-    job = store.find_job(row.job_id) if row.job_id else None
+    job = store.jobs.find_job(row.job_id) if row.job_id else None
     if metadata is None:
-        metadata = store.frame_metadata(row.review_id, row.path).get(row.path)
+        metadata = store.sidecar_writes.frame_metadata(row.review_id, row.path).get(row.path)
     meta = UserMetadata.from_dict(metadata) if metadata else None
     flag = row.flag if row.flag != "none" or meta is None or not meta.flag else meta.flag
     item = FrameSummary(path=row.path, companions=row.companions, status=row.status, job_id=row.job_id,
@@ -237,8 +237,8 @@ def summarize_frame(store: Store, row: FrameRow, metadata: dict[str, Any] | None
 
 
 def build_summary(store: Store, review_id: str) -> ReviewSummary:
-    rows = store.list_frames(review_id)
-    found = store.frame_metadata(review_id)
+    rows = store.reviews.list_frames(review_id)
+    found = store.sidecar_writes.frame_metadata(review_id)
     triaged = frame_triage(store, rows)
     frames = [summarize_frame(store, row, found.get(row.path, {}), triaged.get(row.path, {})) for row in rows]
     reviewed = [f for f in frames if f.stage == "full"] or [f for f in frames if f.reviewed]

@@ -17,7 +17,7 @@ Fallbacks: the IPTC caption (``Iptc.Application2.Caption``) and the EXIF rating
 (x-default, else the first language). Lightroom's own pick flags live in its catalog only.
 
 A value that Mondrian wrote itself (``written``: the store's record for that sidecar, see
-:meth:`app.engine.store.sidecar_writes.SidecarWritesMixin.mondrian_values`) and that the file still
+:meth:`app.engine.store.sidecar_writes.SidecarWrites.mondrian_values`) and that the file still
 holds exactly is not the user's and is skipped. Everything is read-only.
 """
 

@@ -15,16 +15,14 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from app.engine import paths
 from app.engine.store import backup
 from app.engine.store.health import DatabaseDamagedError, HealthCheck, keep_damaged_copy
-from app.engine.store.path_text import display_text
-from app.engine.store.rows import JOB_COLUMNS, JobNotFoundError, JobRow, row_to_job
 from app.engine.store.schema import SCHEMA_VERSION, StoreError, migrate
 
 log = logging.getLogger(__name__)
@@ -32,15 +30,20 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 
 
-class StoreBase:
-    """Connection plumbing shared by the store's job, rating and profile methods."""
+class Connection:
+    """The one SQLite connection of a store: opening, settings, migrations, the integrity check, the
+    write transaction and the read query every part of the store goes through.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True,
-                 check: bool = True, backups_kept: int = 0):
+    ``Connection(path, check=True, backups_kept=0)``: ``check`` runs the background integrity check,
+    ``backups_kept`` > 0 keeps daily rolling backups.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, check: bool = True, backups_kept: int = 0):
         self.path = Path(path) if path is not None else paths.db_path()
         paths.ensure_private_dir(self.path.parent)
         paths.make_private_file(self.path)
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
+        """Held by every statement; a part holds it across a read and the write that depends on it."""
         self.backups_kept = backups_kept
         self.health = HealthCheck(self.path, after_ok=self._backup_if_due if backups_kept > 0 else None)
         try:
@@ -71,25 +74,14 @@ class StoreBase:
             self.health.skip()
         elif not self.health.done:
             self.health.start()
-        self.recovered = self.recover_interrupted() if recover else 0
-
-    def recover_interrupted(self) -> int:  # defined by the jobs mixin
-        raise NotImplementedError
 
     def _backup_if_due(self) -> None:
         if backup.backup_due(self.path):
             backup.backup_database(self.path, self.backups_kept)
 
-    # ---- plumbing ------------------------------------------------------------------------------
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self.health.join()
-        with self._lock:
+        with self.lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
@@ -98,20 +90,11 @@ class StoreBase:
     def closed(self) -> bool:
         return self._conn is None
 
-    @property
-    def damage(self) -> DatabaseDamagedError | None:
-        """The damage found by the integrity check (None while it runs or when the file is sound)."""
-        return self.health.damage
-
-    def on_damage(self, listener: Callable[[DatabaseDamagedError], None]) -> None:
-        """Tell ``listener`` (on the checking thread) when the file turns out damaged."""
-        self.health.on_damage(listener)
-
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction under the lock, only on a database that passed its check."""
         self.health.wait_writable()
-        with self._lock:
+        with self.lock:
             if self._conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
             try:
@@ -144,8 +127,8 @@ class StoreBase:
         if _is_damage(exc):
             raise self.health.mark_damaged([str(exc)]) from exc
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
             if self._conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
             try:
@@ -153,21 +136,6 @@ class StoreBase:
             except sqlite3.DatabaseError as exc:
                 self._stop_if_damage(exc)
                 raise
-
-    def _update_job(self, job_id: str, **values: Any) -> JobRow:
-        unknown = set(values) - set(JOB_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown job column(s): {', '.join(sorted(unknown))}")
-        for key in ("error", "raw_output"):  # text naming a non-UTF-8 file: readable and storable
-            if isinstance(values.get(key), str):
-                values[key] = display_text(values[key])
-        with self._tx() as conn:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            cur = conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*values.values(), job_id])
-            if cur.rowcount == 0:
-                raise JobNotFoundError(f"no job {job_id!r}")
-            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row_to_job(row)
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:

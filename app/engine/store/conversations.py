@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.store.connection import Connection
 from app.engine.store.conversations_schema import TURN_KINDS, TURN_STATUSES
-from app.engine.store.jobs import JobsMixin
 from app.engine.store.rows import JobNotFoundError
 from app.engine.store.schema import now_iso
 
@@ -53,15 +53,18 @@ def _row(row: sqlite3.Row) -> TurnRow:
                    completed_at=row["completed_at"])
 
 
-class ConversationsMixin(JobsMixin):
-    """The conversation methods of :class:`app.engine.store.database.Store`."""
+class Conversations:
+    """``store.conversations``: the follow-up questions asked about a job's critique, and their answers."""
+
+    def __init__(self, db: Connection):
+        self._db = db
 
     def add_turn(self, job_id: str, question: str, *, kind: str = "question") -> TurnRow:
         """Record a question (status ``running``) as the job's next turn. Raises JobNotFoundError."""
         if kind not in TURN_KINDS:
             raise ValueError(f"unknown turn kind {kind!r}; one of: {', '.join(TURN_KINDS)}")
         turn_id = uuid.uuid4().hex
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 raise JobNotFoundError(f"no job {job_id!r}")
             position = conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM conversation_turns "
@@ -75,7 +78,7 @@ class ConversationsMixin(JobsMixin):
         """The answer of a turn (``done``, ``cancelled`` with the text so far, or ``failed``)."""
         if status not in TURN_STATUSES or status == "running":
             raise ValueError(f"a finished turn is done, cancelled or failed, not {status!r}")
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             cur = conn.execute("UPDATE conversation_turns SET answer = ?, status = ?, error = ?, details_json = ?, "
                                "completed_at = ? WHERE id = ?",
                                (answer, status, error, json.dumps(details or {}, ensure_ascii=False, default=str),
@@ -86,7 +89,7 @@ class ConversationsMixin(JobsMixin):
 
     def update_turn_details(self, turn_id: str, details: dict[str, Any]) -> TurnRow:
         """Replace a finished turn's details (an exported crop records the box the user kept)."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             cur = conn.execute("UPDATE conversation_turns SET details_json = ? WHERE id = ?",
                                (json.dumps(details, ensure_ascii=False, default=str), turn_id))
             if cur.rowcount == 0:
@@ -94,12 +97,12 @@ class ConversationsMixin(JobsMixin):
         return self.get_turn(turn_id)
 
     def get_turn(self, turn_id: str) -> TurnRow:
-        rows = self._query("SELECT * FROM conversation_turns WHERE id = ?", (turn_id,))
+        rows = self._db.query("SELECT * FROM conversation_turns WHERE id = ?", (turn_id,))
         if not rows:
             raise KeyError(f"no conversation turn {turn_id!r}")
         return _row(rows[0])
 
     def list_turns(self, job_id: str) -> list[TurnRow]:
         """The job's turns, oldest first."""
-        return [_row(r) for r in self._query("SELECT * FROM conversation_turns WHERE job_id = ? ORDER BY position",
+        return [_row(r) for r in self._db.query("SELECT * FROM conversation_turns WHERE job_id = ? ORDER BY position",
                                              (job_id,))]

@@ -1,10 +1,13 @@
-"""The SQLite store: critique jobs, dimensional profiles (the RAG index) and user ratings.
+"""The SQLite store: one connection with a part per domain, like Anki's ``col.decks``.
 
 One file, ``paths.db_path()``, with a schema version in ``PRAGMA user_version`` upgraded by
-ordered migrations (:mod:`app.engine.store.schema`). The store is split by what it holds:
-:mod:`~app.engine.store.connection` (opening, WAL, the write transaction, the integrity check),
-:mod:`~app.engine.store.jobs`, :mod:`~app.engine.store.ratings`, :mod:`~app.engine.store.profiles`
-and :mod:`~app.engine.store.rows` (the dataclasses); damage, backups and recovery live in
+ordered migrations (:mod:`app.engine.store.schema`). A :class:`Store` owns the
+:class:`~app.engine.store.connection.Connection` (opening, WAL, the write transaction, the
+integrity check) and hands it to its parts, one small class per domain and module:
+``store.jobs``, ``.reviews``, ``.ratings``, ``.profiles``, ``.conversations``, ``.sidecar_writes``
+and ``.triage_scores``. A part that needs another is handed it (``Ratings(db, jobs)``,
+``Jobs(db, reviews)``); no part inherits from another. Rows are dataclasses in
+:mod:`~app.engine.store.rows`; damage, backups and recovery live in
 :mod:`~app.engine.store.health`, :mod:`~app.engine.store.backup` and
 :mod:`~app.engine.store.recovery`. A :class:`Store` is safe to share between threads; several
 processes may open the same file (SQLite's locking plus a busy timeout).
@@ -12,21 +15,19 @@ processes may open the same file (SQLite's locking plus a busy timeout).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import Self
 
 from app.engine import paths
-from app.engine.critique.report import Report
-from app.engine.critique.result import CritiqueResult
-from app.engine.store.conversations import ConversationsMixin, TurnRow
+from app.engine.store.connection import Connection
+from app.engine.store.conversations import Conversations, TurnRow
 from app.engine.store.health import DatabaseDamagedError
-from app.engine.store.jobs import INTERRUPTED, PROCESS_TOKEN
-from app.engine.store.profiles import ProfilesMixin
-from app.engine.store.ratings import RatingsMixin
-from app.engine.store.reviews import ReviewsMixin
+from app.engine.store.jobs import INTERRUPTED, Jobs
+from app.engine.store.profiles import Profiles
+from app.engine.store.ratings import Ratings
+from app.engine.store.reviews import Reviews
 from app.engine.store.rows import (
-    MISSING_SCORE,
     JobNotFoundError,
     JobRow,
     ModelStats,
@@ -46,8 +47,9 @@ from app.engine.store.schema import (
     migrate,
     now_iso,
 )
-from app.engine.store.sidecar_writes import SidecarWritesMixin
-from app.engine.store.triage_scores import TriageScoresMixin
+from app.engine.store.sidecar_writes import SidecarWrites
+from app.engine.store.triage_scores import TriageScores
+from app.engine.store.workers import PROCESS_TOKEN
 
 __all__ = [
     "INTERRUPTED", "JOB_STATUSES", "MIGRATIONS", "MODEL_USED", "PROCESS_TOKEN", "PROFILE_SOURCES",
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 
-class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, SidecarWritesMixin, TriageScoresMixin):
+class Store:
     """Thread-safe access to the database. Use as a context manager or call :meth:`close`.
 
     ``Store(path, recover=True, check=True, backups_kept=0)``: ``recover`` marks jobs of dead
@@ -65,41 +67,41 @@ class Store(RatingsMixin, ProfilesMixin, ReviewsMixin, ConversationsMixin, Sidec
     daily rolling backups.
     """
 
-    def complete_job(self, job_id: str, result: CritiqueResult) -> JobRow:
-        """Store a finished critique. A result whose report did not parse is recorded as failed,
-        with the raw output kept."""
-        report = result.report
-        stats = result.stats
-        details = result.details()
-        values: dict[str, Any] = {
-            "completed_at": now_iso(), "requested_mode": result.requested_mode,
-            "effective_mode": result.effective_mode, "fallback_reason": result.fallback_reason,
-            "model_used": result.model_used if result.model_used in MODEL_USED else None,
-            "base_model": result.model_id or None, "adapter_version": result.adapter_version,
-            "report_json": report.to_json() if report else None, "raw_output": result.raw_text or None,
-            "overall_score": report.overall_score if report else None,
-            "grade": report.overall_grade if report else None,
-            "details_json": json.dumps(details, ensure_ascii=False, default=str),
-        }
-        if stats is not None:
-            values.update(prompt_tokens=stats.prompt_tokens, generation_tokens=stats.generation_tokens,
-                          time_to_first_token_s=stats.time_to_first_token_s, total_s=stats.total_s,
-                          peak_memory_gb=stats.peak_memory_gb)
-        if report is not None:
-            values.update(status="completed", error=None)
-        else:
-            problems = "; ".join(result.parse_problems) or "no report"
-            values.update(status="failed", error=f"the model output is not a valid report: {problems}")
-        with self._lock:
-            job = self.get_job(job_id)
-            if job.started_at is None:
-                values["started_at"] = job.created_at
-            return self._update_job(job_id, **values)
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True, check: bool = True,
+                 backups_kept: int = 0):
+        self.db = Connection(path, check=check, backups_kept=backups_kept)
+        self.path = self.db.path
+        self.schema_version = self.db.schema_version
+        self.conversations = Conversations(self.db)
+        self.profiles = Profiles(self.db)
+        self.reviews = Reviews(self.db)
+        self.jobs = Jobs(self.db, self.reviews)
+        self.ratings = Ratings(self.db, self.jobs)
+        self.sidecar_writes = SidecarWrites(self.db)
+        self.triage_scores = TriageScores(self.db)
+        self.recovered = self.jobs.recover_interrupted() + self.reviews.recover_interrupted() if recover else 0
 
-    @staticmethod
-    def profile_vector(row: ProfileRow | Report | Mapping[str, float | None],
-                       missing: float = MISSING_SCORE) -> list[float]:
-        return profile_vector(row, missing)
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.db.closed
+
+    @property
+    def damage(self) -> DatabaseDamagedError | None:
+        """The damage found by the integrity check (None while it runs or when the file is sound)."""
+        return self.db.health.damage
+
+    def on_damage(self, listener: Callable[[DatabaseDamagedError], None]) -> None:
+        """Tell ``listener`` (on the checking thread) when the file turns out damaged."""
+        self.db.health.on_damage(listener)
 
 
 def open_default_store(backups_kept: int | None = None) -> Store:

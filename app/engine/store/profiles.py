@@ -9,13 +9,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, Report
-from app.engine.store.connection import StoreBase
+from app.engine.store.connection import Connection
 from app.engine.store.rows import ProfileRow, report_of, row_to_profile
 from app.engine.store.schema import PROFILE_SOURCES, now_iso
 
 
-class ProfilesMixin(StoreBase):
-    """The profile methods of :class:`app.engine.store.database.Store`."""
+class Profiles:
+    """``store.profiles``: a photo's eight scores and comments per advisor."""
+
+    def __init__(self, db: Connection):
+        self._db = db
 
     def upsert_profile(self, advisor_id: str, image_path: str | os.PathLike[str], content_hash: str | None,
                        report: Report | Mapping[str, Any], source: str = "model",
@@ -34,7 +37,7 @@ class ProfilesMixin(StoreBase):
         values.update(content_hash=content_hash, overall_grade=rep.overall_grade or None,
                       summary=rep.summary or None, source=source, edited=int(bool(edited)), updated_at=stamp)
         image = str(image_path)
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             existing = conn.execute("SELECT id FROM dimensional_profiles WHERE advisor_id = ? AND image_path = ?",
                                     (advisor_id, image)).fetchone()
             if existing:
@@ -51,17 +54,17 @@ class ProfilesMixin(StoreBase):
         return row_to_profile(row)
 
     def get_profile(self, advisor_id: str, image_path: str | os.PathLike[str]) -> ProfileRow | None:
-        rows = self._query("SELECT * FROM dimensional_profiles WHERE advisor_id = ? AND image_path = ?",
+        rows = self._db.query("SELECT * FROM dimensional_profiles WHERE advisor_id = ? AND image_path = ?",
                            (advisor_id, str(image_path)))
         return row_to_profile(rows[0]) if rows else None
 
     def list_profiles(self, advisor_id: str) -> list[ProfileRow]:
-        rows = self._query("SELECT * FROM dimensional_profiles WHERE advisor_id = ? ORDER BY image_path",
+        rows = self._db.query("SELECT * FROM dimensional_profiles WHERE advisor_id = ? ORDER BY image_path",
                            (advisor_id,))
         return [row_to_profile(r) for r in rows]
 
     def count_profiles(self, advisor_id: str) -> int:
-        return int(self._query("SELECT COUNT(*) FROM dimensional_profiles WHERE advisor_id = ?",
+        return int(self._db.query("SELECT COUNT(*) FROM dimensional_profiles WHERE advisor_id = ?",
                                (advisor_id,))[0][0])
 
     def delete_profiles(self, advisor_id: str, image_paths: Iterable[str | os.PathLike[str]]) -> int:
@@ -69,7 +72,7 @@ class ProfilesMixin(StoreBase):
         targets = [(advisor_id, str(p)) for p in image_paths]
         if not targets:
             return 0
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             before = conn.total_changes
             conn.executemany("DELETE FROM dimensional_profiles WHERE advisor_id = ? AND image_path = ?", targets)
             return conn.total_changes - before

@@ -5,13 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.engine.store.jobs import JobsMixin
+from app.engine.store.connection import Connection
+from app.engine.store.jobs import Jobs
 from app.engine.store.rows import JobRow, ModelStats, RatingRow, WinRate, row_to_rating
 from app.engine.store.schema import WINNERS, now_iso
 
 
-class RatingsMixin(JobsMixin):
-    """The rating and statistics methods of :class:`app.engine.store.database.Store`."""
+class Ratings:
+    """``store.ratings``: the user's 1-5 ratings and blind A/B preferences, and the statistics built on them."""
+
+    def __init__(self, db: Connection, jobs: Jobs):
+        self._db = db
+        self._jobs = jobs  # a rating names a job: its adapter version, and it must exist
 
     def add_rating(self, job_id: str, rating: int | None = None, *, winner: str | None = None,
                    adapter_version: str | None = None, comment: str | None = None,
@@ -26,15 +31,15 @@ class RatingsMixin(JobsMixin):
             raise ValueError(f"winner must be one of {', '.join(WINNERS)}, not {winner!r}")
         if rating is None and winner in (None, "rated"):
             raise ValueError("a rating needs a score from 1 to 5 or an A/B winner")
-        with self._lock:
-            job = self.get_job(job_id)
+        with self._db.lock:
+            job = self._jobs.get_job(job_id)
             if other_job_id is not None:
-                self.get_job(other_job_id)
+                self._jobs.get_job(other_job_id)
             row = RatingRow(id=str(uuid.uuid4()), job_id=job_id, rating=rating,
                             winner=winner if winner is not None else "rated",
                             adapter_version=adapter_version if adapter_version is not None else job.adapter_version,
                             created_at=now_iso(), comment=comment, other_job_id=other_job_id)
-            with self._tx() as conn:
+            with self._db.tx() as conn:
                 conn.execute(
                     "INSERT INTO ratings (id, job_id, other_job_id, rating, winner, adapter_version, created_at, "
                     "comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -48,13 +53,13 @@ class RatingsMixin(JobsMixin):
     def rate_job(self, job_id: str, rating: int, comment: str | None = None) -> JobRow:
         """The user's 1-5 rating of one critique (also kept in ``ratings``)."""
         self.add_rating(job_id, rating, comment=comment)
-        return self.get_job(job_id)
+        return self._jobs.get_job(job_id)
 
     def list_ratings(self, job_id: str | None = None) -> list[RatingRow]:
         if job_id is None:
-            rows = self._query("SELECT * FROM ratings ORDER BY created_at, rowid")
+            rows = self._db.query("SELECT * FROM ratings ORDER BY created_at, rowid")
         else:
-            rows = self._query("SELECT * FROM ratings WHERE job_id = ? ORDER BY created_at, rowid", (job_id,))
+            rows = self._db.query("SELECT * FROM ratings WHERE job_id = ? ORDER BY created_at, rowid", (job_id,))
         return [row_to_rating(r) for r in rows]
 
     # ---- statistics ----------------------------------------------------------------------------
@@ -63,7 +68,7 @@ class RatingsMixin(JobsMixin):
         (scores, durations and ratings over completed jobs)."""
         where = "WHERE advisor_id = ?" if advisor_id else ""
         params = (advisor_id,) if advisor_id else ()
-        rows = self._query(
+        rows = self._db.query(
             f"""
             SELECT COALESCE(model_used, 'unknown') AS model_used,
                    COUNT(*) AS count,
@@ -98,7 +103,7 @@ class RatingsMixin(JobsMixin):
         def entry(version: str | None) -> WinRate:
             return by_version.setdefault(version, WinRate(adapter_version=version))
 
-        for r in self._query(
+        for r in self._db.query(
             "SELECT adapter_version, winner, COUNT(*) AS n FROM ratings "
             "WHERE winner IN ('base', 'fine_tuned', 'tie') GROUP BY adapter_version, winner"
         ):
@@ -111,7 +116,7 @@ class RatingsMixin(JobsMixin):
                 w.base_wins += n
             else:
                 w.ties += n
-        for r in self._query(
+        for r in self._db.query(
             "SELECT r.adapter_version AS version, j.model_used AS arm, COUNT(*) AS n, AVG(r.rating) AS mean "
             "FROM ratings r JOIN jobs j ON j.id = r.job_id "
             "WHERE r.rating IS NOT NULL AND j.model_used IN ('ab_test_base', 'ab_test_fine_tuned') "

@@ -9,11 +9,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.store.jobs import PROCESS_TOKEN, JobsMixin, _worker_alive
+from app.engine.store.connection import Connection
 from app.engine.store.path_text import db_text, display_text, os_text
 from app.engine.store.reviews_schema import FLAGS, FRAME_STATUSES, REVIEW_STATES
 from app.engine.store.rows import JobNotFoundError
 from app.engine.store.schema import now_iso
+from app.engine.store.workers import PROCESS_TOKEN, worker_alive
 
 
 class ReviewNotFoundError(KeyError):
@@ -98,39 +99,41 @@ def _frame(row: sqlite3.Row) -> FrameRow:
 REVIEW_INTERRUPTED = "interrupted: the app stopped during this review; run it again to continue"
 
 
-class ReviewsMixin(JobsMixin):
-    """The review methods of :class:`app.engine.store.database.Store`."""
+class Reviews:
+    """``store.reviews``: folder runs, their frames, the resume lookup by content, the user's cull."""
+
+    def __init__(self, db: Connection):
+        self._db = db
 
     def recover_interrupted(self) -> int:
-        """Jobs (see JobsMixin) and reviews left running by a process that is gone: a review becomes
-        ``cancelled`` (resumable: its finished frames are kept). Returns how many jobs and reviews."""
-        jobs = super().recover_interrupted()
-        rows = self._query("SELECT id, worker_pid, worker_token FROM reviews WHERE state IN ('queued', 'running')")
-        dead = [r["id"] for r in rows if not _worker_alive(r["worker_pid"], r["worker_token"])]
+        """Reviews left running by a process that is gone become ``cancelled`` (resumable: their
+        finished frames are kept). Returns how many."""
+        rows = self._db.query("SELECT id, worker_pid, worker_token FROM reviews WHERE state IN ('queued', 'running')")
+        dead = [r["id"] for r in rows if not worker_alive(r["worker_pid"], r["worker_token"])]
         if dead:
             stamp = now_iso()
-            with self._tx() as conn:
+            with self._db.tx() as conn:
                 conn.executemany("UPDATE reviews SET state = 'cancelled', error = ?, updated_at = ? "
                                  "WHERE id = ? AND state IN ('queued', 'running')",
                                  [(REVIEW_INTERRUPTED, stamp, review_id) for review_id in dead])
-        return jobs + len(dead)
+        return len(dead)
 
     def open_review(self, folder: str, advisor_id: str, mode: str, resume_key: str, *, recursive: bool,
                     settings: dict[str, Any] | None = None, state: str = "running") -> ReviewRow:
         """The review of ``folder`` with this key and scope (the newest, reopened), or a new one, in
         ``state`` (``queued`` while its folder is being scanned)."""
-        rows = self._query("SELECT * FROM reviews WHERE folder = ? AND resume_key = ? AND recursive = ? "
+        rows = self._db.query("SELECT * FROM reviews WHERE folder = ? AND resume_key = ? AND recursive = ? "
                            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (db_text(folder), resume_key, int(recursive)))
         stamp = now_iso()
         if rows:
             review_id = rows[0]["id"]
             self._update_review(review_id, state=state, error=None, settings_json=json.dumps(settings or {}))
-            with self._tx() as conn:  # this process runs it now (recover_interrupted reads these)
+            with self._db.tx() as conn:  # this process runs it now (recover_interrupted reads these)
                 conn.execute("UPDATE reviews SET worker_pid = ?, worker_token = ? WHERE id = ?",
                              (os.getpid(), PROCESS_TOKEN, review_id))
             return self.get_review(review_id)
         review_id = str(uuid.uuid4())
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute(
                 "INSERT INTO reviews (id, created_at, updated_at, folder, recursive, advisor_id, mode, resume_key, "
                 "settings_json, state, worker_pid, worker_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -139,7 +142,7 @@ class ReviewsMixin(JobsMixin):
         return self.get_review(review_id)
 
     def get_review(self, review_id: str) -> ReviewRow:
-        rows = self._query("SELECT * FROM reviews WHERE id = ?", (review_id,))
+        rows = self._db.query("SELECT * FROM reviews WHERE id = ?", (review_id,))
         if not rows:
             raise ReviewNotFoundError(f"no review {review_id!r}")
         return _review(rows[0])
@@ -151,7 +154,7 @@ class ReviewsMixin(JobsMixin):
             return None
 
     def list_reviews(self, limit: int = 50) -> list[ReviewRow]:
-        rows = self._query("SELECT * FROM reviews ORDER BY created_at DESC, rowid DESC LIMIT ?", (max(0, limit),))
+        rows = self._db.query("SELECT * FROM reviews ORDER BY created_at DESC, rowid DESC LIMIT ?", (max(0, limit),))
         return [_review(r) for r in rows]
 
     def _update_review(self, review_id: str, **values: Any) -> None:
@@ -163,7 +166,7 @@ class ReviewsMixin(JobsMixin):
         if isinstance(values.get("error"), str):
             values["error"] = display_text(values["error"])
         values["updated_at"] = now_iso()
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             sets = ", ".join(f"{k} = ?" for k in values)
             cur = conn.execute(f"UPDATE reviews SET {sets} WHERE id = ?", [*values.values(), review_id])
             if cur.rowcount == 0:
@@ -181,7 +184,7 @@ class ReviewsMixin(JobsMixin):
 
     def refresh_review_counts(self, review_id: str) -> ReviewRow:
         """Recount total/done/reused/failed from the frames."""
-        counts = {r["status"]: r["n"] for r in self._query(
+        counts = {r["status"]: r["n"] for r in self._db.query(
             "SELECT status, COUNT(*) AS n FROM review_frames WHERE review_id = ? GROUP BY status", (review_id,))}
         self._update_review(review_id, total=sum(counts.values()), done=counts.get("done", 0),
                             reused=counts.get("reused", 0), failed=counts.get("failed", 0))
@@ -194,7 +197,7 @@ class ReviewsMixin(JobsMixin):
         stamp = now_iso()
         existing = {f.path: f for f in self.list_frames(review_id)}
         keep = {f.path for f in frames}
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             for gone in set(existing) - keep:
                 conn.execute("DELETE FROM review_frames WHERE review_id = ? AND path = ?", (review_id, db_text(gone)))
             for i, frame in enumerate(frames):
@@ -213,11 +216,11 @@ class ReviewsMixin(JobsMixin):
         self.refresh_review_counts(review_id)
 
     def list_frames(self, review_id: str) -> list[FrameRow]:
-        rows = self._query("SELECT * FROM review_frames WHERE review_id = ? ORDER BY position, path", (review_id,))
+        rows = self._db.query("SELECT * FROM review_frames WHERE review_id = ? ORDER BY position, path", (review_id,))
         return [_frame(r) for r in rows]
 
     def get_frame(self, review_id: str, path: str) -> FrameRow:
-        rows = self._query("SELECT * FROM review_frames WHERE review_id = ? AND path = ?", (review_id, db_text(path)))
+        rows = self._db.query("SELECT * FROM review_frames WHERE review_id = ? AND path = ?", (review_id, db_text(path)))
         if not rows:
             raise ReviewNotFoundError(f"review {review_id!r} has no frame {display_text(path)!r}")
         return _frame(rows[0])
@@ -236,7 +239,7 @@ class ReviewsMixin(JobsMixin):
         if isinstance(values.get("error"), str):
             values["error"] = display_text(values["error"])  # an error names the file: readable, storable
         values["updated_at"] = now_iso()
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             sets = ", ".join(f"{k} = ?" for k in values)
             cur = conn.execute(f"UPDATE review_frames SET {sets} WHERE review_id = ? AND path = ?",
                                [*values.values(), review_id, db_text(path)])
@@ -246,7 +249,7 @@ class ReviewsMixin(JobsMixin):
 
     def reviewed_job(self, content_hash: str, resume_key: str) -> str | None:
         """The completed job of any earlier review of this content under this key (the resume skip)."""
-        rows = self._query(
+        rows = self._db.query(
             "SELECT f.job_id FROM review_frames f JOIN jobs j ON j.id = f.job_id WHERE f.content_hash = ? "
             "AND f.resume_key = ? AND f.status IN ('done', 'reused') AND j.status = 'completed' "
             "ORDER BY f.updated_at DESC LIMIT 1", (content_hash, resume_key))
@@ -254,28 +257,26 @@ class ReviewsMixin(JobsMixin):
 
     def link_job(self, job_id: str, review_id: str) -> None:
         """Record that ``review_id`` ran ``job_id``."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             cur = conn.execute("UPDATE jobs SET review_id = ? WHERE id = ?", (review_id, job_id))
             if cur.rowcount == 0:
                 raise JobNotFoundError(f"no job {job_id!r}")
 
     def frames_of_job(self, job_id: str) -> list[FrameRow]:
         """The review frames whose critique is ``job_id`` (run by the review or reused from it)."""
-        return [_frame(r) for r in self._query("SELECT * FROM review_frames WHERE job_id = ? ORDER BY review_id, "
+        return [_frame(r) for r in self._db.query("SELECT * FROM review_frames WHERE job_id = ? ORDER BY review_id, "
                                                "position", (job_id,))]
 
-    def delete_job(self, job_id: str, *, delete_thumbnail: bool = True) -> bool:
-        """Delete a job (see JobsMixin); the review frames it critiqued become pending again, so
-        their review shows them as not reviewed (and reviewing the folder again redoes them)
-        instead of a blank tile that still says done."""
-        frames = self.frames_of_job(job_id)
-        deleted = super().delete_job(job_id, delete_thumbnail=delete_thumbnail)
-        if deleted and frames:
-            stamp = now_iso()
-            with self._tx() as conn:
-                conn.executemany("UPDATE review_frames SET status = 'pending', job_id = NULL, error = NULL, "
-                                 "updated_at = ? WHERE review_id = ? AND path = ? AND job_id IS NULL",
-                                 [(stamp, f.review_id, f.path) for f in frames])
-            for review_id in sorted({f.review_id for f in frames}):
-                self.refresh_review_counts(review_id)
-        return deleted
+    def job_deleted(self, frames: list[FrameRow]) -> None:
+        """``frames`` (:meth:`frames_of_job` before the job went) become pending again, so their
+        review shows them as not reviewed (and reviewing the folder again redoes them) instead of a
+        blank tile that still says done."""
+        if not frames:
+            return
+        stamp = now_iso()
+        with self._db.tx() as conn:
+            conn.executemany("UPDATE review_frames SET status = 'pending', job_id = NULL, error = NULL, "
+                             "updated_at = ? WHERE review_id = ? AND path = ? AND job_id IS NULL",
+                             [(stamp, f.review_id, f.path) for f in frames])
+        for review_id in sorted({f.review_id for f in frames}):
+            self.refresh_review_counts(review_id)

@@ -2,7 +2,7 @@
 
 Why: a standard field (``xmp:Rating``, ``xmp:Label``, ``dc:description``) is Mondrian's only while
 the file still holds exactly the value Mondrian wrote; the metadata reader asks
-:meth:`SidecarWritesMixin.mondrian_values` so Mondrian's stars are never read back as the
+:meth:`SidecarWrites.mondrian_values` so Mondrian's stars are never read back as the
 photographer's. Undo needs each batch's backups and the hash each file had right after the write.
 """
 
@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.store.jobs import JobsMixin
+from app.engine.store.connection import Connection
 from app.engine.store.path_text import db_text, os_text
 from app.engine.store.schema import now_iso
 from app.engine.store.sidecar_writes_schema import UNDO_STATES
@@ -44,12 +44,15 @@ class SidecarBatchRow:
     files: list[SidecarFileRow] = field(default_factory=list)
 
 
-class SidecarWritesMixin(JobsMixin):
-    """The sidecar-record methods of :class:`app.engine.store.database.Store`."""
+class SidecarWrites:
+    """``store.sidecar_writes``: what Mondrian wrote into sidecars (for undo and for telling its values from the user's), and the metadata found in a review's frames."""
+
+    def __init__(self, db: Connection):
+        self._db = db
 
     def begin_sidecar_batch(self, review_id: str | None, policy: dict[str, Any]) -> str:
         batch_id = str(uuid.uuid4())
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute("INSERT INTO sidecar_batches (id, created_at, review_id, policy_json) VALUES (?, ?, ?, ?)",
                          (batch_id, now_iso(), review_id, json.dumps(policy, sort_keys=True)))
         return batch_id
@@ -57,7 +60,7 @@ class SidecarWritesMixin(JobsMixin):
     def record_sidecar_write(self, row: SidecarFileRow) -> None:
         """One sidecar written by batch ``row.batch_id``, with every field value it now holds from Mondrian."""
         stamp = now_iso()
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO sidecar_files (batch_id, path, photo, created, backup, hash_before, "
                 "mode_before, hash_after, mtime_after_ns, undo, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'kept', ?)",
@@ -72,7 +75,7 @@ class SidecarWritesMixin(JobsMixin):
 
     def mondrian_values(self, path: str) -> dict[str, Any]:
         """The newest value Mondrian wrote for each field of the file at ``path`` (writes undone excluded)."""
-        rows = self._query(
+        rows = self._db.query(
             "SELECT v.field, v.value_json FROM sidecar_values v JOIN sidecar_batches b ON b.id = v.batch_id "
             "JOIN sidecar_files f ON f.batch_id = v.batch_id AND f.path = v.path "
             "WHERE v.path = ? AND b.undone_at IS NULL AND f.undo = 'kept' ORDER BY v.written_at, v.rowid", (db_text(path),))
@@ -81,8 +84,8 @@ class SidecarWritesMixin(JobsMixin):
     def _batch(self, row: Any) -> SidecarBatchRow:
         batch = SidecarBatchRow(id=row["id"], created_at=row["created_at"], review_id=row["review_id"],
                                 policy=json.loads(row["policy_json"]), undone_at=row["undone_at"])
-        for f in self._query("SELECT * FROM sidecar_files WHERE batch_id = ? ORDER BY rowid", (batch.id,)):
-            values = {v["field"]: json.loads(v["value_json"]) for v in self._query(
+        for f in self._db.query("SELECT * FROM sidecar_files WHERE batch_id = ? ORDER BY rowid", (batch.id,)):
+            values = {v["field"]: json.loads(v["value_json"]) for v in self._db.query(
                 "SELECT field, value_json FROM sidecar_values WHERE batch_id = ? AND path = ?", (batch.id, f["path"]))}
             batch.files.append(SidecarFileRow(
                 batch_id=batch.id, path=os_text(f["path"]), photo=os_text(f["photo"]), created=bool(f["created"]),
@@ -98,7 +101,7 @@ class SidecarWritesMixin(JobsMixin):
         if review_id is not None:
             where += " AND b.review_id = ?"
             params = (review_id,)
-        rows = self._query(f"SELECT * FROM sidecar_batches b WHERE {where} ORDER BY b.created_at DESC, b.rowid DESC "
+        rows = self._db.query(f"SELECT * FROM sidecar_batches b WHERE {where} ORDER BY b.created_at DESC, b.rowid DESC "
                            "LIMIT 1", params)
         return self._batch(rows[0]) if rows else None
 
@@ -107,7 +110,7 @@ class SidecarWritesMixin(JobsMixin):
         bad = set(outcomes.values()) - set(UNDO_STATES)
         if bad:
             raise ValueError(f"undo outcome must be one of {', '.join(UNDO_STATES)}, not {sorted(bad)}")
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.executemany("UPDATE sidecar_files SET undo = ? WHERE batch_id = ? AND path = ?",
                              [(state, batch_id, db_text(path)) for path, state in outcomes.items()])
             conn.execute("UPDATE sidecar_batches SET undone_at = ? WHERE id = ?", (now_iso(), batch_id))
@@ -116,7 +119,7 @@ class SidecarWritesMixin(JobsMixin):
     def set_frame_metadata(self, review_id: str, found: dict[str, dict[str, Any]]) -> None:
         """``{frame path: metadata dict}`` read when the folder was opened (replaces earlier readings)."""
         stamp = now_iso()
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO frame_metadata (review_id, path, metadata_json, read_at) VALUES (?, ?, ?, ?)",
                 [(review_id, db_text(path), json.dumps(meta, sort_keys=True), stamp)
@@ -125,8 +128,8 @@ class SidecarWritesMixin(JobsMixin):
     def frame_metadata(self, review_id: str, path: str | None = None) -> dict[str, dict[str, Any]]:
         """The metadata found per frame path (one frame when ``path`` is given)."""
         if path is None:
-            rows = self._query("SELECT path, metadata_json FROM frame_metadata WHERE review_id = ?", (review_id,))
+            rows = self._db.query("SELECT path, metadata_json FROM frame_metadata WHERE review_id = ?", (review_id,))
         else:
-            rows = self._query("SELECT path, metadata_json FROM frame_metadata WHERE review_id = ? AND path = ?",
+            rows = self._db.query("SELECT path, metadata_json FROM frame_metadata WHERE review_id = ? AND path = ?",
                                (review_id, db_text(path)))
         return {os_text(r["path"]): json.loads(r["metadata_json"]) for r in rows}

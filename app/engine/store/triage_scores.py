@@ -7,16 +7,19 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from app.engine.store.jobs import JobsMixin
+from app.engine.store.connection import Connection
 from app.engine.store.schema import now_iso
 
 
-class TriageScoresMixin(JobsMixin):
-    """The triage methods of :class:`app.engine.store.database.Store`."""
+class TriageScores:
+    """``store.triage_scores``: the triage results kept by photo content and triage key."""
+
+    def __init__(self, db: Connection):
+        self._db = db
 
     def save_triage(self, content_key: str, triage_key: str, result: dict[str, Any]) -> None:
         """Keep ``result`` (``TriageScores.to_dict()`` plus ``technical``) for this content and key."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute("INSERT OR REPLACE INTO frame_triage (content_key, triage_key, result_json, created_at) "
                          "VALUES (?, ?, ?, ?)", (content_key, triage_key, json.dumps(result), now_iso()))
 
@@ -26,7 +29,7 @@ class TriageScoresMixin(JobsMixin):
         out: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
             chunk = keys[start:start + 500]
-            rows = self._query(f"SELECT content_key, result_json FROM frame_triage WHERE triage_key = ? AND "
+            rows = self._db.query(f"SELECT content_key, result_json FROM frame_triage WHERE triage_key = ? AND "
                                f"content_key IN ({', '.join('?' * len(chunk))})", (triage_key, *chunk))
             out.update({r["content_key"]: json.loads(r["result_json"]) for r in rows})
         return out

@@ -1,6 +1,6 @@
 """Under the report: ask the advisor about this photo and this critique, and suggest a crop.
 
-The thread is the job's stored conversation (:meth:`Store.list_turns`), so it comes back when a
+The thread is the job's stored conversation (``store.conversations.list_turns``), so it comes back when a
 history entry is reopened; a new question is stored by the engine before the model runs, streams
 into the thread token by token through its own bridge :class:`~app.ui.common.bridge.Request`, and can be
 cancelled at any token (the partial answer stays, marked cancelled). Every engine call runs on the
@@ -110,7 +110,7 @@ class AskPanel(QWidget):
         """Show the conversation of ``result``'s job (hidden when there is no stored report to talk about)."""
         job = None
         if isinstance(result, CritiqueResult) and result.job_id and result.report is not None and self.store:
-            job = self.store.find_job(result.job_id)
+            job = self.store.jobs.find_job(result.job_id)
         same = self.job is not None and job is not None and job.id == self.job.id
         if not same:
             self._detach()
@@ -142,7 +142,7 @@ class AskPanel(QWidget):
         self.live = None
         if self.job is None or self.store is None:
             return
-        for turn in self.store.list_turns(self.job.id):
+        for turn in self.store.conversations.list_turns(self.job.id):
             self._add_view(TurnView.from_turn(turn, self.advisor))
         crop = self.talk.latest_crop(self.job.id)
         if crop is not None:
@@ -252,7 +252,7 @@ class AskPanel(QWidget):
         self.syncing = None
         if self.store is None or self.job is None or self.job.id != job_id or view not in self.turn_views:
             return
-        turns = self.store.list_turns(job_id)
+        turns = self.store.conversations.list_turns(job_id)
         index = self.turn_views.index(view)
         if index < len(turns):
             view.show_turn(turns[index])

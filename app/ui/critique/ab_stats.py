@@ -27,7 +27,7 @@ def _fmt(mean: float | None, n: int) -> str:
 
 def stats_rows(store: Store | None) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
-    for w in store.ab_win_rates() if store is not None else []:
+    for w in store.ratings.ab_win_rates() if store is not None else []:
         rate = w.fine_tuned_win_rate
         rows.append((w.adapter_version or "(none)", "—" if rate is None else f"{100 * rate:.0f}%",
                      f"{w.fine_tuned_wins} / {w.base_wins} / {w.ties}",

@@ -157,7 +157,7 @@ class CritiqueBar(QWidget):
         bits = ["Built-in persona" if advisor.builtin else "Personal advisor"]
         if self.store is not None:
             try:
-                n = self.store.count_profiles(advisor.id)
+                n = self.store.profiles.count_profiles(advisor.id)
                 bits.append(f"{n} reference photo{'s' if n != 1 else ''}" if n else "no reference photos")
             except Exception:  # an info line must not break the window
                 log.exception("counting profiles failed")

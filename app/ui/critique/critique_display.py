@@ -135,7 +135,7 @@ class ReportDisplay(QObject):
         store = self.store or self.service.store
         if store is not None and job_id:
             try:
-                store.add_rating(job_id, value)
+                store.ratings.add_rating(job_id, value)
             except Exception as exc:  # noqa: BLE001 - the user is told; the critique stays
                 emit(self.errorRaised, f"Could not record the rating: {exc}")
                 return
@@ -157,7 +157,7 @@ class ReportDisplay(QObject):
             return None
         store = self.store or self.service.store
         job_id = self.shown.job_id if isinstance(self.shown.item, CritiqueResult) else None
-        turns = store.list_turns(job_id) if store is not None and job_id else []
+        turns = store.conversations.list_turns(job_id) if store is not None and job_id else []
         target = export_shown(self.pages, self.shown, path, turns)
         if target is not None:
             self._status(f"Exported {target}")

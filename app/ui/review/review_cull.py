@@ -143,7 +143,7 @@ class CullController:
     def _refresh(self, paths: list[str]) -> None:
         assert self.store is not None and self.review_id is not None and self.journal is not None
         for path in paths:
-            frame = summarize_frame(self.store, self.store.get_frame(self.review_id, path))
+            frame = summarize_frame(self.store, self.store.reviews.get_frame(self.review_id, path))
             self.grid.update_frame(frame, self.journal.labels.get(path, ""))
 
     # ---- culling -------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ class ReviewView(QWidget):
             assert self.store is not None
             self.culling.open_review(self.review_id)
             self._refresh_undo()
-            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.list_frames(self.review_id)],
+            self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.reviews.list_frames(self.review_id)],
                                  resort=True)
             self._show_empty()
             return
@@ -303,7 +303,7 @@ class ReviewView(QWidget):
             if p.status in ("done", "failed", "triaged"):
                 self._run_done += 1
             assert self.store is not None
-            self.grid.update_frame(summarize_frame(self.store, self.store.get_frame(p.review_id, p.path)))
+            self.grid.update_frame(summarize_frame(self.store, self.store.reviews.get_frame(p.review_id, p.path)))
             self._show_empty()
         self.status.setText(self._progress_text(p))
 
@@ -335,7 +335,7 @@ class ReviewView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         if message == CANCELLED and self.store is not None and self.review_id:
-            self.store.set_review_state(self.review_id, "cancelled", "cancelled")
+            self.store.reviews.set_review_state(self.review_id, "cancelled", "cancelled")
             self.summary = build_summary(self.store, self.review_id)
             self.grid.set_frames(self.summary.frames)
             self.status.setText("Cancelled: what was reviewed is kept; review the folder again to continue.")
@@ -350,14 +350,14 @@ class ReviewView(QWidget):
 
     def _refresh_undo(self) -> None:
         """Undo Write only when the store has a write of this review's sidecars not undone yet."""
-        batch = (self.store.last_sidecar_batch(self.review_id)
+        batch = (self.store.sidecar_writes.last_sidecar_batch(self.review_id)
                  if self.store is not None and self.review_id is not None else None)
         self.undo_button.setEnabled(batch is not None)
 
     def teach(self) -> None:
         """Ask the window to teach the review's advisor from this shoot's culls."""
         if self.review_id is not None and self.store is not None:
-            self.teachRequested.emit(self.store.get_review(self.review_id).advisor_id, self.review_id)
+            self.teachRequested.emit(self.store.reviews.get_review(self.review_id).advisor_id, self.review_id)
 
     # ---- culling (app.ui.review.review_cull) -----------------------------------------------------------
     def _show_empty(self) -> None:
@@ -374,7 +374,7 @@ class ReviewView(QWidget):
         it next (the engine's queue), or, once the review is over, is critiqued now on its own; its
         report opens when it arrives."""
         frame = self.grid.frames.get(path)
-        job: JobRow | None = self.store.find_job(frame.job_id) if self.store and frame and frame.job_id else None
+        job: JobRow | None = self.store.jobs.find_job(frame.job_id) if self.store and frame and frame.job_id else None
         if job is not None:
             self.jobRequested.emit(job)
             return
@@ -411,13 +411,13 @@ class ReviewView(QWidget):
 
     def _on_frame_critiqued(self, path: str, status: str) -> None:
         assert self.store is not None and self.review_id is not None
-        frame = summarize_frame(self.store, self.store.get_frame(self.review_id, path))
+        frame = summarize_frame(self.store, self.store.reviews.get_frame(self.review_id, path))
         self.grid.update_frame(frame)
         if status == "failed" or frame.job_id is None:
             self.status.setText(f"{frame.name}: no full critique ({frame.error or 'the advisor gave no report'}).")
             return
         self.status.setText(f"{frame.name}: full critique written.")
-        job = self.store.find_job(frame.job_id)
+        job = self.store.jobs.find_job(frame.job_id)
         if job is not None:
             self.jobRequested.emit(job)
 

@@ -142,7 +142,7 @@ class ProfilesView(QWidget):
         self._profiles = {}
         if self.store is not None and self.advisor_id:
             try:
-                self._profiles = {p.image_path: p for p in self.store.list_profiles(self.advisor_id)}
+                self._profiles = {p.image_path: p for p in self.store.profiles.list_profiles(self.advisor_id)}
             except Exception as exc:  # noqa: BLE001 - the view says it could not read them
                 emit(self.problem, f"could not read the profiles: {exc}")
         current = self.table.currentRow()
@@ -261,7 +261,7 @@ class ProfilesView(QWidget):
                         summary=summary if summary is not None else (profile.summary or "" if profile else ""))
         try:
             digest = profile.content_hash if profile and profile.content_hash else file_sha256(path)
-            self.store.upsert_profile(self.advisor_id, str(path.resolve()), digest, report, source="user", edited=True)
+            self.store.profiles.upsert_profile(self.advisor_id, str(path.resolve()), digest, report, source="user", edited=True)
         except Exception as exc:  # noqa: BLE001 - the view says it was not saved
             emit(self.problem, f"{path.name}: could not save the profile ({exc})")
             self.saved_label.setText(f"Not saved: {exc}")

@@ -75,7 +75,7 @@ def draft_task(service: MondrianService, store: Store, advisor_id: str, photos: 
         ensure_model(service, ctx)
         for i, path in enumerate(photos):
             ctx.check()
-            existing = store.get_profile(advisor_id, str(path.resolve()))
+            existing = store.profiles.get_profile(advisor_id, str(path.resolve()))
             if existing is not None and (existing.edited or existing.source == "user" or not redo):
                 summary.kept += 1
                 continue
@@ -88,7 +88,7 @@ def draft_task(service: MondrianService, store: Store, advisor_id: str, photos: 
             if outcome.report is None:
                 summary.skipped.append((path.name, "; ".join(outcome.problems)))
                 continue
-            store.upsert_profile(advisor_id, str(path.resolve()), file_sha256(path), outcome.report,
+            store.profiles.upsert_profile(advisor_id, str(path.resolve()), file_sha256(path), outcome.report,
                                  source="model", edited=False)
             summary.drafted.append(path.name)
             ctx.progress(f"Drafted {path.name}", (i + 1) / max(1, len(photos)))
