@@ -95,21 +95,29 @@ def test_export_markdown_json_pdf(qtbot, window, tmp_path):
         exporting.export(result, tmp_path / "out.docx")
 
 
-def test_the_preview_is_decoded_off_the_ui_thread_and_shown_beside_stream_and_report(qtbot, window, tmp_path,
-                                                                                    monkeypatch):
-    """A RAW or HEIC preview takes the engine's full decoder: it must not freeze the window."""
+def _record_decode_threads(monkeypatch) -> list:
+    """The thread of every preview decode (the one mechanism, app.ui.critique.preview_decode)."""
     import threading
 
-    from app.ui.critique import critique_panel
+    from app.ui.critique import preview_decode
 
     decoded_on: list[threading.Thread] = []
-    real = critique_panel.load_preview
+    real = preview_decode.load_preview
 
     def recording(photo, *args, **kwargs):
         decoded_on.append(threading.current_thread())
         return real(photo, *args, **kwargs)
 
-    monkeypatch.setattr(critique_panel, "load_preview", recording)
+    monkeypatch.setattr(preview_decode, "load_preview", recording)
+    return decoded_on
+
+
+def test_the_preview_is_decoded_off_the_ui_thread_and_shown_beside_stream_and_report(qtbot, window, tmp_path,
+                                                                                    monkeypatch):
+    """A RAW or HEIC preview takes the engine's full decoder: it must not freeze the window."""
+    import threading
+
+    decoded_on = _record_decode_threads(monkeypatch)
     panel = window.critique
     photo = sample_photo(tmp_path)
     with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
@@ -118,3 +126,27 @@ def test_the_preview_is_decoded_off_the_ui_thread_and_shown_beside_stream_and_re
     assert decoded_on and all(t is not threading.main_thread() for t in decoded_on)
     assert panel.stream_page.has_photo() and not panel.display.shown.photo.isNull()
     assert panel.preview is panel.display.shown.photo
+
+
+def test_reopening_from_history_decodes_the_preview_off_the_ui_thread(qtbot, window, tmp_path, monkeypatch):
+    """A RAW or HEIC reopened from History must not freeze the window: the report comes up at once,
+    its photo when the query worker has decoded it (the photo, else the stored thumbnail)."""
+    import threading
+
+    panel = window.critique
+    photo = sample_photo(tmp_path, "reopen.jpg")
+    with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
+        panel.critique_paths([str(photo)])
+    qtbot.waitUntil(lambda: len(window.history.jobs()) == 1, timeout=LONG)
+    job = window.history.jobs()[0]
+    decoded_on = _record_decode_threads(monkeypatch)
+    for present in (True, False):  # the photo itself, then (moved away) its thumbnail
+        if not present:
+            photo.rename(tmp_path / "moved.jpg")
+        decoded_on.clear()
+        window.history.select_job(job.id)
+        window.history.reopen_selected()
+        assert panel.stack.currentIndex() == PAGE_REPORT and len(panel.report_view.cards) == 8
+        qtbot.waitUntil(lambda: panel.display.shown.photo is not None, timeout=LONG)
+        assert decoded_on and all(t is not threading.main_thread() for t in decoded_on)
+        assert not panel.report_view.photo.pixmap().isNull()

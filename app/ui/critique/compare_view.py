@@ -61,6 +61,10 @@ class CompareView(QWidget):
         sides.addWidget(self.tuned_view, 1)
         outer.addLayout(sides)
 
+    def set_photo(self, photo: QImage | None) -> None:
+        """The photo, decoded after the comparison came up; the rest stays as it is."""
+        self.photo.setPixmap(fit(photo, 220, 200))
+
     def set_comparison(self, comparison: Comparison, photo: QImage | None = None, *,
                        advisor_name: str | None = None) -> None:
         self.comparison = comparison

@@ -19,9 +19,9 @@ from app.engine.critique.result import CritiqueResult
 
 from ..common.failure import explain
 from ..common.operations import BlindResult, Comparison, Item
-from ..common.pixmaps import load_preview
 from ..common.qt_compat import emit
 from .photo_viewer import PhotoViewer, focus_map_of
+from .preview_decode import decode_preview
 from .report_view import weights_text
 from .shown import Shown, export_dialog, export_shown
 
@@ -95,15 +95,24 @@ class ReportDisplay(QObject):
         """Reopen a stored job (a comparison side by side); a cancelled or failed one says what
         happened and offers to retry."""
         path = Path(job.photo_path)
-        photo = load_preview(path) if path.is_file() else None
-        if photo is None and job.thumbnail_path:
-            photo = load_preview(job.thumbnail_path)
         self.notice.clear()
-        self.show_item(item, photo=photo, photo_path=path)
+        self.show_item(item, photo=None, photo_path=path)
+        shown = self.shown
+        if shown is not None:  # the photo (else its thumbnail) comes in when decoded off the UI thread
+            decode_preview(self.queries, (path, job.thumbnail_path or None),
+                           lambda image: self.attach_photo(shown, image))
         if job.status in ("cancelled", "failed"):
             actions = [("Critique again", self._retry)] if path.is_file() else []
             notice = item.notice if isinstance(item, CritiqueResult) else None
             self.notice.show_notice(notice or "", "cancelled" if job.status == "cancelled" else "error", actions)
+
+    def attach_photo(self, shown: Shown, image: QImage | None) -> None:
+        """Put a preview decoded after the report came up beside it, if that report is still on
+        screen and has none (the text, the notices and the rating stay as they are)."""
+        if image is None or self.shown is not shown or shown.photo is not None:
+            return
+        shown.photo = image
+        self.pages.set_photo(shown.item, image)
 
     def view_photo(self) -> PhotoViewer | None:
         """The photo on screen at full size, with the focus map of its measurements."""

@@ -10,6 +10,7 @@ the advisor and mode pickers are its :class:`~app.ui.critique.critique_bar.Criti
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,15 +22,15 @@ from app.engine.critique.result import CritiqueResult
 
 from ..ask.ask_panel import AskPanel
 from ..common import ui_state
-from ..common.bridge import CANCELLED, InferenceBridge, Request, TaskContext, TaskFn
+from ..common.bridge import CANCELLED, InferenceBridge, Request
 from ..common.notice_bar import NoticeBar
 from ..common.operations import BlindResult, Comparison, choose_task
-from ..common.pixmaps import load_preview
 from ..common.qt_compat import emit
 from ..common.rating_bar import RatingBar
 from .critique_bar import CritiqueBar
 from .critique_display import ReportDisplay
 from .critique_status import CritiqueStatus
+from .preview_decode import decode_preview
 from .report_pages import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT, PAGE_STREAM, ReportPages
 from .shown import Item
 
@@ -41,15 +42,6 @@ log = logging.getLogger(__name__)
 
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)"
 __all__ = ["PAGE_COMPARE", "PAGE_DROP", "PAGE_REPORT", "PAGE_STREAM", "CritiquePanel"]
-
-
-def preview_task(photo: str | Path) -> TaskFn:
-    """The photo's preview, decoded on a worker (None when it cannot be read)."""
-
-    def run(ctx: TaskContext) -> QImage | None:
-        return load_preview(photo)
-
-    return run
 
 
 class CritiquePanel(QWidget):
@@ -199,25 +191,20 @@ class CritiquePanel(QWidget):
         return request.id
 
     def _decode_preview(self, photo: str, request_id: str) -> None:
-        """The photo beside the stream, decoded on the query worker, never on the UI thread (a RAW
-        or HEIC file goes through the engine's full decoder: seconds)."""
-        if self.queries is None:
-            self._preview_ready(request_id, load_preview(photo))
-            return
-        decoding = self.queries.run("preview", preview_task(photo))
-        decoding.result.connect(lambda image, rid=request_id: self._preview_ready(rid, image))
+        """The photo beside the stream, decoded on the query worker (:mod:`.preview_decode`)."""
+        decode_preview(self.queries, (photo,), partial(self._preview_ready, request_id))
 
-    def _preview_ready(self, request_id: str, image: object) -> None:
+    def _preview_ready(self, request_id: str, image: QImage | None) -> None:
         """Put a decoded preview beside the request's stream, and beside its report when the
         report came first (the query worker was busy)."""
-        if not isinstance(image, QImage):
+        if image is None:
             return
         if self.request is not None and self.request.id == request_id:
             self.request_preview = image
             self.stream_page.set_photo(image)
         shown = self.display.shown
-        if self._shown_request == request_id and shown is not None and shown.photo is None:
-            self.display.show_item(shown.item, photo=image, photo_path=shown.photo_path)
+        if self._shown_request == request_id and shown is not None:
+            self.display.attach_photo(shown, image)
 
     def cancel(self) -> None:
         """Stop the running critique and drop the queue; the photo and partial text stay up."""

@@ -52,6 +52,10 @@ class ReportPages(QStackedWidget):
         """Put ``widget`` under the report, scrolling with it."""
         self._report_layout.addWidget(widget)
 
+    def set_photo(self, item: Item, photo: QImage | None) -> None:
+        """Put a photo decoded late beside ``item``'s report (already on its page), nothing else."""
+        (self.compare_view if isinstance(item, Comparison) else self.report_view).set_photo(photo)
+
     def show_item(self, item: Item, photo: QImage | None, title: str, advisor_name: str) -> str:
         """Show ``item`` on its page, scrolled to its top (title and grade first); returns the status
         line for it."""

@@ -262,6 +262,11 @@ class ReportView(QWidget):
         self.facts.setVisible(bool(facts))
         self.footer.setText(footer_text(result, hidden=hidden))
 
+    def set_photo(self, photo: QImage | None) -> None:
+        """The photo, decoded after the report came up; the rest stays as it is."""
+        self._photo_image = photo
+        self._fit_photo()
+
     def _fit_photo(self) -> None:
         width = min(300, max(80, self.photo.width())) if self.photo.width() > 20 else 300
         self.photo.setPixmap(fit(self._photo_image, width, 240))
