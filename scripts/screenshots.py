@@ -274,7 +274,7 @@ def main() -> int:
     window.history.select_job(result.job_id)
     panel.display.show_item(result, photo=load_preview(coffee), photo_path=coffee)
     # the grade the badge shows (derived from the scores)
-    panel.status_label.setText(f"Done: {result.report.overall_grade if result.report else '?'} · 611 tokens at 57.6 tok/s")
+    panel.status.label.setText(f"Done: {result.report.overall_grade if result.report else '?'} · 611 tokens at 57.6 tok/s")
     settle(app, 600)
     window.grab().save(str(out / "main-report.png"))
     window.resize(900, 600)  # the smallest window it is made for (a 13-inch laptop at a larger text size)

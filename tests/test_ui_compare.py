@@ -43,9 +43,9 @@ def test_cancel_mid_stream_drops_late_output(qtbot, tiny_model_dir, home, tmp_pa
         request.finished.connect(lambda: ends.append(("finished", rid)))
         panel.cancel()  # the bridge ends the request at once, before the worker has even noticed
         assert ends == [("failed", rid, CANCELLED), ("finished", rid)]
-        assert panel.current_id is None and not panel.cancel_button.isEnabled()
+        assert panel.current_id is None and not panel.status.cancel_button.isEnabled()
         # The photo and the partial text stay on screen, marked cancelled, with Critique again (issue 12 #2).
-        assert panel.stack.currentIndex() == PAGE_STREAM and panel.status_label.text() == "Cancelled."
+        assert panel.stack.currentIndex() == PAGE_STREAM and panel.status.label.text() == "Cancelled."
         assert panel.stream_page.has_photo() and panel.stream_page.plain_text()
         assert panel.notice.kind == "cancelled" and "Cancelled" in panel.notice.text()
         assert not panel.bar.export_button.isEnabled()  # no report on screen: nothing to export

@@ -76,7 +76,7 @@ def test_photos_opened_mid_run_are_queued_with_a_count(qtbot, tiny_model_dir, ho
         panel.critiqueFinished.connect(done.append)
         wait_first_token(qtbot, window, lambda: window.open_photos([str(sample_photo(tmp_path, "one.jpg"))]))
         window.open_photos([str(sample_photo(tmp_path, "two.jpg")), str(sample_photo(tmp_path, "three.jpg"))])
-        assert "2 queued" in panel.status_label.text()
+        assert "2 queued" in panel.status.label.text()
         qtbot.waitUntil(lambda: len(done) == 3, timeout=LONG)
         assert [r.photo.rsplit("/", 1)[-1] for r in done] == ["one.jpg", "two.jpg", "three.jpg"]
         assert any("(2 of 3)" in s for s in statuses) and any("(3 of 3)" in s for s in statuses)

@@ -110,9 +110,7 @@ class CritiquePanel(QWidget):
         self.display.errorRaised.connect(self.show_error)
 
         self.status = CritiqueStatus()
-        self.status_label, self.progress, self.cancel_button = (self.status.label, self.status.progress,
-                                                                self.status.cancel_button)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.status.cancel_button.clicked.connect(self.cancel)
         root.addWidget(self.status)
 
     @property
@@ -322,5 +320,5 @@ class CritiquePanel(QWidget):
         self.notice.clear()
 
     def _set_status(self, text: str) -> None:
-        self.status_label.setText(text)
+        self.status.label.setText(text)
         emit(self.statusMessage, text)
