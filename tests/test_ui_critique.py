@@ -96,7 +96,7 @@ def test_export_markdown_json_pdf(qtbot, window, tmp_path):
 
 
 def _record_decode_threads(monkeypatch) -> list:
-    """The thread of every preview decode (the one mechanism, app.ui.critique.preview_decode)."""
+    """The thread of every preview decode of a reopened job (app.ui.critique.preview_decode)."""
     import threading
 
     from app.ui.critique import preview_decode
@@ -112,20 +112,43 @@ def _record_decode_threads(monkeypatch) -> list:
     return decoded_on
 
 
-def test_the_preview_is_decoded_off_the_ui_thread_and_shown_beside_stream_and_report(qtbot, window, tmp_path,
-                                                                                    monkeypatch):
-    """A RAW or HEIC preview takes the engine's full decoder: it must not freeze the window."""
+def test_a_dropped_photo_is_decoded_once_off_the_ui_thread_and_shown_beside_stream_and_report(
+        qtbot, window, tmp_path, monkeypatch):
+    """The critique task decodes the photo once (the engine's prepare, off the UI thread: a RAW or
+    HEIC takes seconds) and the window shows that decode's preview; nothing decodes it again (the
+    preview, the job's thumbnail)."""
     import threading
 
-    decoded_on = _record_decode_threads(monkeypatch)
+    from app.engine.photos import decode, prepare
+    from app.ui.common import pixmaps
+    from app.ui.critique import preview_decode
+
+    decodes: list[tuple[str, threading.Thread]] = []
+
+    def counting(module, name):
+        real = getattr(module, name)
+
+        def record(path, *args, **kwargs):
+            decodes.append((f"{module.__name__}.{name}", threading.current_thread()))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, record)
+
+    for module, name in ((prepare, "decode_photo"), (decode, "decode_photo"), (pixmaps, "load_preview"),
+                         (preview_decode, "load_preview")):
+        counting(module, name)
     panel = window.critique
     photo = sample_photo(tmp_path)
-    with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG):
+    with qtbot.waitSignal(panel.critiqueFinished, timeout=LONG) as finished:
         panel.critique_paths([str(photo)])
-    qtbot.waitUntil(lambda: panel.display.shown is not None and panel.display.shown.photo is not None, timeout=LONG)
-    assert decoded_on and all(t is not threading.main_thread() for t in decoded_on)
-    assert panel.stream_page.has_photo() and not panel.display.shown.photo.isNull()
-    assert panel.preview is panel.display.shown.photo
+    assert panel.stream_page.has_photo() and panel.display.shown.photo is not None
+    assert not panel.display.shown.photo.isNull() and panel.preview is panel.display.shown.photo
+    assert [name for name, _ in decodes] == ["app.engine.photos.prepare.decode_photo"]
+    assert decodes[0][1] is not threading.main_thread()
+    qtbot.waitUntil(lambda: len(window.history.jobs()) == 1, timeout=LONG)
+    job = window.history.jobs()[0]
+    assert job.id == finished.args[0].job_id and job.thumbnail_path  # made from the same decode
+    assert len(decodes) == 1
 
 
 def test_reopening_from_history_decodes_the_preview_off_the_ui_thread(qtbot, window, tmp_path, monkeypatch):

@@ -132,23 +132,25 @@ class Comparisons:
             raise ComparisonError(f"a comparison needs the vision model, but {why}", "technical")
         return requested
 
-    def _photo(self, photo: str | Path | PreparedPhoto, name: str | None) -> tuple[PreparedPhoto, str, Path | None]:
-        """The photo prepared once for both arms (a file, or an upload already decoded)."""
+    def _photo(self, photo: str | Path | PreparedPhoto, name: str | None,
+               prepared: PreparedPhoto | None = None) -> tuple[PreparedPhoto, str, Path | None]:
+        """The photo prepared once for both arms (a file, or an upload already decoded); ``prepared``:
+        the file already prepared by the caller (the window, which showed its preview)."""
         if isinstance(photo, PreparedPhoto):
             return photo, name or "photo", None
         path = Path(photo)
-        return prepare_photo(path, self.runner.settings), name or str(path), path
+        return prepared or prepare_photo(path, self.runner.settings), name or str(path), path
 
     def compare(self, photo: str | Path | PreparedPhoto, advisor_id: str, mode: str = "auto", *,
                 name: str | None = None, photo_hash: str | None = None, on_token: TokenCallback | None = None,
                 scope: CancelScope | None = None, request_id: str | None = None,
-                on_stage: StageCallback | None = None) -> Comparison:
+                on_stage: StageCallback | None = None, prepared: PreparedPhoto | None = None) -> Comparison:
         """The photo critiqued on the base model, then on the advisor's active adapter, in the
         pipeline ``mode`` resolves to; two jobs linked by one pair id. The photo is decoded once."""
         requested = self._check_mode(mode)
         version = self.adapter_under_test(advisor_id)
         advisor = get_advisor(advisor_id)
-        prepared, label, path = self._photo(photo, name)
+        prepared, label, path = self._photo(photo, name, prepared)
         pair = self.new_pair_id()
         scope = scope or CancelScope()
         results = []
@@ -165,13 +167,13 @@ class Comparisons:
     def blind(self, photo: str | Path | PreparedPhoto, advisor_id: str, mode: str = "auto", *, split: float = 0.5,
               seed: int | None = None, name: str | None = None, photo_hash: str | None = None,
               on_token: TokenCallback | None = None, scope: CancelScope | None = None,
-              request_id: str | None = None) -> BlindResult:
+              request_id: str | None = None, prepared: PreparedPhoto | None = None) -> BlindResult:
         """One blind critique in ``mode``'s pipeline: the fine-tuned arm with probability ``split``
         (seedable), else the base; recorded as ab_test_base / ab_test_fine_tuned."""
         requested = self._check_mode(mode)
         version = self.adapter_under_test(advisor_id)
         advisor = get_advisor(advisor_id)
-        prepared, label, path = self._photo(photo, name)
+        prepared, label, path = self._photo(photo, name, prepared)
         item = RunItem(0, label, prepared, advisor, photo_file=path, photo_hash=photo_hash,
                        weights=ABDrawPolicy(version, split, seed), on_token=on_token, request_id=request_id)
         result = self.runner.run([item], requested, scope)[0]

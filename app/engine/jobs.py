@@ -100,10 +100,10 @@ class JobRecorder:
     def _thumbnail(self, store: Store, job_id: str, image: Image.Image | None, photo_file: Path | None) -> None:
         dest = paths.thumbnails_dir() / f"{job_id}.jpg"
         try:
-            if photo_file is not None:
-                save_thumbnail(photo_file, dest, THUMBNAIL_EDGE)
-            elif image is not None:
+            if image is not None:  # the pixels the critique already decoded: the file is not read again
                 thumbnail_from_image(image, dest)
+            elif photo_file is not None:
+                save_thumbnail(photo_file, dest, THUMBNAIL_EDGE)
             else:
                 return
             store.jobs.set_thumbnail(job_id, dest)

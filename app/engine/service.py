@@ -164,14 +164,20 @@ class MondrianService:
     def load_image(self, photo: str | Path) -> Image.Image:
         return load_photo(photo, max_edge=self.settings.max_image_edge)
 
+    def prepare(self, photo: str | Path) -> PreparedPhoto:
+        """The photo file decoded once into what a critique needs (:func:`prepare_photo`)."""
+        return prepare_photo(photo, self.settings)
+
     def critique(self, photo: str | Path, advisor_id: str, mode: str = "auto", *,
                  on_token: TokenCallback | None = None, scope: CancelScope | None = None,
                  request_id: str | None = None, weights: WeightsPolicy | None = None,
-                 pair_id: str | None = None) -> CritiqueResult:
+                 pair_id: str | None = None, prepared: PreparedPhoto | None = None) -> CritiqueResult:
         """Critique the photo file. Raises ImageLoadError / AdvisorError / UnknownModeError on bad input.
-        ``pair_id`` links the critiques of one comparison (:meth:`new_pair_id`, :meth:`paired_jobs`)."""
+        ``pair_id`` links the critiques of one comparison (:meth:`new_pair_id`, :meth:`paired_jobs`).
+        ``prepared``: the file already prepared by the caller (:meth:`prepare`; the window shows its
+        preview meanwhile), so it is decoded once."""
         advisor = get_advisor(advisor_id)
-        prepared = prepare_photo(photo, self.settings)
+        prepared = prepared or self.prepare(photo)
         return self.critique_image(prepared, str(photo), advisor, mode, on_token=on_token, scope=scope,
                                    request_id=request_id, photo_file=Path(photo), weights=weights, pair_id=pair_id)
 
@@ -206,20 +212,22 @@ class MondrianService:
     def compare(self, photo: str | Path | PreparedPhoto, advisor_id: str, mode: str = "auto", *,
                 name: str | None = None, photo_hash: str | None = None, on_token: TokenCallback | None = None,
                 scope: CancelScope | None = None, request_id: str | None = None,
-                on_stage: StageCallback | None = None) -> Comparison:
+                on_stage: StageCallback | None = None, prepared: PreparedPhoto | None = None) -> Comparison:
         """Base vs fine-tuned on one photo in ``mode``'s pipeline (:meth:`Comparisons.compare`)."""
         return self.comparisons.compare(photo, advisor_id, mode, name=name, photo_hash=photo_hash,
-                                        on_token=on_token, scope=scope, request_id=request_id, on_stage=on_stage)
+                                        on_token=on_token, scope=scope, request_id=request_id, on_stage=on_stage,
+                                        prepared=prepared)
 
     def blind(self, photo: str | Path | PreparedPhoto, advisor_id: str, mode: str = "auto", *,
               split: float | None = None, seed: int | None = None, name: str | None = None,
               photo_hash: str | None = None, on_token: TokenCallback | None = None,
-              scope: CancelScope | None = None, request_id: str | None = None) -> BlindResult:
+              scope: CancelScope | None = None, request_id: str | None = None,
+              prepared: PreparedPhoto | None = None) -> BlindResult:
         """One blind A/B critique (:meth:`Comparisons.blind`); ``split`` defaults to the settings'."""
         return self.comparisons.blind(photo, advisor_id, mode,
                                       split=self.settings.ab_test_split if split is None else split, seed=seed,
                                       name=name, photo_hash=photo_hash, on_token=on_token, scope=scope,
-                                      request_id=request_id)
+                                      request_id=request_id, prepared=prepared)
 
     def new_pair_id(self) -> str:
         """An id that links the critiques of one comparison (base and fine-tuned of one photo)."""

@@ -67,6 +67,10 @@ class TaskContext:
         """Report a stage; ``fraction`` in 0..1, or -1 when the length is unknown."""
         emit(self._bridge._w_progress, self.request_id, message, float(fraction))
 
+    def preview(self, image: object) -> None:
+        """Report the photo's preview, decoded by the task itself (any thread; a QImage)."""
+        emit(self._bridge._w_preview, self.request_id, image)
+
     def check(self) -> None:
         """Raise CancelledError if the request was cancelled (call between steps)."""
         self.scope.check()
@@ -86,6 +90,7 @@ class Request(QObject):
     started = Signal()
     token = Signal(str)  # one or more generated chunks
     progress = Signal(str, float)  # message, fraction 0..1 or -1
+    preview = Signal(object)  # the photo's preview (a QImage) from the task's own decode
     result = Signal(object)  # the value the task returned
     failed = Signal(str)  # a message for the user (CANCELLED when cancelled)
     finished = Signal()
@@ -165,6 +170,7 @@ class InferenceBridge(QObject):
     _w_started = Signal(str)
     _w_tokens = Signal(str)
     _w_progress = Signal(str, str, float)
+    _w_preview = Signal(str, object)
     _w_result = Signal(str, object)
     _w_failed = Signal(str, str)
     _w_finished = Signal(str)
@@ -181,6 +187,7 @@ class InferenceBridge(QObject):
         self._w_started.connect(self._on_started, q)
         self._w_tokens.connect(self._on_tokens, q)
         self._w_progress.connect(self._on_progress, q)
+        self._w_preview.connect(self._on_preview, q)
         self._w_result.connect(self._on_result, q)
         self._w_failed.connect(self._on_failed, q)
         self._w_finished.connect(self._on_finished, q)
@@ -281,6 +288,12 @@ class InferenceBridge(QObject):
             request = self._requests.get(rid)
             if request is not None:
                 emit(request.progress, message, fraction)
+
+    def _on_preview(self, rid: str, image: object) -> None:
+        if rid in self._live:
+            request = self._requests.get(rid)
+            if request is not None:
+                emit(request.preview, image)
 
     def _on_result(self, rid: str, value: object) -> None:
         self._on_tokens(rid)

@@ -22,8 +22,10 @@ from app.engine.photos.decode import open_photo_info
 from app.engine.service import ModeInfo, MondrianService
 
 from .bridge import TaskContext, TaskFn
+from .pixmaps import preview_image
 
 if TYPE_CHECKING:
+    from app.engine.photos.prepare import PreparedPhoto
     from app.engine.store.database import JobRow
 
 log = logging.getLogger(__name__)
@@ -39,15 +41,25 @@ def ensure_model(service: MondrianService, ctx: TaskContext) -> None:
         ctx.scope.wait(handle)
 
 
+def prepare_shown(service: MondrianService, photo: str | Path, ctx: TaskContext) -> PreparedPhoto:
+    """Decode the photo once, before the model loads: the engine critiques this prepared photo and
+    the window shows its preview (``ctx.preview``), so a RAW or HEIC is not decoded a second time."""
+    open_photo_info(photo)  # fail fast (from the header) with a clear message
+    prepared = service.prepare(photo)
+    ctx.preview(preview_image(prepared.image))
+    ctx.check()
+    return prepared
+
+
 def critique_task(service: MondrianService, photo: str | Path, advisor_id: str,
                   mode: str = "auto") -> TaskFn:
     def run(ctx: TaskContext) -> CritiqueResult:
-        open_photo_info(photo)  # fail fast (from the header) with a clear message before loading a model
+        prepared = prepare_shown(service, photo, ctx)  # before loading a model
         ensure_model(service, ctx)
         ctx.check()
         ctx.progress("Critiquing…", 0.0)
         return service.critique(photo, advisor_id, mode, on_token=ctx.on_token, scope=ctx.scope,
-                                request_id=ctx.request_id)
+                                request_id=ctx.request_id, prepared=prepared)
 
     return run
 
@@ -69,10 +81,11 @@ def compare_task(service: MondrianService, photo: str | Path, advisor_id: str, m
             service.comparisons.adapter_under_test(advisor_id)  # before the model loads
         except ComparisonError as exc:
             raise _window_words(exc) from exc
+        prepared = prepare_shown(service, photo, ctx)
         ensure_model(service, ctx)
         try:
             return service.compare(photo, advisor_id, mode, on_token=ctx.on_token, scope=ctx.scope,
-                                   request_id=ctx.request_id, on_stage=ctx.progress)
+                                   request_id=ctx.request_id, on_stage=ctx.progress, prepared=prepared)
         except ComparisonError as exc:
             raise _window_words(exc) from exc
 
@@ -86,13 +99,13 @@ def blind_task(service: MondrianService, photo: str | Path, advisor_id: str, spl
     recorded as ab_test_base/ab_test_fine_tuned and the UI hides which until the user has rated it."""
 
     def run(ctx: TaskContext) -> BlindResult:
-        open_photo_info(photo)
+        prepared = prepare_shown(service, photo, ctx)
         ensure_model(service, ctx)
         ctx.check()
         ctx.progress("Critiquing…", 0.0)
         try:
             return service.blind(photo, advisor_id, mode, split=split, seed=seed, on_token=ctx.on_token,
-                                 scope=ctx.scope, request_id=ctx.request_id)
+                                 scope=ctx.scope, request_id=ctx.request_id, prepared=prepared)
         except ComparisonError as exc:
             raise RuntimeError(f"{exc} (or switch blind A/B off in Settings)") from exc
 

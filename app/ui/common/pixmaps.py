@@ -18,6 +18,14 @@ def pil_to_qimage(image: Image.Image) -> QImage:
     return qimg.copy()  # own the pixels: ``data`` goes away
 
 
+def preview_image(image: Image.Image, max_edge: int = 640) -> QImage:
+    """A preview of pixels already decoded (the engine's prepared photo, upright): no second decode."""
+    if max(image.size) > max_edge:
+        image = image.copy()
+        image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+    return pil_to_qimage(image)
+
+
 def load_preview(path: str | Path, max_edge: int = 640) -> QImage | None:
     """A preview no larger than ``max_edge``, upright (EXIF); None if the file can't be read."""
     reader = QImageReader(str(path))

@@ -30,7 +30,6 @@ from ..common.rating_bar import RatingBar
 from .critique_bar import CritiqueBar
 from .critique_display import ReportDisplay
 from .critique_status import CritiqueStatus
-from .preview_decode import decode_preview
 from .report_pages import PAGE_COMPARE, PAGE_DROP, PAGE_REPORT, PAGE_STREAM, ReportPages
 from .shown import Item
 
@@ -168,7 +167,7 @@ class CritiquePanel(QWidget):
         self.last_error = ""
         self.rating_bar.hide()
         self.display.shown = None
-        self.request_preview = None  # decoded off the UI thread: _decode_preview
+        self.request_preview = None  # the task's decode, sent with request.preview
         self._stream_text = []
         self.stream_page.begin(None)
         compare = self.bar.compare_check.isChecked() and self.bar.compare_check.isEnabled()
@@ -178,24 +177,20 @@ class CritiquePanel(QWidget):
         request.started.connect(self._on_started)
         request.token.connect(self._on_token)
         request.progress.connect(self._on_progress)
+        request.preview.connect(partial(self._preview_ready, request.id))  # the engine's one decode
         request.result.connect(self._on_result)
         request.failed.connect(self._on_failed)
         request.finished.connect(self._on_finished)
         self.request = request
-        self._decode_preview(photo, request.id)
         self.status.begin(passes)
         self._set_status(f"Starting {self._where()}…")
         self.stack.setCurrentIndex(PAGE_STREAM)
         return request.id
 
-    def _decode_preview(self, photo: str, request_id: str) -> None:
-        """The photo beside the stream, decoded on the query worker (:mod:`.preview_decode`)."""
-        decode_preview(self.queries, (photo,), partial(self._preview_ready, request_id))
-
-    def _preview_ready(self, request_id: str, image: QImage | None) -> None:
-        """Put a decoded preview beside the request's stream, and beside its report when the
-        report came first (the query worker was busy)."""
-        if image is None:
+    def _preview_ready(self, request_id: str, image: object) -> None:
+        """Put the preview the critique task decoded (once, for the engine too: operations.prepare_shown)
+        beside the request's stream, and beside its report if that is up without one."""
+        if not isinstance(image, QImage):
             return
         if self.request is not None and self.request.id == request_id:
             self.request_preview = image

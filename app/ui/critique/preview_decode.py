@@ -1,8 +1,8 @@
-"""The photo's preview beside the stream or a reopened report, decoded on the quick-query worker and
-never on the UI thread (a RAW or HEIC file goes through the engine's full decoder: seconds).
+"""The preview beside a report reopened from History, decoded on the quick-query worker and never on
+the UI thread (a RAW or HEIC file goes through the engine's full decoder: seconds).
 
-One mechanism for both ways a photo comes on screen: a drop (the panel) and a reopen from History
-(the report display)."""
+A dropped photo needs none of this: its critique task decodes it once, for the engine and for the
+preview it sends (``operations.prepare_shown``, ``Request.preview``)."""
 
 from __future__ import annotations
 
