@@ -12,7 +12,7 @@ from pathlib import Path
 
 from review_support import BURST, PAIR_JPEG, make_shoot
 
-from app.engine.review.folder_review import review_folder, review_payload
+from app.engine.review.folder_review import listed_review, review_folder, review_payload
 from app.engine.review.progress import TRIAGE_SHARE, Progress
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
@@ -36,6 +36,8 @@ def test_progress_moves_during_triage_then_through_the_critiques(tiny_model_dir:
 
     def poll(event: Progress) -> None:  # what a client polling GET /reviews/{id} would read now
         review = review_payload(store, event.review_id)["review"]
+        listed = listed_review(store.reviews.get_review(event.review_id))  # GET /reviews says the same
+        assert (listed["progress"], listed["stage"]) == (review["progress"], review["stage"])
         seen.append((event.stage, review["progress"], review["stage"], review["finished"]))
 
     try:

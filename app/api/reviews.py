@@ -51,6 +51,7 @@ from app.engine.review.folder_review import (
     ReviewError,
     critique_on_demand,
     files_key,
+    listed_review,
     open_file_review,
     open_folder_review,
     release_folder,
@@ -307,7 +308,8 @@ def register_reviews(app: FastAPI, service: MondrianService) -> ReviewRunner:
             return _error(503, "job history is off for this service")
         if not 1 <= limit <= 500:
             return _error(400, f"limit must be from 1 to 500, not {limit}")
-        rows = [_with_scan(runner, r.to_dict()) | {"running": runner.running(r.id)} for r in store.reviews.list_reviews(limit)]
+        rows = [_with_scan(runner, listed_review(r)) | {"running": runner.running(r.id)}
+                for r in store.reviews.list_reviews(limit)]
         return JSONResponse(json_safe({"reviews": rows}))
 
     @app.get("/reviews/{review_id}")

@@ -473,6 +473,16 @@ def review_payload(store: Store, review_id: str) -> dict[str, Any]:
     return {"review": out, "summary": summary.to_dict()}
 
 
+def listed_review(review: ReviewRow) -> dict[str, Any]:
+    """A review as ``GET /reviews`` lists it: its row, with the progress across both stages and the
+    stage running while it runs in this process (the list reads no frames; ``GET /reviews/{id}``
+    adds the stored counts of each stage)."""
+    out = review.to_dict()
+    if review.state == "completed" or live_progress(review.id) is not None:
+        out.update(review_progress(review, 0))
+    return out
+
+
 def review_progress(review: ReviewRow, triaged: int) -> dict[str, Any]:
     """``progress`` (0-1) across both stages and ``stage`` (the one running, None when not running):
     while the review runs here, from its latest step, triage filling the first
