@@ -51,9 +51,8 @@ from app.api.retention import jobs_router, prune_upload_thumbnails
 from app.api.reviews import register_reviews
 from app.api.security import AccessGuard, AccessRules, is_loopback
 from app.api.server import DEFAULT_HOST, BackgroundServer
-from app.api.uploads import Admission, Busy, critique_upload
+from app.api.uploads import Admission, Busy, FormError, advisor_and_mode, critique_upload
 from app.engine.adapters.manager import AdapterError
-from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
 from app.engine.critique.result import job_dict
 from app.engine.model.host import CancelledError
 from app.engine.photos.decode import ImageLoadError
@@ -142,16 +141,10 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
                       image: Annotated[UploadFile, File(description="the photo (JPEG, PNG, TIFF, WebP, HEIC)")],
                       advisor: Annotated[str | None, Form(max_length=200)] = None,
                       mode: Annotated[str | None, Form(max_length=200)] = None) -> Any:
-        advisor_id = (advisor or service.settings.default_advisor).strip()
-        requested = (mode or service.settings.default_mode).strip().lower()
         try:
-            chosen = get_advisor(advisor_id)
-        except UnknownAdvisorError as exc:
-            return error(404, str(exc))
-        except AdvisorError as exc:
-            return error(400, str(exc))
-        if requested not in service.modes:
-            return error(400, f"unknown mode {mode!r}; choose one of: {', '.join(service.modes)}")
+            chosen, requested = advisor_and_mode(service, advisor, mode)
+        except FormError as exc:
+            return error(exc.status, str(exc))
         name = Path(image.filename or "upload").name or "upload"
         try:
             result = await critique_upload(request, service, admission, image, name, chosen, requested)

@@ -23,9 +23,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from app.api.uploads import Admission, Busy, run_until_disconnect
+from app.api.uploads import Admission, Busy, FormError, advisor_and_mode, run_until_disconnect
 from app.engine.adapters.manager import AdapterError
-from app.engine.advisors import AdvisorError, UnknownAdvisorError, get_advisor
 from app.engine.compare import ComparisonError
 from app.engine.model.cancel import CancelScope
 from app.engine.model.host import CancelledError
@@ -53,19 +52,14 @@ def register_compare(app: FastAPI, service: MondrianService, admission: Admissio
                       advisor: Annotated[str | None, Form(max_length=200)] = None,
                       mode: Annotated[str | None, Form(max_length=200)] = None,
                       blind: Annotated[str | None, Form(max_length=10)] = None) -> Any:
-        advisor_id = (advisor or service.settings.default_advisor).strip()
-        requested = (mode or service.settings.default_mode).strip().lower()
         flag = (blind or "").strip().lower()
         if flag not in _TRUE | _FALSE:
             return _error(400, f"blind must be true or false, not {blind!r}")
         try:
-            get_advisor(advisor_id)
-        except UnknownAdvisorError as exc:
-            return _error(404, str(exc))
-        except AdvisorError as exc:
-            return _error(400, str(exc))
-        if requested not in service.modes:
-            return _error(400, f"unknown mode {mode!r}; choose one of: {', '.join(service.modes)}")
+            chosen, requested = advisor_and_mode(service, advisor, mode)
+        except FormError as exc:
+            return _error(exc.status, str(exc))
+        advisor_id = chosen.id
         name = Path(image.filename or "upload").name or "upload"
         try:
             service.comparisons.adapter_under_test(advisor_id)  # before the upload is decoded

@@ -22,7 +22,7 @@ import anyio
 from fastapi import UploadFile
 from starlette.requests import Request
 
-from app.engine.advisors import Advisor
+from app.engine.advisors import Advisor, AdvisorError, UnknownAdvisorError, get_advisor
 from app.engine.critique.result import CritiqueResult
 from app.engine.model.cancel import CancelScope
 from app.engine.photos.decode import decode_bytes
@@ -33,6 +33,30 @@ from app.engine.settings import Settings
 
 T = TypeVar("T")
 DECODERS = 1  # photos decoded at once; each full-size decode is the big transient allocation
+
+
+class FormError(ValueError):
+    """A form field of an upload route that is wrong; ``status`` is the HTTP answer (404: no such advisor)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def advisor_and_mode(service: MondrianService, advisor: str | None, mode: str | None) -> tuple[Advisor, str]:
+    """The form's advisor and mode (the settings' defaults when absent), checked the same way for every
+    upload route (/analyze, /compare); raises :class:`FormError` naming what is wrong."""
+    advisor_id = (advisor or service.settings.default_advisor).strip()
+    requested = (mode or service.settings.default_mode).strip().lower()
+    try:
+        chosen = get_advisor(advisor_id)
+    except UnknownAdvisorError as exc:
+        raise FormError(404, str(exc)) from None
+    except AdvisorError as exc:
+        raise FormError(400, str(exc)) from None
+    if requested not in service.modes:
+        raise FormError(400, f"unknown mode {mode!r}; choose one of: {', '.join(service.modes)}")
+    return chosen, requested
 
 
 class Busy(Exception):
