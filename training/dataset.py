@@ -160,14 +160,14 @@ def _save(advisor_id: str, target: Path, splits: dict[str, list[Row]], meta: dic
         with diskspace.writing(target.parent, need, "the dataset"):
             DatasetDict(parts).save_to_disk(str(staging))
             atomic.write_json(staging / META_FILE, meta)
-            _swap_in(staging, target)
+            swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target, content_hash
 
 
-def _swap_in(staging: Path, target: Path) -> None:
+def swap_in(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with renames (the old one is moved aside, then deleted)."""
     trash = _move_aside(target)
     os.replace(staging, target)  # onto a missing or empty folder

@@ -2,13 +2,16 @@
 
     mondrian train distributed check  --advisor ID --hosts mac-a,mac-b [--model M] [--jsonl]
     mondrian train distributed launch --hosts mac-a,mac-b [--hostfile F] -- --advisor ID [train_lora flags]
+    mondrian train distributed launch --hosts mac-a,mac-b -- learn --advisor ID [learn flags]
 
 ``check`` asks every host over ssh (``BatchMode``: keys, no password prompt) for its Mondrian,
 MLX and mlx-vlm versions, its free memory and the hash of its copy of the advisor's dataset,
 and compares them with this Mac's and with training's memory estimate for one process's share
 of the batch. ``launch`` runs the same check, writes the ring backend's hosts file and starts
 ``mlx.launch --backend ring`` with ``python -m training.train_lora`` on every host (same
-Python path and project folder on each). The first host must be this Mac: rank 0 keeps the
+Python path and project folder on each), or ``python -m training.learn`` when the flags after
+``--`` begin with ``learn`` (teaching from culls prepared with ``learn --prepare-only`` and copied
+to every host: the check compares that folder's hash instead). The first host must be this Mac: rank 0 keeps the
 checkpoints and publishes the version here. Its stdout is rank 0's JSON-lines progress, passed
 through; SIGINT/SIGTERM (the GUI's Cancel) ask rank 0 to stop at the next step (a stop file),
 so every process stops at the same step and the run can be resumed. The exit code is the
@@ -63,6 +66,7 @@ def probe(advisor_id: str) -> dict[str, Any]:
 
     import app
 
+    from .culls_dataset import culls_hash
     from .dataset import DatasetError, load_dataset
     from .memory import available_memory_bytes
 
@@ -73,6 +77,7 @@ def probe(advisor_id: str) -> dict[str, Any]:
     memory = available_memory_bytes()
     return {"mondrian": app.__version__, "mlx": getattr(mx, "__version__", ""), "mlx_vlm": mlx_vlm.__version__,
             "memory_gb": memory / 1e9 if memory else None, "dataset_hash": dataset_hash,
+            "culls_hash": culls_hash(advisor_id),
             "data_dir": str(paths.data_dir()), "python": sys.executable, "root": str(ROOT)}
 
 
@@ -126,8 +131,10 @@ def ask_host(host: str, advisor_id: str) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
-def check_hosts(hosts: Sequence[str], advisor_id: str, *, need_gb: float | None) -> list[HostReport]:
-    """One report per host; the first host must be this Mac."""
+def check_hosts(hosts: Sequence[str], advisor_id: str, *, need_gb: float | None,
+                learning: bool = False) -> list[HostReport]:
+    """One report per host; the first host must be this Mac. ``learning``: the run teaches from
+    prepared culls (``learn``), so their folder is compared instead of the portfolio dataset."""
     local = probe(advisor_id)
     reports = []
     for index, host in enumerate(hosts):
@@ -145,11 +152,15 @@ def check_hosts(hosts: Sequence[str], advisor_id: str, *, need_gb: float | None)
             if facts.get(key) != local.get(key):
                 report.problems.append(f"{name} {facts.get(key) or '?'} there, {local.get(key)} here: install the "
                                        "same version on every Mac")
-        if facts.get("dataset_hash") is None:
-            report.problems.append(f"no dataset for advisor {advisor_id!r} there: copy {local['data_dir']}/datasets/"
+        key, what, folder = (("culls_hash", "culls", "culls") if learning else
+                             ("dataset_hash", "dataset", "datasets"))
+        if facts.get(key) is None:
+            report.problems.append(f"no {what} for advisor {advisor_id!r} there: copy {local['data_dir']}/{folder}/"
                                    f"{advisor_id} to the same place")
-        elif facts.get("dataset_hash") != local.get("dataset_hash"):
-            report.problems.append("its dataset differs from this Mac's (another hash): copy this Mac's again")
+        elif facts.get(key) != local.get(key):
+            report.problems.append(f"its {what} differ from this Mac's (another hash): copy this Mac's again"
+                                   if learning else "its dataset differs from this Mac's (another hash): copy "
+                                   "this Mac's again")
         memory = facts.get("memory_gb")
         if need_gb is not None and memory is not None and need_gb > 0.9 * memory:
             report.problems.append(f"needs about {need_gb:.1f} GB, {memory:.1f} GB free: use --grad-checkpoint or a "
@@ -230,6 +241,7 @@ def exit_code_of(last: ev.Event | None) -> int:
 
 
 def launch(hosts: Sequence[str], train_args: Sequence[str], *, hostfile: Path | None, out: JsonLines) -> int:
+    module, train_args = _module_of(train_args)
     advisor = _advisor_of(train_args)
     folder = run_dir(advisor)
     file = write_hostfile(hosts, hostfile or Path(tempfile.mkstemp(prefix="mondrian-hosts-", suffix=".json")[1]))
@@ -239,7 +251,7 @@ def launch(hosts: Sequence[str], train_args: Sequence[str], *, hostfile: Path | 
     argv = [str(launcher) if launcher.exists() else "mlx.launch", "--backend", "ring", "--hostfile", str(file),
             "--starting-port", str(free_port(len(hosts))), "--cwd", str(ROOT),
             *(arg for e in env for arg in ("--env", e)), "--",
-            sys.executable, "-m", "training.train_lora", *train_args]
+            sys.executable, "-m", module, *train_args]
     (folder / STOP_FILE).unlink(missing_ok=True)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     asked: dict[str, float] = {}
@@ -274,6 +286,13 @@ def launch(hosts: Sequence[str], train_args: Sequence[str], *, hostfile: Path | 
     return exit_code_of(last)
 
 
+def _module_of(train_args: Sequence[str]) -> tuple[str, list[str]]:
+    """The training module to run on every host and its flags: ``learn ...`` teaches from prepared
+    culls, anything else is ``train_lora``'s flags."""
+    args = list(train_args)
+    return ("training.learn", args[1:]) if args[:1] == ["learn"] else ("training.train_lora", args)
+
+
 def _advisor_of(train_args: Sequence[str]) -> str:
     args = list(train_args)
     if "--advisor" not in args or args.index("--advisor") + 1 >= len(args):
@@ -290,11 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--hosts", required=True, help="comma-separated ssh host names; the first is this Mac")
     c.add_argument("--model", help="base model for the memory estimate (default: settings.model)")
     c.add_argument("--jsonl", action="store_true", help="print host_checked events as JSON lines")
-    launch_p = sub.add_parser("launch", help="check the hosts, then run train_lora on all of them")
+    c.add_argument("--learn", action="store_true",
+                   help="check the culls prepared for `launch -- learn` instead of the portfolio dataset")
+    launch_p = sub.add_parser("launch", help="check the hosts, then run train_lora (or learn) on all of them")
     launch_p.add_argument("--hosts", required=True, help="comma-separated ssh host names; the first is this Mac")
     launch_p.add_argument("--hostfile", type=Path, help="where to write the hosts file (default: a temp file)")
     launch_p.add_argument("--no-check", action="store_true", help="skip the host check")
-    launch_p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then train_lora's flags")
+    launch_p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then train_lora's flags, or learn and its flags")
     pr = sub.add_parser("probe", help=argparse.SUPPRESS)
     pr.add_argument("--advisor", required=True)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -320,8 +341,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "check":
         from app.engine.settings import load_settings
 
-        need = estimate_need_gb(args.model or load_settings().model, [], len(hosts))
-        reports = check_hosts(hosts, args.advisor, need_gb=need)
+        need = None if args.learn else estimate_need_gb(args.model or load_settings().model, [], len(hosts))
+        reports = check_hosts(hosts, args.advisor, need_gb=need, learning=args.learn)
         for report in reports:
             if args.jsonl:
                 out.write(report.event())
@@ -329,11 +350,13 @@ def _main(args: argparse.Namespace) -> int:
                 print(ev.describe(report.event()))
         return EXIT_OK if all(r.ok for r in reports) else EXIT_BAD_INPUT
     train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
-    advisor = _advisor_of(train_args)
+    module, flags = _module_of(train_args)
+    advisor = _advisor_of(flags)
     if not args.no_check:
-        model = _flag(train_args, "--model")
-        need = estimate_need_gb(model, train_args, len(hosts)) if model else None
-        bad = [r for r in check_hosts(hosts, advisor, need_gb=need) if not r.ok]
+        model = _flag(flags, "--model")
+        learning = module == "training.learn"
+        need = estimate_need_gb(model, flags, len(hosts)) if model and not learning else None
+        bad = [r for r in check_hosts(hosts, advisor, need_gb=need, learning=learning) if not r.ok]
         for report in bad:
             out.write(report.event())
         if bad:

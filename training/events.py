@@ -325,6 +325,9 @@ def describe(e: Event) -> str:
         return f"drafted {e.file}"
     if isinstance(e, Skipped):
         return f"skipped {e.file}: {e.reason}"
+    if isinstance(e, Saved) and "frames" in e.counts:  # learn: the culls folder (to copy to other Macs)
+        return (f"culls saved to {e.path}: {e.counts['frames']} decided frames at a {e.counts.get('edge', '?')}-px "
+                f"edge (hash {e.hash[:12]})")
     if isinstance(e, Saved):
         return (f"dataset saved: {e.counts.get('train', '?')} training rows, "
                 f"{e.counts.get('validation', '?')} held out")

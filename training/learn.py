@@ -2,9 +2,15 @@
 
     python -m training learn --advisor me --from-review REVIEW_ID [REVIEW_ID ...]
         [--method orpo|sft] [--steps 60] [--lr 1e-4] [--rank 8] [--held-out 0.25]
-        [--min-pairs 20] [--activate auto|always|never] [--model M]
+        [--min-pairs 20] [--activate auto|always|never] [--model M] [--prepare-only]
+    python -m training learn --advisor me [--batch-size N] ...   # from the culls prepared before
 
-The decisions become examples (:mod:`training.culls`), whole bursts (or whole shoots, when there
+The decided frames are written first as a folder that travels (:mod:`training.culls_dataset`: the
+photos at the training edge, decisions, facts), and every run trains from that folder: on this
+Mac, or on several under ``mondrian train distributed launch ... -- learn --advisor me`` (each
+process finds the copied folder, checks its hash against rank 0's, scores its share of the frames,
+and takes its share of every batch; rank 0 alone speaks and publishes). The decisions become
+examples (:mod:`training.culls`), whole bursts (or whole shoots, when there
 are several) are held out, and mlx-vlm's own trainer runs: SFT on the target answers, or ORPO
 (the default) on chosen/rejected pairs (reference-free, so it starts from the active personal
 adapter when its layout matches; DPO would need a second, frozen model). Before and after, on the
@@ -23,6 +29,7 @@ import contextlib
 import json
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +42,13 @@ from app.engine.adapters.versions import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Adapte
 from app.engine.advisors import AdvisorError, validate_advisor_id
 
 from . import agreement as agree
-from .common import EXIT_OK, CommandError, JsonLines, reported, run_main, setup
+from .common import EXIT_OK, EXIT_PEER_LOST, CommandError, JsonLines, reported, run_main, setup
 from .culls import Decision, Examples, build_examples, kept, review_decisions, user_level
+from .culls_dataset import CullsDataset, load_culls, write_culls
+from .run_state import STOP_FILE, run_dir
 from .stopping import Signals, StopRequested
 from .trainer_support import progress_callback_class, stop_at_step
+from .world import PeerLost, World, peer_errors
 
 METHODS = ("orpo", "sft")
 LORA_SCALE = 2.0  # alpha / rank of the adapters trained here (mlx-vlm's LoRALinear scale)
@@ -63,6 +73,8 @@ class LearnOptions:
     image_edge: int = 0  # 0: the settings' triage edge, else derived from the model
     facts: bool = True  # the measured facts in the prompt, as the review's triage pass has them
     decisions: list[Decision] | None = None  # given directly (tests, bench) instead of read from reviews
+    prepare_only: bool = False  # write the culls folder (to copy to other Macs) and stop
+    batch_size: int = 1  # the global batch: rows of one optimizer step over every process
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,10 +102,12 @@ def split(decisions: Sequence[Decision], fraction: float, seed: int) -> tuple[li
 class Learning:
     """One run: decisions -> examples -> score before -> train -> score after -> publish."""
 
-    def __init__(self, opts: LearnOptions, out: IO[str] | None, *, should_stop: Callable[[], bool] = lambda: False):
+    def __init__(self, opts: LearnOptions, out: IO[str] | None, *, should_stop: Callable[[], bool] = lambda: False,
+                 world: World | None = None):
         self.opts = opts
-        self.out = JsonLines(out)
-        self.should_stop = should_stop
+        self.world = world or World(group=None, rank=0, size=1)
+        self.out = JsonLines(out if self.world.leader else None)  # one voice: rank 0's
+        self._should_stop = should_stop
         self.timings: dict[str, float] = {}
         self.unmatched_active: str | None = None  # an active version this run could not start from
 
@@ -118,22 +132,27 @@ class Learning:
                                "pick or reject, set in Mondrian or in Lightroom): cull the shoot first")
         return decided
 
-    def load_model(self) -> tuple[Any, Any, str]:
-        import mlx.core as mx
-        import mlx_vlm
-        from mlx_vlm.trainer import prepare_model_for_training
-
+    def model_path(self) -> tuple[Path, str]:
         from app.engine.model.source import ModelNotAvailableError, resolve_model
         from app.engine.settings import load_settings
 
         ref = self.opts.model or load_settings().model
         try:
-            path = resolve_model(ref)
+            return resolve_model(ref), ref
         except ModelNotAvailableError as exc:
             raise CommandError(str(exc)) from None
+
+    def load_model(self) -> tuple[Any, Any, str]:
+        """The base model with fresh LoRA layers, from the active adapter when it fits; under several
+        processes every rank starts from rank 0's weights (its active adapter is on this Mac only)."""
+        import mlx.core as mx
+        import mlx_vlm
+        from mlx_vlm.trainer import prepare_model_for_training
+
+        path, ref = self.model_path()
         model, processor = mlx_vlm.load(str(path))
         mx.random.seed(self.opts.seed)
-        start = self._active_adapter()
+        start = self._active_adapter() if self.world.leader else None
         prepare_model_for_training(model, train_type="lora", lora_rank=self.opts.rank,
                                    lora_alpha=LORA_SCALE * self.opts.rank, lora_dropout=0.0, verbose=False)
         if start is not None:
@@ -143,7 +162,40 @@ class Learning:
             except (ValueError, OSError) as exc:  # another layout of the same rank: start from the base
                 self.unmatched_active = start.name
                 self.out.emit("note", message=f"the active adapter {start.name} does not fit ({exc}): starting fresh")
+        if self.world.distributed:
+            model.update(self.world.broadcast_tree(model.trainable_parameters()))
         return model, processor, ref
+
+    def model_config(self) -> tuple[Any, str]:
+        """The model's configuration only (``--prepare-only`` needs its photo edge, not its weights)."""
+        from types import SimpleNamespace
+
+        from mlx_vlm.utils import load_config
+
+        path, ref = self.model_path()
+
+        def namespace(value: Any) -> Any:
+            return SimpleNamespace(**{k: namespace(v) for k, v in value.items()}) if isinstance(value, dict) else value
+
+        return namespace(load_config(path)), ref
+
+    def should_stop(self) -> bool:
+        """Asked before every batch on every process: a signal here, or (rank 0) the stop file the
+        distributed launcher writes on Cancel; true everywhere when true anywhere."""
+        asked = self._should_stop()
+        if self.world.leader and not asked:
+            asked = (run_dir(self.opts.advisor_id) / STOP_FILE).exists() if self.world.distributed else False
+        return self.world.any(asked)
+
+    def scores(self, scorer: Any, rows: Sequence[dict[str, Any]]) -> list[float]:
+        """The advisor's expected score per row; several processes score a share each and sum."""
+        if not self.world.distributed:
+            return [float(x) for x in scorer.score_rows(rows)]
+        mine = list(range(self.world.rank, len(rows), self.world.size))
+        values = [0.0] * len(rows)
+        for index, value in zip(mine, scorer.score_rows([rows[i] for i in mine]), strict=True):
+            values[index] = float(value)
+        return self.world.sum_floats(values)
 
     def _active_adapter(self) -> Path | None:
         """The active version's folder when its layout is the one trained here (LoRA, same rank)."""
@@ -174,7 +226,7 @@ class Learning:
         from mlx_vlm.trainer.vlm.orpo.config import ORPOTrainingArgs
 
         o = self.opts
-        common: dict[str, Any] = {"batch_size": 1, "iters": o.steps, "steps_per_report": 1, "steps_per_eval": None,
+        common: dict[str, Any] = {"batch_size": o.batch_size, "iters": o.steps, "steps_per_report": 1, "steps_per_eval": None,
                   "steps_per_save": o.steps + 1, "max_seq_length": 1 << 20, "train_on_completions": True,
                   "adapter_file": str(adapter_file)}
         if o.method == "orpo":
@@ -189,9 +241,10 @@ class Learning:
                           optimizer=optim.Adam(learning_rate=o.lr), training_callback=callback, seed=o.seed)
         stop_at_step(trainer, self.should_stop)
         started = time.perf_counter()
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), peer_errors():
             trainer.train()
-            trainer.save_adapter(str(adapter_file))
+            if self.world.leader:
+                trainer.save_adapter(str(adapter_file))
         seconds = time.perf_counter() - started
         steps = max(len(callback.losses), 1)
         return {"steps": len(callback.losses), "seconds": seconds, "step_time_s": seconds / steps,
@@ -200,12 +253,9 @@ class Learning:
 
     # ---- the run ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        """The evaluation (eval.json's content); publishes a version unless the run was stopped."""
+        """The evaluation (eval.json's content); publishes a version unless the run was stopped or
+        it was only preparing. Other processes than rank 0 return an empty dict."""
         from app.engine.advisors import get_advisor
-        from app.engine.photos.decode import load_photo
-        from app.engine.photos.errors import ImageLoadError
-        from app.engine.photos.prepare import prepare_photo
-        from app.engine.settings import load_settings
 
         from .cull_scoring import FrameScorer
 
@@ -216,63 +266,108 @@ class Learning:
             advisor = get_advisor(o.advisor_id)
         except AdvisorError as exc:
             raise CommandError(str(exc)) from None
-        decisions = self.decisions()
-        train_d, held_d = split(decisions, o.held_out, o.seed)
-        self.out.emit("note", message=f"{len(decisions)} decided frames: {len(train_d)} to train on, {len(held_d)} "
-                                      "held out (whole bursts or shoots)")
+        fresh = bool(o.reviews) or o.decisions is not None
+        if self.world.distributed and (fresh or o.prepare_only):
+            raise CommandError("on several Macs, learn from culls prepared before: run `mondrian train learn "
+                               f"--advisor {o.advisor_id} --from-review REVIEW_ID --prepare-only` on this Mac, copy "
+                               "the folder it names to the same place on the others, then launch without "
+                               "--from-review")
+        if o.prepare_only:
+            config, _ = self.model_config()
+            self.prepare(self.decisions(), training_edge(config, o.image_edge or self._triage_setting()))
+            return {}
+        decisions = self.decisions() if fresh else None
         model, processor, ref = self.load_model()
-        settings = load_settings()
-        edge = training_edge(model.config, o.image_edge or settings.triage_image_edge)
-        cache: dict[str, Any] = {}
-        facts: dict[str, list[str]] = {}
+        edge = training_edge(model.config, o.image_edge or self._triage_setting())
+        culls = self.prepare(decisions, edge) if decisions is not None else self.prepared(edge)
+        train_d, held_d = split(culls.decisions, o.held_out, o.seed)
+        self.out.emit("note", message=f"{len(culls.decisions)} decided frames: {len(train_d)} to train on, "
+                                      f"{len(held_d)} held out (whole bursts or shoots)")
 
         def image(path: str) -> Any:
-            if path not in cache:
-                cache[path] = load_photo(Path(path), max_edge=edge).convert("RGB")
-            return cache[path]
+            return culls.image(path, edge)
 
-        def facts_of(path: str) -> list[str]:
-            if path not in facts:
-                facts[path] = list(prepare_photo(Path(path), settings).facts)
-            return facts[path]
-
-        readable = []
-        for d in train_d + held_d:  # a photo gone or damaged since the cull: that frame only is left out
-            try:
-                image(d.path)
-                if o.facts:
-                    facts_of(d.path)
-                readable.append(d.path)
-            except (ImageLoadError, OSError) as exc:
-                self.out.emit("skipped", file=d.path, reason=str(exc))
-        train_d = [d for d in train_d if d.path in readable]
-        held_d = [d for d in held_d if d.path in readable]
-        train_x = build_examples(train_d, advisor, image, facts_of if o.facts else None)
-        held_x = build_examples(held_d, advisor, image, facts_of if o.facts else None)
+        facts_of = culls.facts_of if o.facts else None
+        train_x = build_examples(train_d, advisor, image, facts_of)
+        held_x = build_examples(held_d, advisor, image, facts_of)
         if not train_x.sft:
             raise CommandError("no decided frames are left to train on after holding some out: "
                                "cull more frames or lower --held-out")
-        self.out.emit("start", advisor_id=o.advisor_id, model=ref, dataset="reviews:" + ",".join(o.reviews),
+        self.world.check_all(None if o.batch_size % self.world.size == 0 else
+                             f"--batch-size {o.batch_size} does not divide by the {self.world.size} processes: "
+                             "each takes an equal share of every batch")
+        self.out.emit("start", advisor_id=o.advisor_id, model=ref, dataset="culls:" + culls.hash[:12],
                       train_rows=len(train_x.sft), val_rows=len(held_x.sft), epochs=1, steps_per_epoch=o.steps,
+                      world_size=self.world.size,
                       hyperparameters={"method": o.method, "steps": o.steps, "lr": o.lr, "rank": o.rank,
-                                       "beta": o.beta, "image_edge": edge, "facts": o.facts})
+                                       "beta": o.beta, "image_edge": edge, "facts": o.facts,
+                                       "batch_size": o.batch_size})
         scorer = FrameScorer(model, processor)
         t = time.perf_counter()
-        before = {"train": scorer.score_rows(train_x.sft), "held_out": scorer.score_rows(held_x.sft)}
+        with peer_errors():
+            before = {"train": self.scores(scorer, train_x.sft), "held_out": self.scores(scorer, held_x.sft)}
         self.timings["score_s"] = time.perf_counter() - t
-        staged = adapter_versions.staging_dir(o.advisor_id)
+        staged = adapter_versions.staging_dir(o.advisor_id) if self.world.leader else Path(
+            tempfile.mkdtemp(prefix="mondrian-learn-"))
         try:
             try:
                 run = self.train(model, processor, train_x, staged / ADAPTER_WEIGHTS)
             except StopRequested:
                 self.out.emit("stopped", signal="stop-request", message="stopped; nothing was published")
                 raise
-            after = {"train": scorer.score_rows(train_x.sft), "held_out": scorer.score_rows(held_x.sft)}
+            with peer_errors():
+                after = {"train": self.scores(scorer, train_x.sft), "held_out": self.scores(scorer, held_x.sft)}
+            if not self.world.leader:
+                return {}
             result = self.evaluation(train_d, held_d, before, after, run, ref)
+            result["reviews"] = culls.reviews
+            result["culls"] = {"path": str(culls.path), "hash": culls.hash, "edge": culls.edge}
+            result["world_size"] = self.world.size
             self.publish(staged, result, ref)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
         return result
+
+    def _triage_setting(self) -> int:
+        from app.engine.settings import load_settings
+
+        return int(load_settings().triage_image_edge)
+
+    def prepare(self, decisions: list[Decision], edge: int) -> CullsDataset:
+        """Write the decided frames as the culls folder (:mod:`training.culls_dataset`): the photos at
+        ``edge`` and, unless ``--no-facts``, their measured facts, as the review's triage pass has them."""
+        from app.engine.photos.decode import load_photo
+        from app.engine.photos.prepare import prepare_photo
+        from app.engine.settings import load_settings
+
+        settings = load_settings()
+        o = self.opts
+
+        def facts_of(path: str) -> list[str]:
+            return list(prepare_photo(Path(path), settings).facts)
+
+        culls = write_culls(o.advisor_id, o.reviews, decisions, edge=edge,
+                            image=lambda path: load_photo(Path(path), max_edge=edge),
+                            facts_of=facts_of if o.facts else None,
+                            skipped=lambda path, why: self.out.emit("skipped", file=path, reason=why))
+        if not culls.decisions:
+            raise CommandError("none of the decided frames could be read: " + ", ".join(o.reviews))
+        self.out.emit("saved", advisor_id=o.advisor_id, path=str(culls.path), hash=culls.hash,
+                      counts={"frames": len(culls.decisions), "edge": edge})
+        return culls
+
+    def prepared(self, edge: int) -> CullsDataset:
+        """The culls prepared before (copied here from the first Mac), the same on every process."""
+        culls = load_culls(self.opts.advisor_id)
+        hashes = self.world.gather_text(culls.hash)
+        self.world.check_all(None if hashes[self.world.rank] == hashes[0] else
+                             f"its culls differ from the first Mac's (hash {hashes[self.world.rank][:12]} vs "
+                             f"{hashes[0][:12]}): copy {culls.path} again")
+        if culls.edge < edge:
+            self.out.emit("note", message=f"the culls were prepared at a {culls.edge}-px edge, below this model's "
+                                          f"{edge}: training at {culls.edge}")
+        return culls
+
 
     def evaluation(self, train_d: list[Decision], held_d: list[Decision], before: dict[str, list[float]],
                    after: dict[str, list[float]], run: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -302,10 +397,13 @@ class Learning:
 
     def publish(self, staged: Path, result: dict[str, Any], ref: str) -> None:
         o = self.opts
+        reviews, culls = result["reviews"], result["culls"]
         atomic.write_json(staged / "training_args.json", {"advisor_id": o.advisor_id, "model": ref,
-                                                          "from_reviews": o.reviews, "method": o.method,
-                                                          "steps": o.steps, "lr": o.lr, "rank": o.rank,
-                                                          "beta": o.beta, "held_out": o.held_out})
+                                                          "from_reviews": reviews, "culls_hash": culls["hash"],
+                                                          "method": o.method, "steps": o.steps, "lr": o.lr,
+                                                          "rank": o.rank, "beta": o.beta, "held_out": o.held_out,
+                                                          "batch_size": o.batch_size,
+                                                          "world_size": result["world_size"]})
         held = result["agreement"]["after"]["held_out"]
         metrics = {"method": o.method, "agreement_held_out": held["pairwise"]["value"],
                    "agreement_train": result["agreement"]["after"]["train"]["pairwise"]["value"],
@@ -313,9 +411,10 @@ class Learning:
                    "mean_step_time_s": result["training"]["step_time_s"],
                    "peak_memory_gb": result["training"]["peak_memory_gb"], "steps": result["training"]["steps"]}
         manifest = AdapterManifest(advisor_id=o.advisor_id, version="", base_model=ref,
-                                   dataset_hash="reviews:" + ",".join(o.reviews),
+                                   dataset_hash="culls:" + culls["hash"],
                                    hyperparameters={"method": o.method, "steps": o.steps, "lr": o.lr, "rank": o.rank,
-                                                    "lora_scale": LORA_SCALE, "from_reviews": o.reviews},
+                                                    "lora_scale": LORA_SCALE, "from_reviews": reviews,
+                                                    "batch_size": o.batch_size},
                                    metrics=metrics)
         version = adapter_versions.publish(o.advisor_id, staged, manifest, activate=bool(result["activate"]))
         result["version"] = version.version
@@ -379,7 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training learn",
                                 description="Teach an advisor from your culls of reviewed shoots (JSON lines).")
     p.add_argument("--advisor", required=True)
-    p.add_argument("--from-review", dest="reviews", nargs="+", required=True, metavar="REVIEW_ID")
+    p.add_argument("--from-review", dest="reviews", nargs="+", default=[], metavar="REVIEW_ID",
+                   help="the reviewed shoots to learn from (without it: the culls prepared before, as on the "
+                        "other Macs of a several-Mac run)")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="write the culls folder (photos at the training edge, decisions) and stop, to copy it "
+                        "to the other Macs before `mondrian train distributed launch ... -- learn`")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="rows of one optimizer step over all processes (default 1; on several Macs a multiple "
+                        "of their number)")
     p.add_argument("--model", default="", help="base model: repo id or folder (default: settings.model)")
     p.add_argument("--method", choices=METHODS, default="orpo", help="orpo (pairs, default) or sft (targets)")
     p.add_argument("--steps", type=int, default=60, help="optimizer steps (default 60)")
@@ -402,26 +509,38 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup(args.verbose)
-    out = sys.stdout
+    world = World.current()
+    out = sys.stdout if world.leader else None
     say = JsonLines(out)
     with reported(say):
         try:
             validate_advisor_id(args.advisor)
         except AdvisorError as exc:
             raise CommandError(str(exc)) from None
-        if args.steps < 1 or args.rank < 1 or not 0 <= args.held_out < 1 or args.lr <= 0:
-            raise CommandError("--steps and --rank must be at least 1, --lr above 0, --held-out in [0, 1)")
+        if args.steps < 1 or args.rank < 1 or args.batch_size < 1 or not 0 <= args.held_out < 1 or args.lr <= 0:
+            raise CommandError("--steps, --rank and --batch-size must be at least 1, --lr above 0, --held-out in "
+                               "[0, 1)")
+        if args.prepare_only and not args.reviews:
+            raise CommandError("--prepare-only needs --from-review REVIEW_ID: the reviews whose culls to prepare")
         opts = LearnOptions(advisor_id=args.advisor, reviews=list(args.reviews), model=args.model,
                             method=args.method, steps=args.steps, lr=args.lr, rank=args.rank, beta=args.beta,
                             held_out=args.held_out, min_pairs=args.min_pairs, activate=args.activate,
-                            seed=args.seed, image_edge=args.image_edge, facts=args.facts)
+                            seed=args.seed, image_edge=args.image_edge, facts=args.facts,
+                            prepare_only=args.prepare_only, batch_size=args.batch_size)
         signals = Signals()
         with signals.installed(), contextlib.redirect_stdout(sys.stderr):
-            learning = Learning(opts, out, should_stop=lambda: signals.received is not None)
+            learning = Learning(opts, out, should_stop=lambda: signals.received is not None, world=world)
             try:
                 learning.run()
             except StopRequested:
                 return signals.exit_code
+            except PeerLost as exc:
+                message = (f"a training process of this run was lost ({exc}): the run stopped and nothing was "
+                           "published; fix or leave out that Mac and launch again")
+                if world.leader:
+                    say.emit_error(message, EXIT_PEER_LOST, reason="peer_lost")
+                print(f"error: {message}", file=sys.stderr, flush=True)
+                return EXIT_PEER_LOST
     return EXIT_OK
 
 

@@ -94,6 +94,15 @@ class World:
         return [bytes(summed[r, :lengths[r]].astype(np.uint8).tolist()).decode("utf-8", "replace")
                 for r in range(self.size)]
 
+    def sum_floats(self, values: list[float]) -> list[float]:
+        """The element-wise sum of every rank's ``values`` (same length everywhere), on every rank:
+        each rank fills its share and leaves the rest 0."""
+        if not self.distributed or not values:
+            return values
+        import mlx.core as mx
+
+        return [float(x) for x in self._sum(mx.array(values, dtype=mx.float32)).tolist()]
+
     def broadcast_text(self, text: str) -> str:
         """Rank 0's ``text`` on every rank."""
         return self.gather_text(text if self.leader else "")[0]
