@@ -141,3 +141,30 @@ def test_the_host_check_looks_at_the_culls_and_a_damaged_copy_is_named(prepared:
     assert missing.returncode == 2
     problems = events(missing.stdout)[0]["problems"]
     assert any("no culls for advisor 'me'" in p for p in problems), problems
+
+
+def test_cancel_stops_both_processes_and_publishes_nothing(prepared: dict[str, Any], tiny_model_dir: Path,
+                                                          tmp_path: Path) -> None:
+    import signal
+
+    home = tmp_path / "home"
+    shutil.copytree(prepared["home"], home)
+    steps = LEARN.index("--steps") + 1
+    args = [*LEARN[:steps], "200", *LEARN[steps + 1:]]
+    proc = subprocess.Popen([sys.executable, "-m", "training.distributed", "launch", "--hosts",
+                             "127.0.0.1,127.0.0.1", "--no-check", "--", "learn", *args, "--model",
+                             str(tiny_model_dir)], cwd=ROOT, env=env_for(home), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # until the first optimizer step of the two processes
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "step":
+            break
+    proc.send_signal(signal.SIGTERM)  # what the Training tab's Cancel sends
+    out, _ = proc.communicate(timeout=300)
+    seen += events(out)
+    assert seen[-1]["event"] == "stopped" and proc.returncode == 143
+    assert sum(e["event"] == "step" for e in seen) < 200
+    assert not (home / "data" / "adapters" / ADVISOR).exists() or not any(
+        (home / "data" / "adapters" / ADVISOR).glob("v*"))
