@@ -96,3 +96,17 @@ def test_gui_fields_cover_the_spin_boxes() -> None:
     assert names == ["epochs", "rank", "dropout", "lr", "batch_size", "grad_checkpoint"]
     for f in hyperparams.gui_fields():
         assert f.metadata["label"] and f.metadata["help"]
+
+
+def test_an_event_naming_a_non_utf8_file_is_written_readable_with_its_exact_bytes() -> None:
+    """A photo named in Latin-1 (``caf\\xe9.jpg``) reaches Python as a lone surrogate, which no UTF-8
+    stream can carry: the line shows it as ``\\xe9`` and keeps the exact bytes in ``file_b64``."""
+    import base64
+
+    out = io.StringIO()
+    JsonLines(out).emit("skipped", file="/shoot/caf\udce9.jpg", reason="not an image")
+    line = out.getvalue()
+    line.encode("utf-8")  # strict: no surrogate left
+    record = json.loads(line)
+    assert record["file"] == "/shoot/caf\\xe9.jpg"
+    assert base64.b64decode(record["file_b64"]) == b"/shoot/caf\xe9.jpg"

@@ -11,6 +11,7 @@ from typing import IO, Any, cast
 
 from app.engine.model.source import configure_offline
 from app.engine.settings import SettingsError, SettingValueError
+from app.engine.store.path_text import json_safe
 
 from . import events
 
@@ -55,7 +56,7 @@ class JsonLines:
 
     def write(self, event: events.Event, *, log_optional: bool = False) -> dict[str, Any]:
         record = event.to_dict()
-        line = json.dumps(record, ensure_ascii=False)
+        line = json.dumps(json_safe(record), ensure_ascii=False)  # a non-UTF-8 file name shown as \xNN
         for out in (self.stream, self.log):
             if out is not None:
                 try:

@@ -78,7 +78,7 @@ def _png(image: Any) -> bytes:
 def _digest(frames: Sequence[dict[str, Any]], pngs: Sequence[bytes], edge: int) -> str:
     digest = hashlib.sha256(f"format {FORMAT} edge {edge}\n".encode())
     for frame, png in zip(frames, pngs, strict=True):
-        digest.update(json.dumps(frame, ensure_ascii=False, sort_keys=True).encode())
+        digest.update(json.dumps(frame, sort_keys=True).encode())
         digest.update(hashlib.sha256(png).digest())
     return digest.hexdigest()
 
@@ -118,7 +118,8 @@ def write_culls(advisor_id: str, reviews: Sequence[str], decisions: Sequence[Dec
             (staging / IMAGES).mkdir()
             for frame, png in zip(frames, pngs, strict=True):
                 (staging / frame["image"]).write_bytes(png)
-            atomic.write_json(staging / MANIFEST, manifest)
+            # ASCII JSON: a file name that is not UTF-8 (a lone surrogate, PEP 383) comes back exact
+            atomic.write_text(staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
             swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -40,6 +40,7 @@ from app.engine import atomic
 from app.engine.adapters import versions as adapter_versions
 from app.engine.adapters.versions import ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterManifest
 from app.engine.advisors import AdvisorError, validate_advisor_id
+from app.engine.store.path_text import json_safe
 
 from . import agreement as agree
 from .common import EXIT_OK, EXIT_PEER_LOST, CommandError, JsonLines, reported, run_main, setup
@@ -418,7 +419,7 @@ class Learning:
                                    metrics=metrics)
         version = adapter_versions.publish(o.advisor_id, staged, manifest, activate=bool(result["activate"]))
         result["version"] = version.version
-        atomic.write_json(version.path / "eval.json", result)
+        atomic.write_json(version.path / "eval.json", json_safe(result))  # names shown \xNN, exact in *_b64
         atomic.write_text(version.path / "eval.md", render_markdown(result))
         self.out.emit("done", path=str(version.path / "eval.json"),
                       base=_brief(result["agreement"]["before"]), fine_tuned=_brief(result["agreement"]["after"]),
