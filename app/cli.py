@@ -16,8 +16,8 @@ from importlib import import_module
 from app import __version__
 from app.engine.model.source import configure_offline
 
-COMMAND_MODULES = ("critique", "ask", "crop", "export", "review", "models", "advisors", "history", "index", "serve",
-                   "db", "config", "train", "gui")
+COMMAND_MODULES = ("critique", "ask", "crop", "export", "review", "cull", "models", "advisors", "history", "index",
+                   "serve", "db", "config", "train", "gui")
 ONLINE_COMMANDS = {"download"}
 
 

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.compare import register_compare
 from app.api.conversations import register_conversations
+from app.api.culls import register_culls
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
 from app.api.limits import (
     DEFAULT_MAX_UPLOADS,
@@ -215,6 +216,7 @@ def create_app(service: MondrianService, *, max_queue: int = DEFAULT_MAX_QUEUE, 
         return {"job": job_dict(store.jobs.get_job(job_id)), "rating": rating.__dict__}
 
     register_reviews(app, service)  # POST /reviews, GET /reviews/{id} (app/api/reviews.py)
+    register_culls(app, service)  # GET/POST /reviews/{id}/cull: the window's culling keys (app/api/culls.py)
     register_conversations(app, service)  # /jobs/{id}/messages and /crop (app/api/conversations.py)
     register_compare(app, service, admission)  # POST /compare: base vs fine-tuned, blind A/B (app/api/compare.py)
     return app

@@ -242,6 +242,16 @@ REVIEW_BODY = json_body({
 JUMP_BODY = json_body({
     "type": "object", "additionalProperties": False, "required": ["path"], "properties": {
         "path": {"type": "string", "description": "a frame of the review: its full critique runs next"}}})
+CULL_BODY = json_body({
+    "type": "object", "additionalProperties": False, "properties": {
+        "files": {"type": "array", "maxItems": 100000, "items": {"type": "string"},
+                  "description": "frames: full paths, paths relative to the reviewed folder, or file names"},
+        "files_b64": {"type": "array", "items": {"type": "string"},
+                      "description": "frames whose names are not UTF-8, as base64 of their path's bytes"},
+        "flag": {"type": "string", "enum": ["pick", "reject", "none"]},
+        "stars": {"type": "integer", "minimum": 0, "maximum": 5},
+        "label": {"type": "string", "enum": ["Red", "Yellow", "Green", "Blue", "none"]},
+        "undo": {"type": "boolean"}, "redo": {"type": "boolean"}}})
 MESSAGE_BODY = json_body({
     "type": "object", "additionalProperties": False, "required": ["question"], "properties": {
         "question": {"type": "string"}, "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},

@@ -100,4 +100,11 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """UTF-8 JSON; where a string holds a lone surrogate (a file name that is not UTF-8, PEP 383),
+    ASCII JSON instead, whose ``\\udcxx`` escapes read back as exactly that name."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = (json.dumps(obj, indent=2) + "\n").encode("ascii")
+    write_bytes(path, data)

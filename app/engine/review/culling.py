@@ -152,3 +152,92 @@ class CullJournal:
         self.undo_stack.append(step)
         self._save()
         return step
+
+
+# ---- one call for every front end --------------------------------------------------------------------
+FLAG_VALUES = ("pick", "reject", "none")
+
+
+class CullError(ValueError):
+    """A cull the engine refuses: names the file or field and what is wrong."""
+
+
+def describe(field: str, value: Any, count: int) -> str:
+    """A step's name, as the window's undo button and the CLI say it: "Pick", "3 stars on 4 frames"."""
+    if field == "flag":
+        text = {"pick": "Pick", "reject": "Reject", "none": "Unflag"}[str(value)]
+    elif field == "stars":
+        text = f"{value} star{'s' if value != 1 else ''}"
+    else:
+        text = f"{value} label" if value else "No label"
+    return text + (f" on {count} frames" if count > 1 else "")
+
+
+def frames_named(store: Store, review_id: str, names: Iterable[str]) -> list[str]:
+    """The review's frame paths for what a user typed: a frame's full path, a path relative to the
+    review's folder, or a file name that only one frame has. A name that matches no frame, or
+    several, is a :class:`CullError` naming it."""
+    review = store.reviews.get_review(review_id)
+    frames = [f.path for f in store.reviews.list_frames(review_id)]
+    exact = set(frames)
+    by_name: dict[str, list[str]] = {}
+    for path in frames:
+        by_name.setdefault(Path(path).name, []).append(path)
+    folder = Path(review.folder) if review.folder and not review.folder.startswith("files:") else None
+    out = []
+    for name in names:
+        candidates = [name] if name in exact else []
+        if not candidates and folder is not None and str(folder / name) in exact:
+            candidates = [str(folder / name)]
+        if not candidates:
+            candidates = by_name.get(Path(name).name, []) if Path(name).name == name else []
+        if not candidates:
+            raise CullError(f"{name}: not a frame of review {review_id}")
+        if len(candidates) > 1:
+            raise CullError(f"{name}: {len(candidates)} frames of review {review_id} have this name "
+                            "(in different subfolders): give its path")
+        out.append(candidates[0])
+    return list(dict.fromkeys(out))
+
+
+def cull(store: Store, review_id: str, names: Iterable[str], *, flag: str | None = None,
+         stars: int | None = None, label: str | None = None) -> list[Step]:
+    """Set the flag (pick/reject/none), stars (0-5) and colour label (or ``"none"``) of the named
+    frames, one undoable step per field, through the same journal as the window's keys."""
+    if flag is not None and flag not in FLAG_VALUES:
+        raise CullError(f"flag: one of {', '.join(FLAG_VALUES)}, not {flag!r}")
+    if stars is not None and (isinstance(stars, bool) or not isinstance(stars, int) or not 0 <= stars <= 5):
+        raise CullError(f"stars: a whole number from 0 to 5, not {stars!r}")
+    if label is not None and label != "none" and label not in LABELS:
+        raise CullError(f"label: one of {', '.join(LABELS)} or none, not {label!r}")
+    if flag is None and stars is None and label is None:
+        raise CullError("nothing to set: give a flag, stars or a label")
+    paths = frames_named(store, review_id, names)
+    if not paths:
+        raise CullError("no frames named: give the files to cull")
+    journal = CullJournal(store, review_id)
+    steps = []
+    for field, value in (("flag", flag), ("stars", stars), ("label", label)):
+        if value is None:
+            continue
+        if field == "label" and value == "none":
+            value = None
+        elif field == "label" and all(journal.labels.get(p) == value for p in paths):
+            continue  # setting a label that is there already: no toggle off (that is the key's habit only)
+        step = journal.apply(describe(field, value, len(paths)), paths, field, value)
+        if step is not None:
+            steps.append(step)
+    return steps
+
+
+def undo_cull(store: Store, review_id: str, *, redo: bool = False) -> Step | None:
+    """Undo (or redo) the review's last cull step, wherever it was made; None when there is none."""
+    journal = CullJournal(store, review_id)
+    return journal.redo() if redo else journal.undo()
+
+
+def cull_state(store: Store, review_id: str) -> list[dict[str, Any]]:
+    """Every frame's decision in Mondrian (flag, stars, label), in the review's order."""
+    labels = CullJournal(store, review_id).labels
+    return [{"path": f.path, "flag": f.flag, "stars": f.stars, "label": labels.get(f.path)}
+            for f in store.reviews.list_frames(review_id)]

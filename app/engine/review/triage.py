@@ -21,6 +21,7 @@ from app.engine.model.triage import triage_frames
 from app.engine.model.weights_ref import AdapterRef
 from app.engine.photos.prepare import PreparedPhoto, prepare_photo
 from app.engine.review.prefetch import Prefetch
+from app.engine.store.path_text import db_text
 from app.engine.vocabulary import Mode, parse_mode
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ TriageCallback = Callable[[int, Path, "TriageScores | None", "Exception | None"]
 
 def content_key(frame: FrameRow) -> str:
     """What a frame's triage is kept by: its content hash, or the path of a file that was not hashed."""
-    return frame.content_hash or f"path:{frame.path}"
+    return frame.content_hash or f"path:{db_text(frame.path)}"  # storable when the name is not UTF-8
 
 
 def triage_key(review: ReviewRow) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.engine.critique.report import DIMENSIONS, Report
 from app.engine.store.connection import Connection
+from app.engine.store.path_text import db_text
 from app.engine.store.rows import ProfileRow, report_of, row_to_profile
 from app.engine.store.schema import PROFILE_SOURCES, now_iso
 
@@ -36,7 +37,7 @@ class Profiles:
             values[f"{d}_recommendation"] = dim.recommendation if dim else None
         values.update(content_hash=content_hash, overall_grade=rep.overall_grade or None,
                       summary=rep.summary or None, source=source, edited=int(bool(edited)), updated_at=stamp)
-        image = str(image_path)
+        image = db_text(image_path)  # a name that is not UTF-8 is stored reversibly (path_text)
         with self._db.tx() as conn:
             existing = conn.execute("SELECT id FROM dimensional_profiles WHERE advisor_id = ? AND image_path = ?",
                                     (advisor_id, image)).fetchone()
@@ -55,7 +56,7 @@ class Profiles:
 
     def get_profile(self, advisor_id: str, image_path: str | os.PathLike[str]) -> ProfileRow | None:
         rows = self._db.query("SELECT * FROM dimensional_profiles WHERE advisor_id = ? AND image_path = ?",
-                           (advisor_id, str(image_path)))
+                           (advisor_id, db_text(image_path)))
         return row_to_profile(rows[0]) if rows else None
 
     def list_profiles(self, advisor_id: str) -> list[ProfileRow]:
@@ -69,7 +70,7 @@ class Profiles:
 
     def delete_profiles(self, advisor_id: str, image_paths: Iterable[str | os.PathLike[str]]) -> int:
         """Delete the given photos' profiles; returns how many rows went."""
-        targets = [(advisor_id, str(p)) for p in image_paths]
+        targets = [(advisor_id, db_text(p)) for p in image_paths]
         if not targets:
             return 0
         with self._db.tx() as conn:

@@ -219,7 +219,7 @@ def row_to_job(row: sqlite3.Row) -> JobRow:
 
 def row_to_profile(row: sqlite3.Row) -> ProfileRow:
     return ProfileRow(
-        id=row["id"], advisor_id=row["advisor_id"], image_path=row["image_path"],
+        id=row["id"], advisor_id=row["advisor_id"], image_path=os_text(row["image_path"]),
         scores={d: row[f"{d}_score"] for d in DIMENSIONS},
         comments={d: row[f"{d}_comment"] or "" for d in DIMENSIONS},
         recommendations={d: row[f"{d}_recommendation"] or "" for d in DIMENSIONS},
