@@ -150,8 +150,18 @@ class Learning:
         import mlx_vlm
         from mlx_vlm.trainer import prepare_model_for_training
 
-        path, ref = self.model_path()
-        model, processor = mlx_vlm.load(str(path))
+        loaded: tuple[Any, Any] | None = None
+        problem = None
+        try:
+            path, ref = self.model_path()
+            loaded = mlx_vlm.load(str(path))
+        except CommandError as exc:
+            problem = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a broken model folder on one Mac: every process hears why
+            problem = f"the model {self.opts.model or 'in settings'} could not be loaded ({exc})"
+        self.world.check_all(problem)  # a failure on one process ends all of them, not a hang in the next step
+        assert loaded is not None
+        model, processor = loaded
         mx.random.seed(self.opts.seed)
         start = self._active_adapter() if self.world.leader else None
         prepare_model_for_training(model, train_type="lora", lora_rank=self.opts.rank,
@@ -359,7 +369,14 @@ class Learning:
 
     def prepared(self, edge: int) -> CullsDataset:
         """The culls prepared before (copied here from the first Mac), the same on every process."""
-        culls = load_culls(self.opts.advisor_id)
+        culls: CullsDataset | None = None
+        problem = None
+        try:
+            culls = load_culls(self.opts.advisor_id)
+        except CommandError as exc:
+            problem = str(exc)
+        self.world.check_all(problem)
+        assert culls is not None
         hashes = self.world.gather_text(culls.hash)
         self.world.check_all(None if hashes[self.world.rank] == hashes[0] else
                              f"its culls differ from the first Mac's (hash {hashes[self.world.rank][:12]} vs "
