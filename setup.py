@@ -53,7 +53,7 @@ PHOTO_TYPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 # transformers' processors, Qt's plugins, MLX's native library and Metal kernels).
 PACKAGES = ("app", "training", "mlx", "mlx_vlm", "transformers", "tokenizers", "safetensors", "huggingface_hub",
             "datasets", "llguidance", "PIL", "pillow_heif", "rawpy", "exiv2", "numpy", "platformdirs", "PySide6", "shiboken6",
-            "fastapi", "uvicorn")
+            "fastapi", "uvicorn", "shtab")
 QT_PLUGINS = ("platforms/libqcocoa.dylib", "imageformats", "styles", "iconengines", "platforminputcontexts")
 EXCLUDES = ("tkinter", "PyQt5", "PyQt6", "PySide2", "pytest", "pytestqt", "hypothesis", "IPython", "matplotlib",
             "torch", "tensorflow", "jax",

@@ -17,7 +17,7 @@ from app import __version__
 from app.engine.model.source import configure_offline
 
 COMMAND_MODULES = ("critique", "ask", "crop", "export", "review", "cull", "models", "advisors", "history", "index",
-                   "serve", "db", "config", "train", "gui")
+                   "serve", "db", "config", "train", "gui", "completion")
 ONLINE_COMMANDS = {"download"}
 
 
