@@ -85,6 +85,7 @@ class TrainingTab(QWidget):
         self.epochs, self.rank, self.lr = self.form["epochs"], self.form["rank"], self.form["lr"]
         self.batch, self.grad_checkpoint = self.form["batch_size"], self.form["grad_checkpoint"]
         self.eval_limit = self.form["eval_limit"]
+        self.learn_steps, self.learn_method = c.learn_steps, c.learn_method
         self.memory_label, self.memory_button = c.memory_label, c.memory_button
         self.train_button, self.cancel_button, self.resume_button = c.train_button, c.cancel_button, c.resume_button
         self.progress, self.status, self.error_label = c.progress, c.status, c.error_label
@@ -261,8 +262,16 @@ class TrainingTab(QWidget):
         if self.runner.running:
             self.show_error("A training command is already running.")
             return False
+        if self.advisor_combo.findData(advisor_id) < 0:
+            self.reload_advisors()  # created since the tab listed them (another tab, the command line)
+        if self.advisor_combo.findData(advisor_id) < 0:
+            self.show_error(f"The review's advisor {advisor_id!r} no longer exists: it cannot be taught.")
+            return False
         self.set_advisor(advisor_id)
-        self._start_run([learn_command(advisor_id, [review_id], self.service.settings.model)], "Teaching")
+        self._remember()
+        self._start_run([learn_command(advisor_id, [review_id], self.service.settings.model,
+                                       method=self.learn_method.currentData(), steps=self.learn_steps.value())],
+                        "Teaching")
         return True
 
     def evaluate(self, version: str) -> None:
@@ -361,7 +370,8 @@ class TrainingTab(QWidget):
     def _remember(self) -> None:
         remember({"portfolio": self.folder_edit.text().strip(), "values": self.form.values(),
                   "activate": self.activate.isChecked(), "hosts": self.hosts.hosts_text(),
-                  "several": self.hosts.enabled.isChecked()}, self.service.settings)
+                  "several": self.hosts.enabled.isChecked(), "learn_steps": self.learn_steps.value(),
+                  "learn_method": self.learn_method.currentData()}, self.service.settings)
 
     def _restore(self) -> None:
         state = remembered()
@@ -369,6 +379,10 @@ class TrainingTab(QWidget):
         if isinstance(state.get("activate"), bool):
             self.activate.setChecked(state["activate"])
         self.hosts.restore(str(state.get("hosts") or ""), bool(state.get("several")))
+        if isinstance(state.get("learn_steps"), int):
+            self.learn_steps.setValue(state["learn_steps"])
+        if self.learn_method.findData(state.get("learn_method")) >= 0:
+            self.learn_method.setCurrentIndex(self.learn_method.findData(state.get("learn_method")))
         folder = state.get("portfolio")
         if isinstance(folder, str) and folder and Path(folder).is_dir():
             self.set_portfolio(folder)
