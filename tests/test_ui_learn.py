@@ -71,6 +71,7 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
     assert view.review_id is not None and view.teach_button.isEnabled(), view.status.text()
     review = window.store.reviews.get_review(view.review_id)
     assert review.advisor_id == "me" and review.total == 6
+    assert view.progress.value() == view.progress.maximum() == 6  # done: not the "0%" it once left standing
 
     # the first burst culled in the grid: click a tile, press its keys
     grid = view.grid
@@ -114,7 +115,7 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
     assert done.args[0] is True, (done.args, tab.last_error, tab.log.toPlainText()[-3000:])
     steps = [e for _label, e in tab.runner.events if e.kind == "step"]
     assert [e.step for e in steps] == [1, 2]
-    assert tab.new_version == "v1" and "me v1 is ready. Agreement with your culls (ORPO)" in tab.status.text()
+    assert tab.new_version == "v1" and "Me v1 is ready. Agreement with your culls (ORPO)" in tab.status.text()
     assert tab.train_button.isEnabled() and not tab.cancel_button.isEnabled()
 
     # the Versions view: v1 selected, its agreement table from eval.json
@@ -127,8 +128,23 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
     assert [r[:2] for r in rows] == [["training", "before"], ["training", "after"],
                                      ["held out", "before"], ["held out", "after"]]
     assert all(r[2] == "3" for r in rows)  # a burst of three: three ordered pairs each side
+    assert versions.eval_title.text() == "Evaluation of v1: agreement with your culls, before → after training"
+    listed = [versions.table.item(0, c).text() for c in range(versions.table.columnCount())]
+    assert listed[4:6] == ["—", "—"] and listed[6].endswith(" agreement")  # no MAE: agreement, held out
+    # the portfolio evaluation has no dataset here and would replace the agreement table: not offered
+    assert not versions.evaluate_button.isEnabled() and versions.activate_button.isEnabled()
     assert versions.agreement_note.text().startswith("Held-out pairwise agreement, after minus before")
     version = adapter_versions.get_version("me", "v1")
     saved = json.loads((version.path / "eval.json").read_text(encoding="utf-8"))
     assert saved["reviews"] == [review.id] and {f["source"] for f in saved["frames_detail"]} == {"window"}
     assert len(saved["frames_detail"]) == 6 and saved["training"]["steps"] == 2
+
+
+def test_the_loss_axis_tells_apart_a_loss_that_moves_in_the_third_decimal() -> None:
+    """A two-step teaching run's loss moved from 7.0175 to 7.0165: the axis read 7.02 / 7.02 / 7.02."""
+    from app.ui.training.loss_plot import tick_decimals
+
+    assert tick_decimals(7.0165, 7.0175) == 4 and tick_decimals(1.0, 3.0) == 2 and tick_decimals(2.0, 2.0) == 2
+    low, high = 7.0165, 7.0175
+    labels = {f"{low + (high - low) * f:.{tick_decimals(low, high)}f}" for f in (0.0, 0.5, 1.0)}
+    assert len(labels) == 3

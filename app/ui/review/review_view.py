@@ -327,6 +327,10 @@ class ReviewView(QWidget):
         self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
         self._show_empty()
         ran: RunOutcome = value[2] or RunOutcome(review.total, review.done + review.reused)
+        # every frame is through: a full bar (the last progress message can be the second stage's start
+        # with nothing to critique, which left "0%" beside "Completed")
+        self.progress.setRange(0, max(1, review.total))
+        self.progress.setValue(max(1, review.total))
         triaged = sum(f.stage == "triage" for f in summary.frames)
         text = ran.describe(review.state)  # this run, apart from what earlier runs did
         self.status.setText(text[:1].upper() + text[1:] + "."

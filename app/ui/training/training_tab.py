@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QScrollArea, QTabWidget, QWidget
 
 from app.engine.advisors import Advisor, AdvisorError, save_user_advisor, slugify, validate_advisor_id
@@ -100,7 +100,7 @@ class TrainingTab(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button.clicked.connect(self.resume)
 
-        scroll = QScrollArea()
+        self.column = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(c)
@@ -323,6 +323,7 @@ class TrainingTab(QWidget):
     def _run_failed(self, advisor: str, message: str) -> None:
         lost_peer = any(isinstance(e, ev.Error) and e.reason == "peer_lost" for _, e in self.runner.events)
         if not (message.endswith(": stopped") or lost_peer):
+            self.status.setText("Failed (the reason is below).")  # not the step's "Evaluating…" left standing
             self.show_error(message)
             return
         state = resumable(advisor)
@@ -349,7 +350,8 @@ class TrainingTab(QWidget):
             except Exception:  # the versions tab says what is missing
                 log.debug("no evaluation summary for %s %s", advisor, self.new_version, exc_info=True)
                 summary = ""
-        text = f"{advisor} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
+        name = self.advisor_combo.currentText().replace("(personal)", "").strip() or advisor
+        text = f"{name} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
         ui_state.set_str(LAST_OUTCOME, f"Last run of {advisor}: finished, {self.new_version or 'no new version'}.")
         self.status.setText(text)
         self.eta_label.setText("Done.")
@@ -392,6 +394,8 @@ class TrainingTab(QWidget):
         self.last_error = message
         self.error_label.setText(message)
         self.error_label.show()
+        # the label is at the foot of the scrolled column: bring it into view, or the message goes unseen
+        QTimer.singleShot(0, self, lambda: self.column.ensureWidgetVisible(self.error_label))
 
     def _clear_error(self) -> None:
         self.last_error = ""
