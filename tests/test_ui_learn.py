@@ -139,6 +139,18 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
     assert saved["reviews"] == [review.id] and {f["source"] for f in saved["frames_detail"]} == {"window"}
     assert len(saved["frames_detail"]) == 6 and saved["training"]["steps"] == 2
 
+    # taught again, longer, and cancelled at its first step: nothing published, and the tab says so
+    tab.learn_steps.setValue(40)
+    window.tabs.setCurrentWidget(view)
+    with qtbot.waitSignal(tab.runner.progressEvent, timeout=LONG,
+                          check_params_cb=lambda _label, e: e.kind == "step"):
+        qtbot.mouseClick(view.teach_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(tab.runner.finished, timeout=LONG) as stopped:
+        qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    assert stopped.args[0] is False and stopped.args[1] == f"{LEARN}: stopped"
+    assert tab.status.text().startswith("Teaching stopped: nothing was published") and not tab.last_error
+    assert [v.version for v in adapter_versions.list_versions("me")] == ["v1"]
+
 
 def test_the_loss_axis_tells_apart_a_loss_that_moves_in_the_third_decimal() -> None:
     """A two-step teaching run's loss moved from 7.0175 to 7.0165: the axis read 7.02 / 7.02 / 7.02."""

@@ -21,7 +21,14 @@ from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QScrollArea, QTa
 
 from app.engine.advisors import Advisor, AdvisorError, save_user_advisor, slugify, validate_advisor_id
 from training import events as ev
-from training.pipeline import TRAIN, evaluate_command, learn_command, resume_pipeline, training_pipeline
+from training.pipeline import (
+    LEARN,
+    TRAIN,
+    evaluate_command,
+    learn_command,
+    resume_pipeline,
+    training_pipeline,
+)
 from training.run_state import resumable
 
 from ..common import ui_state
@@ -327,7 +334,9 @@ class TrainingTab(QWidget):
             self.show_error(message)
             return
         state = resumable(advisor)
-        if state is not None:
+        if message.startswith(LEARN):  # one process that publishes at its end: a stop keeps nothing
+            text = "Teaching stopped: nothing was published. Teach Advisor in the Review view starts it again."
+        elif state is not None:
             text = (f"Training cancelled after epoch {state.completed_epochs} of {state.hyper.epochs}. "
                     "Press Resume to continue from there.")
         else:
