@@ -363,6 +363,7 @@ class TrainingTab(QWidget):
         text = f"{name} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
         ui_state.set_str(LAST_OUTCOME, f"Last run of {advisor}: finished, {self.new_version or 'no new version'}.")
         self.status.setText(text)
+        self._reveal(self.status)
         self.eta_label.setText("Done.")
         self.tabs.setCurrentWidget(self.versions)
         emit(self.trainingFinished, text)
@@ -403,8 +404,12 @@ class TrainingTab(QWidget):
         self.last_error = message
         self.error_label.setText(message)
         self.error_label.show()
-        # the label is at the foot of the scrolled column: bring it into view, or the message goes unseen
-        QTimer.singleShot(0, self, lambda: self.column.ensureWidgetVisible(self.error_label))
+        self._reveal(self.error_label)
+
+    def _reveal(self, widget: QWidget) -> None:
+        """Scroll the column so that ``widget`` (the status or error line at its foot) is in view: a
+        run's outcome or message otherwise goes unseen below the fold."""
+        QTimer.singleShot(0, self, lambda: self.column.ensureWidgetVisible(widget))
 
     def _clear_error(self) -> None:
         self.last_error = ""
