@@ -65,7 +65,7 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
     window.tabs.setCurrentWidget(view)
     view.set_critique("none")
     request = view.review(tmp_path / "shoot")
-    assert request is not None
+    assert request is not None and not view.teach_button.isEnabled()  # not before the review is through
     with qtbot.waitSignal(request.finished, timeout=LONG):
         pass
     assert view.review_id is not None and view.teach_button.isEnabled(), view.status.text()
@@ -110,13 +110,16 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
         qtbot.mouseClick(view.teach_button, Qt.MouseButton.LeftButton)
     assert started.args == [LEARN] and window.tabs.currentWidget() is tab and tab.advisor_id() == "me"
     assert not tab.train_button.isEnabled() and tab.cancel_button.isEnabled()
+    window.tabs.setCurrentWidget(view)  # Teach again while it runs: refused, and the Training tab says why
+    qtbot.mouseClick(view.teach_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is tab and tab.last_error == "A training command is already running."
     with qtbot.waitSignal(tab.runner.finished, timeout=LONG) as done:
         pass
     assert done.args[0] is True, (done.args, tab.last_error, tab.log.toPlainText()[-3000:])
     steps = [e for _label, e in tab.runner.events if e.kind == "step"]
     assert [e.step for e in steps] == [1, 2]
     assert tab.new_version == "v1" and "Me v1 is ready. Agreement with your culls (ORPO)" in tab.status.text()
-    assert tab.train_button.isEnabled() and not tab.cancel_button.isEnabled()
+    assert tab.train_button.isEnabled() and not tab.cancel_button.isEnabled() and not tab.last_error
 
     # the Versions view: v1 selected, its agreement table from eval.json
     versions = tab.versions

@@ -274,6 +274,7 @@ class ReviewView(QWidget):
         request.finished.connect(self._on_finished)
         self.cancel_button.setEnabled(True)
         self.export_button.setEnabled(False)
+        self.teach_button.setEnabled(False)  # until this review is through: not the last one's, nor half of this
         self.status.setText(f"Scanning {Path(folder).name}…")
         self._started, self._run_done, self._run_total = time.perf_counter(), 0, 0
         return request

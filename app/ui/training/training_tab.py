@@ -44,6 +44,7 @@ from .training_tasks import PortfolioPhoto
 from .versions_view import VersionsView, eval_summary, read_eval
 
 LAST_OUTCOME = "training/last_outcome"
+ALREADY_RUNNING = "A training command is already running."
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
@@ -225,7 +226,7 @@ class TrainingTab(QWidget):
         """Check the inputs, then run dataset -> training -> evaluation as separate processes."""
         self._clear_error()
         folder = self.folder_edit.text().strip()
-        problem = ("A training command is already running." if self.runner.running else
+        problem = (ALREADY_RUNNING if self.runner.running else
                    "Choose or create an advisor first." if not self.advisor_id() else
                    f"Choose the portfolio folder first{f' ({folder} is not a folder)' if folder else ''}."
                    if not folder or not Path(folder).is_dir() else None)
@@ -267,7 +268,7 @@ class TrainingTab(QWidget):
         culls, shown and cancellable here like any run."""
         self._clear_error()
         if self.runner.running:
-            self.show_error("A training command is already running.")
+            self.show_error(ALREADY_RUNNING)
             return False
         if self.advisor_combo.findData(advisor_id) < 0:
             self.reload_advisors()  # created since the tab listed them (another tab, the command line)
@@ -283,7 +284,7 @@ class TrainingTab(QWidget):
 
     def evaluate(self, version: str) -> None:
         if self.runner.running:
-            self.show_error("A training command is already running.")
+            self.show_error(ALREADY_RUNNING)
             return
         self._clear_error()
         self.new_version = version
@@ -314,6 +315,8 @@ class TrainingTab(QWidget):
             self.new_version = shown.version
 
     def _pipeline_finished(self, ok: bool, message: str) -> None:
+        if self.last_error == ALREADY_RUNNING:  # said while it ran; no longer so
+            self._clear_error()
         self.controls.show_idle()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
