@@ -163,3 +163,24 @@ def test_the_loss_axis_tells_apart_a_loss_that_moves_in_the_third_decimal() -> N
     low, high = 7.0165, 7.0175
     labels = {f"{low + (high - low) * f:.{tick_decimals(low, high)}f}" for f in (0.0, 0.5, 1.0)}
     assert len(labels) == 3
+
+
+def test_the_teaching_choices_make_the_learn_command(qtbot, window) -> None:
+    """Steps and method from "Teaching from culls", remembered; "Activate the new version when done"
+    unticked never activates, ticked leaves learn's rule (only when it agrees better)."""
+    tab = window.training
+    assert tab.learn_steps.value() == 60 and tab.learn_method.currentData() == "orpo"  # training.learn's defaults
+    tab.learn_steps.setValue(7)
+    tab.learn_method.setCurrentIndex(tab.learn_method.findData("sft"))
+    [step] = tab.teach_steps("ansel", "r1")
+    assert step.label == LEARN and step.argv()[:2] == ["-m", "training.learn"]
+    args = step.argv()[2:]
+    assert args[args.index("--steps") + 1] == "7" and args[args.index("--method") + 1] == "sft"
+    assert "--activate" not in args and args[args.index("--from-review") + 1] == "r1"
+    tab.activate.setChecked(False)
+    args = tab.teach_steps("ansel", "r1")[0].argv()
+    assert args[args.index("--activate") + 1] == "never"
+    tab._remember()
+    from app.ui.training.training_form import remembered
+
+    assert remembered()["learn_steps"] == 7 and remembered()["learn_method"] == "sft"

@@ -85,13 +85,14 @@ def learn_default(name: str) -> Any:
 
 
 def learn_command(advisor: str, reviews: list[str], model: str, *, method: str = "orpo",
-                  steps: int | None = None) -> Command:
+                  steps: int | None = None, activate: str | None = None) -> Command:
     """Teach ``advisor`` from the user's culls of ``reviews`` (``training.learn``): one process that
-    trains, measures agreement and publishes (activating only when it agrees better). ``steps``
-    None keeps the command's default."""
+    trains, measures agreement and publishes (activating only when it agrees better, unless
+    ``activate`` says ``always`` or ``never``). ``None`` keeps the command's own default."""
     return Command(LEARN, "training.learn", ["--advisor", advisor, "--from-review", *reviews,
                                              *(["--model", model] if model else []), "--method", method,
-                                             *(["--steps", str(steps)] if steps is not None else [])])
+                                             *(["--steps", str(steps)] if steps is not None else []),
+                                             *(["--activate", activate] if activate else [])])
 
 
 def training_pipeline(advisor: str, portfolio: str, model: str, hyper: Hyper, options: PipelineOptions, *,

@@ -112,6 +112,9 @@ class TrainingControls(QWidget):
         self.form = HyperForm(form, box)
         self.activate = QCheckBox("Activate the new version when done")
         self.activate.setChecked(True)
+        self.activate.setToolTip("Training: the new version becomes the active one. Teaching from culls: it does "
+                                 "when it agrees with your culls better than before. Unticked: never; activate "
+                                 "it yourself in Versions.")
         form.addRow(self.activate)
         mem = QHBoxLayout()
         self.memory_label = QLabel("Memory: —")

@@ -277,10 +277,16 @@ class TrainingTab(QWidget):
             return False
         self.set_advisor(advisor_id)
         self._remember()
-        self._start_run([learn_command(advisor_id, [review_id], self.service.settings.model,
-                                       method=self.learn_method.currentData(), steps=self.learn_steps.value())],
-                        "Teaching")
+        self._start_run(self.teach_steps(advisor_id, review_id), "Teaching")
         return True
+
+    def teach_steps(self, advisor_id: str, review_id: str) -> list[Step]:
+        """The one ``training.learn`` command for these choices: steps and method from "Teaching from
+        culls"; "Activate the new version when done" unticked is ``--activate never``, ticked leaves
+        learn's own rule (only when it agrees with the culls better)."""
+        return [learn_command(advisor_id, [review_id], self.service.settings.model,
+                              method=self.learn_method.currentData(), steps=self.learn_steps.value(),
+                              activate=None if self.activate.isChecked() else "never")]
 
     def evaluate(self, version: str) -> None:
         if self.runner.running:
