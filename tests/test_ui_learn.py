@@ -131,7 +131,10 @@ def test_a_shoot_culled_in_the_window_teaches_the_advisor(qtbot, window, tmp_pat
     assert [r[:2] for r in rows] == [["training", "before"], ["training", "after"],
                                      ["held out", "before"], ["held out", "after"]]
     assert all(r[2] == "3" for r in rows)  # a burst of three: three ordered pairs each side
-    assert versions.eval_title.text() == "Evaluation of v1: agreement with your culls, before → after training"
+    assert versions.eval_title.text() == "Evaluation of v1: agreement with your culls"
+    # its title once widened the window to 1025 px (a bold line that did not wrap): the window is made for 900
+    assert all(w.minimumSizeHint().width() < 450 for w in (versions.eval_title, versions.eval_summary,
+                                                            versions.agreement, versions.agreement_note))
     listed = [versions.table.item(0, c).text() for c in range(versions.table.columnCount())]
     assert listed[4:6] == ["—", "—"] and listed[6].endswith(" agreement")  # no MAE: agreement, held out
     # the portfolio evaluation has no dataset here and would replace the agreement table: not offered

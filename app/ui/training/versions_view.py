@@ -189,6 +189,7 @@ class VersionsView(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         self.eval_title = QLabel("Evaluation")
         self.eval_title.setFont(theme.title_font(12))
+        self.eval_title.setWordWrap(True)  # a long title wraps; it must not widen the window past 900 px
         bottom_layout.addWidget(self.eval_title)
         self.eval_summary = QLabel()
         self.eval_summary.setWordWrap(True)
@@ -322,8 +323,8 @@ class VersionsView(QWidget):
             return
         data = read_eval(v)
         taught = data is not None and "agreement" in data
-        self.eval_title.setText(f"Evaluation of {version}: " + ("agreement with your culls, before → after training"
-                                                                 if taught else "base vs fine-tuned"))
+        self.eval_title.setText(f"Evaluation of {version}: " + ("agreement with your culls" if taught
+                                                                 else "base vs fine-tuned"))
         # The portfolio evaluation needs the advisor's portfolio dataset, which a version taught from a
         # shoot's culls has none of, and would replace the agreement table it was published with.
         self.evaluate_button.setEnabled(not taught)
