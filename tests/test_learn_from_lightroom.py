@@ -118,3 +118,20 @@ def test_a_shoot_rated_in_lightroom_teaches_the_advisor_from_the_cli(tiny_model_
 
     listed = mondrian(["train", "versions", "list", "--advisor", "me"], home, timeout=120)
     assert listed.returncode == 0 and "v1" in listed.stdout, listed.stderr
+
+    # the photographer then rates one of those frames in Lightroom (over Mondrian's value): now it is theirs
+    from app.engine.store.database import open_default_store
+    from training.culls import review_decisions
+
+    sidecar = shoot / "burst02_sharp.xmp"
+    theirs = 5 if mondrians["burst02_sharp.jpg"] != 5 else 3
+    sidecar.write_text(sidecar.read_text(encoding="utf-8").replace(
+        f'xmp:Rating="{mondrians["burst02_sharp.jpg"]}"', f'xmp:Rating="{theirs}"'), encoding="utf-8")
+    store = open_default_store()
+    try:
+        decided = {Path(d.path).name: d for d in review_decisions(store, review_id) if d.decided}
+    finally:
+        store.close()
+    assert decided["burst02_sharp.jpg"].stars == theirs
+    assert decided["burst02_sharp.jpg"].source == "sidecar burst02_sharp.xmp"
+    assert "burst02_dark.jpg" not in decided and "burst02_blurred.jpg" not in decided  # still Mondrian's own
