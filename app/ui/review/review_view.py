@@ -181,8 +181,9 @@ class ReviewView(QWidget):
         self.undo_button.setEnabled(False)  # only with a write of this review's not undone yet
         self.undo_button.clicked.connect(self.undo_sidecars)
         self.teach_button = QPushButton("Teach Advisor")  # short: the row must fit a 900 px window
-        self.teach_button.setToolTip("Teach my advisor from this shoot: train it on your picks, rejects and stars "
-                                     "here (Training tab)")
+        self.teach_button.setToolTip("Teach my advisor from this shoot: train it on your picks, rejects and stars, "
+                                     "set here or in Lightroom (read from the XMP). Runs in the Training tab; its "
+                                     "steps and method are under Teaching from culls there.")
         self.teach_button.setEnabled(False)
         self.teach_button.clicked.connect(self.teach)
         self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
