@@ -76,11 +76,23 @@ def evaluate_command(advisor: str, version: str | None, options: PipelineOptions
         *(["--version", version] if version else [])])
 
 
-def learn_command(advisor: str, reviews: list[str], model: str, *, method: str = "orpo") -> Command:
+def learn_default(name: str) -> Any:
+    """``training.learn``'s own default for one of its options (``steps``, ``method``), so that the
+    window offers what the command line does without a second copy of the number."""
+    from .learn import build_parser
+
+    return build_parser().get_default(name)
+
+
+def learn_command(advisor: str, reviews: list[str], model: str, *, method: str = "orpo",
+                  steps: int | None = None, activate: str | None = None) -> Command:
     """Teach ``advisor`` from the user's culls of ``reviews`` (``training.learn``): one process that
-    trains, measures agreement and publishes (activating only when it agrees better)."""
+    trains, measures agreement and publishes (activating only when it agrees better, unless
+    ``activate`` says ``always`` or ``never``). ``None`` keeps the command's own default."""
     return Command(LEARN, "training.learn", ["--advisor", advisor, "--from-review", *reviews,
-                                             *(["--model", model] if model else []), "--method", method])
+                                             *(["--model", model] if model else []), "--method", method,
+                                             *(["--steps", str(steps)] if steps is not None else []),
+                                             *(["--activate", activate] if activate else [])])
 
 
 def training_pipeline(advisor: str, portfolio: str, model: str, hyper: Hyper, options: PipelineOptions, *,

@@ -230,8 +230,9 @@ class MainWindow(QMainWindow):
 
     def teach_from_review(self, advisor_id: str, review_id: str) -> None:
         """The Review view's "Teach my advisor from this shoot": the Training tab runs and shows it."""
-        if self.training is not None and self.training.teach_from_review(advisor_id, review_id):
-            self.tabs.setCurrentWidget(self.training)
+        if self.training is not None:
+            self.training.teach_from_review(advisor_id, review_id)
+            self.tabs.setCurrentWidget(self.training)  # the run, or why it did not start (one already runs)
 
     def _training_finished(self, message: str) -> None:
         if self.tray is not None:

@@ -181,8 +181,9 @@ class ReviewView(QWidget):
         self.undo_button.setEnabled(False)  # only with a write of this review's not undone yet
         self.undo_button.clicked.connect(self.undo_sidecars)
         self.teach_button = QPushButton("Teach Advisor")  # short: the row must fit a 900 px window
-        self.teach_button.setToolTip("Teach my advisor from this shoot: train it on your picks, rejects and stars "
-                                     "here (Training tab)")
+        self.teach_button.setToolTip("Teach my advisor from this shoot: train it on your picks, rejects and stars, "
+                                     "set here or in Lightroom (read from the XMP). Runs in the Training tab; its "
+                                     "steps and method are under Teaching from culls there.")
         self.teach_button.setEnabled(False)
         self.teach_button.clicked.connect(self.teach)
         self.confirm = self._ask  # replaced in tests: (title, text, details) -> bool
@@ -274,6 +275,7 @@ class ReviewView(QWidget):
         request.finished.connect(self._on_finished)
         self.cancel_button.setEnabled(True)
         self.export_button.setEnabled(False)
+        self.teach_button.setEnabled(False)  # until this review is through: not the last one's, nor half of this
         self.status.setText(f"Scanning {Path(folder).name}…")
         self._started, self._run_done, self._run_total = time.perf_counter(), 0, 0
         return request
@@ -327,6 +329,10 @@ class ReviewView(QWidget):
         self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
         self._show_empty()
         ran: RunOutcome = value[2] or RunOutcome(review.total, review.done + review.reused)
+        # every frame is through: a full bar (the last progress message can be the second stage's start
+        # with nothing to critique, which left "0%" beside "Completed")
+        self.progress.setRange(0, max(1, review.total))
+        self.progress.setValue(max(1, review.total))
         triaged = sum(f.stage == "triage" for f in summary.frames)
         text = ran.describe(review.state)  # this run, apart from what earlier runs did
         self.status.setText(text[:1].upper() + text[1:] + "."

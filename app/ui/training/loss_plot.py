@@ -11,6 +11,15 @@ from PySide6.QtWidgets import QWidget
 from ..common import theme
 
 
+def tick_decimals(low: float, high: float) -> int:
+    """Decimals for the axis labels at low, middle and high: enough that they differ (a loss that moves
+    in the third decimal, as a short run's does, read 7.02 / 7.02 / 7.02), at most 4 (the label's width)."""
+    half = (high - low) / 2
+    if half <= 0 or not math.isfinite(half):
+        return 2
+    return max(2, min(4, math.ceil(-math.log10(half)) + 1))
+
+
 class LossPlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -63,11 +72,12 @@ class LossPlot(QWidget):
             return QPointF(x, y)
 
         p.setPen(QColor(theme.MUTED))
+        decimals = tick_decimals(low, high)
         for frac in (0.0, 0.5, 1.0):
             value = low + (high - low) * frac
             y = area.bottom() - area.height() * frac
             p.drawText(QRectF(0, y - 8, 44, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                       f"{value:.2f}")
+                       f"{value:.{decimals}f}")
         p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 16), Qt.AlignmentFlag.AlignRight,
                    f"step {self.train[-1][0] if self.train else 0} / {steps}")
         p.setPen(QPen(QColor(theme.BLUE), 2))

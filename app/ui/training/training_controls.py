@@ -6,6 +6,7 @@ tab reads as what it does, not how its form is laid out.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,10 +18,14 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from training.pipeline import learn_default
+
+from ..common.wheel_guard import guard_wheel
 from .training_form import HyperForm
 from .training_hosts import HostsPanel
 
@@ -37,6 +42,7 @@ class TrainingControls(QWidget):
         col.addWidget(self._advisor_box())
         col.addWidget(self._portfolio_box())
         col.addWidget(self._hyper_box())
+        col.addWidget(self._learn_box())
         self.hosts = HostsPanel(lambda: self.advisor_combo.currentData())
         col.addWidget(self.hosts)
         col.addLayout(self._buttons())
@@ -106,6 +112,9 @@ class TrainingControls(QWidget):
         self.form = HyperForm(form, box)
         self.activate = QCheckBox("Activate the new version when done")
         self.activate.setChecked(True)
+        self.activate.setToolTip("Training: the new version becomes the active one. Teaching from culls: it does "
+                                 "when it agrees with your culls better than before. Unticked: never; activate "
+                                 "it yourself in Versions.")
         form.addRow(self.activate)
         mem = QHBoxLayout()
         self.memory_label = QLabel("Memory: —")
@@ -117,6 +126,27 @@ class TrainingControls(QWidget):
         for name in ("rank", "batch_size"):  # the estimate depends on these: say it is stale
             self.form[name].valueChanged.connect(lambda *_: self.memory_label.setText(MEMORY_STALE))
         self.form["grad_checkpoint"].toggled.connect(lambda *_: self.memory_label.setText(MEMORY_STALE))
+        return box
+
+    def _learn_box(self) -> QGroupBox:
+        """The choices of "Teach Advisor" (Review view): how long to learn from a shoot's culls, and how."""
+        box = QGroupBox("Teaching from culls")
+        box.setToolTip("Used by Teach Advisor in the Review view (mondrian train learn)")
+        form = QFormLayout(box)
+        self.learn_steps = QSpinBox()
+        self.learn_steps.setRange(1, 2000)
+        self.learn_steps.setValue(int(learn_default("steps")))
+        self.learn_steps.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.learn_steps.setToolTip("optimizer steps on your picks, rejects and stars (--steps)")
+        guard_wheel(self.learn_steps)
+        form.addRow("Steps", self.learn_steps)
+        self.learn_method = QComboBox()
+        self.learn_method.addItem("ORPO (preference pairs)", "orpo")
+        self.learn_method.addItem("SFT (targets only)", "sft")
+        self.learn_method.setCurrentIndex(max(0, self.learn_method.findData(learn_default("method"))))
+        self.learn_method.setToolTip("ORPO: the chosen answer against the wrong one; SFT: the targets alone (--method)")
+        guard_wheel(self.learn_method)
+        form.addRow("Method", self.learn_method)
         return box
 
     def _buttons(self) -> QHBoxLayout:

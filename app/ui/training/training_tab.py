@@ -16,12 +16,19 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QScrollArea, QTabWidget, QWidget
 
 from app.engine.advisors import Advisor, AdvisorError, save_user_advisor, slugify, validate_advisor_id
 from training import events as ev
-from training.pipeline import TRAIN, evaluate_command, learn_command, resume_pipeline, training_pipeline
+from training.pipeline import (
+    LEARN,
+    TRAIN,
+    evaluate_command,
+    learn_command,
+    resume_pipeline,
+    training_pipeline,
+)
 from training.run_state import resumable
 
 from ..common import ui_state
@@ -37,6 +44,7 @@ from .training_tasks import PortfolioPhoto
 from .versions_view import VersionsView, eval_summary, read_eval
 
 LAST_OUTCOME = "training/last_outcome"
+ALREADY_RUNNING = "A training command is already running."
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
@@ -85,6 +93,7 @@ class TrainingTab(QWidget):
         self.epochs, self.rank, self.lr = self.form["epochs"], self.form["rank"], self.form["lr"]
         self.batch, self.grad_checkpoint = self.form["batch_size"], self.form["grad_checkpoint"]
         self.eval_limit = self.form["eval_limit"]
+        self.learn_steps, self.learn_method = c.learn_steps, c.learn_method
         self.memory_label, self.memory_button = c.memory_label, c.memory_button
         self.train_button, self.cancel_button, self.resume_button = c.train_button, c.cancel_button, c.resume_button
         self.progress, self.status, self.error_label = c.progress, c.status, c.error_label
@@ -99,7 +108,7 @@ class TrainingTab(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button.clicked.connect(self.resume)
 
-        scroll = QScrollArea()
+        self.column = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(c)
@@ -217,7 +226,7 @@ class TrainingTab(QWidget):
         """Check the inputs, then run dataset -> training -> evaluation as separate processes."""
         self._clear_error()
         folder = self.folder_edit.text().strip()
-        problem = ("A training command is already running." if self.runner.running else
+        problem = (ALREADY_RUNNING if self.runner.running else
                    "Choose or create an advisor first." if not self.advisor_id() else
                    f"Choose the portfolio folder first{f' ({folder} is not a folder)' if folder else ''}."
                    if not folder or not Path(folder).is_dir() else None)
@@ -259,15 +268,29 @@ class TrainingTab(QWidget):
         culls, shown and cancellable here like any run."""
         self._clear_error()
         if self.runner.running:
-            self.show_error("A training command is already running.")
+            self.show_error(ALREADY_RUNNING)
+            return False
+        if self.advisor_combo.findData(advisor_id) < 0:
+            self.reload_advisors()  # created since the tab listed them (another tab, the command line)
+        if self.advisor_combo.findData(advisor_id) < 0:
+            self.show_error(f"The review's advisor {advisor_id!r} no longer exists: it cannot be taught.")
             return False
         self.set_advisor(advisor_id)
-        self._start_run([learn_command(advisor_id, [review_id], self.service.settings.model)], "Teaching")
+        self._remember()
+        self._start_run(self.teach_steps(advisor_id, review_id), "Teaching")
         return True
+
+    def teach_steps(self, advisor_id: str, review_id: str) -> list[Step]:
+        """The one ``training.learn`` command for these choices: steps and method from "Teaching from
+        culls"; "Activate the new version when done" unticked is ``--activate never``, ticked leaves
+        learn's own rule (only when it agrees with the culls better)."""
+        return [learn_command(advisor_id, [review_id], self.service.settings.model,
+                              method=self.learn_method.currentData(), steps=self.learn_steps.value(),
+                              activate=None if self.activate.isChecked() else "never")]
 
     def evaluate(self, version: str) -> None:
         if self.runner.running:
-            self.show_error("A training command is already running.")
+            self.show_error(ALREADY_RUNNING)
             return
         self._clear_error()
         self.new_version = version
@@ -298,6 +321,8 @@ class TrainingTab(QWidget):
             self.new_version = shown.version
 
     def _pipeline_finished(self, ok: bool, message: str) -> None:
+        if self.last_error == ALREADY_RUNNING:  # said while it ran; no longer so
+            self._clear_error()
         self.controls.show_idle()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -314,10 +339,13 @@ class TrainingTab(QWidget):
     def _run_failed(self, advisor: str, message: str) -> None:
         lost_peer = any(isinstance(e, ev.Error) and e.reason == "peer_lost" for _, e in self.runner.events)
         if not (message.endswith(": stopped") or lost_peer):
+            self.status.setText("Failed (the reason is below).")  # not the step's "Evaluating…" left standing
             self.show_error(message)
             return
         state = resumable(advisor)
-        if state is not None:
+        if message.startswith(LEARN):  # one process that publishes at its end: a stop keeps nothing
+            text = "Teaching stopped: nothing was published. Teach Advisor in the Review view starts it again."
+        elif state is not None:
             text = (f"Training cancelled after epoch {state.completed_epochs} of {state.hyper.epochs}. "
                     "Press Resume to continue from there.")
         else:
@@ -340,9 +368,11 @@ class TrainingTab(QWidget):
             except Exception:  # the versions tab says what is missing
                 log.debug("no evaluation summary for %s %s", advisor, self.new_version, exc_info=True)
                 summary = ""
-        text = f"{advisor} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
+        name = self.advisor_combo.currentText().replace("(personal)", "").strip() or advisor
+        text = f"{name} {self.new_version or ''} is ready." + (f" {summary}" if summary else "")
         ui_state.set_str(LAST_OUTCOME, f"Last run of {advisor}: finished, {self.new_version or 'no new version'}.")
         self.status.setText(text)
+        self._reveal(self.status)
         self.eta_label.setText("Done.")
         self.tabs.setCurrentWidget(self.versions)
         emit(self.trainingFinished, text)
@@ -361,7 +391,8 @@ class TrainingTab(QWidget):
     def _remember(self) -> None:
         remember({"portfolio": self.folder_edit.text().strip(), "values": self.form.values(),
                   "activate": self.activate.isChecked(), "hosts": self.hosts.hosts_text(),
-                  "several": self.hosts.enabled.isChecked()}, self.service.settings)
+                  "several": self.hosts.enabled.isChecked(), "learn_steps": self.learn_steps.value(),
+                  "learn_method": self.learn_method.currentData()}, self.service.settings)
 
     def _restore(self) -> None:
         state = remembered()
@@ -369,6 +400,10 @@ class TrainingTab(QWidget):
         if isinstance(state.get("activate"), bool):
             self.activate.setChecked(state["activate"])
         self.hosts.restore(str(state.get("hosts") or ""), bool(state.get("several")))
+        if isinstance(state.get("learn_steps"), int):
+            self.learn_steps.setValue(state["learn_steps"])
+        if self.learn_method.findData(state.get("learn_method")) >= 0:
+            self.learn_method.setCurrentIndex(self.learn_method.findData(state.get("learn_method")))
         folder = state.get("portfolio")
         if isinstance(folder, str) and folder and Path(folder).is_dir():
             self.set_portfolio(folder)
@@ -378,6 +413,12 @@ class TrainingTab(QWidget):
         self.last_error = message
         self.error_label.setText(message)
         self.error_label.show()
+        self._reveal(self.error_label)
+
+    def _reveal(self, widget: QWidget) -> None:
+        """Scroll the column so that ``widget`` (the status or error line at its foot) is in view: a
+        run's outcome or message otherwise goes unseen below the fold."""
+        QTimer.singleShot(0, self, lambda: self.column.ensureWidgetVisible(widget))
 
     def _clear_error(self) -> None:
         self.last_error = ""

@@ -126,6 +126,19 @@ def agreement_note(data: dict[str, Any]) -> str:
     return text + (f" {str(data['reason'])[:1].upper()}{str(data['reason'])[1:]}." if data.get("reason") else "")
 
 
+def _comparison_cells(data: dict[str, Any]) -> list[str]:
+    """Base MAE, tuned MAE and Better for one version. A version taught from culls has no MAE (its
+    eval.json measures agreement with the photographer): dashes, and Better is its held-out pairwise
+    agreement after minus before (the full table is below the list)."""
+    if not data:
+        return ["—", "—", "—"]
+    if "agreement" in data:
+        diff = (data.get("comparison") or {}).get("pairwise_difference")
+        return ["—", "—", f"{diff:+.3f} agreement" if isinstance(diff, (int, float)) else "—"]
+    return [eval_mae(data.get("base", {})), eval_mae(data.get("fine_tuned", {})),
+            _num(data.get("comparison", {}).get("mae_improvement_pct"), 1) + " %"]
+
+
 class VersionsView(QWidget):
     evaluateRequested = Signal(str)  # version
     changed = Signal()  # the active version changed
@@ -176,6 +189,7 @@ class VersionsView(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         self.eval_title = QLabel("Evaluation")
         self.eval_title.setFont(theme.title_font(12))
+        self.eval_title.setWordWrap(True)  # a long title wraps; it must not widen the window past 900 px
         bottom_layout.addWidget(self.eval_title)
         self.eval_summary = QLabel()
         self.eval_summary.setWordWrap(True)
@@ -183,6 +197,7 @@ class VersionsView(QWidget):
         self.agreement = QTableWidget(0, len(AGREEMENT_COLUMNS))  # learn-from-culls versions: agreement, not MAE
         self.agreement.setHorizontalHeaderLabels(AGREEMENT_COLUMNS)
         self.agreement.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.agreement.horizontalHeader().setStretchLastSection(True)
         self.agreement.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.agreement.verticalHeader().setVisible(False)
         self.agreement.setVisible(False)
@@ -227,9 +242,7 @@ class VersionsView(QWidget):
                 time.strftime("%d %b %Y %H:%M", time.localtime(manifest.created)) if manifest else "—",
                 str(metrics.get("epochs_completed", "—")),
                 _num(metrics.get("best_val_loss"), 3),
-                eval_mae(data.get("base", {})) if data else "—",
-                eval_mae(data.get("fine_tuned", {})) if data else "—",
-                (_num(data.get("comparison", {}).get("mae_improvement_pct"), 1) + " %") if data else "—",
+                *_comparison_cells(data),
                 "● active" if active is not None and active.version == v.version else "",
             ]
             for col, text in enumerate(cells):
@@ -309,7 +322,15 @@ class VersionsView(QWidget):
         except AdapterStoreError:
             return
         data = read_eval(v)
-        self.eval_title.setText(f"Evaluation of {version}: base vs fine-tuned")
+        taught = data is not None and "agreement" in data
+        self.eval_title.setText(f"Evaluation of {version}: " + ("agreement with your culls" if taught
+                                                                 else "base vs fine-tuned"))
+        # The portfolio evaluation needs the advisor's portfolio dataset, which a version taught from a
+        # shoot's culls has none of, and would replace the agreement table it was published with.
+        self.evaluate_button.setEnabled(not taught)
+        self.evaluate_button.setToolTip("This version was measured against your culls when it was taught; teach "
+                                        "again from the Review view to measure anew" if taught else
+                                        "Evaluate this version on the held-out portfolio photos")
         if data is None:
             self.eval_summary.setText("Not evaluated yet: press Evaluate.")
             self.eval_view.clear()
