@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         import_module(f"app.commands.{name}").register(sub)
+    parser.set_defaults(root_parser=parser)  # `completion` walks the whole tree
     return parser
 
 

@@ -229,6 +229,15 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _taught_from_culls(folder: Path) -> bool:
+    """A version ``train learn`` published: its eval.json holds the agreement table."""
+    try:
+        data = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "agreement" in data
+
+
 def write_results(version: AdapterVersion, result: dict[str, Any]) -> None:
     """eval.json + eval.md into the version folder; the summary into its manifest."""
     with diskspace.writing(version.path, results_bytes(int(result.get("samples", 0)), version),
@@ -285,6 +294,10 @@ def _main(args: argparse.Namespace, lines: JsonLines) -> int:
         manifest = version.manifest()
     except AdapterStoreError as exc:
         raise CommandError(str(exc)) from None
+    if _taught_from_culls(version.path):
+        raise CommandError(f"{args.advisor} {version.version} was taught from culls (`train learn`): its eval.json "
+                           "is the agreement with your culls, which this portfolio evaluation would replace; it "
+                           "is judged by agreement, not by MAE")
     model_ref = args.model or (manifest.base_model if manifest else None) or settings.model
     max_tokens = args.max_tokens or settings.max_tokens or None  # None: derived from the model per report
     if (args.max_tokens is not None and args.max_tokens < 0) or (args.limit is not None and args.limit < 1):

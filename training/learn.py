@@ -117,19 +117,24 @@ class Learning:
         if self.opts.decisions is not None:
             return [d for d in self.opts.decisions if d.decided]
         from app.engine.store.database import open_default_store
+        from app.engine.store.path_text import display_text
 
         store = open_default_store()
+        named = []  # what the photographer sees: the folder reviewed (the id in brackets)
         try:
             found: list[Decision] = []
             for review in self.opts.reviews:
-                if store.reviews.find_review(review) is None:
+                row = store.reviews.find_review(review)
+                if row is None:
                     raise CommandError(f"no review {review!r} (`mondrian review FOLDER --json` prints a review's id)")
+                folder = row.folder if not row.folder.startswith("files:") else "a selection of files"
+                named.append(f"{display_text(folder)} [{review}]")
                 found += review_decisions(store, review)
         finally:
             store.close()
         decided = [d for d in found if d.decided]
         if not decided:
-            raise CommandError("none of the frames of " + ", ".join(self.opts.reviews) + " has a decision (stars, "
+            raise CommandError("none of the frames of " + ", ".join(named) + " has a decision (stars, "
                                "pick or reject, set in Mondrian or in Lightroom): cull the shoot first")
         return decided
 

@@ -89,6 +89,9 @@ def _print_list(advisor_id: str, entries: list[dict[str, Any]]) -> None:
         val = metrics.get("best_val_loss")
         mse = (f"{ev['mse_base']:.2f}->{ev['mse_fine_tuned']:.2f}"
                if ev.get("mse_base") is not None and ev.get("mse_fine_tuned") is not None else "-")
+        if mse == "-" and metrics.get("agreement_held_out") is not None:  # taught from culls: agreement
+            before = metrics.get("agreement_before_held_out")
+            mse = (f"agr {before:.2f}->" if isinstance(before, float) else "agr ") + f"{metrics['agreement_held_out']:.2f}"
         print(f"{'*' if e['active'] else ' ':2}{e['version']:<8} {created:<17} "
               f"{(f'{val:.4f}' if isinstance(val, float) else '-'):>9} {mse:>14}  {e.get('base_model', '-')}")
     if not any(e["active"] for e in entries):

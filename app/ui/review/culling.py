@@ -17,6 +17,7 @@ from PySide6.QtGui import QKeyEvent, QKeySequence
 
 from app.engine.critique.report import DIMENSION_LABELS, DIMENSIONS, grade_for_score
 from app.engine.review.culling import LABELS
+from app.engine.review.culling import describe as describe_step
 from app.engine.review.grading import PROBLEMS, STAR_BANDS
 from app.engine.review.summary import FrameSummary
 
@@ -203,14 +204,8 @@ def is_redo(event: QKeyEvent) -> bool:
 
 
 def describe(cull: Cull, count: int) -> str:
-    """The undo step's name: "Pick", "3 stars on 4 frames", "Red label"."""
-    if cull.field == "flag":
-        text = {"pick": "Pick", "reject": "Reject", "none": "Unflag"}[str(cull.value)]
-    elif cull.field == "stars":
-        text = f"{cull.value} star{'s' if cull.value != 1 else ''}"
-    else:
-        text = f"{cull.value} label"
-    return text + (f" on {count} frames" if count > 1 else "")
+    """The undo step's name: "Pick", "3 stars on 4 frames", "Red label" (the engine's, as the CLI says it)."""
+    return describe_step(cull.field, cull.value, count)
 
 
 def key_name(key: Qt.Key) -> str:
