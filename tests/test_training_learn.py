@@ -190,3 +190,18 @@ def test_an_undecided_review_is_refused_clearly(tiny_model_dir: Path, tmp_path: 
                           text=True, timeout=120)
     assert proc.returncode != 0
     assert "has a decision" in proc.stderr + proc.stdout
+
+
+def test_a_taught_version_is_listed_by_agreement_and_not_evaluated_as_a_portfolio(
+        learned: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from training import evaluate, versions
+    from training.common import run_main
+
+    version = learned["result"]["version"]
+    assert run_main(evaluate.main, ["--advisor", "eye", "--version", version]) == 2
+    assert "was taught from culls" in capsys.readouterr().err  # its agreement table stays
+    assert json.loads((learned["version"].path / "eval.json").read_text(encoding="utf-8"))["agreement"]
+    assert run_main(versions.main, ["list", "--advisor", "eye"]) == 0
+    listed = capsys.readouterr().out
+    held = learned["result"]["agreement"]["after"]["held_out"]["pairwise"]["value"]
+    assert version in listed and ("agr " in listed or held is None)
