@@ -26,7 +26,7 @@ from app.engine.settings import Settings
 from app.engine.store.database import Store
 from app.testing.tiny_photos import varied_photos
 
-FAMILIES = ("qwen3_vl", "gemma3", "idefics3", "paligemma")
+FAMILIES = ("qwen3_vl", "gemma3", "idefics3", "paligemma", "mistral3")
 N_PHOTOS = 20  # photos per family
 TEXT_CHARS = 8  # the user's setting; the token budget follows from it and the tokenizer
 

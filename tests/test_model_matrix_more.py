@@ -1,8 +1,9 @@
 """The passes that read digit probabilities, on the families whose tokenizers differ most from Qwen's.
 
-SmolVLM (``idefics3``: byte-level BPE with every digit its own token, photos split into tiles) and
+SmolVLM (``idefics3``: byte-level BPE with every digit its own token, photos split into tiles),
 PaliGemma (``paligemma``: SentencePiece-style pieces with byte fallback, so a digit has two
-spellings, ``7`` and ``<0x37>``, and no chat template). On each: the review's triage stage
+spellings, ``7`` and ``<0x37>``, and no chat template) and Mistral Small 3.1 (``mistral3``: Tekken's
+specials, a Pixtral tower that keeps the photo's aspect, the spatial merge at the top of the config). On each: the review's triage stage
 (expected scores read at the score positions), the cull scorer (``training.cull_scoring``) and two
 steps of learning from culls (``training.learn``). The model matrix (tests/test_model_matrix.py)
 runs the critique, RAG and training tests on them too.
@@ -20,9 +21,9 @@ import pytest
 from PIL import Image
 
 from app.engine.critique.report import DIMENSIONS
-from app.engine.critique.triage import ScoreSteps, TriageScores, is_score_piece, score_pieces
+from app.engine.critique.triage import ScoreSteps, TriageScores, is_score_piece, score_pieces, triage_edge
 
-FAMILIES = ("idefics3", "paligemma")
+FAMILIES = ("idefics3", "paligemma", "mistral3")
 
 
 @dataclass
@@ -84,6 +85,16 @@ def test_expected_score_sums_a_digits_spellings():
     steps([9], [1, 2, 3], [0.25, 0.25, 0.5])
     assert steps.steps == [{"7": 0.5, "2": 0.5}]
     assert steps.expected() == [pytest.approx(4.5)]
+
+
+def test_the_triage_edge_reads_a_merge_kept_at_the_top_of_the_config():
+    """Mistral 3 keeps spatial_merge_size beside vision_config: 16 merged patches of 28 px, not the
+    tower's 1540 px maximum (3025 image tokens)."""
+    from types import SimpleNamespace as Ns
+
+    mistral3 = Ns(spatial_merge_size=2, vision_config=Ns(patch_size=14, image_size=1540))
+    assert triage_edge(mistral3) == 14 * 2 * 16 == 448
+    assert triage_edge(Ns(vision_config=Ns(patch_size=14, image_size=896))) == 896  # no merge: the fixed size
 
 
 # --- on the tiny models ---------------------------------------------------------------------------

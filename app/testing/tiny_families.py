@@ -323,6 +323,74 @@ def _paligemma_preprocessor(_max_pixels: int) -> dict[str, Any]:
     }
 
 
+# Mistral Small 3.1 (mistral3): Tekken's specials in their order (a byte-level BPE with every
+# digit its own token), a Pixtral tower that keeps the photo's aspect ([IMG_BREAK] after each row
+# of patches, [IMG_END] after the last), and spatial_merge_size at the top of config.json.
+MISTRAL3_SPECIAL_TOKENS: tuple[str, ...] = (
+    "<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]", "[PREFIX]", "[MIDDLE]",
+    "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]",
+)
+# Mistral Small 3.1's template, reduced to text and images: the system prompt in its own block,
+# user turns in [INST]...[/INST] (images as [IMG]), the answer followed by </s>.
+MISTRAL3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- if messages[0]['content'] is string -%}{%- set system_message = messages[0]['content'] -%}"
+    "{%- else -%}{%- set system_message = messages[0]['content'][0]['text'] -%}{%- endif -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{{ '[SYSTEM_PROMPT]' + system_message + '[/SYSTEM_PROMPT]' }}"
+    "{%- else -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{%- if message['content'] is string -%}{{ '[INST]' + message['content'] + '[/INST]' }}"
+    "{%- else -%}{{ '[INST]' }}"
+    "{%- for block in message['content'] -%}"
+    "{%- if block['type'] == 'text' -%}{{ block['text'] }}"
+    "{%- elif block['type'] in ['image', 'image_url'] -%}{{ '[IMG]' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}{{ '[/INST]' }}"
+    "{%- endif -%}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{%- if message['content'] is string -%}{{ message['content'] + eos_token }}"
+    "{%- else -%}{{ message['content'][0]['text'] + eos_token }}{%- endif -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+MISTRAL3_LONGEST_EDGE = 224  # Pixtral's size.longest_edge: 8 x 8 merged patches of 28 px at most
+
+
+def _mistral3_config() -> dict[str, Any]:
+    tid = MISTRAL3_SPECIAL_TOKENS.index
+    text = {
+        "model_type": "mistral", "hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-5,
+        "vocab_size": VOCAB_SIZE, "max_position_embeddings": 8192, "rope_theta": 1000000000.0,
+        "sliding_window": None, "tie_word_embeddings": False,
+    }
+    vision = {
+        "model_type": "pixtral", "num_hidden_layers": 2, "hidden_size": 32, "head_dim": 16, "intermediate_size": 64,
+        "num_attention_heads": 2, "image_size": MISTRAL3_LONGEST_EDGE, "patch_size": 14, "num_channels": 3,
+        "rope_theta": 10000.0, "hidden_act": "silu",
+    }
+    return {
+        "architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "vocab_size": VOCAB_SIZE,
+        "text_config": text, "vision_config": vision, "image_token_index": tid("[IMG]"), "spatial_merge_size": 2,
+        "multimodal_projector_bias": False, "projector_hidden_act": "gelu", "vision_feature_layer": -1,
+        "eos_token_id": [tid("</s>")], "pad_token_id": tid("<pad>"),
+    }
+
+
+def _mistral3_preprocessor(_max_pixels: int) -> dict[str, Any]:
+    return {
+        "image_processor_type": "PixtralImageProcessor", "processor_class": "PixtralProcessor",
+        "patch_size": {"height": 14, "width": 14}, "size": {"longest_edge": MISTRAL3_LONGEST_EDGE},
+        "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True, "do_convert_rgb": True,
+        "resample": 3, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711],
+    }
+
+
 FAMILIES: dict[str, Family] = {
     "qwen3_vl": _qwen_family("qwen3_vl"),
     "qwen2_5_vl": _qwen_family("qwen2_5_vl"),
@@ -358,5 +426,15 @@ FAMILIES: dict[str, Family] = {
         special_ids=dict(PALIGEMMA_ADDED_IDS),
         extra_files={"processor_config.json": {"processor_class": "PaliGemmaProcessor",
                                                "image_seq_length": PALIGEMMA_IMAGE_TOKENS, "image_token": "<image>"}},
+    ),
+    "mistral3": Family(
+        name="mistral3", special_tokens=MISTRAL3_SPECIAL_TOKENS, chat_template=MISTRAL3_CHAT_TEMPLATE,
+        tokenizer_kwargs={"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+                          "additional_special_tokens": [t for t in MISTRAL3_SPECIAL_TOKENS
+                                                        if t not in ("<s>", "</s>", "<unk>", "<pad>")]},
+        config=_mistral3_config, preprocessor=_mistral3_preprocessor, tokenizer_style="byte_level_digits",
+        extra_files={"processor_config.json": {"processor_class": "PixtralProcessor", "image_token": "[IMG]",
+                                               "image_break_token": "[IMG_BREAK]", "image_end_token": "[IMG_END]",
+                                               "patch_size": 14, "spatial_merge_size": 2}},
     ),
 }

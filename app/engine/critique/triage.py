@@ -55,13 +55,14 @@ def triage_prompt(advisor: Advisor, *, facts: Sequence[str] = ()) -> Prompt:
 def triage_edge(config: Any, setting: int = 0) -> int:
     """The triage photo's long edge: ``setting`` when set, else :data:`TOKENS_PER_EDGE` image tokens
     along the long edge by the model's own patch arithmetic (patch size x spatial merge: 32 px on
-    Qwen3-VL, 28 on Qwen2-VL), else the fixed input size of a model that resizes every photo
+    Qwen3-VL, 28 on Qwen2-VL and Mistral 3), else the fixed input size of a model that resizes every photo
     (Gemma 3's ``image_size``)."""
     if setting > 0:
         return int(setting)
     vision = getattr(config, "vision_config", None)
     patch = int(getattr(vision, "patch_size", 0) or 0)
-    merge = int(getattr(vision, "spatial_merge_size", 0) or 0)
+    # Qwen keeps the merge in the vision settings; Mistral 3 (Pixtral) at the top of config.json
+    merge = int(getattr(vision, "spatial_merge_size", 0) or getattr(config, "spatial_merge_size", 0) or 0)
     if patch and merge:
         return patch * merge * TOKENS_PER_EDGE
     size = int(getattr(vision, "image_size", 0) or 0)
