@@ -1,6 +1,6 @@
-"""The same engine on four architecture families: Qwen3-VL, Gemma 3, SmolVLM (idefics3) and PaliGemma
-(tiny, random; byte-level tokenizers, one with split digits, and a SentencePiece-style one with byte
-fallback).
+"""The same engine on five architecture families: Qwen3-VL, Gemma 3, SmolVLM (idefics3), PaliGemma and
+Mistral 3 (tiny, random; byte-level tokenizers, two with split digits, and a SentencePiece-style one
+with byte fallback).
 
 On each: 20 varied photos through constrained critique (every report complete and schema-valid,
 within the budget derived from the model), RAG profiling, an adapter made by mlx-vlm's trainer

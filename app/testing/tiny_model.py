@@ -8,8 +8,8 @@ model class with a small config and random weights, a tokenizer of the family's 
 worst case for token budgets) with the family's special tokens, and the family's chat template (see
 ``tiny_families.py``). Its output is gibberish, by design.
 
-``python -m app.testing.tiny_model DIR [--family qwen3_vl|qwen2_5_vl|gemma3|idefics3|paligemma] [--seed N]``
-builds one.
+``python -m app.testing.tiny_model DIR [--family qwen3_vl|qwen2_5_vl|gemma3|idefics3|paligemma|mistral3]``
+``[--seed N]`` builds one.
 """
 
 from __future__ import annotations
