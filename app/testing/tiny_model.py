@@ -3,11 +3,13 @@
 Tests, the README demo and the benchmark need a model that goes through exactly the code paths
 of the real one (``mlx_vlm.load``, the processor, the chat template, generation, LoRA training)
 without a multi-gigabyte download. This builds one in well under a second: the real mlx-vlm
-model class with a small config and random weights, a byte-level BPE tokenizer trained here (about
-one token per character: a worst case for token budgets) with the family's special tokens, and the
-family's chat template (see ``tiny_families.py``). Its output is gibberish, by design.
+model class with a small config and random weights, a tokenizer of the family's kind trained here
+(byte-level BPE, or SentencePiece-style pieces with byte fallback; about one token per character: a
+worst case for token budgets) with the family's special tokens, and the family's chat template (see
+``tiny_families.py``). Its output is gibberish, by design.
 
-``python -m app.testing.tiny_model DIR [--family qwen3_vl|qwen2_5_vl|gemma3] [--seed N]`` builds one.
+``python -m app.testing.tiny_model DIR [--family qwen3_vl|qwen2_5_vl|gemma3|idefics3|paligemma|mistral3]``
+``[--seed N]`` builds one.
 """
 
 from __future__ import annotations
@@ -65,12 +67,15 @@ def model_config(arch: str = DEFAULT_ARCH) -> dict[str, Any]:
     return _family(arch).config()
 
 
-def _train_tokenizer(special_tokens: Sequence[str]) -> Any:
-    """Byte-level BPE over a small fixed corpus: deterministic, and any text encodes."""
+def _train_tokenizer(special_tokens: Sequence[str], split_digits: bool = False) -> Any:
+    """Byte-level BPE over a small fixed corpus: deterministic, and any text encodes. ``split_digits``:
+    every digit its own pre-token, never merged with a space or another digit (SmolLM2, Llama 3)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                         if split_digits else byte_level)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE,
@@ -82,17 +87,63 @@ def _train_tokenizer(special_tokens: Sequence[str]) -> Any:
     return tok
 
 
+def _train_sentencepiece_tokenizer(family: Family) -> Any:
+    """SentencePiece-style (Gemma): BPE pieces of printable characters and words marked with
+    "▁" (no byte-level alphabet), digits one by one, byte fallback through the 256 ``<0xNN>`` pieces,
+    the family's BOS added to every encoding and its added tokens (``special_ids``) at the top of
+    the vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    specials = list(family.special_tokens)
+    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+    added = sorted(family.special_ids, key=family.special_ids.__getitem__)
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE - len(byte_tokens) - len(added), special_tokens=specials,
+                                  initial_alphabet=[chr(c) for c in range(33, 127)] + ["▁"], show_progress=False)
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never"),
+                                                 pre_tokenizers.Digits(individual_digits=True)])
+    tok.train_from_iterator(list(_CORPUS_LINES) * 4, trainer=trainer)
+    learned = json.loads(tok.to_str())["model"]
+    ordered = sorted(learned["vocab"], key=learned["vocab"].__getitem__)
+    vocab = {t: i for i, t in enumerate(specials + byte_tokens + [t for t in ordered if t not in specials])}
+    merges: list[tuple[str, str]] = []
+    for m in learned["merges"]:  # "a b" in older tokenizers.json, ["a", "b"] in newer
+        a, b = m.split(" ") if isinstance(m, str) else m
+        merges.append((str(a), str(b)))
+    # The shape of Gemma's own tokenizer.json: spaces become "▁" in the normalizer, no pre-tokenizer
+    # (the vocabulary has no piece across words or digits), and a decoder that turns "▁" back into a
+    # space and <0xNN> pieces into bytes (llguidance reads the space and the bytes from it).
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    for token in added:
+        if tok.get_vocab_size() > family.special_ids[token]:
+            raise ValueError(f"{family.name}: vocabulary reaches id {family.special_ids[token]} before {token}")
+        while tok.get_vocab_size() < family.special_ids[token]:  # unused ids up to the added token's
+            tok.add_tokens([f"<unused{tok.get_vocab_size()}>"])
+        tok.add_special_tokens([token])
+    bos = family.tokenizer_kwargs["bos_token"]
+    tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                       special_tokens=[(bos, specials.index(bos))])
+    return tok
+
+
 def _save_tokenizer(dest: Path, family: Family) -> None:
     _set_offline()
     from transformers import PreTrainedTokenizerFast
 
+    trained = (_train_sentencepiece_tokenizer(family) if family.tokenizer_style == "sentencepiece"
+               else _train_tokenizer(family.special_tokens, family.tokenizer_style == "byte_level_digits"))
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer(family.special_tokens),
+        tokenizer_object=trained,
         model_max_length=32768,
         padding_side="left",
         clean_up_tokenization_spaces=False,
         **family.tokenizer_kwargs,
     )
+    if not family.chat_template:  # the family has none (PaliGemma): the processor writes the prompt
+        fast.save_pretrained(str(dest))
+        return
     fast.chat_template = family.chat_template
     fast.save_pretrained(str(dest))
     # mlx-vlm's processors read the template from either file; write both so it is never lost.

@@ -37,7 +37,8 @@ from typing import Any
 # Called at each sampled step with (tokens so far, allowed token ids, their probabilities).
 Inspector = Callable[[list[int], list[int], list[float]], None]
 PieceCallback = Callable[[str], None]
-INSPECT_MAX_ALLOWED = 16  # the inspector sees only steps with this few allowed tokens (score digits)
+INSPECT_MAX_ALLOWED = 16  # the inspector sees only steps with this few allowed tokens (score digits),
+# unless it has a ``max_allowed`` of its own (derived from the tokenizer: triage's ScoreSteps)
 
 
 @dataclass
@@ -144,7 +145,7 @@ def _inspect(row: _Row, logits: Any) -> None:
     if row.inspect is None:
         return
     allowed = np.flatnonzero(np.array(mx.isfinite(logits)))
-    if 0 < len(allowed) <= INSPECT_MAX_ALLOWED:
+    if 0 < len(allowed) <= int(getattr(row.inspect, "max_allowed", INSPECT_MAX_ALLOWED)):
         probs = np.array(mx.softmax(logits[mx.array(allowed)].astype(mx.float32), axis=-1))
         row.inspect(list(row.out.tokens), [int(t) for t in allowed], [float(p) for p in probs])
 

@@ -17,6 +17,7 @@ from app.engine.critique.triage import (
     ScoreSteps,
     TriageScores,
     read_scores,
+    score_pieces,
     triage_edge,
     triage_prompt,
     triage_schema,
@@ -46,7 +47,8 @@ def triage_frames(host: ModelHost, images: Sequence[Image.Image], advisor: Advis
     loaded = scope.wait(host.load())
     edge = triage_edge(loaded.model.config, edge_setting)
     tokenizer = getattr(loaded.processor, "tokenizer", loaded.processor)
-    collectors = [ScoreSteps(lambda ids: str(tokenizer.decode(ids))) for _ in images]
+    pieces = score_pieces(tokenizer)
+    collectors = [ScoreSteps(lambda ids: str(tokenizer.decode(ids)), pieces) for _ in images]
     requests = [GenerationRequest(prompt=triage_prompt(advisor, facts=facts[i] if facts else ()),
                                   image=scaled(image, edge), max_tokens=TRIAGE_MAX_TOKENS, temperature=0.0,
                                   schema=triage_schema(), request_id=new_request_id("triage"), adapter=adapter,
