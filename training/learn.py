@@ -48,7 +48,7 @@ from .culls import Decision, Examples, build_examples, kept, review_decisions, u
 from .culls_dataset import CullsDataset, load_culls, write_culls
 from .run_state import STOP_FILE, run_dir
 from .stopping import Signals, StopRequested
-from .trainer_support import progress_callback_class, stop_at_step
+from .trainer_support import chat_template_problem, progress_callback_class, stop_at_step
 from .world import PeerLost, World, peer_errors
 
 METHODS = ("orpo", "sft")
@@ -164,6 +164,8 @@ class Learning:
             problem = str(exc)
         except Exception as exc:  # noqa: BLE001 - a broken model folder on one Mac: every process hears why
             problem = f"the model {self.opts.model or 'in settings'} could not be loaded ({exc})"
+        if loaded is not None:
+            problem = chat_template_problem(loaded[1], ref)
         self.world.check_all(problem)  # a failure on one process ends all of them, not a hang in the next step
         assert loaded is not None
         model, processor = loaded

@@ -36,6 +36,18 @@ class ResizedRows:
         return row
 
 
+def chat_template_problem(processor: Any, model_ref: str) -> str | None:
+    """Why mlx-vlm's trainer cannot train this model, if it cannot: its datasets render every row
+    through the chat template and check that the answer follows the prompt, so a model without a
+    template (PaliGemma) fails deep inside with "not prefix-stable"; said here, once, by name."""
+    from app.engine.model.requests import has_chat_template
+
+    if has_chat_template(processor):
+        return None
+    return (f"the model {model_ref} has no chat template: mlx-vlm's trainer renders every training row "
+            "through one, so it cannot train this model (it can still critique)")
+
+
 def load_for_training(model_ref: str, hyper: Hyper, world: World, checkpoint: Path | None,
                       out: JsonLines) -> tuple[Any, Any]:
     """The base model with a LoRA on it (fresh from ``hyper.seed``, or rank 0's ``checkpoint``), and rank 0's
@@ -53,6 +65,7 @@ def load_for_training(model_ref: str, hyper: Hyper, world: World, checkpoint: Pa
     world.check_all(problem)
     start = time.perf_counter()
     model, processor = mlx_vlm.load(str(path), lazy=True)
+    world.check_all(chat_template_problem(processor, model_ref))
     mx.random.seed(hyper.seed)  # the adapter's initial weights
     prepare_model_for_training(model, train_type="lora", lora_rank=hyper.rank, lora_alpha=float(hyper.alpha or 2 * hyper.rank),
                                lora_dropout=hyper.dropout, target_modules=hyper.target_modules,

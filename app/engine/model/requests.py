@@ -98,12 +98,23 @@ class LoadedModel:
     state: dict[str, Any] = field(default_factory=dict)  # for extensions (adapters, caches)
 
 
+def has_chat_template(processor: Any) -> bool:
+    """Whether the processor (or its tokenizer) renders chat turns; a model without one takes one text."""
+    tokenizer = getattr(processor, "tokenizer", None)
+    return bool(getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None))
+
+
 def render_prompt(processor: Any, config: Any, prompt: Prompt, num_images: int = 1) -> str:
     """The exact prompt text the model sees; mlx-vlm's trainer renders training turns the same way."""
     from mlx_vlm import apply_chat_template
 
-    text = apply_chat_template(processor, config, prompt.messages(), add_generation_prompt=True,
-                               num_images=num_images)
+    messages = prompt.messages()
+    if not has_chat_template(processor):
+        # mlx-vlm keeps only the last turn when there is no template (PaliGemma): the advisor's
+        # instructions would be dropped without a word, so they go into the one turn there is.
+        text_turns = [m["content"] for m in messages if isinstance(m.get("content"), str) and m["content"]]
+        messages = [{"role": "user", "content": "\n\n".join(text_turns)}]
+    text = apply_chat_template(processor, config, messages, add_generation_prompt=True, num_images=num_images)
     if not isinstance(text, str):
         raise TypeError(f"mlx-vlm rendered the prompt as {type(text).__name__}, not text")
     return text
