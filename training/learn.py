@@ -35,6 +35,7 @@ from app.engine.adapters.versions import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Adapte
 from app.engine.advisors import AdvisorError, validate_advisor_id
 
 from . import agreement as agree
+from .causal import make_training_causal
 from .common import EXIT_OK, CommandError, JsonLines, reported, run_main, setup
 from .culls import Decision, Examples, build_examples, kept, review_decisions, user_level
 from .stopping import Signals, StopRequested
@@ -132,6 +133,7 @@ class Learning:
         except ModelNotAvailableError as exc:
             raise CommandError(str(exc)) from None
         model, processor = mlx_vlm.load(str(path))
+        make_training_causal(model)  # Gemma 3's training forward attends to the future in mlx-vlm 0.7.10
         mx.random.seed(self.opts.seed)
         start = self._active_adapter()
         prepare_model_for_training(model, train_type="lora", lora_rank=self.opts.rank,
