@@ -6,7 +6,9 @@ teacher forcing: one forward pass over the triage prompt, the photo and a fixed 
 (``{"composition": 5, ...}``), reading at each score position the probabilities the model gives
 the ten digits (in the form the answer uses there, with or without a leading space) and taking
 ``sum(p(d) * d)``; the frame's score is the mean of the eight. The same forward pass as the trainer
-(mlx-vlm's ``VisionDataset`` and ``forward_vlm_logits``), in eval mode (no dropout).
+(mlx-vlm's ``VisionDataset`` and ``forward_vlm_logits``), in eval mode (no dropout), made causal
+where mlx-vlm's is not (:mod:`training.causal`: Gemma 3's would read the probe's own digits, so every
+frame scored alike), and checked causal on the first frame.
 
 A "10" starts with a "1": a second pass over the answer ``{"composition": 10, ...}`` reads, after
 each "1", the odds of the "0" against the separator that would end the number there, and a "1"
@@ -21,9 +23,11 @@ from typing import Any
 
 from app.engine.critique.report import DIMENSIONS
 
+from .causal import leaks_future, make_training_causal, model_type
 from .culls import scores_answer
 
 PROBE = 5  # the fixed score in the probe answer
+LEAK = 1e-4  # logits moving more than this when a later token changes: the forward is not causal
 TEN = 10  # the second probe: what follows a "1"
 
 
@@ -51,6 +55,8 @@ class FrameScorer:
         from mlx_vlm.trainer.vlm.sft.dataset import VisionDataset
 
         self.model, self.processor = model, processor
+        make_training_causal(model)
+        self.checked = False  # the forward's causality, checked on the first row scored
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.dataset = VisionDataset([], model.config, processor, config={"train_on_completions": True})
         self.digits = {False: _digit_ids(self.tokenizer, False), True: _digit_ids(self.tokenizer, True)}
@@ -82,6 +88,13 @@ class FrameScorer:
         if len(positions) != len(DIMENSIONS):
             raise ValueError(f"the probe answer's scores were not found in the tokenized row ({len(positions)} of "
                              f"{len(DIMENSIONS)})")
+        if not self.checked:
+            leak = leaks_future(self.model, batch)
+            if leak > LEAK:
+                raise ValueError(f"mlx-vlm's training forward for {model_type(self.model) or 'this model'} is not causal "
+                                 f"(earlier logits move by {leak:.3g} when the last token changes): its scores would "
+                                 "read the answer, not the photo; add the family to training.causal")
+            self.checked = True
         return ids, positions, forward_vlm_logits(self.model, batch["input_ids"], batch["attention_mask"], batch)
 
     def _tens(self, prompt: Sequence[dict[str, str]], image: Any) -> list[float]:

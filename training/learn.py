@@ -43,6 +43,7 @@ from app.engine.advisors import AdvisorError, validate_advisor_id
 from app.engine.store.path_text import json_safe
 
 from . import agreement as agree
+from .causal import make_training_causal
 from .common import EXIT_OK, EXIT_PEER_LOST, CommandError, JsonLines, reported, run_main, setup
 from .culls import Decision, Examples, build_examples, kept, review_decisions, user_level
 from .culls_dataset import CullsDataset, load_culls, write_culls
@@ -169,6 +170,7 @@ class Learning:
         self.world.check_all(problem)  # a failure on one process ends all of them, not a hang in the next step
         assert loaded is not None
         model, processor = loaded
+        make_training_causal(model)  # Gemma 3's training forward attends to the future in mlx-vlm 0.7.10
         mx.random.seed(self.opts.seed)
         start = self._active_adapter() if self.world.leader else None
         prepare_model_for_training(model, train_type="lora", lora_rank=self.opts.rank,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+from .causal import make_training_causal
 from .common import JsonLines, flatten
 from .hyper import Hyper
 from .stopping import StopRequested
@@ -66,6 +67,7 @@ def load_for_training(model_ref: str, hyper: Hyper, world: World, checkpoint: Pa
     start = time.perf_counter()
     model, processor = mlx_vlm.load(str(path), lazy=True)
     world.check_all(chat_template_problem(processor, model_ref))
+    make_training_causal(model)  # Gemma 3's training forward attends to the future in mlx-vlm 0.7.10
     mx.random.seed(hyper.seed)  # the adapter's initial weights
     prepare_model_for_training(model, train_type="lora", lora_rank=hyper.rank, lora_alpha=float(hyper.alpha or 2 * hyper.rank),
                                lora_dropout=hyper.dropout, target_modules=hyper.target_modules,

@@ -169,6 +169,12 @@ def _save_weights(dest: Path, config: dict[str, Any], seed: int) -> int:
     mx.random.seed(seed)
     model = model_class.Model(model_cfg)
     weights = dict(tree_flatten(model.parameters()))
+    for name, value in weights.items():
+        if value.ndim >= 2 and value.size > 1 and bool(mx.all(value == value.reshape(-1)[0])):
+            # A matrix the class leaves constant for the checkpoint to fill: Gemma 3's mm_input_projection_weight
+            # is all ones, which sums each image feature over its channels; the vision tower's final LayerNorm
+            # makes that sum zero, so every photo would reach the language model as zeros (a blind model).
+            weights[name] = mx.random.normal(value.shape) * value.shape[0] ** -0.5
     mx.eval(weights)
     mx.save_safetensors(str(dest / "model.safetensors"), weights, metadata={"format": "mlx"})
     return sum(int(v.size) for v in weights.values())
