@@ -14,13 +14,13 @@ from PIL import Image
 from app.engine.advisors import Advisor
 from app.engine.critique.report import DIMENSIONS
 from training.culls import Examples, build_examples, scores_answer, target_scores
-from training.learn_grpo import FORMAT, answer_scores, cull_reward, grpo_rows, train_grpo
+from training.learn_grpo import FORMAT, answer_scores, cull_reward, grpo_rows, readable_scores, train_grpo
 from training.stopping import StopRequested
 
 ADVISOR = Advisor(id="grpo", name="Grpo", bio="Likes sharp, bright frames.")
 
 
-def test_the_reward_is_the_users_level_for_well_formed_answers_only() -> None:
+def test_the_reward_is_the_users_level_for_the_scores_read() -> None:
     target = scores_answer(dict.fromkeys(DIMENSIONS, 8))
     exact, near, far = (scores_answer(dict.fromkeys(DIMENSIONS, v)) for v in (8, 6, 1))
     raw = cull_reward(completions=[exact, near, far, exact + " trailing words", '{"composition": 8}',
@@ -30,9 +30,14 @@ def test_the_reward_is_the_users_level_for_well_formed_answers_only() -> None:
     assert rewards[0] == pytest.approx(1.0)
     assert rewards[0] > rewards[1] > rewards[2] >= FORMAT  # closer to the user's level earns more
     assert rewards[3] == rewards[0]  # text after the object is not read, as the triage pass does
-    assert rewards[4:] == [0.0, 0.0, 0.0]  # missing dimensions, not JSON, a score out of range
+    assert rewards[4] == pytest.approx(1 / 8)  # one dimension read, at the user's level: an eighth
+    assert rewards[5] == 0.0  # no score readable
+    assert 0 < rewards[6] < rewards[0] and rewards[6] == pytest.approx(7 / 8)  # the 11 is not a score
     assert cull_reward(completions=[exact], answer=[None]) == [None]  # a row with no target: no reward
     assert answer_scores("  " + exact) == dict.fromkeys(DIMENSIONS, 8)
+    near_miss = '{"composition": 4, "lighting": 4, "depth_impact": 4, "focus_sharpness": 10, "lighting": 9'
+    assert readable_scores(near_miss) == {"composition": 4, "lighting": 4, "focus_sharpness": 10}
+    assert answer_scores(near_miss) is None
 
 
 @pytest.fixture(scope="module")

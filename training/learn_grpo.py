@@ -7,10 +7,14 @@ mlx-vlm 0.7.10 ships Group Relative Policy Optimization for vision models
 ``group_size`` answers, and :func:`cull_reward` scores each against the level the user's decision
 stands for (:func:`training.culls.target_scores`):
 
-* an answer that is not the scores-only JSON the triage pass reads (``app.engine.critique.triage.
-  read_scores_dict``, eight integers 0-10) earns 0;
-* a well-formed answer earns ``FORMAT + (1 - FORMAT) * (1 - |mean - target mean| / 10)``: a little
-  for the format, the rest for putting the frame at the user's level.
+* the scores are read as the triage pass reads them (``app.engine.critique.triage.read_scores_dict``
+  on the JSON object the answer starts with), else one by one (each dimension's ``"key": N`` with
+  N from 0 to 10, first occurrence): sampled answers are unconstrained, while the triage pass
+  decodes under the JSON schema, so the level is what matters and a near-miss still counts;
+* an answer with no readable score earns 0; else ``coverage * (FORMAT + (1 - FORMAT) * closeness)``,
+  where coverage is the share of the eight dimensions read and closeness is
+  ``1 - |mean of those scores - target mean| / 10``: a little for answering, the rest for putting
+  the frame at the user's level.
 
 The advantages are the rewards centred and scaled within a group, so a group whose answers all
 earn the same (all malformed, the usual case for a model that does not yet answer in the format)
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -58,13 +63,28 @@ def answer_scores(text: str) -> dict[str, int] | None:
         return None
 
 
-def level_reward(scores: dict[str, int] | None, target_mean: float) -> float:
-    """0 for a malformed answer; else FORMAT plus the rest scaled by closeness to the user's level."""
-    if scores is None:
+def readable_scores(text: str) -> dict[str, int]:
+    """The scores an answer holds: the whole triage object when it parses, else each dimension's
+    first ``"key": N`` with N from 0 to 10 (module docstring: why a near-miss counts)."""
+    whole = answer_scores(text)
+    if whole is not None:
+        return whole
+    found = {}
+    for key in DIMENSIONS:
+        match = re.search(rf'"{key}"\s*:\s*(\d{{1,2}})(?!\d)', text)
+        if match and SCORE_MIN <= int(match.group(1)) <= SCORE_MAX:
+            found[key] = int(match.group(1))
+    return found
+
+
+def level_reward(scores: dict[str, int], target_mean: float) -> float:
+    """0 with no score read; else the coverage times FORMAT plus the rest scaled by closeness to the
+    user's level (module docstring)."""
+    if not scores:
         return 0.0
     mean = sum(scores.values()) / len(scores)
     closeness = 1.0 - abs(mean - target_mean) / (SCORE_MAX - SCORE_MIN)
-    return FORMAT + (1.0 - FORMAT) * max(0.0, closeness)
+    return len(scores) / len(DIMENSIONS) * (FORMAT + (1.0 - FORMAT) * max(0.0, closeness))
 
 
 def cull_reward(*, completions: Sequence[str], answer: Sequence[str | None], **_: Any) -> list[float | None]:
@@ -76,7 +96,7 @@ def cull_reward(*, completions: Sequence[str], answer: Sequence[str | None], **_
             out.append(None)
             continue
         goal = json.loads(target)
-        out.append(level_reward(answer_scores(text), sum(goal[k] for k in DIMENSIONS) / len(DIMENSIONS)))
+        out.append(level_reward(readable_scores(text), sum(goal[k] for k in DIMENSIONS) / len(DIMENSIONS)))
     return out
 
 
