@@ -49,7 +49,7 @@ METHODS = ("sft", "orpo", "grpo", "sft+grpo", "sft+pairs")
 
 
 def method_run(model: str, method: str, work: Path, bursts: int, steps: int, grpo_steps: int,
-               lr: float) -> dict[str, Any]:
+               lr: float, grpo_lr: float, grpo_seed: int = 0) -> dict[str, Any]:
     """One ``training.learn`` run in this process with ``method``'s training step; eval.json's content."""
     import mlx.core as mx
 
@@ -70,7 +70,7 @@ def method_run(model: str, method: str, work: Path, bursts: int, steps: int, grp
             if method == "sft+pairs":
                 return self.train_with_pairs(model, processor, examples, adapter_file)
             first = super().train(model, processor, examples, adapter_file) if method == "sft+grpo" else None
-            run = train_grpo(model, processor, examples, adapter_file, steps=grpo_steps, lr=lr, seed=self.opts.seed,
+            run = train_grpo(model, processor, examples, adapter_file, steps=grpo_steps, lr=grpo_lr, seed=grpo_seed,
                              out=self.out, should_stop=self.should_stop)
             run["peak_memory_gb"] = mx.get_peak_memory() / 1e9  # both phases
             if first is not None:
@@ -114,7 +114,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [f"synthetic photographer: {args.bursts} bursts of 3, SFT/ORPO {args.steps} steps, GRPO {args.grpo_steps} "
-             f"steps, lr {args.lr}; agreement before -> after (train / held-out bursts)"]
+             f"steps, lr {args.lr} (GRPO {args.grpo_lr or args.lr}); agreement before -> after (train / held-out bursts)"]
     head = f"{'model':<14}{'method':<10}{'split':<9}" + "".join(f"{n:>16}" for n, _ in CULL_METRICS)
     lines.append(head + f"{'s/step':>8}{'train s':>9}{'peak GB':>9}{'reward':>14}")
     for r in results:
@@ -152,6 +152,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=100, help="SFT and ORPO optimizer steps")
     parser.add_argument("--grpo-steps", type=int, default=40, help="GRPO optimizer steps (each samples a group)")
     parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--grpo-lr", type=float, help="GRPO's learning rate (default: --lr)")
+    parser.add_argument("--grpo-seed", type=int, default=0, help="GRPO's sampling seed (the split keeps seed 0)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--json", type=Path, help="also write the results (and the table beside, .txt)")
     args = parser.parse_args()
@@ -167,17 +169,24 @@ def main() -> int:
                                                   for arch in ("qwen3_vl", "gemma3")]
         for model in models:
             for method in args.methods:
-                r = method_run(model, method, work, args.bursts, args.steps, args.grpo_steps, args.lr)
+                r = method_run(model, method, work, args.bursts, args.steps, args.grpo_steps, args.lr,
+                               args.grpo_lr or args.lr, args.grpo_seed)
                 r["model_name"] = Path(model).name
                 results.append(r)
                 print(f"done: {r['model_name']} {method} in {r['training']['seconds']:.1f} s", file=sys.stderr)
+                if args.json:  # so far, in case a long run is cut short
+                    save(results, args.json)
     text = table(results, args)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps([{k: r[k] for k in ("model_name", "method", "agreement", "comparison",
-                                                             "training", "frames")} for r in results], indent=2))
+        save(results, args.json)
         args.json.with_suffix(".txt").write_text(text + "\n")
     return 0
+
+
+def save(results: list[dict[str, Any]], path: Path) -> None:
+    path.write_text(json.dumps([{k: r[k] for k in ("model_name", "method", "agreement", "comparison", "training",
+                                                   "frames")} for r in results], indent=2))
 
 
 if __name__ == "__main__":
