@@ -22,11 +22,41 @@ Spearman and pick precision before -> after on the training and held-out bursts;
 per optimizer step (GRPO's includes sampling its rollouts), total training seconds and peak
 memory (reset before each run); then ratios against SFT run in the same process.
 
-Figures (2 shared CPU cores, mlx[cpu] 0.32.4, mlx-vlm 0.7.10; 8 bursts, SFT/ORPO 100 steps,
-GRPO 40 steps, group 4, 96 tokens, temperature 0.8, lr 5e-3): see the table in the report
-``bench/results/learn_methods.txt`` written by ``--json``'s sibling; the verdict:
+Figures (``bench/results/learn-methods.txt``: the runs' tables and GRPO's reward per step; 2 CPU
+cores shared with other jobs, mlx[cpu] 0.32.4, mlx-vlm 0.7.10; 8 bursts (6 train, 2 held out: 12 held-out pairs), SFT/ORPO
+100 steps, GRPO 40 steps, group 4, at most 96 tokens, temperature 0.8, lr 5e-3; deterministic:
+SFT gives the same figures in every process):
 
-VERDICT
+* cost, against SFT in the same process: GRPO 5.1-12.4x the wall time per step (0.65-0.96 s ->
+  4.6-8.5 s; sampling the group is about half of it), 2.4-6.8x the training time at 40 steps
+  against 100, peak memory 1.0-1.06x (ORPO: 1.3-1.9x the step time, 1.9x the memory);
+* from the base model GRPO learns nothing: no rollout of a random-weight model holds a readable
+  score (40 steps x 4 answers, both families, strict and partial-credit rewards), so every
+  advantage is 0 and the adapter does not move (agreement before = after, exactly);
+* after 100 SFT steps, the strict reward (the whole triage object) was still 0 on every rollout
+  (greedy answers are near-misses such as ``"depth_impact"``; sampled ones at 0.8 are worse);
+  with partial credit per score read the first groups earn ~0.2, then the reward falls to 0
+  (within 1-2 steps at lr 5e-3, 25 at 5e-4, both families): GRPO's own objective got worse.
+  The adapter it leaves ranks differently from SFT's (qwen3_vl held-out pairwise 0.17 after SFT, 0.92 after
+  SFT+GRPO at 5e-3, 0.50 at 5e-4; the base model had 0.83), a disturbance of one or two
+  updates on one frame each, not a learned ordering: with GRPO sampling seeds 1 and 2 the same
+  run ends at train pairwise 0.39 and 0.21 (SFT alone 0.45, seed 0 0.89), held-out 0.33 and 0.50.
+* ORPO, at under 2x SFT's cost, does better than SFT here (qwen3_vl train 0.61 -> 0.84, held-out
+  0.75 against SFT's 0.17; gemma3 held-out 0.42 against 0.08), though on the held-out bursts
+  neither beats the base model (0.83, 0.50) on these 12 pairs.
+
+Verdict: GRPO does not earn its cost here. It needs an advisor that already samples the format
+(rollouts are unconstrained, while the triage pass decodes under the schema), costs 5-12x an SFT
+step before any benefit, and its reward fell where it had a signal. ORPO already trains on the
+user's ordering. Revisit with a real base model, which should answer in the format from the start
+(so its reward is not 0 everywhere), starting from an SFT or active adapter, at a small
+learning rate.
+
+Two-frame rows (``sft+pairs``): on qwen3_vl, SFT with the 36 pair rows of the 6 training bursts
+reached train pairwise 0.79 (within bursts 1.00) against SFT's 0.45 (0.39), held-out 0.50 against
+0.17 (interval [0, 1] on 12 pairs), at 1.14x SFT's step time and 1.8x its peak memory (two photos
+a row). gemma3: no pair rows (mlx-vlm 0.7.10's trainer cannot collate two photos, see
+``training.pairs``); its figures equal SFT's.
 """
 
 from __future__ import annotations

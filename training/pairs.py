@@ -8,7 +8,11 @@ a list of families: mlx-vlm must know a chat format for the model type that plac
 (``SINGLE_IMAGE_ONLY_MODELS``); then a two-image row goes through the trainer's own dataset code
 (``mlx_vlm.trainer.vlm.sft.dataset.VisionDataset``: ``images`` holds a list, the chat template gets
 ``num_images=len(images)``) and must carry twice the image tokens of a one-image row, and the model
-must run a forward pass over it.
+must run a forward pass over it. That last check is not idle: in mlx-vlm 0.7.10 a Gemma 3 row
+with two photos goes through the dataset but not the trainer's collate
+(``trainer/vlm/sft/runtime.py``: ``_collate_feature`` stacks the row's ``(2, 3, H, W)`` pixels
+into ``(1, 2, 3, H, W)`` and ``models/gemma3/gemma3.py`` transposes them as 4-D), so the probe
+answers no there; Qwen VL rows (flattened patches and ``image_grid_thw``) train.
 
 :func:`pair_rows` makes the rows: for every two frames of a burst the user ranked apart (the pairs
 ``training.agreement`` counts within bursts), the frames in both orders, so the answer's position
