@@ -52,7 +52,7 @@ from .stopping import Signals, StopRequested
 from .trainer_support import chat_template_problem, progress_callback_class, stop_at_step
 from .world import PeerLost, World, peer_errors
 
-METHODS = ("orpo", "sft")
+METHODS = ("orpo", "sft", "grpo")  # grpo: opt-in, 5-12x an SFT step (bench/learn_methods.py)
 LORA_SCALE = 2.0  # alpha / rank of the adapters trained here (mlx-vlm's LoRALinear scale)
 ACTIVATE = ("auto", "always", "never")
 
@@ -77,6 +77,7 @@ class LearnOptions:
     decisions: list[Decision] | None = None  # given directly (tests, bench) instead of read from reviews
     prepare_only: bool = False  # write the culls folder (to copy to other Macs) and stop
     batch_size: int = 1  # the global batch: rows of one optimizer step over every process
+    pairs: bool = True  # SFT: two-frame "which is stronger" rows too, where the model takes two photos
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,6 +113,7 @@ class Learning:
         self._should_stop = should_stop
         self.timings: dict[str, float] = {}
         self.unmatched_active: str | None = None  # an active version this run could not start from
+        self._active_adapter_name: str | None = None  # the active version this run starts from
 
     # ---- pieces ----------------------------------------------------------------------------------
     def decisions(self) -> list[Decision]:
@@ -178,6 +180,7 @@ class Learning:
         if start is not None:
             try:
                 model.load_weights(str(start / ADAPTER_WEIGHTS), strict=False)
+                self._active_adapter_name = start.name
                 self.out.emit("note", message=f"starting from the active adapter {start.name}")
             except (ValueError, OSError) as exc:  # another layout of the same rank: start from the base
                 self.unmatched_active = start.name
@@ -239,7 +242,15 @@ class Learning:
             return None
         return active.path
 
-    def train(self, model: Any, processor: Any, examples: Examples, adapter_file: Path) -> dict[str, Any]:
+    def train(self, model: Any, processor: Any, examples: Examples, adapter_file: Path,
+              pairs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """mlx-vlm's trainer for the method: SFT on the targets (and ``pairs``), ORPO on the
+        chosen/rejected rows, or GRPO with the cull reward (:mod:`training.learn_grpo`)."""
+        if self.opts.method == "grpo":
+            from .learn_grpo import train_grpo
+
+            return train_grpo(model, processor, examples, adapter_file, steps=self.opts.steps, lr=self.opts.lr,
+                              seed=self.opts.seed, out=self.out, should_stop=self.should_stop)
         import mlx.optimizers as optim
         from datasets import Dataset
         from mlx_vlm.trainer import Trainer, VLMTrainingArgs
@@ -254,7 +265,7 @@ class Learning:
             rows = Dataset.from_list(examples.preference)
         else:
             args = VLMTrainingArgs(**common)
-            rows = Dataset.from_list(examples.sft)
+            rows = Dataset.from_list([*examples.sft, *pairs])
         callback = progress_callback_class()(self.out, o.steps, 1)
         callback.begin_epoch(1)
         trainer = Trainer(model, args, train_dataset=rows, processing_class=processor,
@@ -313,6 +324,10 @@ class Learning:
         if not train_x.sft:
             raise CommandError("no decided frames are left to train on after holding some out: "
                                "cull more frames or lower --held-out")
+        pairs = self.pair_rows(model, processor, train_d, advisor, image, facts_of)
+        if o.method == "grpo" and self._active_adapter_name is None:
+            self.out.emit("note", message="GRPO from the base model: its sampled answers rarely hold a readable "
+                                          "score, so there is little to learn from (SFT or ORPO first)")
         self.world.check_all(None if o.batch_size % self.world.size == 0 else
                              f"--batch-size {o.batch_size} does not divide by the {self.world.size} processes: "
                              "each takes an equal share of every batch")
@@ -321,7 +336,7 @@ class Learning:
                       world_size=self.world.size,
                       hyperparameters={"method": o.method, "steps": o.steps, "lr": o.lr, "rank": o.rank,
                                        "beta": o.beta, "image_edge": edge, "facts": o.facts,
-                                       "batch_size": o.batch_size})
+                                       "batch_size": o.batch_size, "pair_rows": len(pairs)})
         scorer = FrameScorer(model, processor)
         t = time.perf_counter()
         with peer_errors():
@@ -331,7 +346,7 @@ class Learning:
             tempfile.mkdtemp(prefix="mondrian-learn-"))
         try:
             try:
-                run = self.train(model, processor, train_x, staged / ADAPTER_WEIGHTS)
+                run = self.train(model, processor, train_x, staged / ADAPTER_WEIGHTS, pairs)
             except StopRequested:
                 self.out.emit("stopped", signal="stop-request", message="stopped; nothing was published")
                 raise
@@ -347,6 +362,21 @@ class Learning:
         finally:
             shutil.rmtree(staged, ignore_errors=True)
         return result
+
+    def pair_rows(self, model: Any, processor: Any, decisions: list[Decision], advisor: Any,
+                  image: Callable[[str], Any], facts_of: Callable[[str], Sequence[str]] | None) -> list[dict[str, Any]]:
+        """SFT's two-frame "which is stronger" rows (:mod:`training.pairs`), only where the loaded model
+        takes two photos in one training row; the scored and held-out rows stay single frames."""
+        o = self.opts
+        if not (o.pairs and o.method == "sft"):
+            return []
+        from .pairs import pair_rows, several_images_problem
+
+        problem = several_images_problem(model, processor)
+        if problem is not None:
+            self.out.emit("note", message=f"no two-frame rows: {problem}")
+            return []
+        return pair_rows(decisions, advisor, image, facts_of)
 
     def _triage_setting(self) -> int:
         from app.engine.settings import load_settings
@@ -515,7 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows of one optimizer step over all processes (default 1; on several Macs a multiple "
                         "of their number)")
     p.add_argument("--model", default="", help="base model: repo id or folder (default: settings.model)")
-    p.add_argument("--method", choices=METHODS, default="orpo", help="orpo (pairs, default) or sft (targets)")
+    p.add_argument("--method", choices=METHODS, default="orpo",
+                   help="orpo (chosen/rejected answers, default), sft (targets), or grpo (sampled answers rewarded "
+                        "by your cull: 5-12x slower a step, needs an advisor that already answers in the format)")
+    p.add_argument("--no-pairs", dest="pairs", action="store_false",
+                   help="sft: leave out the two-frame 'which is stronger' rows (made only where the model takes "
+                        "two photos in one row)")
     p.add_argument("--steps", type=int, default=60, help="optimizer steps (default 60)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
@@ -553,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             method=args.method, steps=args.steps, lr=args.lr, rank=args.rank, beta=args.beta,
                             held_out=args.held_out, min_pairs=args.min_pairs, activate=args.activate,
                             seed=args.seed, image_edge=args.image_edge, facts=args.facts,
-                            prepare_only=args.prepare_only, batch_size=args.batch_size)
+                            prepare_only=args.prepare_only, batch_size=args.batch_size, pairs=args.pairs)
         signals = Signals()
         with signals.installed(), contextlib.redirect_stdout(sys.stderr):
             learning = Learning(opts, out, should_stop=lambda: signals.received is not None, world=world)
