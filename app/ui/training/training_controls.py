@@ -142,7 +142,7 @@ class TrainingControls(QWidget):
         form.addRow("Steps", self.learn_steps)
         self.learn_method = QComboBox()
         self.learn_method.addItem("ORPO (preference pairs)", "orpo")
-        self.learn_method.addItem("SFT (targets only)", "sft")
+        self.learn_method.addItem("SFT (targets)", "sft")
         self.learn_method.addItem("GRPO (sampled answers; slow)", "grpo")
         self.learn_method.setCurrentIndex(max(0, self.learn_method.findData(learn_default("method"))))
         self.learn_method.setToolTip("ORPO: the chosen answer against the wrong one; SFT: the targets alone (and "
