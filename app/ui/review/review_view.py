@@ -56,6 +56,7 @@ from ..critique.critique_bar import MODES
 from .culling import legend_text, short_legend_text
 from .review_cull import CullController
 from .review_grid import FILTERS, SORTS, ReviewGrid
+from .review_reopen import LastReview
 
 if TYPE_CHECKING:
     from app.engine.service import MondrianService
@@ -146,7 +147,7 @@ class ReviewView(QWidget):
         self.resort_button.clicked.connect(lambda: self.grid.refill(resort=True))
         self.empty = QLabel("No frame matches this filter.")
         self.empty.setVisible(False)
-        self.filter.currentIndexChanged.connect(lambda _i: self._show_empty())
+        self.filter.currentIndexChanged.connect(lambda _i: self.show_empty_state())
         bar = QHBoxLayout()
         for w in (QLabel("Sort by"), self.sort, self.resort_button, QLabel("Show"), self.filter):
             bar.addWidget(w)
@@ -217,6 +218,8 @@ class ReviewView(QWidget):
         layout.addWidget(self.empty)  # above the empty grid: beside the filter it widened the window
         layout.addWidget(self.grid, 1)
         layout.addLayout(export)
+        self.last = LastReview(self)
+        self.last.reopen()  # the review worked on last, as it was left (off the UI thread)
 
     def set_mode(self, mode: str) -> None:
         """Pick a mode by its name ("baseline"); the combo shows it as the Critique tab does."""
@@ -288,12 +291,13 @@ class ReviewView(QWidget):
         data = json.loads(message)
         if "opened" in data:
             self.review_id = data["opened"]
+            self.last.remember(self.review_id)
             assert self.store is not None
             self.culling.open_review(self.review_id)
-            self._refresh_undo()
+            self.refresh_undo()
             self.grid.set_frames([summarize_frame(self.store, f) for f in self.store.reviews.list_frames(self.review_id)],
                                  resort=True)
-            self._show_empty()
+            self.show_empty_state()
             return
         p = Progress(**data)
         self.progress.setTextVisible(True)
@@ -306,7 +310,7 @@ class ReviewView(QWidget):
                 self._run_done += 1
             assert self.store is not None
             self.grid.update_frame(summarize_frame(self.store, self.store.reviews.get_frame(p.review_id, p.path)))
-            self._show_empty()
+            self.show_empty_state()
         self.status.setText(self._progress_text(p))
 
     def _progress_text(self, p: Progress) -> str:
@@ -327,7 +331,7 @@ class ReviewView(QWidget):
         summary: ReviewSummary = value[1]
         self.summary = summary
         self.grid.set_frames(summary.frames)  # in place: the tile under the cursor stays where it is
-        self._show_empty()
+        self.show_empty_state()
         ran: RunOutcome = value[2] or RunOutcome(review.total, review.done + review.reused)
         # every frame is through: a full bar (the last progress message can be the second stage's start
         # with nothing to critique, which left "0%" beside "Completed")
@@ -352,9 +356,9 @@ class ReviewView(QWidget):
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.review_id is not None)
         self.teach_button.setEnabled(self.review_id is not None)
-        self._refresh_undo()
+        self.refresh_undo()
 
-    def _refresh_undo(self) -> None:
+    def refresh_undo(self) -> None:
         """Undo Write only when the store has a write of this review's sidecars not undone yet."""
         batch = (self.store.sidecar_writes.last_sidecar_batch(self.review_id)
                  if self.store is not None and self.review_id is not None else None)
@@ -366,7 +370,7 @@ class ReviewView(QWidget):
             self.teachRequested.emit(self.store.reviews.get_review(self.review_id).advisor_id, self.review_id)
 
     # ---- culling (app.ui.review.review_cull) -----------------------------------------------------------
-    def _show_empty(self) -> None:
+    def show_empty_state(self) -> None:
         self.empty.setVisible(bool(self.grid.frames) and self.grid.count() == 0)
 
     def set_flag(self, path: str, flag: str) -> None:
@@ -464,7 +468,7 @@ class ReviewView(QWidget):
         write_keyword_list(summary, folder / "keywords.txt")
         text = f"{result.headline()}; CSV and keyword list in {csv_path.parent}"
         self.status.setText(text)
-        self._refresh_undo()
+        self.refresh_undo()
         if self.dry_run.isChecked() or result.errors or result.skipped:
             self._show("Sidecars", text, result.describe())
         return result
@@ -475,6 +479,6 @@ class ReviewView(QWidget):
         result = undo_last_write(self.store, self.review_id)  # this review's write, not another's
         text = result.describe().splitlines()[0]
         self.status.setText(text)
-        self._refresh_undo()
+        self.refresh_undo()
         if result.refused:
             self._show("Undo sidecar write", text, result.describe())
