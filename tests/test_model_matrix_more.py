@@ -185,3 +185,27 @@ def test_a_model_without_a_chat_template_still_gets_the_advisors_instructions(ti
     text = render_prompt(processor, model.config, prompt)
     marker = prompt.system.strip().splitlines()[0][:60]
     assert marker in text and prompt.user.strip()[:60] in text, (has_chat_template(processor), text[:400])
+
+
+def test_the_training_forward_is_made_causal_whatever_the_family(tiny: Tiny):
+    """mlx-vlm 0.7.10's trainer hands its 2-D padding mask to the model; SmolVLM's language model
+    takes it as the attention mask (every position sees the whole row), Gemma 3's embedding step
+    turns it into a full 4-D mask. ``ensure_causal`` measures it on a real row and fixes it."""
+    from app.engine.advisors import load_advisors
+    from app.engine.critique.triage import triage_prompt
+    from training.causal import ensure_causal, leaks_future
+    from training.cull_scoring import FrameScorer
+
+    model, processor = _loaded(tiny)
+    if not _trainable(processor):
+        return  # no training rows without a chat template (refused by name elsewhere)
+    prompt = triage_prompt(load_advisors()["ansel"])
+    turns = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user},
+             {"role": "assistant", "content": '{"composition": 7}'}]
+    from mlx_vlm.trainer.vlm.sft.runtime import collate_vlm_batch
+
+    scorer = FrameScorer(model, processor)
+    row = scorer.dataset.process({"messages": turns, "images": [Image.new("RGB", (96, 64), (90, 120, 200))]})
+    batch = collate_vlm_batch([row], 1 << 20, pad_to_multiple=32)  # padded on the right, as the trainer does
+    ensure_causal(model, batch)
+    assert leaks_future(model, batch) <= 1e-4

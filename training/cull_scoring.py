@@ -23,11 +23,10 @@ from typing import Any
 
 from app.engine.critique.report import DIMENSIONS
 
-from .causal import leaks_future, make_training_causal, model_type
+from .causal import ensure_causal, make_training_causal
 from .culls import scores_answer
 
 PROBE = 5  # the fixed score in the probe answer
-LEAK = 1e-4  # logits moving more than this when a later token changes: the forward is not causal
 TEN = 10  # the second probe: what follows a "1"
 
 
@@ -89,11 +88,7 @@ class FrameScorer:
             raise ValueError(f"the probe answer's scores were not found in the tokenized row ({len(positions)} of "
                              f"{len(DIMENSIONS)})")
         if not self.checked:
-            leak = leaks_future(self.model, batch)
-            if leak > LEAK:
-                raise ValueError(f"mlx-vlm's training forward for {model_type(self.model) or 'this model'} is not causal "
-                                 f"(earlier logits move by {leak:.3g} when the last token changes): its scores would "
-                                 "read the answer, not the photo; add the family to training.causal")
+            ensure_causal(self.model, batch)  # fixed when it sees ahead; a ValueError when it cannot be
             self.checked = True
         return ids, positions, forward_vlm_logits(self.model, batch["input_ids"], batch["attention_mask"], batch)
 

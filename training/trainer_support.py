@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from .causal import make_training_causal
+from .causal import ensure_causal, make_training_causal
 from .common import JsonLines, flatten
 from .hyper import Hyper
 from .stopping import StopRequested
@@ -186,6 +186,7 @@ def stop_at_step(trainer: Any, should_stop: Callable[[], bool]) -> None:
         for batch in original(dataset, *args, train=train, **kwargs):
             if train and should_stop():
                 raise StopRequested
+            ensure_causal(trainer.model, batch)  # once: a forward that sees ahead is fixed before it trains
             yield batch
 
     trainer.task = replace(trainer.task, batches=batches)
