@@ -1,5 +1,5 @@
 """``train learn``'s other methods through the one run: SFT with the two-frame "which is stronger"
-rows where the loaded model takes two photos (and ``--no-pairs``), and GRPO (opt-in) publishing
+rows where the loaded model takes two photos (opt-in, ``--pairs``), and GRPO (opt-in) publishing
 like every version."""
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ def _run(tiny_model_dir: Path, folder: Path, **extra: Any) -> tuple[dict[str, An
 
 def test_sft_adds_two_frame_rows_where_the_model_takes_two_photos(tiny_model_dir: Path, tmp_path: Path,
                                                                     home: Path) -> None:
-    result, events = _run(tiny_model_dir, tmp_path / "photos", method="sft")
+    result, events = _run(tiny_model_dir, tmp_path / "photos", method="sft", pairs=True)
     start = next(e for e in events if e["event"] == "start")
     # 2 bursts of a 4.5 pick, a 2-star and a reject: 3 ranked pairs each, in both orders
     assert start["hyperparameters"]["pair_rows"] == 12 and start["train_rows"] == 6
     assert result["training"]["steps"] == 2 and result["frames"]["train"] == 6  # scored: single frames only
-    _, without = _run(tiny_model_dir, tmp_path / "again", method="sft", pairs=False)
+    _, without = _run(tiny_model_dir, tmp_path / "again", method="sft")  # opt-in: none by default
     assert next(e for e in without if e["event"] == "start")["hyperparameters"]["pair_rows"] == 0
 
 

@@ -142,12 +142,11 @@ class TrainingControls(QWidget):
         form.addRow("Steps", self.learn_steps)
         self.learn_method = QComboBox()
         self.learn_method.addItem("ORPO (preference pairs)", "orpo")
-        self.learn_method.addItem("SFT (targets)", "sft")
+        self.learn_method.addItem("SFT (targets only)", "sft")
         self.learn_method.addItem("GRPO (sampled answers; slow)", "grpo")
         self.learn_method.setCurrentIndex(max(0, self.learn_method.findData(learn_default("method"))))
-        self.learn_method.setToolTip("ORPO: the chosen answer against the wrong one; SFT: the targets alone (and "
-                                     "two-frame rows where the model takes two photos); GRPO: answers the advisor "
-                                     "writes, rewarded by your cull, 5-12x slower a step (--method)")
+        self.learn_method.setToolTip("ORPO: the chosen answer against the wrong one; SFT: the targets alone; GRPO: "
+                                     "answers the advisor writes, rewarded by your cull, 5-12x slower a step (--method)")
         guard_wheel(self.learn_method)
         form.addRow("Method", self.learn_method)
         return box
