@@ -18,7 +18,6 @@ from ..common import ui_state
 
 if TYPE_CHECKING:
     from ..common.bridge import Request, TaskContext
-    from .review_view import ReviewView
 
 LAST_REVIEW = "review/last"
 
@@ -26,7 +25,7 @@ LAST_REVIEW = "review/last"
 class LastReview:
     """Remembers the review shown in ``view`` and shows it again at the next start."""
 
-    def __init__(self, view: ReviewView):
+    def __init__(self, view: Any):  # the ReviewView that composes it (no import back: no cycle)
         self.view = view
         self.request: Request | None = None
 
