@@ -6,6 +6,8 @@ import http.client
 import io
 import json
 import socket
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,3 +89,15 @@ def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     status = int(lines[0].split()[1])
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return status, headers, body
+
+
+def json_call(method: str, url: str, payload: object | None = None, raw: bytes | None = None) -> tuple[int, Any]:
+    """One JSON request (``payload`` encoded, or ``raw`` bytes as they are): status and decoded body."""
+    data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else None)
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())

@@ -7,12 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
+from api_support import json_call as _call
 from cli_support import mondrian
 
 from app.engine.review.culling import CullError, CullJournal, cull, cull_state, frames_named, undo_cull
@@ -76,17 +74,6 @@ def test_the_cli_culls_lists_and_undoes(review: tuple[str, Path], home: Path) ->
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
     missing = mondrian(["cull", "nope", "--json"], home)
     assert missing.returncode == 2 and "no review 'nope'" in missing.stderr
-
-
-def _call(method: str, url: str, payload: Any = None) -> tuple[int, Any]:
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
 
 
 def test_the_api_culls_over_a_real_loopback_server(review: tuple[str, Path], home: Path, tmp_path: Path) -> None:

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from api_support import json_call as call
 from review_support import BURST, CORRUPT, PAIR_JPEG, PAIR_RAW, make_shoot
 
 from app.api.app import BackgroundServer, build_asgi, create_app
 from app.engine.service import MondrianService
 from app.engine.settings import Settings
 from app.engine.store.database import Store
-
-
-def call(method: str, url: str, payload: object | None = None, raw: bytes | None = None):
-    data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else None)
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
 
 
 @pytest.fixture(scope="module")

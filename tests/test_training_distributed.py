@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.training_helpers import ROOT, env_for, events, make_portfolio, run_module, write_targets
+from tests.training_helpers import (
+    ROOT,
+    env_for,
+    events,
+    make_portfolio,
+    ring_can_bind,
+    run_module,
+    write_targets,
+)
 
 ADVISOR = "duo"
 ARGS = ["--epochs", "2", "--batch-size", "2", "--rank", "4", "--lr", "1e-3", "--dropout", "0", "--seed", "3"]
@@ -33,19 +40,9 @@ LOSS_RTOL = 1e-3
 WEIGHT_ATOL = 1e-4
 
 
-def _ring_can_bind() -> bool:
-    if not Path(sys.executable).with_name("mlx.launch").exists():
-        return False
-    try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-    except OSError:
-        return False
-    return True
-
 
 pytestmark = [pytest.mark.distributed,
-              pytest.mark.skipif(not _ring_can_bind(), reason="the ring backend cannot bind a loopback port here")]
+              pytest.mark.skipif(not ring_can_bind(), reason="the ring backend cannot bind a loopback port here")]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from training_helpers import ROOT, env_for, events, run_module
+from training_helpers import ROOT, env_for, events, ring_can_bind, run_module
 
 from app.testing.synthetic_photographer import decisions as photographer
 
@@ -26,21 +26,9 @@ LOSS_RTOL = 1e-3  # float summation order only (one batch of two vs two halves s
 
 
 
-def _ring_can_bind() -> bool:
-    import socket
-
-    if not Path(sys.executable).with_name("mlx.launch").exists():
-        return False
-    try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-    except OSError:
-        return False
-    return True
-
 
 pytestmark = [pytest.mark.distributed,
-              pytest.mark.skipif(not _ring_can_bind(), reason="the ring backend cannot bind a loopback port here")]
+              pytest.mark.skipif(not ring_can_bind(), reason="the ring backend cannot bind a loopback port here")]
 
 
 @pytest.fixture(scope="module")

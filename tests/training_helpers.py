@@ -92,3 +92,18 @@ def quantized_copy(model_dir: Path, dest: Path) -> Path:
     (dest / "config.json").write_text(json.dumps(config))
     save_weights(dest, model)
     return dest
+
+
+def ring_can_bind() -> bool:
+    """Whether ``mlx.launch``'s ring backend can run here: the launcher is installed and a loopback
+    port can be bound (the several-Mac tests run two processes on loopback)."""
+    import socket
+
+    if not Path(sys.executable).with_name("mlx.launch").exists():
+        return False
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+    except OSError:
+        return False
+    return True

@@ -96,6 +96,7 @@ def write_culls(advisor_id: str, reviews: Sequence[str], decisions: Sequence[Dec
     target = culls_dir(advisor_id)
     frames: list[dict[str, Any]] = []
     pngs: list[bytes] = []
+    kept: list[Decision] = []
     for d in decisions:
         if not d.decided:
             continue
@@ -107,6 +108,7 @@ def write_culls(advisor_id: str, reviews: Sequence[str], decisions: Sequence[Dec
             continue
         frames.append({"decision": asdict(d), "image": f"{IMAGES}/{len(frames):05d}.png", "facts": facts})
         pngs.append(png)
+        kept.append(d)
     content = _digest(frames, pngs, edge)
     manifest = {"format": FORMAT, "advisor_id": advisor_id, "reviews": list(reviews), "edge": edge,
                 "hash": content, "created": time.time(), "frames": frames}
@@ -124,7 +126,10 @@ def write_culls(advisor_id: str, reviews: Sequence[str], decisions: Sequence[Dec
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return load_culls(advisor_id)
+    # what was just written, from memory (reading every image back would hash it all a second time)
+    return CullsDataset(path=target, advisor_id=advisor_id, reviews=list(reviews), edge=edge, decisions=kept,
+                        images={d.path: f["image"] for d, f in zip(kept, frames, strict=True)},
+                        facts={d.path: list(f["facts"]) for d, f in zip(kept, frames, strict=True)}, hash=content)
 
 
 def culls_hash(advisor_id: str) -> str | None:
